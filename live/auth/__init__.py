@@ -1,0 +1,1 @@
+"""Identity: JWTs per the contract and the users they name."""

@@ -1,0 +1,172 @@
+"""The `live` command: serve, token, db."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from live import __version__
+from live.config import Settings, dev_secret
+from live.errors import SettingsError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"live: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="live",
+        description="live: a self-hostable real-time live-streaming community backend. "
+        "Settings come from LIVE_* environment variables (see README); flags override them.",
+    )
+    parser.add_argument("--version", action="version", version=f"live {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the HTTP API and WebSocket gateway")
+    serve.add_argument("--host", help="listen address (LIVE_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (LIVE_PORT, default 8080)")
+    serve.add_argument("--workers", type=int, help="server processes (LIVE_WORKERS, default 1)")
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="development mode: create a signing secret under var/ if LIVE_SECRET is unset, "
+        "and upgrade the database on start",
+    )
+    serve.set_defaults(func=_serve)
+
+    token = sub.add_parser("token", help="print a signed token (JWT) for a user")
+    token.add_argument("user_id", metavar="USER_ID", help="the user id (`sub`), 1-64 characters")
+    token.add_argument("--name", help="display name (default: the user id)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.set_defaults(func=_token)
+
+    db = sub.add_parser("db", help="database schema")
+    dbsub = db.add_subparsers(title="db commands", metavar="DB_COMMAND")
+    upgrade = dbsub.add_parser("upgrade", help="bring the database to the newest schema")
+    upgrade.add_argument("--revision", default="head", help="target revision (default head)")
+    upgrade.set_defaults(func=_db_upgrade)
+    current = dbsub.add_parser("current", help="print the database's schema revision")
+    current.set_defaults(func=_db_current)
+    db.set_defaults(func=lambda _a: (db.print_help(), 2)[1])
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from live.storage import migrate
+
+    settings = Settings.load(dev=args.dev, host=args.host, port=args.port, workers=args.workers)
+    _setup_logging(settings.log_level)
+    log = logging.getLogger("live")
+    if settings.dev:
+        asyncio.run(migrate.upgrade(settings.database_url))
+    else:
+        current = asyncio.run(migrate.current_revision(settings.database_url))
+        if current != migrate.head_revision():
+            raise SettingsError(
+                f"LIVE_DATABASE_URL: the database is at schema {current or 'none'}, "
+                f"not {migrate.head_revision()}; run `live db upgrade` first"
+            )
+    bus = "Redis at " + settings.redis_url if settings.redis_url else "in-process bus"
+    log.info(
+        "live %s serving on http://%s:%d (%s, %s%s)",
+        __version__,
+        settings.host,
+        settings.port,
+        _safe_url(settings.database_url),
+        bus,
+        ", dev mode" if settings.dev else "",
+    )
+    if settings.workers > 1:
+        # Each worker process builds its own app from the environment.
+        os.environ.update(
+            {"LIVE_SECRET": settings.secret or "", "LIVE_DEV": "1" if settings.dev else "0"}
+        )
+        uvicorn.run(
+            "live.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level.lower(),
+            ws_max_size=settings.max_frame_bytes,
+            ws_per_message_deflate=False,
+        )
+        return 0
+    from live.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        ws_max_size=settings.max_frame_bytes,
+        ws_per_message_deflate=False,
+    )
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from live.auth.tokens import mint
+
+    settings = Settings.load(dev=True)  # without LIVE_SECRET: the dev secret `live serve --dev` uses
+    if not os.environ.get("LIVE_SECRET"):
+        secret = dev_secret(settings.var_dir)
+        print(f"live: LIVE_SECRET is unset; signing with the dev secret in {settings.var_dir}/",
+              file=sys.stderr)
+    else:
+        secret = settings.secret or ""
+    if not 1 <= len(args.user_id) <= 64:
+        raise SettingsError("USER_ID: must be 1-64 characters")
+    if args.ttl <= 0:
+        raise SettingsError("--ttl: must be a positive number of seconds")
+    print(mint(secret, args.user_id, name=args.name, ttl=args.ttl))
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from live.storage import migrate
+
+    settings = Settings.load(dev=True)
+    _setup_logging(settings.log_level)
+    asyncio.run(migrate.upgrade(settings.database_url, args.revision))
+    rev = asyncio.run(migrate.current_revision(settings.database_url))
+    print(f"database {_safe_url(settings.database_url)} is at schema {rev}")
+    return 0
+
+
+def _db_current(_args: argparse.Namespace) -> int:
+    from live.storage import migrate
+
+    settings = Settings.load(dev=True)
+    print(asyncio.run(migrate.current_revision(settings.database_url)) or "none")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,259 @@
+"""Settings: one declarative table, read from the environment (and a few CLI flags).
+
+Every setting is a `Setting` row in `SETTINGS`; the README's configuration table is checked
+against it by the test suite, so adding a row here means documenting it there.
+A malformed value stops start-up with one line that names the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from live.errors import SettingsError
+
+log = logging.getLogger("live.config")
+
+
+def _int(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"expected an integer from {lo} to {hi}, got {value}")
+        return value
+
+    return parse
+
+
+def _float(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"expected a number from {lo} to {hi}, got {value}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected 1/0, true/false, yes/no or on/off, got {raw!r}")
+
+
+def _str(raw: str) -> str:
+    return raw
+
+
+def _opt_str(raw: str) -> str | None:
+    return raw or None
+
+
+def _database_url(raw: str) -> str:
+    if not (raw.startswith("sqlite+aiosqlite://") or raw.startswith("postgresql+asyncpg://")):
+        raise ValueError(
+            f"expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB, got {raw!r}"
+        )
+    return raw
+
+
+def _redis_url(raw: str) -> str | None:
+    if not raw:
+        return None
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"expected redis://HOST:PORT[/DB], rediss:// or unix://, got {raw!r}")
+    return raw
+
+
+def _ice_servers(raw: str) -> list[dict[str, Any]]:
+    """JSON list of RTCIceServer dicts, or a comma-separated list of stun:/turn: URLs."""
+    raw = raw.strip()
+    if not raw:
+        return []
+    if raw.startswith("["):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc.msg}") from None
+        if not isinstance(value, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("urls"), (str, list)) for s in value
+        ):
+            raise ValueError('expected a JSON list of {"urls": ..., "username"?, "credential"?}')
+        return value
+    urls = [u.strip() for u in raw.split(",") if u.strip()]
+    for url in urls:
+        if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+            raise ValueError(f"expected stun:/turn: URLs, got {url!r}")
+    return [{"urls": url} for url in urls]
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One row of the configuration table."""
+
+    env: str
+    field: str
+    parse: Callable[[str], Any]
+    default: str
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("LIVE_HOST", "host", _str, "127.0.0.1", "Address `live serve` listens on."),
+    Setting("LIVE_PORT", "port", _int(1, 65535), "8080", "Port `live serve` listens on."),
+    Setting("LIVE_WORKERS", "workers", _int(1, 64), "1",
+            "Server processes (uvicorn workers); each is a full app node."),
+    Setting("LIVE_DATABASE_URL", "database_url", _database_url,
+            "sqlite+aiosqlite:///var/live.db",
+            "SQLAlchemy URL: `sqlite+aiosqlite:///PATH` or `postgresql+asyncpg://USER@HOST/DB`."),
+    Setting("LIVE_REDIS_URL", "redis_url", _redis_url, "",
+            "Unset: in-process bus (one node). Set: Redis pub/sub and streams across nodes."),
+    Setting("LIVE_REDIS_PREFIX", "redis_prefix", _str, "live:",
+            "Prefix of every Redis key and channel, so deployments can share a Redis."),
+    Setting("LIVE_SECRET", "secret", _opt_str, "",
+            "HS256 key for tokens (at least 32 characters). Required outside `--dev`."),
+    Setting("LIVE_VAR_DIR", "var_dir", _str, "var",
+            "Directory for the dev secret, recordings and thumbnails."),
+    Setting("LIVE_LOG_LEVEL", "log_level", _log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
+    Setting("LIVE_MAX_BODY_BYTES", "max_body_bytes", _int(1024, 1 << 30), "1048576",
+            "Largest HTTP request body; larger gets 413 `payload_too_large`."),
+    Setting("LIVE_TOKEN_LEEWAY_SECONDS", "token_leeway_seconds", _int(0, 300), "30",
+            "Clock skew allowed when checking a token's `exp`/`iat`."),
+    Setting("LIVE_COMMUNITY_LIMIT", "community_limit", _int(1, 1000), "3",
+            "Communities one user may own."),
+    Setting("LIVE_INVITE_QUOTA", "invite_quota", _int(0, 1000), "5",
+            "Invitations granted to a member when they join (staff have no quota)."),
+    Setting("LIVE_INVITE_TTL_SECONDS", "invite_ttl_seconds", _int(60, 365 * 86400), "604800",
+            "How long an invite code stays valid."),
+    Setting("LIVE_INSIGHTS_MIN_MEMBERS", "insights_min_members", _int(0, 1_000_000), "50",
+            "Insights need more members than this."),
+    Setting("LIVE_GRACE_SECONDS", "live_grace_seconds", _float(0, 3600), "60",
+            "A live whose host lost every connection ends after this long."),
+    Setting("LIVE_STAGE_MAX_GUESTS", "stage_max_guests", _int(0, 16), "4",
+            "Guests on a live's stage besides the host."),
+    Setting("LIVE_SEND_QUEUE_BYTES", "send_queue_bytes", _int(16 * 1024, 1 << 30), "1048576",
+            "Outgoing backlog per WebSocket; past it the connection is closed with 4008."),
+    Setting("LIVE_HEARTBEAT_SECONDS", "heartbeat_seconds", _float(1, 600), "25",
+            "Server heartbeat interval on WebSockets; a peer silent for 2.5x this is dropped."),
+    Setting("LIVE_MAX_FRAME_BYTES", "max_frame_bytes", _int(1024, 16 << 20), "65536",
+            "Largest WebSocket frame a client may send; larger closes with 4009."),
+    Setting("LIVE_ICE_SERVERS", "ice_servers", _ice_servers, "",
+            "STUN/TURN servers: comma-separated URLs or a JSON list of RTCIceServer objects."),
+)
+
+_BY_FIELD = {s.field: s for s in SETTINGS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one process."""
+
+    host: str
+    port: int
+    workers: int
+    database_url: str
+    redis_url: str | None
+    redis_prefix: str
+    secret: str | None
+    var_dir: str
+    log_level: str
+    max_body_bytes: int
+    token_leeway_seconds: int
+    community_limit: int
+    invite_quota: int
+    invite_ttl_seconds: int
+    insights_min_members: int
+    live_grace_seconds: float
+    stage_max_guests: int
+    send_queue_bytes: int
+    heartbeat_seconds: float
+    max_frame_bytes: int
+    ice_servers: list[dict[str, Any]]
+    dev: bool = False
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        dev: bool = False,
+        **overrides: Any,
+    ) -> Settings:
+        """Read every setting from `env` (default: os.environ); `overrides` win (CLI flags).
+
+        Raises SettingsError with one line naming the bad variable.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            if setting.field in overrides and overrides[setting.field] is not None:
+                values[setting.field] = overrides[setting.field]
+                continue
+            raw = env.get(setting.env, setting.default)
+            try:
+                values[setting.field] = setting.parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{setting.env}: {exc}") from None
+        unknown = set(overrides) - set(_BY_FIELD)
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        settings = cls(**values, dev=dev)
+        return settings.with_secret()
+
+    def with_secret(self) -> Settings:
+        """Check the secret; in dev mode make (or reuse) one under the var dir."""
+        if self.secret:
+            if len(self.secret) < 32:
+                raise SettingsError("LIVE_SECRET: must be at least 32 characters")
+            return self
+        if not self.dev:
+            raise SettingsError("LIVE_SECRET: required outside --dev (at least 32 characters)")
+        return dataclasses.replace(self, secret=dev_secret(self.var_dir))
+
+    @property
+    def var_path(self) -> Path:
+        return Path(self.var_dir)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def dev_secret(var_dir: str) -> str:
+    """The development secret under `var_dir`, created on first use (mode 0600)."""
+    path = Path(var_dir) / "dev-secret"
+    if path.exists():
+        secret = path.read_text().strip()
+        if len(secret) >= 32:
+            return secret
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret + "\n")
+    log.warning(
+        "development mode: created a signing secret at %s; set LIVE_SECRET in production", path
+    )
+    return secret

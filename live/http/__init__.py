@@ -1,0 +1,1 @@
+"""The HTTP side: the app factory, the route registry with validation and OpenAPI, errors."""

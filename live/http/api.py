@@ -1,0 +1,222 @@
+"""A small route registry: validation with pydantic, auth, JSON out, and OpenAPI from the same data.
+
+Every HTTP endpoint of `live` is declared once::
+
+    api = Api("communities")
+
+    @api.post("/v1/communities", body=CommunityCreate, status=201, summary="Create a community")
+    async def create_community(ctx: Ctx[CommunityCreate, None]) -> dict: ...
+
+The registry turns declarations into Starlette routes (`api.routes()`) and into the OpenAPI
+document (`live.http.openapi`), so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from live.auth.tokens import Principal, verify
+from live.errors import ApiError, ErrorCode, invalid
+
+if TYPE_CHECKING:
+    from live.services import Services
+
+B = TypeVar("B")
+Q = TypeVar("Q")
+
+
+@dataclasses.dataclass(slots=True)
+class Ctx(Generic[B, Q]):
+    """What a handler gets: the request, the services, who is asking, and validated input."""
+
+    request: Request
+    services: Services
+    principal: Principal | None
+    params: dict[str, str]
+    body: B
+    query: Q
+
+    @property
+    def user(self) -> Principal:
+        """The caller (endpoints with auth=True always have one)."""
+        assert self.principal is not None
+        return self.principal
+
+
+Handler = Callable[[Ctx[Any, Any]], Awaitable[Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    summary: str
+    description: str
+    auth: bool
+    tag: str
+    errors: tuple[ErrorCode, ...]
+    content_type: str | None = None
+
+
+class Api:
+    """The endpoints of one domain."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.endpoints: list[Endpoint] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        summary: str = "",
+        auth: bool = True,
+        errors: Sequence[ErrorCode] = (),
+        content_type: str | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            doc = (fn.__doc__ or "").strip()
+            self.endpoints.append(
+                Endpoint(
+                    method=method.upper(),
+                    path=path,
+                    handler=fn,
+                    body=body,
+                    query=query,
+                    response=response,
+                    status=status,
+                    summary=summary or doc.split("\n", 1)[0],
+                    description=doc,
+                    auth=auth,
+                    tag=self.tag,
+                    errors=tuple(errors),
+                    content_type=content_type,
+                )
+            )
+            return fn
+
+        return register
+
+    def get(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, **kw)
+
+    def options(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("OPTIONS", path, **kw)
+
+
+def routes(apis: Sequence[Api]) -> list[Route]:
+    """Starlette routes for every endpoint; endpoints sharing a path share one Route."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for api in apis:
+        for ep in api.endpoints:
+            methods = by_path.setdefault(ep.path, {})
+            if ep.method in methods:
+                raise RuntimeError(f"{ep.method} {ep.path} declared twice")
+            methods[ep.method] = ep
+    return [
+        Route(path, _dispatcher(methods), methods=list(methods), name=None)
+        for path, methods in by_path.items()
+    ]
+
+
+def _dispatcher(methods: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Response]]:
+    async def dispatch(request: Request) -> Response:
+        return await _call(methods[request.method], request)
+
+    return dispatch
+
+
+async def _call(ep: Endpoint, request: Request) -> Response:
+    services: Services = request.app.state.services
+    principal = None
+    if ep.auth:
+        principal = await authenticate(request, services)
+    query = _validate(ep.query, dict(request.query_params), "query") if ep.query else None
+    body: Any = None
+    if ep.body is not None:
+        body = _validate(ep.body, await _read_json(request), "body")
+    ctx: Ctx[Any, Any] = Ctx(
+        request=request,
+        services=services,
+        principal=principal,
+        params=dict(request.path_params),
+        body=body,
+        query=query,
+    )
+    result = await ep.handler(ctx)
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    if result is None and ep.status == 204:
+        return Response(status_code=204)
+    return JSONResponse(result, status_code=ep.status)
+
+
+async def authenticate(request: Request, services: Services) -> Principal:
+    """The caller of a request with a valid Bearer token (or ApiError unauthorized)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(ErrorCode.UNAUTHORIZED, "an Authorization: Bearer <token> header is required")
+    principal = verify(
+        services.settings.secret or "", token.strip(), leeway=services.settings.token_leeway_seconds
+    )
+    await services.users.ensure(principal)
+    return principal
+
+
+async def _read_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise invalid({"body": "not valid JSON"}, "the request body is not valid JSON") from None
+
+
+def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid(validation_fields(exc)) from None
+
+
+def validation_fields(exc: ValidationError) -> dict[str, str]:
+    """pydantic errors as the contract's `fields`: dotted path -> human message."""
+    fields: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(p) for p in err["loc"]) or "body"
+        fields.setdefault(path, err["msg"])
+    return fields

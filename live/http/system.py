@@ -1,0 +1,61 @@
+"""Service endpoints: liveness, readiness, metrics, the OpenAPI document, and `/v1/me`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from starlette.responses import JSONResponse, Response
+
+from live.errors import ErrorCode
+from live.http.api import Api, Ctx
+from live.metrics import render
+from live.storage.base import iso
+from live.storage.models import User
+
+api = Api("service")
+
+
+@api.get("/healthz", auth=False, summary="The process is alive")
+async def healthz(ctx: Ctx[None, None]) -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+@api.get("/readyz", auth=False, summary="Dependencies (database, Redis) are reachable",
+         errors=[ErrorCode.UNAVAILABLE])
+async def readyz(ctx: Ctx[None, None]) -> Response:
+    """200 when the database and the bus answer; 503 `unavailable` naming what does not."""
+    db_ok, bus_ok = await asyncio.gather(ctx.services.db.ping(), ctx.services.bus.ping())
+    checks = {"database": "ok" if db_ok else "down", "bus": "ok" if bus_ok else "down"}
+    if db_ok and bus_ok:
+        return JSONResponse({"status": "ready", "checks": checks})
+    down = ", ".join(k for k, v in checks.items() if v != "ok")
+    return JSONResponse(
+        {"error": {"code": "unavailable", "message": f"not ready: {down} unreachable"}, "checks": checks},
+        status_code=503,
+    )
+
+
+@api.get("/metrics", auth=False, summary="Prometheus metrics (text format)")
+async def metrics(ctx: Ctx[None, None]) -> Response:
+    return Response(render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@api.get("/openapi.json", auth=False, summary="This document")
+async def openapi(ctx: Ctx[None, None]) -> Response:
+    return JSONResponse(ctx.request.app.state.openapi)
+
+
+class Me(BaseModel):
+    id: str
+    name: str
+    created_at: str | None
+
+
+@api.get("/v1/me", response=Me, summary="Who the token speaks for")
+async def me(ctx: Ctx[None, None]) -> Me:
+    async with ctx.services.db.session() as session:
+        user = (await session.execute(select(User).where(User.id == ctx.user.id))).scalar_one()
+        return Me(id=user.id, name=user.name, created_at=iso(user.created_at))

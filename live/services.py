@@ -1,0 +1,23 @@
+"""What one app node holds while it runs: settings, database, bus, and the domains' services."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from live.auth.users import UserDirectory
+from live.bus import Bus
+from live.config import Settings
+from live.events import Events
+from live.storage.db import Database
+
+
+@dataclasses.dataclass
+class Services:
+    settings: Settings
+    db: Database
+    bus: Bus
+    users: UserDirectory
+    events: Events
+    # Domain services attach here at start-up (e.g. "gateway", "media"), keyed by component name.
+    components: dict[str, Any] = dataclasses.field(default_factory=dict)
