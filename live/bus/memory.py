@@ -44,7 +44,8 @@ class MemorySubscription(Subscription):
                 self._drain()
                 self._queue.put_nowait(Gap(frozenset(self._channels), "queue full"))
             return
-        self._overflowed = False
+        if self._overflowed:
+            return  # dropped until the consumer has read the Gap: it recovers from history
         self._queue.put_nowait(message)
 
     def _drain(self) -> None:

@@ -121,6 +121,8 @@ class RedisSubscription(Subscription):
                     self._queue.get_nowait()
                 self._queue.put_nowait(Gap(frozenset(self._channels), "queue full"))
             return
+        if self._overflowed and isinstance(event, Message):
+            return  # dropped until the consumer has read the Gap: it recovers from history
         self._queue.put_nowait(event)
 
     async def _run(self) -> None:

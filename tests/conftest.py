@@ -1,0 +1,165 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), Redis, and real servers.
+
+- PostgreSQL: `LIVE_TEST_POSTGRES_URL` (default: the machine's, postgres@127.0.0.1:5432/test). The
+  suite makes a fresh database for the run and drops it after. Where none answers, every
+  PostgreSQL-parametrized test is skipped and the run ends with a loud banner saying so.
+- Redis: `LIVE_TEST_REDIS_URL` (default: 127.0.0.1:6379). Where none answers, the suite starts its
+  own `redis-server` on a free port. Tests that stop or restart Redis always start their own
+  (`tests.support.redis_server.RedisServer`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from live.storage import migrate
+from tests.support.redis_server import RedisServer
+from tests.support.servers import RunningServer, run_server, settings
+
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+_banner: list[str] = []
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url.replace("+asyncpg", ""))
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 1):
+            return True
+    except OSError:
+        return False
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+async def _create_pg_database(admin_url: str) -> str:
+    import asyncpg
+
+    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"live_test_{os.getpid()}_{secrets.token_hex(3)}"
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+async def _drop_pg_database(admin_url: str, url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"), timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    admin = os.environ.get("LIVE_TEST_POSTGRES_URL", DEFAULT_PG)
+    if not _reachable(admin, 5432):
+        _banner.append(f"PostgreSQL is not reachable at {admin}: the PostgreSQL leg was SKIPPED.")
+        yield None
+        return
+    try:
+        url = asyncio.run(_create_pg_database(admin))
+        asyncio.run(migrate.upgrade(url))
+    except Exception as exc:  # noqa: BLE001 - any failure here means "no PostgreSQL leg"
+        _banner.append(f"PostgreSQL at {admin} could not be used ({exc!r}): its leg was SKIPPED.")
+        yield None
+        return
+    yield url
+    asyncio.run(_drop_pg_database(admin, url))
+
+
+@pytest.fixture(scope="session")
+def sqlite_url() -> Iterator[str]:
+    path = Path(tempfile.mkdtemp(prefix="live-sqlite-")) / "live.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    asyncio.run(migrate.upgrade(url))
+    yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """A migrated database: the test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return sqlite_url
+    url = request.getfixturevalue("postgres_url")
+    if url is None:
+        pytest.skip("PostgreSQL is not reachable (see the banner at the end of the run)")
+    return url
+
+
+# -- Redis --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis for tests that only need one to be there (not to stop it)."""
+    url = os.environ.get("LIVE_TEST_REDIS_URL", DEFAULT_REDIS)
+    if _reachable(url, 6379):
+        yield url
+        return
+    try:
+        server = RedisServer().start()
+    except RuntimeError as exc:
+        _banner.append(f"No Redis at {url} and none could be started ({exc}): Redis tests FAILED.")
+        raise
+    _banner.append(f"No Redis at {url}: the suite started its own on port {server.port}.")
+    yield server.url
+    server.cleanup()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server this test may stop and restart."""
+    server = RedisServer().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key/channel prefix private to this test, so tests sharing a Redis do not hear each other."""
+    return f"t{secrets.token_hex(4)}:"
+
+
+# -- servers ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def server(db_url: str) -> AsyncIterator[RunningServer]:
+    """A real `live` server (in-process bus) on SQLite, then on PostgreSQL."""
+    async with run_server(settings(database_url=db_url)) as running:
+        yield running
+
+
+@pytest.fixture
+def make_settings(db_url: str) -> Any:
+    """Settings on this test's database, with overrides."""
+
+    def make(**overrides: Any) -> Any:
+        overrides.setdefault("database_url", db_url)
+        return settings(**overrides)
+
+    return make
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _banner:
+        terminalreporter.write_sep("!", line, red=True, bold=True)
