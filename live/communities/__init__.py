@@ -1,0 +1,1 @@
+"""Communities: roles, invitations, join requests, groups, announcements, posts."""

@@ -1,0 +1,1 @@
+"""Moderation: actions and sanctions, the member-visible log, reports, appeals, insights."""
