@@ -23,13 +23,13 @@ from urllib.parse import urlparse
 import pytest
 
 from live.storage import migrate
+from tests.support import banner
 from tests.support.redis_server import RedisServer
 from tests.support.servers import RunningServer, run_server, settings
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
-_banner: list[str] = []
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -72,14 +72,14 @@ async def _drop_pg_database(admin_url: str, url: str) -> None:
 def postgres_url() -> Iterator[str | None]:
     admin = os.environ.get("LIVE_TEST_POSTGRES_URL", DEFAULT_PG)
     if not _reachable(admin, 5432):
-        _banner.append(f"PostgreSQL is not reachable at {admin}: the PostgreSQL leg was SKIPPED.")
+        banner.say(f"PostgreSQL is not reachable at {admin}: the PostgreSQL leg was SKIPPED.")
         yield None
         return
     try:
         url = asyncio.run(_create_pg_database(admin))
         asyncio.run(migrate.upgrade(url))
     except Exception as exc:  # noqa: BLE001 - any failure here means "no PostgreSQL leg"
-        _banner.append(f"PostgreSQL at {admin} could not be used ({exc!r}): its leg was SKIPPED.")
+        banner.say(f"PostgreSQL at {admin} could not be used ({exc!r}): its leg was SKIPPED.")
         yield None
         return
     yield url
@@ -118,9 +118,9 @@ def redis_url() -> Iterator[str]:
     try:
         server = RedisServer().start()
     except RuntimeError as exc:
-        _banner.append(f"No Redis at {url} and none could be started ({exc}): Redis tests FAILED.")
+        banner.say(f"No Redis at {url} and none could be started ({exc}): Redis tests FAILED.")
         raise
-    _banner.append(f"No Redis at {url}: the suite started its own on port {server.port}.")
+    banner.say(f"No Redis at {url}: the suite started its own on port {server.port}.")
     yield server.url
     server.cleanup()
 
@@ -161,5 +161,5 @@ def make_settings(db_url: str) -> Any:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for line in _banner:
+    for line in banner.LINES:
         terminalreporter.write_sep("!", line, red=True, bold=True)
