@@ -29,7 +29,11 @@ log = logging.getLogger("live.app")
 
 # A component is a module with an `api: Api`, and optionally `websocket_routes() -> list`,
 # `async start(services)` and `async stop(services)`. Order matters for start (stop is reversed).
-COMPONENTS: tuple[str, ...] = ("live.http.system",)
+COMPONENTS: tuple[str, ...] = (
+    "live.http.system",
+    "live.communities.routes",
+    "live.communities.routes_social",
+)
 
 
 def load_components(names: tuple[str, ...] = COMPONENTS) -> list[ModuleType]:

@@ -117,6 +117,21 @@ class Announcement(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AnnouncementTarget(Base):
+    """One row per (announcement, group) it was sent to: "announcements for my groups" is a join.
+
+    `Announcement.group_ids` keeps the list as sent (the API returns it); this table makes the
+    visibility query portable (no JSON operators), and an announcement without rows is for everyone.
+    """
+
+    __tablename__ = "announcement_targets"
+
+    announcement_id: Mapped[str] = mapped_column(
+        ForeignKey("announcements.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
 class Post(Base):
     __tablename__ = "posts"
     __table_args__ = (Index("ix_posts_community_id_id", "community_id", "id"),)

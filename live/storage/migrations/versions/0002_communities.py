@@ -159,9 +159,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('post_id', 'user_id', name=op.f('pk_post_likes'))
     )
     op.create_index(op.f('ix_post_likes_user_id'), 'post_likes', ['user_id'], unique=False)
+    op.create_table('announcement_targets',
+    sa.Column('announcement_id', sa.String(length=32), nullable=False),
+    sa.Column('group_id', sa.String(length=32), nullable=False),
+    sa.ForeignKeyConstraint(['announcement_id'], ['announcements.id'], name=op.f('fk_announcement_targets_announcement_id_announcements'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_announcement_targets_group_id_groups'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('announcement_id', 'group_id', name=op.f('pk_announcement_targets'))
+    )
+    op.create_index(op.f('ix_announcement_targets_group_id'), 'announcement_targets', ['group_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_announcement_targets_group_id'), table_name='announcement_targets')
+    op.drop_table('announcement_targets')
     op.drop_index(op.f('ix_post_likes_user_id'), table_name='post_likes')
     op.drop_table('post_likes')
     op.drop_index(op.f('ix_group_members_user_id'), table_name='group_members')

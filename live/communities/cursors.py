@@ -1,0 +1,42 @@
+"""Opaque pagination cursors: the sort key of the last item a page returned.
+
+A cursor is base64url JSON of a short list (e.g. `[member_count, id]`); clients treat it as an
+opaque string. Anything that does not decode to the expected shape is a 422 `invalid_request`
+naming `cursor`, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from live.errors import ApiError, invalid
+
+
+def encode(*key: Any) -> str:
+    raw = json.dumps(list(key), separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(cursor: str | None, *types: type) -> list[Any] | None:
+    """The key a cursor holds, checked against `types` (one per element); None for no cursor."""
+    if cursor is None or cursor == "":
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise _bad() from None
+    if not isinstance(key, list) or len(key) != len(types):
+        raise _bad()
+    for value, kind in zip(key, types, strict=True):
+        # bool is an int subclass in Python; a cursor never holds one.
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise _bad()
+    return key
+
+
+def _bad() -> ApiError:
+    return invalid({"cursor": "not a cursor this endpoint returned"}, "the cursor is not valid")

@@ -1,0 +1,214 @@
+"""HTTP endpoints: communities, members and roles, invitations, join requests.
+
+Handlers are thin: open a session, call the service, return what it returns. Groups,
+announcements and posts are in `routes_social.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from live.communities import invites, service
+from live.communities.schemas import (
+    CommunityCreate,
+    CommunityPatch,
+    Discover,
+    InviteCreate,
+    JoinRequestCreate,
+    JoinRequestsQuery,
+    MembersQuery,
+    OwnershipTransfer,
+    Page,
+    RoleChange,
+)
+from live.errors import ErrorCode as E
+from live.http.api import Api, Ctx
+from live.services import Services
+
+api = Api("communities")
+
+READ = [E.NOT_FOUND]
+WRITE = [E.NOT_FOUND, E.NOT_MEMBER, E.FORBIDDEN]
+
+
+def _membership_changed(services: Services, community_id: str, user_id: str) -> None:
+    """Cached roles/sanctions of this user in this community are stale (chat keeps a cache)."""
+    chat = services.components.get("chat")
+    if chat is not None and hasattr(chat, "invalidate"):
+        chat.invalidate(community_id, user_id)
+
+
+@api.post("/v1/communities", body=CommunityCreate, status=201, errors=[E.COMMUNITY_LIMIT])
+async def create_community(ctx: Ctx[CommunityCreate, None]) -> dict[str, Any]:
+    """Create a community; the creator becomes its owner (at most `LIVE_COMMUNITY_LIMIT` owned)."""
+    s = ctx.services.settings
+    async with ctx.services.db.session() as session:
+        return await service.create(
+            session, ctx.user.id, ctx.body, limit=s.community_limit, invite_quota=s.invite_quota
+        )
+
+
+@api.get("/v1/communities", query=Discover)
+async def discover_communities(ctx: Ctx[None, Discover]) -> dict[str, Any]:
+    """Discover communities: `q` words in name/description, `topic`, most members first."""
+    async with ctx.services.db.session() as session:
+        return await service.discover(session, ctx.user.id, ctx.query)
+
+
+@api.get("/v1/communities/{cid}", errors=READ)
+async def get_community(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """One community, with the caller's `my_role` (null when not a member)."""
+    async with ctx.services.db.session() as session:
+        return await service.get(session, ctx.params["cid"], ctx.user.id)
+
+
+@api.patch("/v1/communities/{cid}", body=CommunityPatch, errors=WRITE)
+async def patch_community(ctx: Ctx[CommunityPatch, None]) -> dict[str, Any]:
+    """Edit a community (admins): name, description, topics, policies, slow mode, blocked words, rules."""
+    async with ctx.services.db.session() as session:
+        return await service.patch(session, ctx.params["cid"], ctx.user.id, ctx.body)
+
+
+@api.delete("/v1/communities/{cid}", status=204, errors=WRITE)
+async def delete_community(ctx: Ctx[None, None]) -> None:
+    """Delete a community (owner)."""
+    async with ctx.services.db.session() as session:
+        await service.remove(session, ctx.params["cid"], ctx.user.id)
+
+
+@api.post("/v1/communities/{cid}/join", errors=[E.NOT_FOUND, E.INVITE_REQUIRED, E.BANNED, E.CONFLICT])
+async def join_community(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """Join an open community (invite-only ones answer 403 `invite_required`)."""
+    cid = ctx.params["cid"]
+    async with ctx.services.db.session() as session:
+        result = await service.join(session, cid, ctx.user.id, invite_quota=ctx.services.settings.invite_quota)
+    _membership_changed(ctx.services, cid, ctx.user.id)
+    return result
+
+
+@api.post("/v1/communities/{cid}/leave", status=204, errors=[E.NOT_FOUND, E.NOT_MEMBER, E.CONFLICT])
+async def leave_community(ctx: Ctx[None, None]) -> None:
+    """Leave a community (the owner hands over ownership first)."""
+    cid = ctx.params["cid"]
+    async with ctx.services.db.session() as session:
+        await service.leave(session, cid, ctx.user.id)
+    _membership_changed(ctx.services, cid, ctx.user.id)
+
+
+@api.get("/v1/communities/{cid}/members", query=MembersQuery, errors=READ)
+async def list_members(ctx: Ctx[None, MembersQuery]) -> dict[str, Any]:
+    """Members in the order they joined, optionally one `role`; `invited_by` says who invited whom."""
+    async with ctx.services.db.session() as session:
+        return await service.members(session, ctx.params["cid"], ctx.user.id, ctx.query)
+
+
+@api.patch("/v1/communities/{cid}/members/{uid}", body=RoleChange, errors=WRITE)
+async def change_member_role(ctx: Ctx[RoleChange, None]) -> dict[str, Any]:
+    """Change a member's role: the owner gives any role but owner; admins give moderator or member."""
+    cid, uid = ctx.params["cid"], ctx.params["uid"]
+    async with ctx.services.db.session() as session:
+        result = await service.change_role(session, cid, ctx.user.id, uid, ctx.body.role)
+    _membership_changed(ctx.services, cid, uid)
+    return result
+
+
+@api.post("/v1/communities/{cid}/transfer", body=OwnershipTransfer, errors=[*WRITE, E.CONFLICT, E.COMMUNITY_LIMIT])
+async def transfer_ownership(ctx: Ctx[OwnershipTransfer, None]) -> dict[str, Any]:
+    """Hand the community to another member (owner); the previous owner becomes an admin."""
+    cid = ctx.params["cid"]
+    async with ctx.services.db.session() as session:
+        result = await service.transfer_ownership(
+            session, cid, ctx.user.id, ctx.body.user_id, limit=ctx.services.settings.community_limit
+        )
+    _membership_changed(ctx.services, cid, ctx.user.id)
+    _membership_changed(ctx.services, cid, ctx.body.user_id)
+    return result
+
+
+# -- invitations --------------------------------------------------------------------------------
+
+
+@api.post("/v1/communities/{cid}/invites", body=InviteCreate, status=201,
+          errors=[*WRITE, E.INVITE_QUOTA_EXHAUSTED])
+async def create_invite(ctx: Ctx[InviteCreate, None]) -> dict[str, Any]:
+    """Create a single-use invite code (members spend one invitation; staff have no quota)."""
+    async with ctx.services.db.session() as session:
+        return await invites.create_invite(
+            session, ctx.params["cid"], ctx.user.id, ttl_seconds=ctx.services.settings.invite_ttl_seconds
+        )
+
+
+@api.get("/v1/communities/{cid}/invites", query=Page, errors=WRITE)
+async def list_invites(ctx: Ctx[None, Page]) -> dict[str, Any]:
+    """Invites newest first: your own, or all of them for moderators and up."""
+    async with ctx.services.db.session() as session:
+        return await invites.list_invites(session, ctx.params["cid"], ctx.user.id, ctx.query)
+
+
+@api.post("/v1/invites/{code}/accept", errors=[E.NOT_FOUND, E.INVITE_INVALID, E.BANNED, E.CONFLICT])
+async def accept_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """Join with an invite code (single use; 410 `invite_invalid` when expired, used or revoked)."""
+    async with ctx.services.db.session() as session:
+        result = await invites.accept_invite(
+            session, ctx.params["code"], ctx.user.id, invite_quota=ctx.services.settings.invite_quota
+        )
+    _membership_changed(ctx.services, result["community_id"], ctx.user.id)
+    return result
+
+
+@api.delete("/v1/invites/{code}", errors=[E.NOT_FOUND, E.INVITE_INVALID])
+async def revoke_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """Revoke an unused invite (its creator, or moderators and up); a spent invitation comes back."""
+    async with ctx.services.db.session() as session:
+        return await invites.revoke_invite(
+            session, ctx.params["code"], ctx.user.id, invite_quota=ctx.services.settings.invite_quota
+        )
+
+
+# -- join requests ------------------------------------------------------------------------------
+
+
+@api.post("/v1/communities/{cid}/join-requests", body=JoinRequestCreate, status=201,
+          errors=[E.NOT_FOUND, E.BANNED, E.CONFLICT])
+async def create_join_request(ctx: Ctx[JoinRequestCreate, None]) -> dict[str, Any]:
+    """Ask to join an invite-only community, with an optional message."""
+    async with ctx.services.db.session() as session:
+        return await invites.request_to_join(session, ctx.params["cid"], ctx.user.id, ctx.body.message)
+
+
+@api.get("/v1/communities/{cid}/join-requests", query=JoinRequestsQuery, errors=WRITE)
+async def list_join_requests(ctx: Ctx[None, JoinRequestsQuery]) -> dict[str, Any]:
+    """Join requests, oldest first, by `status` (moderators and up)."""
+    async with ctx.services.db.session() as session:
+        return await invites.list_requests(session, ctx.params["cid"], ctx.user.id, ctx.query)
+
+
+@api.get("/v1/join-requests/{rid}", errors=READ)
+async def get_join_request(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """One join request and its outcome (the requester, or moderators and up)."""
+    async with ctx.services.db.session() as session:
+        return await invites.get_request(session, ctx.params["rid"], ctx.user.id)
+
+
+async def _decide(ctx: Ctx[None, None], approve: bool) -> dict[str, Any]:
+    async with ctx.services.db.session() as session:
+        result = await invites.decide(
+            session, ctx.params["rid"], ctx.user.id, approve=approve,
+            invite_quota=ctx.services.settings.invite_quota,
+        )
+    if approve:
+        _membership_changed(ctx.services, result["community_id"], result["user_id"])
+    await ctx.services.events.emit("join_request.decided", result)
+    return result
+
+
+@api.post("/v1/join-requests/{rid}/approve", errors=[*WRITE, E.CONFLICT, E.BANNED])
+async def approve_join_request(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """Approve a pending request (moderators and up): the requester becomes a member."""
+    return await _decide(ctx, True)
+
+
+@api.post("/v1/join-requests/{rid}/reject", errors=[*WRITE, E.CONFLICT])
+async def reject_join_request(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """Reject a pending request (moderators and up)."""
+    return await _decide(ctx, False)
