@@ -33,6 +33,7 @@ COMPONENTS: tuple[str, ...] = (
     "live.http.system",
     "live.communities.routes",
     "live.communities.routes_social",
+    "live.moderation.api",
 )
 
 

@@ -1,0 +1,327 @@
+"""Moderation actions over HTTP: every action, the rank rule, errors, expiry, events, the log."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import update
+
+from live.moderation.models import Sanction
+from live.moderation.sanctions import check_can_speak, check_not_banned
+from live.errors import ApiError, ErrorCode
+from tests.moderation_support import make_cast
+
+
+def _code(r: Any) -> str:
+    return r.json()["error"]["code"]
+
+
+async def test_mute_timeout_and_unmute(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        member = cast.ids["member"]
+        r = await cast.act("moderator", action="mute", user_id=member, reason="spam")
+        assert r.status_code == 201, r.text
+        record = r.json()
+        assert record["action"] == "mute" and record["expires_at"] is None
+        assert record["target"] == {"type": "user", "id": member}
+        assert record["moderator_role"] == "moderator" and record["moderator_id"] == cast.ids["moderator"]
+
+        r = await cast["member"].post(f"/v1/communities/{cast.cid}/posts", json={"text": "hi"})
+        assert r.status_code == 403 and _code(r) == "muted"
+
+        r = await cast.act("moderator", action="unmute", user_id=member)
+        assert r.status_code == 201
+        r = await cast["member"].post(f"/v1/communities/{cast.cid}/posts", json={"text": "hi"})
+        assert r.status_code == 201, r.text
+
+        # A timeout needs a duration, and carries `until` on the refusal.
+        r = await cast.act("moderator", action="timeout", user_id=member)
+        assert r.status_code == 422 and "duration_seconds" in r.json()["error"]["fields"]
+        r = await cast.act("moderator", action="timeout", user_id=member, duration_seconds=600)
+        assert r.status_code == 201 and r.json()["expires_at"] is not None
+        r = await cast["member"].post(f"/v1/communities/{cast.cid}/posts", json={"text": "hi"})
+        assert r.status_code == 403 and _code(r) == "muted"
+        assert r.json()["error"]["until"] == cast_until(r)
+
+        # Unmuting someone who is not muted is a conflict.
+        r = await cast.act("moderator", action="unmute", user_id=cast.ids["member2"])
+        assert r.status_code == 409 and _code(r) == "conflict"
+    finally:
+        await cast.close()
+
+
+def cast_until(r: Any) -> str:
+    until = r.json()["error"]["until"]
+    assert until.endswith("Z")
+    return until
+
+
+async def test_timeout_expires_by_itself(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        r = await cast.act("moderator", action="timeout", user_id=cast.ids["member"], duration_seconds=1)
+        assert r.status_code == 201
+        r = await cast["member"].post(f"/v1/communities/{cast.cid}/posts", json={"text": "hi"})
+        assert r.status_code == 403 and _code(r) == "muted"
+        await asyncio.sleep(1.1)
+        r = await cast["member"].post(f"/v1/communities/{cast.cid}/posts", json={"text": "back"})
+        assert r.status_code == 201, r.text
+        # The log still shows it, with when it ended.
+        log = (await cast["member"].get(f"/v1/communities/{cast.cid}/moderation/log")).json()["items"]
+        assert log[0]["action"] == "timeout" and log[0]["expires_at"] is not None
+    finally:
+        await cast.close()
+
+
+async def test_ban_removes_membership_blocks_rejoin_and_unban_lifts(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        member, cid = cast.ids["member"], cast.cid
+        before = (await cast["owner"].get(f"/v1/communities/{cid}")).json()["member_count"]
+        r = await cast.act("admin", action="ban", user_id=member, reason="abuse")
+        assert r.status_code == 201 and r.json()["expires_at"] is None
+        community = (await cast["member"].get(f"/v1/communities/{cid}")).json()
+        assert community["my_role"] is None and community["member_count"] == before - 1
+
+        r = await cast["member"].post(f"/v1/communities/{cid}/join")
+        assert r.status_code == 403 and _code(r) == "banned"
+        # An invite from another member does not get around it either.
+        invite = (await cast["member2"].post(f"/v1/communities/{cid}/invites", json={})).json()
+        r = await cast["member"].post(f"/v1/invites/{invite['code']}/accept")
+        assert r.status_code == 403 and _code(r) == "banned"
+
+        r = await cast.act("moderator", action="unban", user_id=member)
+        assert r.status_code == 201
+        r = await cast["member"].post(f"/v1/communities/{cid}/join")
+        assert r.status_code == 200, r.text
+
+        r = await cast.act("moderator", action="unban", user_id=member)
+        assert r.status_code == 409 and _code(r) == "conflict"
+    finally:
+        await cast.close()
+
+
+async def test_timed_ban_carries_until_and_expires(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        member, cid = cast.ids["member"], cast.cid
+        r = await cast.act("moderator", action="ban", user_id=member, duration_seconds=3600)
+        assert r.status_code == 201
+        r = await cast["member"].post(f"/v1/communities/{cid}/join")
+        assert r.status_code == 403 and _code(r) == "banned" and r.json()["error"]["until"]
+        # Move the ban into the past: it no longer counts, with nothing having to wake up.
+        async with server.services.db.session() as session:
+            await session.execute(
+                update(Sanction)
+                .where(Sanction.community_id == cid, Sanction.user_id == member)
+                .values(until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
+            )
+        r = await cast["member"].post(f"/v1/communities/{cid}/join")
+        assert r.status_code == 200, r.text
+        # An expired ban is not "in force": unbanning it is a conflict.
+        r = await cast.act("moderator", action="unban", user_id=member)
+        assert r.status_code == 409
+    finally:
+        await cast.close()
+
+
+async def test_sanction_checks_on_the_session(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        member, cid = cast.ids["member"], cast.cid
+        async with server.services.db.session() as session:
+            await check_not_banned(session, cid, member)
+            await check_can_speak(session, cid, member)
+        await cast.act("moderator", action="mute", user_id=member, duration_seconds=60)
+        async with server.services.db.session() as session:
+            await check_not_banned(session, cid, member)
+            try:
+                await check_can_speak(session, cid, member)
+                raise AssertionError("muted user may speak")
+            except ApiError as exc:
+                assert exc.code is ErrorCode.MUTED and exc.until is not None
+        await cast.act("moderator", action="ban", user_id=member)
+        async with server.services.db.session() as session:
+            for check in (check_not_banned, check_can_speak):
+                try:
+                    await check(session, cid, member)
+                    raise AssertionError("banned user passed")
+                except ApiError as exc:
+                    assert exc.code is ErrorCode.BANNED and exc.until is None
+    finally:
+        await cast.close()
+
+
+async def test_kick_removes_membership_and_they_may_rejoin(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        member, cid = cast.ids["member"], cast.cid
+        r = await cast.act("moderator", action="kick", user_id=member, reason="calm down")
+        assert r.status_code == 201
+        assert (await cast["member"].get(f"/v1/communities/{cid}")).json()["my_role"] is None
+        r = await cast.act("moderator", action="kick", user_id=member)
+        assert r.status_code == 409 and _code(r) == "conflict"
+        r = await cast["member"].post(f"/v1/communities/{cid}/join")
+        assert r.status_code == 200
+    finally:
+        await cast.close()
+
+
+async def test_delete_post_comment_and_message(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        cid = cast.cid
+        post = (await cast["member"].post(f"/v1/communities/{cid}/posts", json={"text": "rude"})).json()
+        comment = (await cast["member2"].post(f"/v1/posts/{post['id']}/comments", json={"text": "ruder"})).json()
+
+        r = await cast.act("moderator", action="delete", target={"type": "comment", "id": comment["id"]})
+        assert r.status_code == 201 and r.json()["user_id"] == cast.ids["member2"]
+        assert (await cast["member"].get(f"/v1/posts/{post['id']}")).json()["comment_count"] == 0
+        r = await cast.act("moderator", action="delete", target={"type": "comment", "id": comment["id"]})
+        assert r.status_code == 404
+
+        r = await cast.act("moderator", action="delete", target={"type": "post", "id": post["id"]})
+        assert r.status_code == 201 and r.json()["target"] == {"type": "post", "id": post["id"]}
+        assert (await cast["member"].get(f"/v1/posts/{post['id']}")).status_code == 404
+        r = await cast.act("moderator", action="delete", target={"type": "post", "id": "nope"})
+        assert r.status_code == 404 and _code(r) == "not_found"
+
+        # Messages are deleted by the chat service from the event; the record names the author.
+        r = await cast.act(
+            "moderator", action="delete", target={"type": "message", "id": "m1"}, user_id=cast.ids["member"]
+        )
+        assert r.status_code == 201 and r.json()["target"] == {"type": "message", "id": "m1"}
+
+        # A moderator cannot delete an admin's post (rank), but can delete their own.
+        admin_post = (await cast["admin"].post(f"/v1/communities/{cid}/posts", json={"text": "x"})).json()
+        r = await cast.act("moderator", action="delete", target={"type": "post", "id": admin_post["id"]})
+        assert r.status_code == 403 and _code(r) == "forbidden"
+        own = (await cast["moderator"].post(f"/v1/communities/{cid}/posts", json={"text": "x"})).json()
+        r = await cast.act("moderator", action="delete", target={"type": "post", "id": own["id"]})
+        assert r.status_code == 201
+    finally:
+        await cast.close()
+
+
+async def test_rank_rule_and_forbidden_paths(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        ids = cast.ids
+        # Members cannot moderate; non-members are not members.
+        r = await cast.act("member", action="mute", user_id=ids["member2"])
+        assert r.status_code == 403 and _code(r) == "forbidden"
+        r = await cast.act("outsider", action="mute", user_id=ids["member2"])
+        assert r.status_code == 403 and _code(r) == "not_member"
+        # Nobody acts on equal or higher rank.
+        for actor, target in [("moderator", "admin"), ("moderator", "moderator"), ("admin", "owner"),
+                              ("admin", "admin"), ("moderator", "owner")]:
+            r = await cast.act(actor, action="ban", user_id=ids[target])
+            assert r.status_code == 403 and _code(r) == "forbidden", (actor, target)
+        r = await cast.act("owner", action="mute", user_id=ids["admin"], duration_seconds=60)
+        assert r.status_code == 201
+        r = await cast.act("admin", action="timeout", user_id=ids["moderator"], duration_seconds=60)
+        assert r.status_code == 201
+    finally:
+        await cast.close()
+
+
+async def test_validation_and_unknowns(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        ids = cast.ids
+        cases: list[tuple[dict[str, Any], str]] = [
+            ({"action": "explode", "user_id": ids["member"]}, "action"),
+            ({"action": "mute"}, "user_id"),
+            ({"action": "delete"}, "target"),
+            ({"action": "delete", "target": {"type": "video", "id": "x"}}, "target.type"),
+            ({"action": "kick", "user_id": ids["member"], "duration_seconds": 5}, "duration_seconds"),
+            ({"action": "mute", "user_id": ids["member"], "duration_seconds": 0}, "duration_seconds"),
+            ({"action": "mute", "user_id": ids["member"], "target": {"type": "post", "id": "p"}}, "target"),
+            ({"action": "mute", "user_id": ids["member"], "reason": ""}, "reason"),
+        ]
+        for body, field in cases:
+            r = await cast.act("moderator", **body)
+            assert r.status_code == 422, (body, r.text)
+            assert field in r.json()["error"]["fields"], (body, r.json())
+        r = await cast["moderator"].post(f"/v1/communities/{cast.cid}/moderation", json={"action": "mute"})
+        assert r.status_code == 422 and "reason" in r.json()["error"]["fields"]
+        r = await cast.act("moderator", action="ban", user_id="nobody-at-all")
+        assert r.status_code == 404 and _code(r) == "not_found"
+        r = await cast["moderator"].post("/v1/communities/nope/moderation", json={"action": "ban", "user_id": "x", "reason": "r"})
+        assert r.status_code == 404
+        # A user who is not a member can still be banned ahead of time (and then cannot join).
+        r = await cast.act("moderator", action="ban", user_id=ids["outsider"])
+        assert r.status_code == 201
+        r = await cast["outsider"].post(f"/v1/communities/{cast.cid}/join")
+        assert r.status_code == 403 and _code(r) == "banned"
+    finally:
+        await cast.close()
+
+
+async def test_every_action_emits_the_event(server: Any) -> None:
+    cast = await make_cast(server)
+    seen: list[dict[str, Any]] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        seen.append(payload)
+
+    server.services.events.on("moderation.action", handler)
+    try:
+        r = await cast.act("moderator", action="timeout", user_id=cast.ids["member"], duration_seconds=30,
+                           reason="cool off")
+        record = r.json()
+        r = await cast.act("moderator", action="delete", target={"type": "message", "id": "m9"})
+        assert len(seen) == 2
+        first = seen[0]
+        assert set(first) == {"id", "community_id", "action", "user_id", "target", "reason", "until",
+                              "moderator_id", "moderator_role", "created_at"}
+        assert first == {
+            "id": record["id"], "community_id": cast.cid, "action": "timeout", "user_id": cast.ids["member"],
+            "target": None, "reason": "cool off", "until": record["expires_at"],
+            "moderator_id": cast.ids["moderator"], "moderator_role": "moderator", "created_at": record["created_at"],
+        }
+        assert seen[1]["target"] == {"type": "message", "id": "m9"} and seen[1]["user_id"] is None
+        # A refused action emits nothing.
+        await cast.act("member", action="ban", user_id=cast.ids["member2"])
+        assert len(seen) == 2
+    finally:
+        await cast.close()
+
+
+async def test_log_visibility_and_paging(server: Any) -> None:
+    cast = await make_cast(server, read_policy="members")
+    try:
+        for i in range(3):
+            r = await cast.act("moderator", action="timeout", user_id=cast.ids["member"], duration_seconds=10 + i,
+                               reason=f"r{i}")
+            assert r.status_code == 201
+        url = f"/v1/communities/{cast.cid}/moderation/log"
+        page = (await cast["member2"].get(url, params={"limit": 2})).json()
+        assert [e["reason"] for e in page["items"]] == ["r2", "r1"]
+        entry = page["items"][0]
+        assert {"action", "target", "reason", "created_at", "expires_at", "moderator_role"} <= set(entry)
+        assert "moderator_id" not in entry and entry["moderator_role"] == "moderator"
+        rest = (await cast["member2"].get(url, params={"cursor": page["next_cursor"]})).json()
+        assert [e["reason"] for e in rest["items"]] == ["r0"] and rest["next_cursor"] is None
+        staff = (await cast["admin"].get(url)).json()["items"][0]
+        assert staff["moderator_id"] == cast.ids["moderator"]
+        # Members-only community: outsiders do not see it exists.
+        r = await cast["outsider"].get(url)
+        assert r.status_code == 404
+        r = await cast["member2"].get(url, params={"cursor": "!!"})
+        assert r.status_code == 422 and "cursor" in r.json()["error"]["fields"]
+    finally:
+        await cast.close()
+
+
+async def test_public_log_is_readable_by_non_members(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        await cast.act("moderator", action="kick", user_id=cast.ids["member"], reason="bye")
+        r = await cast["outsider"].get(f"/v1/communities/{cast.cid}/moderation/log")
+        assert r.status_code == 200 and r.json()["items"][0]["reason"] == "bye"
+    finally:
+        await cast.close()
