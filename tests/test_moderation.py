@@ -11,7 +11,7 @@ from sqlalchemy import update
 from live.moderation.models import Sanction
 from live.moderation.sanctions import check_can_speak, check_not_banned
 from live.errors import ApiError, ErrorCode
-from tests.moderation_support import make_cast
+from tests.test_moderation_support import make_cast
 
 
 def _code(r: Any) -> str:
