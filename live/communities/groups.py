@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.communities import cursors, views
 from live.communities.access import Role, load_community, membership, require_member, require_reader, require_role
+from live.communities.guards import check_not_banned
 from live.communities.models import Announcement, AnnouncementTarget, Group, GroupMember
 from live.communities.schemas import AnnouncementCreate, GroupCreate, GroupPatch, Page
 from live.communities.sql import insert_if_absent
@@ -89,6 +90,7 @@ async def patch_group(session: AsyncSession, group_id: str, user_id: str, body: 
 
 async def join_group(session: AsyncSession, group_id: str, user_id: str) -> dict[str, Any]:
     group = await _load_group(session, group_id, user_id)
+    await check_not_banned(session, group.community_id, user_id)
     await require_member(session, group.community_id, user_id)
     if group.archived_at is not None:
         raise ApiError(ErrorCode.CONFLICT, "this group is archived")

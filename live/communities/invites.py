@@ -27,6 +27,7 @@ from live.storage.ids import new_code, new_id
 async def create_invite(
     session: AsyncSession, community_id: str, user_id: str, *, ttl_seconds: int
 ) -> dict[str, Any]:
+    await check_not_banned(session, community_id, user_id)
     _, member = await require_member(session, community_id, user_id)
     spend = spends_quota(Role(member.role))
     left: int | None = None

@@ -60,3 +60,20 @@ async def add_member(owner: Person, community: dict[str, Any], who: Person, role
     await who.ok("POST", f"/v1/invites/{code}/accept")
     if role != "member":
         await owner.ok("PATCH", f"/v1/communities/{community['id']}/members/{who.id}", json={"role": role})
+
+
+async def ban(server: RunningServer, community_id: str, user_id: str) -> None:
+    """Ban someone the way moderation does: a ban in force, and out of the community."""
+    from live.communities.service import remove_member
+    from live.moderation import sanctions
+
+    async with server.services.db.session() as session:
+        await sanctions.impose(session, community_id, user_id, sanctions.BAN, None, "test-ban")
+        await remove_member(session, community_id, user_id)
+
+
+async def mute(server: RunningServer, community_id: str, user_id: str) -> None:
+    from live.moderation import sanctions
+
+    async with server.services.db.session() as session:
+        await sanctions.impose(session, community_id, user_id, sanctions.MUTE, None, "test-mute")
