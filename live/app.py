@@ -34,6 +34,7 @@ COMPONENTS: tuple[str, ...] = (
     "live.communities.routes",
     "live.communities.routes_social",
     "live.moderation.api",
+    "live.me.api",
 )
 
 

@@ -6,10 +6,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from live.errors import ErrorCode
+from live.errors import ErrorCode, invalid
 from live.http.api import Api, Ctx
-from live.moderation import paging, rules
+from live.moderation import appeals, insights, paging, reports, rules
+from live.moderation.models import ModerationAction
 from live.moderation.service import EVENT, ActionRequest, event_payload, moderation_log, take_action, view
+from live.storage.base import utcnow
 
 api = Api("moderation")
 
@@ -52,13 +54,17 @@ async def act(ctx: Ctx[ActionBody, None]) -> dict[str, Any]:
     async with ctx.services.db.session() as session:
         record = await take_action(session, ctx.params["cid"], ctx.user, req)
         out = view(record, show_moderator=True)
+    await _announce(ctx, record)
+    return out
+
+
+async def _announce(ctx: Ctx[Any, Any], record: ModerationAction) -> None:
+    """After the commit: drop this node's chat caches, then tell the gateway (every node)."""
     if record.user_id is not None:
-        # This node's chat caches first; the gateway carries the event to the other nodes.
         chat = ctx.services.components.get("chat")
         if chat is not None and hasattr(chat, "invalidate"):
             chat.invalidate(record.community_id, record.user_id)
     await ctx.services.events.emit(EVENT, event_payload(record))
-    return out
 
 
 @api.get(
@@ -73,3 +79,139 @@ async def log(ctx: Ctx[None, paging.PageQuery]) -> dict[str, Any]:
     """
     async with ctx.services.db.session() as session:
         return await moderation_log(session, ctx.params["cid"], ctx.user.id, ctx.query.cursor, ctx.query.limit)
+
+
+# -- reports -------------------------------------------------------------------------------------
+
+
+class ReportTarget(BaseModel):
+    type: Literal["post", "comment", "message", "user"]
+    id: str = Field(min_length=1, max_length=64)
+
+
+class ReportBody(BaseModel):
+    target: ReportTarget
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class StatusPage(paging.PageQuery):
+    status: Literal["open", "resolved", "pending", "upheld", "overturned", "all"] | None = None
+
+
+class ResolveBody(BaseModel):
+    resolution: str = Field(min_length=1, max_length=2000, description="what the reporter is told")
+
+
+def _status(query: StatusPage, allowed: tuple[str, ...], default: str | None) -> str | None:
+    status = query.status or default
+    if status == "all":
+        return None
+    if status not in allowed:
+        raise invalid({"status": f"must be one of {', '.join((*allowed, 'all'))}"})
+    return status
+
+
+@api.post("/v1/communities/{cid}/reports", body=ReportBody, status=201,
+          errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.CONFLICT, ErrorCode.INVALID_REQUEST])
+async def file_report(ctx: Ctx[ReportBody, None]) -> dict[str, Any]:
+    """Report a post, comment, chat message or user to the community's moderators (members)."""
+    async with ctx.services.db.session() as session:
+        report = await reports.create(
+            session, ctx.params["cid"], ctx.user.id, ctx.body.target.type, ctx.body.target.id, ctx.body.reason
+        )
+        return reports.view(report, staff=False)
+
+
+@api.get("/v1/communities/{cid}/reports", query=StatusPage,
+         errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.INVALID_REQUEST])
+async def list_reports(ctx: Ctx[None, StatusPage]) -> dict[str, Any]:
+    """The community's reports, newest first (moderators and up); `status=open` (default), `resolved`, `all`."""
+    status = _status(ctx.query, reports.STATUSES, "open")
+    async with ctx.services.db.session() as session:
+        return await reports.list_for_staff(
+            session, ctx.params["cid"], ctx.user.id, status, ctx.query.cursor, ctx.query.limit
+        )
+
+
+@api.get("/v1/reports/{rid}", errors=[ErrorCode.NOT_FOUND])
+async def get_report(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """One report, for the member who filed it or the community's moderators."""
+    async with ctx.services.db.session() as session:
+        return await reports.get(session, ctx.params["rid"], ctx.user.id)
+
+
+@api.post("/v1/reports/{rid}/resolve", body=ResolveBody,
+          errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT])
+async def resolve_report(ctx: Ctx[ResolveBody, None]) -> dict[str, Any]:
+    """Answer a report (moderators and up); the reporter reads the answer at /v1/me/reports."""
+    async with ctx.services.db.session() as session:
+        report = await reports.resolve(session, ctx.params["rid"], ctx.user.id, ctx.body.resolution)
+        return reports.view(report, staff=True)
+
+
+# -- appeals -------------------------------------------------------------------------------------
+
+
+class AppealBody(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class DecideBody(BaseModel):
+    decision: Literal["upheld", "overturned"]
+    response: str = Field(min_length=1, max_length=2000, description="what the user is told")
+
+
+@api.post("/v1/moderation/{aid}/appeal", body=AppealBody, status=201,
+          errors=[ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT])
+async def appeal(ctx: Ctx[AppealBody, None]) -> dict[str, Any]:
+    """Appeal a moderation action that hit you (once per action); admins answer."""
+    async with ctx.services.db.session() as session:
+        item, action = await appeals.create(session, ctx.params["aid"], ctx.user.id, ctx.body.text)
+        return appeals.view(item, action, staff=False)
+
+
+@api.get("/v1/communities/{cid}/appeals", query=StatusPage,
+         errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.INVALID_REQUEST])
+async def list_appeals(ctx: Ctx[None, StatusPage]) -> dict[str, Any]:
+    """The community's appeals, newest first (admins and up); `status=pending` (default), `upheld`, `overturned`, `all`."""
+    status = _status(ctx.query, ("pending", *appeals.DECISIONS), "pending")
+    async with ctx.services.db.session() as session:
+        return await appeals.list_for_admins(
+            session, ctx.params["cid"], ctx.user.id, status, ctx.query.cursor, ctx.query.limit
+        )
+
+
+@api.post("/v1/appeals/{apid}/decide", body=DecideBody,
+          errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT])
+async def decide_appeal(ctx: Ctx[DecideBody, None]) -> dict[str, Any]:
+    """Uphold or overturn an appeal (admins and up). Overturning lifts the ban or mute it was about."""
+    async with ctx.services.db.session() as session:
+        item, action, lifting = await appeals.decide(
+            session, ctx.params["apid"], ctx.user.id, ctx.body.decision, ctx.body.response
+        )
+        out = appeals.view(item, action, staff=True)
+    if lifting is not None:
+        await _announce(ctx, lifting)
+    return out
+
+
+# -- insights ------------------------------------------------------------------------------------
+
+
+class InsightsQuery(BaseModel):
+    days: int = Field(28, ge=1, le=90)
+
+
+@api.get("/v1/communities/{cid}/insights", query=InsightsQuery,
+         errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.INSIGHTS_UNAVAILABLE])
+async def community_insights(ctx: Ctx[None, InsightsQuery]) -> dict[str, Any]:
+    """Per-day figures for admins of communities over `LIVE_INSIGHTS_MIN_MEMBERS` members."""
+    async with ctx.services.db.session() as session:
+        return await insights.insights(
+            session,
+            ctx.params["cid"],
+            ctx.user.id,
+            ctx.query.days,
+            ctx.services.settings.insights_min_members,
+            utcnow().date(),
+        )

@@ -1,0 +1,88 @@
+"""HTTP: the signed-in user's usage time, their moderation record, export and erasure.
+
+(`GET /v1/me` itself is a service endpoint in `live.http.system`.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from live.errors import ErrorCode
+from live.http.api import Api, Ctx
+from live.me import erase as erasure
+from live.me.export import export
+from live.moderation import activity, appeals, paging, reports
+from live.moderation.models import Appeal, ModerationAction
+from live.moderation.service import view as action_view
+from live.storage.base import iso, utcnow
+
+api = Api("me")
+
+
+class UsageQuery(BaseModel):
+    days: int = Field(7, ge=1, le=90)
+
+
+@api.get("/v1/me/usage", query=UsageQuery, errors=[ErrorCode.INVALID_REQUEST])
+async def usage(ctx: Ctx[None, UsageQuery]) -> dict[str, Any]:
+    """Your time watching, hosting and chatting per UTC day, oldest first, with totals."""
+    async with ctx.services.db.session() as session:
+        return await activity.usage(session, ctx.user.id, ctx.query.days, utcnow().date())
+
+
+@api.get("/v1/me/moderation", query=paging.PageQuery, errors=[ErrorCode.INVALID_REQUEST])
+async def my_moderation(ctx: Ctx[None, paging.PageQuery]) -> dict[str, Any]:
+    """Moderation actions that concern you, newest first, each with its appeal (if any)."""
+    stmt = (
+        select(ModerationAction, Appeal)
+        .outerjoin(Appeal, Appeal.action_id == ModerationAction.id)
+        .where(ModerationAction.user_id == ctx.user.id)
+    )
+    after = paging.decode(ctx.query.cursor)
+    if after is not None:
+        stmt = stmt.where(ModerationAction.id < after)
+    limit = ctx.query.limit
+    async with ctx.services.db.session() as session:
+        rows = (await session.execute(stmt.order_by(ModerationAction.id.desc()).limit(limit + 1))).all()
+    page = rows[:limit]
+    items = []
+    for action, appeal in page:
+        item = action_view(action, show_moderator=False)
+        item["appeal"] = None if appeal is None else {
+            "id": appeal.id, "status": appeal.status, "response": appeal.response,
+            "created_at": iso(appeal.created_at), "decided_at": iso(appeal.decided_at),
+        }
+        items.append(item)
+    return {"items": items, "next_cursor": paging.encode(page[-1][0].id) if len(rows) > limit else None}
+
+
+@api.get("/v1/me/reports", query=paging.PageQuery, errors=[ErrorCode.INVALID_REQUEST])
+async def my_reports(ctx: Ctx[None, paging.PageQuery]) -> dict[str, Any]:
+    """Reports you filed, newest first, with the moderators' answers."""
+    async with ctx.services.db.session() as session:
+        return await reports.list_mine(session, ctx.user.id, ctx.query.cursor, ctx.query.limit)
+
+
+@api.get("/v1/me/appeals", query=paging.PageQuery, errors=[ErrorCode.INVALID_REQUEST])
+async def my_appeals(ctx: Ctx[None, paging.PageQuery]) -> dict[str, Any]:
+    """Your appeals, newest first, with the admins' answers."""
+    async with ctx.services.db.session() as session:
+        return await appeals.list_mine(session, ctx.user.id, ctx.query.cursor, ctx.query.limit)
+
+
+@api.get("/v1/me/export")
+async def export_me(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """All your data as one JSON document: profile, and every row of every table that names you."""
+    async with ctx.services.db.session() as session:
+        return await export(session, ctx.user.id)
+
+
+@api.delete("/v1/me", status=204, errors=[ErrorCode.CONFLICT])
+async def erase_me(ctx: Ctx[None, None]) -> None:
+    """Erase your account. Owners hand over or delete their communities first (409 `conflict`)."""
+    async with ctx.services.db.session() as session:
+        await erasure.erase(session, ctx.user.id)
+    ctx.services.users.forget(ctx.user.id)

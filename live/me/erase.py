@@ -1,0 +1,133 @@
+"""Erasing an account (DELETE /v1/me): what goes, what is anonymized, and what refuses.
+
+- An owner must hand over or delete their communities first (409 `conflict` naming them):
+  a community without an owner would have nobody to run it.
+- Memberships, group memberships, likes, join requests, invites they created, reports they
+  filed, appeals and usage time are deleted (counters follow).
+- Posts, comments and anything else they authored are removed from view and their text blanked;
+  the rows stay, credited to a tombstone user, so threads and counts of others stay whole.
+- References to them acting on others (who invited, who decided, which moderator) and the
+  moderation log entries about them now name the tombstone.
+- A ban or mute in force stays with the id: erasing an account and signing in again is not a way
+  around a sanction.
+Every table is covered, including tables of other domains, by the rules of `live.me.tables`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from live.communities.models import Announcement, Comment, Community, Membership, Post, PostLike
+from live.errors import ApiError, ErrorCode, not_found
+from live.me.tables import ACTOR_COLUMN_NAMES, AUTHOR_COLUMN_NAMES, tables_naming_users
+from live.moderation.models import Activity, Appeal, ModerationAction, Report, Sanction
+from live.storage.base import utcnow
+from live.storage.models import User
+
+TOMBSTONE_ID = "~deleted"
+TOMBSTONE_NAME = "Deleted user"
+
+# Rows that only mean something for the user themself: deleted outright.
+_DELETED = ("memberships", "group_members", "post_likes", "join_requests", "invites", "reports", "appeals",
+            "activity")
+# Tables handled by hand below (sanctions are kept on purpose).
+_HANDLED = frozenset({*_DELETED, "posts", "comments", "announcements", "moderation_actions", "sanctions"})
+
+
+async def erase(session: AsyncSession, user_id: str) -> None:
+    if await session.get(User, user_id) is None:
+        raise not_found("user")
+    owned = (
+        await session.execute(
+            select(Community.name).where(Community.owner_id == user_id, Community.deleted_at.is_(None))
+        )
+    ).scalars().all()
+    if owned:
+        raise ApiError(
+            ErrorCode.CONFLICT,
+            "you own " + ", ".join(repr(n) for n in owned)
+            + ": transfer ownership or delete these communities before erasing your account",
+        )
+    await _ensure_tombstone(session)
+    now = utcnow()
+
+    # Counters first, while the rows that feed them still exist.
+    joined = select(Membership.community_id).where(Membership.user_id == user_id)
+    await session.execute(
+        update(Community).where(Community.id.in_(joined)).values(member_count=Community.member_count - 1)
+    )
+    liked = select(PostLike.post_id).where(PostLike.user_id == user_id)
+    await session.execute(update(Post).where(Post.id.in_(liked)).values(like_count=Post.like_count - 1))
+    live_comments = (
+        await session.execute(
+            select(Comment.post_id, func.count())
+            .where(Comment.author_id == user_id, Comment.deleted_at.is_(None))
+            .group_by(Comment.post_id)
+        )
+    ).all()
+    for post_id, n in live_comments:
+        await session.execute(
+            update(Post)
+            .where(Post.id == post_id)
+            .values(comment_count=case((Post.comment_count > n, Post.comment_count - n), else_=0))
+        )
+
+    await session.execute(delete(Activity).where(Activity.user_id == user_id))
+    await session.execute(delete(Appeal).where(Appeal.user_id == user_id))
+    await session.execute(delete(Report).where(Report.reporter_id == user_id))
+    await session.execute(
+        update(Report)
+        .where(Report.target_type == "user", Report.target_id == user_id)
+        .values(target_id=TOMBSTONE_ID)
+    )
+    await session.execute(
+        update(ModerationAction).where(ModerationAction.user_id == user_id).values(user_id=TOMBSTONE_ID)
+    )
+    await session.execute(
+        update(ModerationAction).where(ModerationAction.moderator_id == user_id).values(moderator_id=TOMBSTONE_ID)
+    )
+    for stmt in (
+        update(Post).where(Post.author_id == user_id, Post.deleted_at.is_(None)).values(deleted_at=now),
+        update(Post).where(Post.author_id == user_id).values(text="", author_id=TOMBSTONE_ID),
+        update(Comment).where(Comment.author_id == user_id, Comment.deleted_at.is_(None)).values(deleted_at=now),
+        update(Comment).where(Comment.author_id == user_id).values(text="", author_id=TOMBSTONE_ID),
+        # Announcements speak for the community: they stay, credited to the tombstone.
+        update(Announcement).where(Announcement.author_id == user_id).values(author_id=TOMBSTONE_ID),
+    ):
+        await session.execute(stmt)
+
+    for table, columns in tables_naming_users(skip=frozenset({"sanctions"})):
+        for column in columns:
+            values: dict[str, object] = {column.name: TOMBSTONE_ID}
+            if column.name in ACTOR_COLUMN_NAMES and not column.primary_key:
+                pass  # someone else's row that names them as the one who acted: keep the row
+            elif table.name in _DELETED or column.primary_key:
+                await session.execute(delete(table).where(column == user_id))
+                continue
+            elif table.name in _HANDLED:
+                continue
+            elif column.name in AUTHOR_COLUMN_NAMES:
+                if "text" in table.c:
+                    values["text"] = ""
+                if "deleted_at" in table.c:
+                    await session.execute(
+                        update(table).where(column == user_id, table.c.deleted_at.is_(None)).values(deleted_at=now)
+                    )
+            try:
+                async with session.begin_nested():
+                    await session.execute(update(table).where(column == user_id).values(**values))
+            except IntegrityError:
+                # Reassigning would collide with a unique key: the rows go instead.
+                await session.execute(delete(table).where(column == user_id))
+    await session.execute(delete(User).where(User.id == user_id))
+
+
+async def _ensure_tombstone(session: AsyncSession) -> None:
+    if await session.get(User, TOMBSTONE_ID) is None:
+        try:
+            async with session.begin_nested():
+                session.add(User(id=TOMBSTONE_ID, name=TOMBSTONE_NAME))
+        except IntegrityError:
+            pass  # created concurrently by another erasure
