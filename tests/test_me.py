@@ -1,0 +1,151 @@
+"""The me endpoints: usage time per day, the data export, and erasing an account."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from live.me.erase import TOMBSTONE_ID
+from live.moderation.activity import record_activity, split_by_day
+from live.moderation.models import Sanction
+from live.storage.models import User
+from tests.test_moderation_support import make_cast
+
+
+def test_split_by_day_cuts_at_utc_midnight() -> None:
+    start = dt.datetime(2026, 3, 1, 23, 59, 0, tzinfo=dt.timezone.utc)
+    assert split_by_day(start, 150) == [
+        ("2026-03-01", start, 60),
+        ("2026-03-02", dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc), 90),
+    ]
+    assert split_by_day(start, 0) == []
+    two_days = split_by_day(dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc), 2 * 86400)
+    assert [(d, s) for d, _, s in two_days] == [("2026-03-01", 43200), ("2026-03-02", 86400), ("2026-03-03", 43200)]
+
+
+async def test_usage_per_day(server: Any) -> None:
+    async with server.client("usage-" + server.url[-5:], name="u") as client:
+        me = (await client.get("/v1/me")).json()["id"]
+        db = server.services.db
+        now = dt.datetime.now(dt.timezone.utc)
+        midnight = dt.datetime.combine(now.date(), dt.time(), dt.timezone.utc)
+        await record_activity(db, me, None, "watching", midnight - dt.timedelta(seconds=100), 160)  # 100 + 60
+        await record_activity(db, me, "c1", "hosting", midnight - dt.timedelta(days=2), 30)
+        await record_activity(db, me, None, "chatting", midnight, 15.4)
+        await record_activity(db, me, None, "chatting", midnight - dt.timedelta(days=30), 50)  # outside
+        await record_activity(db, "someone-else", None, "watching", midnight, 1000)
+        body = (await client.get("/v1/me/usage")).json()
+        assert body["days"] == 7 and [i["date"] for i in body["items"]][-1] == now.date().isoformat()
+        by_day = {i["date"]: i for i in body["items"]}
+        today, yesterday = now.date(), now.date() - dt.timedelta(days=1)
+        assert by_day[today.isoformat()] == {
+            "date": today.isoformat(), "watching_seconds": 60, "hosting_seconds": 0, "chatting_seconds": 15
+        }
+        assert by_day[yesterday.isoformat()]["watching_seconds"] == 100
+        assert by_day[(today - dt.timedelta(days=2)).isoformat()]["hosting_seconds"] == 30
+        assert body["totals"] == {"watching_seconds": 160, "hosting_seconds": 30, "chatting_seconds": 15}
+        assert (await client.get("/v1/me/usage", params={"days": 40})).json()["totals"]["chatting_seconds"] == 65
+        r = await client.get("/v1/me/usage", params={"days": 91})
+        assert r.status_code == 422 and "days" in r.json()["error"]["fields"]
+        r = await client.get("/v1/me/usage", params={"days": "week"})
+        assert r.status_code == 422
+
+
+async def _busy_member(cast: Any) -> dict[str, Any]:
+    """The member writes, likes, reports, gets timed out and appeals, and spends time."""
+    cid, me = cast.cid, cast.ids["member"]
+    mine = (await cast["member"].post(f"/v1/communities/{cid}/posts", json={"text": "my post"})).json()
+    other = (await cast["member2"].post(f"/v1/communities/{cid}/posts", json={"text": "their post"})).json()
+    comment = (await cast["member"].post(f"/v1/posts/{other['id']}/comments", json={"text": "my comment"})).json()
+    await cast["member"].post(f"/v1/posts/{other['id']}/like")
+    report = (await cast["member"].post(f"/v1/communities/{cid}/reports",
+                                        json={"target": {"type": "post", "id": other["id"]}, "reason": "meh"})).json()
+    action = (await cast.act("moderator", action="timeout", user_id=me, duration_seconds=5, reason="slow")).json()
+    appeal = (await cast["member"].post(f"/v1/moderation/{action['id']}/appeal", json={"text": "ok"})).json()
+    await record_activity(cast.server.services.db, me, cid, "watching", dt.datetime.now(dt.timezone.utc), 42)
+    return {"mine": mine, "other": other, "comment": comment, "report": report, "action": action, "appeal": appeal}
+
+
+async def test_export_has_everything_about_me(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        made = await _busy_member(cast)
+        data = (await cast["member"].get("/v1/me/export")).json()
+        assert data["user"]["id"] == cast.ids["member"] and data["user"]["name"] == "member"
+        tables = data["tables"]
+        assert [m["community_id"] for m in tables["memberships"]] == [cast.cid]
+        assert [p["text"] for p in tables["posts"]] == ["my post"]
+        assert [c["id"] for c in tables["comments"]] == [made["comment"]["id"]]
+        assert [lk["post_id"] for lk in tables["post_likes"]] == [made["other"]["id"]]
+        assert [r["id"] for r in tables["reports"]] == [made["report"]["id"]]
+        assert [a["id"] for a in tables["appeals"]] == [made["appeal"]["id"]]
+        assert [a["id"] for a in tables["moderation_actions"]] == [made["action"]["id"]]
+        assert sum(a["seconds"] for a in tables["activity"]) == 42
+        assert made["other"]["text"] not in str(tables["posts"])  # only my own rows
+        # The moderator's export holds the action they took.
+        theirs = (await cast["moderator"].get("/v1/me/export")).json()["tables"]
+        assert [a["id"] for a in theirs["moderation_actions"]] == [made["action"]["id"]]
+    finally:
+        await cast.close()
+
+
+async def test_erase_removes_and_anonymizes(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        cid, me = cast.cid, cast.ids["member"]
+        made = await _busy_member(cast)
+        await cast.act("moderator", action="ban", user_id=me, duration_seconds=3600, reason="gone")
+        await cast.act("moderator", action="unban", user_id=me)
+        await cast["member"].post(f"/v1/communities/{cid}/join")
+        before = (await cast["owner"].get(f"/v1/communities/{cid}")).json()["member_count"]
+
+        r = await cast["member"].delete("/v1/me")
+        assert r.status_code == 204, r.text
+
+        assert (await cast["owner"].get(f"/v1/communities/{cid}")).json()["member_count"] == before - 1
+        assert (await cast["owner"].get(f"/v1/posts/{made['mine']['id']}")).status_code == 404
+        other = (await cast["owner"].get(f"/v1/posts/{made['other']['id']}")).json()
+        assert other["like_count"] == 0 and other["comment_count"] == 0
+        comments = (await cast["owner"].get(f"/v1/posts/{made['other']['id']}/comments")).json()["items"]
+        assert comments == []
+        log = (await cast["owner"].get(f"/v1/communities/{cid}/moderation/log")).json()["items"]
+        assert {e["user_id"] for e in log} == {TOMBSTONE_ID}
+        async with server.services.db.session() as session:
+            assert await session.get(User, me) is None
+        # Signing in again starts from nothing but the sanctions in force (the timeout).
+        data = (await cast["member"].get("/v1/me/export")).json()
+        left = {name: rows for name, rows in data["tables"].items() if rows}
+        assert list(left) == ["sanctions"] and left["sanctions"][0]["kind"] == "mute", left
+    finally:
+        await cast.close()
+
+
+async def test_erase_keeps_a_ban_in_force(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        me = cast.ids["member"]
+        await cast.act("moderator", action="ban", user_id=me, reason="troll")
+        assert (await cast["member"].delete("/v1/me")).status_code == 204
+        r = await cast["member"].post(f"/v1/communities/{cast.cid}/join")
+        assert r.status_code == 403 and r.json()["error"]["code"] == "banned"
+        async with server.services.db.session() as session:
+            assert await session.get(Sanction, (cast.cid, me, "ban")) is not None
+    finally:
+        await cast.close()
+
+
+async def test_erase_refused_for_an_owner(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        ann = await cast["owner"].post(f"/v1/communities/{cast.cid}/announcements", json={"text": "welcome"})
+        assert ann.status_code == 201, ann.text
+        r = await cast["owner"].delete("/v1/me")
+        assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+        assert "Mod test" in r.json()["error"]["message"]
+        # After deleting the community, erasing goes through.
+        assert (await cast["owner"].delete(f"/v1/communities/{cast.cid}")).status_code == 204
+        assert (await cast["owner"].delete("/v1/me")).status_code == 204
+        async with server.services.db.session() as session:
+            assert await session.get(User, cast.ids["owner"]) is None
+    finally:
+        await cast.close()
