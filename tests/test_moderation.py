@@ -325,3 +325,21 @@ async def test_public_log_is_readable_by_non_members(server: Any) -> None:
         assert r.status_code == 200 and r.json()["items"][0]["reason"] == "bye"
     finally:
         await cast.close()
+
+
+async def test_racing_actions_on_one_user_never_fail(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        results = await asyncio.gather(*(
+            cast.act(who, action="timeout", user_id=cast.ids["member"], duration_seconds=60 + i)
+            for i, who in enumerate(["moderator", "admin", "owner"] * 3)
+        ))
+        assert [r.status_code for r in results] == [201] * 9
+        async with server.services.db.session() as session:
+            sanction = await session.get(Sanction, (cast.cid, cast.ids["member"], "mute"))
+            assert sanction is not None
+        # The standing sanction is the one the last committed action set.
+        log = (await cast["owner"].get(f"/v1/communities/{cast.cid}/moderation/log")).json()["items"]
+        assert sanction.action_id in {e["id"] for e in log}
+    finally:
+        await cast.close()

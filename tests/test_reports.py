@@ -165,3 +165,17 @@ async def test_appeal_upheld_and_deleted_post_restored(server: Any) -> None:
         assert r.status_code == 409
     finally:
         await cast.close()
+
+
+async def test_racing_appeals_store_one(server: Any) -> None:
+    import asyncio
+
+    cast = await make_cast(server)
+    try:
+        action = (await cast.act("moderator", action="mute", user_id=cast.ids["member"])).json()
+        results = await asyncio.gather(*(
+            cast["member"].post(f"/v1/moderation/{action['id']}/appeal", json={"text": f"try {i}"}) for i in range(5)
+        ))
+        assert sorted(r.status_code for r in results) == [201, 409, 409, 409, 409]
+    finally:
+        await cast.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.communities.access import Role, load_community, require_role
@@ -49,7 +50,11 @@ async def create(session: AsyncSession, action_id: str, user_id: str, text: str)
         status="pending",
         created_at=utcnow(),
     )
-    session.add(appeal)
+    try:
+        async with session.begin_nested():
+            session.add(appeal)
+    except IntegrityError:
+        raise ApiError(ErrorCode.CONFLICT, "this action has already been appealed (one appeal per action)") from None
     return appeal, action
 
 

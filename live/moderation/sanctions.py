@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.errors import ApiError, ErrorCode
@@ -85,10 +86,16 @@ async def impose(
     """Set (or replace) the user's `kind` sanction: the newest action decides."""
     existing = await session.get(Sanction, (community_id, user_id, kind))
     if existing is None:
-        session.add(
-            Sanction(community_id=community_id, user_id=user_id, kind=kind, until=until, action_id=action_id)
-        )
-    else:
+        try:
+            async with session.begin_nested():
+                session.add(
+                    Sanction(community_id=community_id, user_id=user_id, kind=kind, until=until, action_id=action_id)
+                )
+        except IntegrityError:
+            # Another moderator's action on the same user committed first: the newer one wins.
+            existing = await session.get(Sanction, (community_id, user_id, kind), populate_existing=True)
+            assert existing is not None
+    if existing is not None:
         existing.until = until
         existing.action_id = action_id
         existing.created_at = utcnow()
