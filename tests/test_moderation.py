@@ -343,3 +343,39 @@ async def test_racing_actions_on_one_user_never_fail(server: Any) -> None:
         assert sanction.action_id in {e["id"] for e in log}
     finally:
         await cast.close()
+
+
+async def test_sanctions_in_force_for_staff(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        url = f"/v1/communities/{cast.cid}/moderation/sanctions"
+        await cast.act("moderator", action="ban", user_id=cast.ids["member"])
+        await cast.act("moderator", action="timeout", user_id=cast.ids["member2"], duration_seconds=60)
+        await cast.act("moderator", action="timeout", user_id=cast.ids["outsider"], duration_seconds=1)
+        async with server.services.db.session() as session:
+            await session.execute(
+                update(Sanction)
+                .where(Sanction.user_id == cast.ids["outsider"])
+                .values(until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5))
+            )
+        items = (await cast["moderator"].get(url)).json()["items"]
+        assert [(i["user_id"], i["kind"]) for i in items] == [
+            (cast.ids["member2"], "mute"), (cast.ids["member"], "ban")
+        ]
+        assert items[0]["until"] is not None and items[1]["until"] is None
+        r = await cast["member2"].get(url)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    finally:
+        await cast.close()
+
+
+async def test_ban_blocks_a_join_request(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        await cast.act("moderator", action="ban", user_id=cast.ids["outsider"])
+        r = await cast["owner"].patch(f"/v1/communities/{cast.cid}", json={"join_policy": "invite"})
+        assert r.status_code == 200, r.text
+        r = await cast["outsider"].post(f"/v1/communities/{cast.cid}/join-requests", json={"message": "pls"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "banned"
+    finally:
+        await cast.close()

@@ -10,7 +10,15 @@ from live.errors import ErrorCode, invalid
 from live.http.api import Api, Ctx
 from live.moderation import appeals, insights, paging, reports, rules
 from live.moderation.models import ModerationAction
-from live.moderation.service import EVENT, ActionRequest, event_payload, moderation_log, take_action, view
+from live.moderation.service import (
+    EVENT,
+    ActionRequest,
+    event_payload,
+    moderation_log,
+    standing_sanctions,
+    take_action,
+    view,
+)
 from live.storage.base import utcnow
 
 api = Api("moderation")
@@ -79,6 +87,16 @@ async def log(ctx: Ctx[None, paging.PageQuery]) -> dict[str, Any]:
     """
     async with ctx.services.db.session() as session:
         return await moderation_log(session, ctx.params["cid"], ctx.user.id, ctx.query.cursor, ctx.query.limit)
+
+
+@api.get(
+    "/v1/communities/{cid}/moderation/sanctions",
+    errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN],
+)
+async def sanctions_in_force(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """Bans and mutes in force now, with when each ends (moderators and up)."""
+    async with ctx.services.db.session() as session:
+        return await standing_sanctions(session, ctx.params["cid"], ctx.user.id)
 
 
 # -- reports -------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.auth.tokens import Principal
@@ -19,7 +19,7 @@ from live.communities.access import Role, membership, require_reader, require_ro
 from live.communities.models import Comment, Community, Group, GroupMember, Membership, Post
 from live.errors import ApiError, ErrorCode, not_found
 from live.moderation import paging, rules, sanctions
-from live.moderation.models import ModerationAction
+from live.moderation.models import ModerationAction, Sanction
 from live.storage.base import iso, utcnow
 from live.storage.ids import new_id
 from live.storage.models import User
@@ -222,3 +222,21 @@ async def moderation_log(
         "items": [view(a, user_name=name, show_moderator=staff) for a, name in page],
         "next_cursor": paging.encode(page[-1][0].id) if len(rows) > limit else None,
     }
+
+
+async def standing_sanctions(session: AsyncSession, community_id: str, viewer_id: str) -> dict[str, Any]:
+    """Bans and mutes in force now (moderators and up), soonest to end first, open-ended last."""
+    await require_role(session, community_id, viewer_id, Role.MODERATOR)
+    now = utcnow()
+    rows = await session.execute(
+        select(Sanction, User.name)
+        .outerjoin(User, User.id == Sanction.user_id)
+        .where(Sanction.community_id == community_id, or_(Sanction.until.is_(None), Sanction.until > now))
+    )
+    items = [
+        {"user_id": s.user_id, "user_name": name, "kind": s.kind, "until": iso(s.until), "action_id": s.action_id,
+         "since": iso(s.created_at)}
+        for s, name in rows
+    ]
+    items.sort(key=lambda i: (i["until"] is None, i["until"] or "", i["user_id"]))
+    return {"items": items}
