@@ -19,7 +19,7 @@ _ID = re.compile(r"^[0-9A-Za-z]{1,32}$")
 
 class PageQuery(BaseModel):
     cursor: str | None = None
-    limit: int = Field(50, ge=1, le=100)
+    limit: int = Field(20, ge=1, le=100)
 
 
 def encode(last_id: str) -> str:
