@@ -379,3 +379,29 @@ async def test_ban_blocks_a_join_request(server: Any) -> None:
         assert r.status_code == 403 and r.json()["error"]["code"] == "banned"
     finally:
         await cast.close()
+
+
+async def test_openapi_lists_the_moderation_and_me_routes(server: Any) -> None:
+    async with server.client("openapi-reader") as client:
+        doc = (await client.get("/openapi.json")).json()
+    routes = {
+        ("post", "/v1/communities/{cid}/moderation"): "ModerationActionBody",
+        ("get", "/v1/communities/{cid}/moderation/log"): None,
+        ("get", "/v1/communities/{cid}/moderation/sanctions"): None,
+        ("post", "/v1/communities/{cid}/reports"): "ReportCreate",
+        ("get", "/v1/communities/{cid}/reports"): None,
+        ("post", "/v1/reports/{rid}/resolve"): "ReportResolve",
+        ("post", "/v1/moderation/{aid}/appeal"): "AppealCreate",
+        ("post", "/v1/appeals/{apid}/decide"): "AppealDecision",
+        ("get", "/v1/communities/{cid}/insights"): None,
+        ("get", "/v1/me/usage"): None,
+        ("get", "/v1/me/export"): None,
+        ("delete", "/v1/me"): None,
+    }
+    for (method, path), body in routes.items():
+        op = doc["paths"][path][method]
+        assert op["summary"] and "401" in op["responses"], (method, path)
+        if body is not None:
+            assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/" + body)
+    action = doc["components"]["schemas"]["ModerationActionBody"]
+    assert set(action["required"]) == {"action", "reason"}

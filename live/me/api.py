@@ -27,14 +27,14 @@ class UsageQuery(BaseModel):
 
 
 @api.get("/v1/me/usage", query=UsageQuery, errors=[ErrorCode.INVALID_REQUEST])
-async def usage(ctx: Ctx[None, UsageQuery]) -> dict[str, Any]:
+async def my_usage(ctx: Ctx[None, UsageQuery]) -> dict[str, Any]:
     """Your time watching, hosting and chatting per UTC day, oldest first, with totals."""
     async with ctx.services.db.session() as session:
         return await activity.usage(session, ctx.user.id, ctx.query.days, utcnow().date())
 
 
-@api.get("/v1/me/moderation", query=paging.PageQuery, errors=[ErrorCode.INVALID_REQUEST])
-async def my_moderation(ctx: Ctx[None, paging.PageQuery]) -> dict[str, Any]:
+@api.get("/v1/me/moderation", query=paging.ModerationPage, errors=[ErrorCode.INVALID_REQUEST])
+async def my_moderation(ctx: Ctx[None, paging.ModerationPage]) -> dict[str, Any]:
     """Moderation actions that concern you, newest first, each with its appeal (if any)."""
     stmt = (
         select(ModerationAction, Appeal)
@@ -59,15 +59,15 @@ async def my_moderation(ctx: Ctx[None, paging.PageQuery]) -> dict[str, Any]:
     return {"items": items, "next_cursor": paging.encode(page[-1][0].id) if len(rows) > limit else None}
 
 
-@api.get("/v1/me/reports", query=paging.PageQuery, errors=[ErrorCode.INVALID_REQUEST])
-async def my_reports(ctx: Ctx[None, paging.PageQuery]) -> dict[str, Any]:
+@api.get("/v1/me/reports", query=paging.ModerationPage, errors=[ErrorCode.INVALID_REQUEST])
+async def my_reports(ctx: Ctx[None, paging.ModerationPage]) -> dict[str, Any]:
     """Reports you filed, newest first, with the moderators' answers."""
     async with ctx.services.db.session() as session:
         return await reports.list_mine(session, ctx.user.id, ctx.query.cursor, ctx.query.limit)
 
 
-@api.get("/v1/me/appeals", query=paging.PageQuery, errors=[ErrorCode.INVALID_REQUEST])
-async def my_appeals(ctx: Ctx[None, paging.PageQuery]) -> dict[str, Any]:
+@api.get("/v1/me/appeals", query=paging.ModerationPage, errors=[ErrorCode.INVALID_REQUEST])
+async def my_appeals(ctx: Ctx[None, paging.ModerationPage]) -> dict[str, Any]:
     """Your appeals, newest first, with the admins' answers."""
     async with ctx.services.db.session() as session:
         return await appeals.list_mine(session, ctx.user.id, ctx.query.cursor, ctx.query.limit)

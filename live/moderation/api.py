@@ -24,27 +24,27 @@ from live.storage.base import utcnow
 api = Api("moderation")
 
 
-class Target(BaseModel):
+class ModerationTarget(BaseModel):
     type: Literal["post", "comment", "message"]
     id: str = Field(min_length=1, max_length=64)
 
 
-class ActionBody(BaseModel):
+class ModerationActionBody(BaseModel):
     action: str = Field(max_length=16, description=f"one of {', '.join(rules.ACTIONS)}")
     user_id: str | None = Field(None, min_length=1, max_length=64)
-    target: Target | None = None
+    target: ModerationTarget | None = None
     duration_seconds: int | None = Field(None, ge=1, le=rules.MAX_DURATION_SECONDS)
     reason: str = Field(min_length=1, max_length=1000, description="told to the user and shown in the log")
 
 
 @api.post(
     "/v1/communities/{cid}/moderation",
-    body=ActionBody,
+    body=ModerationActionBody,
     status=201,
     errors=[ErrorCode.FORBIDDEN, ErrorCode.NOT_MEMBER, ErrorCode.NOT_FOUND, ErrorCode.CONFLICT,
             ErrorCode.INVALID_REQUEST],
 )
-async def act(ctx: Ctx[ActionBody, None]) -> dict[str, Any]:
+async def moderate(ctx: Ctx[ModerationActionBody, None]) -> dict[str, Any]:
     """Mute, time out, ban, unban, unmute, kick, or delete content (moderators and up).
 
     Nobody acts on someone of equal or higher rank. Every action is told to the user it hits
@@ -77,10 +77,10 @@ async def _announce(ctx: Ctx[Any, Any], record: ModerationAction) -> None:
 
 @api.get(
     "/v1/communities/{cid}/moderation/log",
-    query=paging.PageQuery,
+    query=paging.ModerationPage,
     errors=[ErrorCode.NOT_FOUND, ErrorCode.INVALID_REQUEST],
 )
-async def log(ctx: Ctx[None, paging.PageQuery]) -> dict[str, Any]:
+async def get_moderation_log(ctx: Ctx[None, paging.ModerationPage]) -> dict[str, Any]:
     """The community's moderation log, newest first (whoever may read the community).
 
     Entries name the moderator's role; the moderator's id is shown to moderators and up only.
@@ -107,20 +107,20 @@ class ReportTarget(BaseModel):
     id: str = Field(min_length=1, max_length=64)
 
 
-class ReportBody(BaseModel):
+class ReportCreate(BaseModel):
     target: ReportTarget
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class StatusPage(paging.PageQuery):
+class ModerationStatusPage(paging.ModerationPage):
     status: Literal["open", "resolved", "pending", "upheld", "overturned", "all"] | None = None
 
 
-class ResolveBody(BaseModel):
+class ReportResolve(BaseModel):
     resolution: str = Field(min_length=1, max_length=2000, description="what the reporter is told")
 
 
-def _status(query: StatusPage, allowed: tuple[str, ...], default: str | None) -> str | None:
+def _status(query: ModerationStatusPage, allowed: tuple[str, ...], default: str | None) -> str | None:
     status = query.status or default
     if status == "all":
         return None
@@ -129,9 +129,9 @@ def _status(query: StatusPage, allowed: tuple[str, ...], default: str | None) ->
     return status
 
 
-@api.post("/v1/communities/{cid}/reports", body=ReportBody, status=201,
+@api.post("/v1/communities/{cid}/reports", body=ReportCreate, status=201,
           errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.CONFLICT, ErrorCode.INVALID_REQUEST])
-async def file_report(ctx: Ctx[ReportBody, None]) -> dict[str, Any]:
+async def file_report(ctx: Ctx[ReportCreate, None]) -> dict[str, Any]:
     """Report a post, comment, chat message or user to the community's moderators (members)."""
     async with ctx.services.db.session() as session:
         report = await reports.create(
@@ -140,9 +140,9 @@ async def file_report(ctx: Ctx[ReportBody, None]) -> dict[str, Any]:
         return reports.view(report, staff=False)
 
 
-@api.get("/v1/communities/{cid}/reports", query=StatusPage,
+@api.get("/v1/communities/{cid}/reports", query=ModerationStatusPage,
          errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.INVALID_REQUEST])
-async def list_reports(ctx: Ctx[None, StatusPage]) -> dict[str, Any]:
+async def list_reports(ctx: Ctx[None, ModerationStatusPage]) -> dict[str, Any]:
     """The community's reports, newest first (moderators and up); `status=open` (default), `resolved`, `all`."""
     status = _status(ctx.query, reports.STATUSES, "open")
     async with ctx.services.db.session() as session:
@@ -158,9 +158,9 @@ async def get_report(ctx: Ctx[None, None]) -> dict[str, Any]:
         return await reports.get(session, ctx.params["rid"], ctx.user.id)
 
 
-@api.post("/v1/reports/{rid}/resolve", body=ResolveBody,
+@api.post("/v1/reports/{rid}/resolve", body=ReportResolve,
           errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT])
-async def resolve_report(ctx: Ctx[ResolveBody, None]) -> dict[str, Any]:
+async def resolve_report(ctx: Ctx[ReportResolve, None]) -> dict[str, Any]:
     """Answer a report (moderators and up); the reporter reads the answer at /v1/me/reports."""
     async with ctx.services.db.session() as session:
         report = await reports.resolve(session, ctx.params["rid"], ctx.user.id, ctx.body.resolution)
@@ -170,27 +170,27 @@ async def resolve_report(ctx: Ctx[ResolveBody, None]) -> dict[str, Any]:
 # -- appeals -------------------------------------------------------------------------------------
 
 
-class AppealBody(BaseModel):
+class AppealCreate(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
 
 
-class DecideBody(BaseModel):
+class AppealDecision(BaseModel):
     decision: Literal["upheld", "overturned"]
     response: str = Field(min_length=1, max_length=2000, description="what the user is told")
 
 
-@api.post("/v1/moderation/{aid}/appeal", body=AppealBody, status=201,
+@api.post("/v1/moderation/{aid}/appeal", body=AppealCreate, status=201,
           errors=[ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT])
-async def appeal(ctx: Ctx[AppealBody, None]) -> dict[str, Any]:
+async def appeal_action(ctx: Ctx[AppealCreate, None]) -> dict[str, Any]:
     """Appeal a moderation action that hit you (once per action); admins answer."""
     async with ctx.services.db.session() as session:
         item, action = await appeals.create(session, ctx.params["aid"], ctx.user.id, ctx.body.text)
         return appeals.view(item, action, staff=False)
 
 
-@api.get("/v1/communities/{cid}/appeals", query=StatusPage,
+@api.get("/v1/communities/{cid}/appeals", query=ModerationStatusPage,
          errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.INVALID_REQUEST])
-async def list_appeals(ctx: Ctx[None, StatusPage]) -> dict[str, Any]:
+async def list_appeals(ctx: Ctx[None, ModerationStatusPage]) -> dict[str, Any]:
     """The community's appeals, newest first (admins and up); `status=pending` (default), `upheld`, `overturned`, `all`."""
     status = _status(ctx.query, ("pending", *appeals.DECISIONS), "pending")
     async with ctx.services.db.session() as session:
@@ -199,9 +199,9 @@ async def list_appeals(ctx: Ctx[None, StatusPage]) -> dict[str, Any]:
         )
 
 
-@api.post("/v1/appeals/{apid}/decide", body=DecideBody,
+@api.post("/v1/appeals/{apid}/decide", body=AppealDecision,
           errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT])
-async def decide_appeal(ctx: Ctx[DecideBody, None]) -> dict[str, Any]:
+async def decide_appeal(ctx: Ctx[AppealDecision, None]) -> dict[str, Any]:
     """Uphold or overturn an appeal (admins and up). Overturning lifts the ban or mute it was about."""
     async with ctx.services.db.session() as session:
         item, action, lifting = await appeals.decide(

@@ -17,7 +17,7 @@ from live.errors import invalid
 _ID = re.compile(r"^[0-9A-Za-z]{1,32}$")
 
 
-class PageQuery(BaseModel):
+class ModerationPage(BaseModel):
     cursor: str | None = None
     limit: int = Field(20, ge=1, le=100)
 
