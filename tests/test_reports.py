@@ -179,3 +179,17 @@ async def test_racing_appeals_store_one(server: Any) -> None:
         assert sorted(r.status_code for r in results) == [201, 409, 409, 409, 409]
     finally:
         await cast.close()
+
+
+async def test_an_owners_action_is_decided_by_the_owner(server: Any) -> None:
+    cast = await make_cast(server)
+    try:
+        action = (await cast.act("owner", action="timeout", user_id=cast.ids["moderator"], duration_seconds=60)).json()
+        appeal = (await cast["moderator"].post(f"/v1/moderation/{action['id']}/appeal", json={"text": "x"})).json()
+        body = {"decision": "overturned", "response": "no"}
+        r = await cast["admin"].post(f"/v1/appeals/{appeal['id']}/decide", json=body)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+        r = await cast["owner"].post(f"/v1/appeals/{appeal['id']}/decide", json=body)
+        assert r.status_code == 200 and r.json()["status"] == "overturned"
+    finally:
+        await cast.close()

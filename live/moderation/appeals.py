@@ -70,6 +70,11 @@ async def decide(
         raise ApiError(ErrorCode.CONFLICT, f"this appeal was already decided ({appeal.status})")
     action = await session.get(ModerationAction, appeal.action_id)
     assert action is not None  # the foreign key cascades
+    decider = Role(member.role)
+    if Role(action.moderator_role).rank > decider.rank:
+        # Overturning is acting against the one who acted: the rank rule holds here too.
+        raise ApiError(ErrorCode.FORBIDDEN, f"an appeal against an {action.moderator_role}'s action needs "
+                       f"an {action.moderator_role} or higher to decide it")
     now = utcnow()
     appeal.status = decision
     appeal.response = response
@@ -78,7 +83,7 @@ async def decide(
     lifting: ModerationAction | None = None
     if decision == "overturned":
         action.overturned_at = now
-        lifting = await _undo(session, action, actor_id, Role(member.role), response)
+        lifting = await _undo(session, action, actor_id, decider, response)
     return appeal, action, lifting
 
 
