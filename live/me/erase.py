@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.communities.models import Announcement, Comment, Community, Membership, Post, PostLike
 from live.errors import ApiError, ErrorCode, not_found
 from live.me.tables import ACTOR_COLUMN_NAMES, AUTHOR_COLUMN_NAMES, tables_naming_users
-from live.moderation.models import Activity, Appeal, ModerationAction, Report, Sanction
+from live.moderation.models import Activity, Appeal, ModerationAction, Report
 from live.storage.base import utcnow
 from live.storage.models import User
 

@@ -191,7 +191,10 @@ async def appeal_action(ctx: Ctx[AppealCreate, None]) -> dict[str, Any]:
 @api.get("/v1/communities/{cid}/appeals", query=ModerationStatusPage,
          errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.INVALID_REQUEST])
 async def list_appeals(ctx: Ctx[None, ModerationStatusPage]) -> dict[str, Any]:
-    """The community's appeals, newest first (admins and up); `status=pending` (default), `upheld`, `overturned`, `all`."""
+    """The community's appeals, newest first (admins and up).
+
+    `status`: `pending` (default), `upheld`, `overturned` or `all`.
+    """
     status = _status(ctx.query, ("pending", *appeals.DECISIONS), "pending")
     async with ctx.services.db.session() as session:
         return await appeals.list_for_admins(

@@ -81,7 +81,11 @@ async def insights(
 
     seconds = await session.execute(
         select(Activity.day, Activity.kind, func.sum(Activity.seconds))
-        .where(Activity.community_id == community_id, Activity.day >= span[0], Activity.kind.in_(("watching", "hosting")))
+        .where(
+            Activity.community_id == community_id,
+            Activity.day >= span[0],
+            Activity.kind.in_(("watching", "hosting")),
+        )
         .group_by(Activity.day, Activity.kind)
     )
     for d, kind, total in seconds:
