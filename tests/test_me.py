@@ -149,3 +149,9 @@ async def test_erase_refused_for_an_owner(server: Any) -> None:
             assert await session.get(User, cast.ids["owner"]) is None
     finally:
         await cast.close()
+
+
+async def test_the_tombstone_cannot_be_erased(server: Any) -> None:
+    async with server.client(TOMBSTONE_ID) as client:
+        r = await client.delete("/v1/me")
+        assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"

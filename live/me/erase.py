@@ -37,6 +37,8 @@ _HANDLED = frozenset({*_DELETED, "posts", "comments", "announcements", "moderati
 
 
 async def erase(session: AsyncSession, user_id: str) -> None:
+    if user_id == TOMBSTONE_ID:
+        raise ApiError(ErrorCode.CONFLICT, "this account stands in for erased accounts and cannot be erased")
     if await session.get(User, user_id) is None:
         raise not_found("user")
     owned = (
