@@ -61,14 +61,16 @@ async def test_create_validation(server: RunningServer) -> None:
 
 async def test_twenty_simultaneous_creates_keep_the_limit(server: RunningServer) -> None:
     async with people(server, "eager") as (eager,):
-        await make_community(eager, name="first")
+        tag = eager.id.replace("-", "")
+        await make_community(eager, name=f"{tag} first")
         results = await asyncio.gather(*(
-            eager.call("POST", "/v1/communities", json={"name": f"c{i}", "join_policy": "open"}) for i in range(20)
+            eager.call("POST", "/v1/communities", json={"name": f"{tag} c{i}", "join_policy": "open"})
+            for i in range(20)
         ))
         codes = sorted(r.status_code for r in results)
         assert codes.count(201) == 2 and codes.count(409) == 18, codes
         assert all(r.json()["error"]["code"] == "community_limit" for r in results if r.status_code == 409)
-        mine = await eager.ok("GET", "/v1/communities?limit=100")
+        mine = await eager.ok("GET", f"/v1/communities?q={tag}&limit=100")
         assert sum(1 for c in mine["items"] if c["owner_id"] == eager.id) == 3
 
 
@@ -105,24 +107,25 @@ async def test_discovery_search_topics_counts_and_cursor(server: RunningServer) 
 
 async def test_patch_settings(server: RunningServer) -> None:
     async with people(server, "owner", "admin", "mod", "member", "outsider") as (owner, admin, mod, member, outsider):
-        c = await make_community(owner, topics=["old"])
+        tag = owner.id.replace("-", "")
+        c = await make_community(owner, topics=[f"old{tag}"])
         cid = c["id"]
         await add_member(owner, c, admin, "admin")
         await add_member(owner, c, mod, "moderator")
         await add_member(owner, c, member)
         changed = await admin.ok("PATCH", f"/v1/communities/{cid}", json={
-            "name": "New name", "description": "about", "topics": ["#New"], "join_policy": "invite",
+            "name": "New name", "description": "about", "topics": [f"#New{tag}"], "join_policy": "invite",
             "read_policy": "members", "slow_mode_seconds": 30, "blocked_words": ["spam", "scam"],
             "rules": "Be kind. لطفاً",
         })
-        assert changed["name"] == "New name" and changed["topics"] == ["new"] and changed["slow_mode_seconds"] == 30
+        assert changed["name"] == "New name" and changed["topics"] == [f"new{tag}"] and changed["slow_mode_seconds"] == 30
         assert changed["blocked_words"] == ["spam", "scam"] and changed["rules"] == "Be kind. لطفاً"
         assert changed["join_policy"] == "invite" and changed["read_policy"] == "members"
         assert changed["my_role"] == "admin"
         got = await member.ok("GET", f"/v1/communities/{cid}")
         assert got == {**changed, "my_role": "member"}
-        assert cid not in [x["id"] for x in (await owner.ok("GET", "/v1/communities?topic=old&limit=100"))["items"]]
-        assert cid in [x["id"] for x in (await owner.ok("GET", "/v1/communities?topic=new&limit=100"))["items"]]
+        assert cid not in [x["id"] for x in (await owner.ok("GET", f"/v1/communities?topic=old{tag}"))["items"]]
+        assert cid in [x["id"] for x in (await owner.ok("GET", f"/v1/communities?topic=new{tag}"))["items"]]
         # A partial patch leaves the rest alone.
         assert (await owner.ok("PATCH", f"/v1/communities/{cid}", json={"rules": ""}))["name"] == "New name"
         for body, field in (({"slow_mode_seconds": -1}, "slow_mode_seconds"), ({"slow_mode_seconds": "5"}, "slow_mode_seconds"),
