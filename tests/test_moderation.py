@@ -405,3 +405,40 @@ async def test_openapi_lists_the_moderation_and_me_routes(server: Any) -> None:
             assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/" + body)
     action = doc["components"]["schemas"]["ModerationActionBody"]
     assert set(action["required"]) == {"action", "reason"}
+
+
+async def test_moderators_set_slow_mode_and_the_keyword_filter(server: Any) -> None:
+    cast = await make_cast(server)
+    seen: list[dict[str, Any]] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        seen.append(payload)
+
+    server.services.events.on("community.chat_settings", handler)
+    try:
+        url = f"/v1/communities/{cast.cid}/moderation/chat"
+        r = await cast["moderator"].patch(url, json={"slow_mode_seconds": 30, "blocked_words": ["spam"],
+                                                     "reason": "raid"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["slow_mode_seconds"] == 30 and body["blocked_words"] == ["spam"]
+        assert [e["action"] for e in body["log"]] == ["slow_mode", "filter"]
+        assert seen == [{"community_id": cast.cid, "slow_mode_seconds": 30, "blocked_words": ["spam"]}]
+        community = (await cast["member"].get(f"/v1/communities/{cast.cid}")).json()
+        assert community["slow_mode_seconds"] == 30 and community["blocked_words"] == ["spam"]
+        r = await cast["member"].post(f"/v1/communities/{cast.cid}/posts", json={"text": "buy spam now"})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "blocked_word"
+        log = (await cast["member"].get(f"/v1/communities/{cast.cid}/moderation/log")).json()["items"]
+        assert [e["action"] for e in log] == ["filter", "slow_mode"]
+        assert log[1]["reason"] == "slow mode set to 30 s: raid" and log[1]["target"] is None
+
+        # The same settings again change nothing and log nothing.
+        r = await cast["moderator"].patch(url, json={"slow_mode_seconds": 30})
+        assert r.status_code == 200 and r.json()["log"] == [] and len(seen) == 1
+        r = await cast["member"].patch(url, json={"slow_mode_seconds": 0})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+        for bad in ({}, {"slow_mode_seconds": -1}, {"blocked_words": [" "]}, {"blocked_words": "spam"}):
+            r = await cast["moderator"].patch(url, json=bad)
+            assert r.status_code == 422, bad
+    finally:
+        await cast.close()

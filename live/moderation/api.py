@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from live.errors import ErrorCode, invalid
 from live.http.api import Api, Ctx
-from live.moderation import appeals, insights, paging, reports, rules
+from live.moderation import appeals, chat_settings, insights, paging, reports, rules
 from live.moderation.models import ModerationAction
 from live.moderation.service import (
     EVENT,
@@ -97,6 +97,42 @@ async def sanctions_in_force(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Bans and mutes in force now, with when each ends (moderators and up)."""
     async with ctx.services.db.session() as session:
         return await standing_sanctions(session, ctx.params["cid"], ctx.user.id)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+BlockedWord = Annotated[str, Field(min_length=1, max_length=50), AfterValidator(_not_blank)]
+
+
+class ChatSettingsBody(BaseModel):
+    slow_mode_seconds: int | None = Field(None, ge=0, le=86400, description="0 turns slow mode off")
+    blocked_words: list[BlockedWord] | None = Field(None, max_length=500, description="the whole list")
+    reason: str | None = Field(None, max_length=1000)
+
+
+@api.patch(
+    "/v1/communities/{cid}/moderation/chat",
+    body=ChatSettingsBody,
+    errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.INVALID_REQUEST],
+)
+async def set_chat_settings(ctx: Ctx[ChatSettingsBody, None]) -> dict[str, Any]:
+    """Set slow mode and the keyword filter (moderators and up); each change appears in the log.
+
+    Emits the `community.chat_settings` event {community_id, slow_mode_seconds, blocked_words}.
+    """
+    body = ctx.body
+    async with ctx.services.db.session() as session:
+        settings, entries = await chat_settings.update_chat_settings(
+            session, ctx.params["cid"], ctx.user.id, body.slow_mode_seconds, body.blocked_words, body.reason
+        )
+        out = {**settings, "log": [view(e, show_moderator=True) for e in entries]}
+    if entries:
+        await ctx.services.events.emit(chat_settings.EVENT, settings)
+    return out
 
 
 # -- reports -------------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ async def create(session: AsyncSession, action_id: str, user_id: str, text: str)
     await load_community(session, action.community_id)
     if action.user_id != user_id:
         raise ApiError(ErrorCode.FORBIDDEN, "only the user an action applies to can appeal it")
-    if not rules.ACTIONS[action.action].appealable:
+    spec = rules.ACTIONS.get(action.action)
+    if spec is None or not spec.appealable:
         raise ApiError(ErrorCode.CONFLICT, f"an {action.action} lifts a restriction: there is nothing to appeal")
     if action.overturned_at is not None:
         raise ApiError(ErrorCode.CONFLICT, "this action has already been overturned")
