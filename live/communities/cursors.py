@@ -35,6 +35,8 @@ def decode(cursor: str | None, *types: type) -> list[Any] | None:
         # bool is an int subclass in Python; a cursor never holds one.
         if not isinstance(value, kind) or isinstance(value, bool):
             raise _bad()
+        if isinstance(value, str) and ("\x00" in value or len(value) > 100):
+            raise _bad()
     return key
 
 

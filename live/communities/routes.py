@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from live.communities import invites, service
+from live.communities.params import path_id
 from live.communities.schemas import (
     CommunityCreate,
     CommunityPatch,
@@ -59,27 +60,27 @@ async def discover_communities(ctx: Ctx[None, Discover]) -> dict[str, Any]:
 async def get_community(ctx: Ctx[None, None]) -> dict[str, Any]:
     """One community, with the caller's `my_role` (null when not a member)."""
     async with ctx.services.db.session() as session:
-        return await service.get(session, ctx.params["cid"], ctx.user.id)
+        return await service.get(session, path_id(ctx, "cid"), ctx.user.id)
 
 
 @api.patch("/v1/communities/{cid}", body=CommunityPatch, errors=WRITE)
 async def patch_community(ctx: Ctx[CommunityPatch, None]) -> dict[str, Any]:
     """Edit a community (admins): name, description, topics, policies, slow mode, blocked words, rules."""
     async with ctx.services.db.session() as session:
-        return await service.patch(session, ctx.params["cid"], ctx.user.id, ctx.body)
+        return await service.patch(session, path_id(ctx, "cid"), ctx.user.id, ctx.body)
 
 
 @api.delete("/v1/communities/{cid}", status=204, errors=WRITE)
 async def delete_community(ctx: Ctx[None, None]) -> None:
     """Delete a community (owner)."""
     async with ctx.services.db.session() as session:
-        await service.remove(session, ctx.params["cid"], ctx.user.id)
+        await service.remove(session, path_id(ctx, "cid"), ctx.user.id)
 
 
 @api.post("/v1/communities/{cid}/join", errors=[E.NOT_FOUND, E.INVITE_REQUIRED, E.BANNED, E.CONFLICT])
 async def join_community(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Join an open community (invite-only ones answer 403 `invite_required`)."""
-    cid = ctx.params["cid"]
+    cid = path_id(ctx, "cid")
     async with ctx.services.db.session() as session:
         result = await service.join(session, cid, ctx.user.id, invite_quota=ctx.services.settings.invite_quota)
     _membership_changed(ctx.services, cid, ctx.user.id)
@@ -89,7 +90,7 @@ async def join_community(ctx: Ctx[None, None]) -> dict[str, Any]:
 @api.post("/v1/communities/{cid}/leave", status=204, errors=[E.NOT_FOUND, E.NOT_MEMBER, E.CONFLICT])
 async def leave_community(ctx: Ctx[None, None]) -> None:
     """Leave a community (the owner hands over ownership first)."""
-    cid = ctx.params["cid"]
+    cid = path_id(ctx, "cid")
     async with ctx.services.db.session() as session:
         await service.leave(session, cid, ctx.user.id)
     _membership_changed(ctx.services, cid, ctx.user.id)
@@ -99,13 +100,13 @@ async def leave_community(ctx: Ctx[None, None]) -> None:
 async def list_members(ctx: Ctx[None, MembersQuery]) -> dict[str, Any]:
     """Members in the order they joined, optionally one `role`; `invited_by` says who invited whom."""
     async with ctx.services.db.session() as session:
-        return await service.members(session, ctx.params["cid"], ctx.user.id, ctx.query)
+        return await service.members(session, path_id(ctx, "cid"), ctx.user.id, ctx.query)
 
 
 @api.patch("/v1/communities/{cid}/members/{uid}", body=RoleChange, errors=WRITE)
 async def change_member_role(ctx: Ctx[RoleChange, None]) -> dict[str, Any]:
     """Change a member's role: the owner gives any role but owner; admins give moderator or member."""
-    cid, uid = ctx.params["cid"], ctx.params["uid"]
+    cid, uid = path_id(ctx, "cid"), path_id(ctx, "uid")
     async with ctx.services.db.session() as session:
         result = await service.change_role(session, cid, ctx.user.id, uid, ctx.body.role)
     _membership_changed(ctx.services, cid, uid)
@@ -115,7 +116,7 @@ async def change_member_role(ctx: Ctx[RoleChange, None]) -> dict[str, Any]:
 @api.post("/v1/communities/{cid}/transfer", body=OwnershipTransfer, errors=[*WRITE, E.CONFLICT, E.COMMUNITY_LIMIT])
 async def transfer_ownership(ctx: Ctx[OwnershipTransfer, None]) -> dict[str, Any]:
     """Hand the community to another member (owner); the previous owner becomes an admin."""
-    cid = ctx.params["cid"]
+    cid = path_id(ctx, "cid")
     async with ctx.services.db.session() as session:
         result = await service.transfer_ownership(
             session, cid, ctx.user.id, ctx.body.user_id, limit=ctx.services.settings.community_limit
@@ -134,7 +135,7 @@ async def create_invite(ctx: Ctx[InviteCreate, None]) -> dict[str, Any]:
     """Create a single-use invite code (members spend one invitation; staff have no quota)."""
     async with ctx.services.db.session() as session:
         return await invites.create_invite(
-            session, ctx.params["cid"], ctx.user.id, ttl_seconds=ctx.services.settings.invite_ttl_seconds
+            session, path_id(ctx, "cid"), ctx.user.id, ttl_seconds=ctx.services.settings.invite_ttl_seconds
         )
 
 
@@ -142,7 +143,7 @@ async def create_invite(ctx: Ctx[InviteCreate, None]) -> dict[str, Any]:
 async def list_invites(ctx: Ctx[None, Page]) -> dict[str, Any]:
     """Invites newest first: your own, or all of them for moderators and up."""
     async with ctx.services.db.session() as session:
-        return await invites.list_invites(session, ctx.params["cid"], ctx.user.id, ctx.query)
+        return await invites.list_invites(session, path_id(ctx, "cid"), ctx.user.id, ctx.query)
 
 
 @api.post("/v1/invites/{code}/accept", errors=[E.NOT_FOUND, E.INVITE_INVALID, E.BANNED, E.CONFLICT])
@@ -150,7 +151,7 @@ async def accept_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Join with an invite code (single use; 410 `invite_invalid` when expired, used or revoked)."""
     async with ctx.services.db.session() as session:
         result = await invites.accept_invite(
-            session, ctx.params["code"], ctx.user.id, invite_quota=ctx.services.settings.invite_quota
+            session, path_id(ctx, "code"), ctx.user.id, invite_quota=ctx.services.settings.invite_quota
         )
     _membership_changed(ctx.services, result["community_id"], ctx.user.id)
     return result
@@ -161,7 +162,7 @@ async def revoke_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Revoke an unused invite (its creator, or moderators and up); a spent invitation comes back."""
     async with ctx.services.db.session() as session:
         return await invites.revoke_invite(
-            session, ctx.params["code"], ctx.user.id, invite_quota=ctx.services.settings.invite_quota
+            session, path_id(ctx, "code"), ctx.user.id, invite_quota=ctx.services.settings.invite_quota
         )
 
 
@@ -173,27 +174,27 @@ async def revoke_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
 async def create_join_request(ctx: Ctx[JoinRequestCreate, None]) -> dict[str, Any]:
     """Ask to join an invite-only community, with an optional message."""
     async with ctx.services.db.session() as session:
-        return await invites.request_to_join(session, ctx.params["cid"], ctx.user.id, ctx.body.message)
+        return await invites.request_to_join(session, path_id(ctx, "cid"), ctx.user.id, ctx.body.message)
 
 
 @api.get("/v1/communities/{cid}/join-requests", query=JoinRequestsQuery, errors=WRITE)
 async def list_join_requests(ctx: Ctx[None, JoinRequestsQuery]) -> dict[str, Any]:
     """Join requests, oldest first, by `status` (moderators and up)."""
     async with ctx.services.db.session() as session:
-        return await invites.list_requests(session, ctx.params["cid"], ctx.user.id, ctx.query)
+        return await invites.list_requests(session, path_id(ctx, "cid"), ctx.user.id, ctx.query)
 
 
 @api.get("/v1/join-requests/{rid}", errors=READ)
 async def get_join_request(ctx: Ctx[None, None]) -> dict[str, Any]:
     """One join request and its outcome (the requester, or moderators and up)."""
     async with ctx.services.db.session() as session:
-        return await invites.get_request(session, ctx.params["rid"], ctx.user.id)
+        return await invites.get_request(session, path_id(ctx, "rid"), ctx.user.id)
 
 
 async def _decide(ctx: Ctx[None, None], approve: bool) -> dict[str, Any]:
     async with ctx.services.db.session() as session:
         result = await invites.decide(
-            session, ctx.params["rid"], ctx.user.id, approve=approve,
+            session, path_id(ctx, "rid"), ctx.user.id, approve=approve,
             invite_quota=ctx.services.settings.invite_quota,
         )
     if approve:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from live.communities import groups, posts
+from live.communities.params import path_id
 from live.communities.schemas import (
     AnnouncementCreate,
     GroupCreate,
@@ -31,42 +32,42 @@ SPEAK = [E.NOT_FOUND, E.NOT_MEMBER, E.BANNED, E.MUTED, E.MESSAGE_TOO_LONG, E.BLO
 async def create_group(ctx: Ctx[GroupCreate, None]) -> dict[str, Any]:
     """Create a group in a community (admins); its chat room is `group:{gid}`."""
     async with ctx.services.db.session() as session:
-        return await groups.create_group(session, ctx.params["cid"], ctx.user.id, ctx.body)
+        return await groups.create_group(session, path_id(ctx, "cid"), ctx.user.id, ctx.body)
 
 
 @api.get("/v1/communities/{cid}/groups", query=GroupsQuery, errors=READ)
 async def list_groups(ctx: Ctx[None, GroupsQuery]) -> dict[str, Any]:
     """The community's groups, with member counts and whether the caller `joined`."""
     async with ctx.services.db.session() as session:
-        return await groups.list_groups(session, ctx.params["cid"], ctx.user.id, ctx.query.archived)
+        return await groups.list_groups(session, path_id(ctx, "cid"), ctx.user.id, ctx.query.archived)
 
 
 @api.get("/v1/groups/{gid}", errors=READ)
 async def get_group(ctx: Ctx[None, None]) -> dict[str, Any]:
     """One group."""
     async with ctx.services.db.session() as session:
-        return await groups.get_group(session, ctx.params["gid"], ctx.user.id)
+        return await groups.get_group(session, path_id(ctx, "gid"), ctx.user.id)
 
 
 @api.patch("/v1/groups/{gid}", body=GroupPatch, errors=WRITE)
 async def patch_group(ctx: Ctx[GroupPatch, None]) -> dict[str, Any]:
     """Rename, describe, archive (`archived: true`) or unarchive a group (admins)."""
     async with ctx.services.db.session() as session:
-        return await groups.patch_group(session, ctx.params["gid"], ctx.user.id, ctx.body)
+        return await groups.patch_group(session, path_id(ctx, "gid"), ctx.user.id, ctx.body)
 
 
 @api.post("/v1/groups/{gid}/join", errors=[*WRITE, E.CONFLICT])
 async def join_group(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Join a group (members of its community; not archived groups)."""
     async with ctx.services.db.session() as session:
-        return await groups.join_group(session, ctx.params["gid"], ctx.user.id)
+        return await groups.join_group(session, path_id(ctx, "gid"), ctx.user.id)
 
 
 @api.post("/v1/groups/{gid}/leave", errors=[*WRITE, E.CONFLICT])
 async def leave_group(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Leave a group."""
     async with ctx.services.db.session() as session:
-        return await groups.leave_group(session, ctx.params["gid"], ctx.user.id)
+        return await groups.leave_group(session, path_id(ctx, "gid"), ctx.user.id)
 
 
 # -- announcements ------------------------------------------------------------------------------
@@ -77,7 +78,7 @@ async def leave_group(ctx: Ctx[None, None]) -> dict[str, Any]:
 async def create_announcement(ctx: Ctx[AnnouncementCreate, None]) -> dict[str, Any]:
     """Announce to the whole community, or to the named groups (admins); pushed to connected members."""
     async with ctx.services.db.session() as session:
-        item = await groups.announce(session, ctx.params["cid"], ctx.user.id, ctx.body)
+        item = await groups.announce(session, path_id(ctx, "cid"), ctx.user.id, ctx.body)
     await ctx.services.events.emit("announcement", dict(item))
     return item
 
@@ -86,7 +87,7 @@ async def create_announcement(ctx: Ctx[AnnouncementCreate, None]) -> dict[str, A
 async def list_announcements(ctx: Ctx[None, Page]) -> dict[str, Any]:
     """Announcements newest first: for everyone, and for the caller's groups (admins see all)."""
     async with ctx.services.db.session() as session:
-        return await groups.list_announcements(session, ctx.params["cid"], ctx.user.id, ctx.query)
+        return await groups.list_announcements(session, path_id(ctx, "cid"), ctx.user.id, ctx.query)
 
 
 # -- posts --------------------------------------------------------------------------------------
@@ -96,67 +97,67 @@ async def list_announcements(ctx: Ctx[None, Page]) -> dict[str, Any]:
 async def create_post(ctx: Ctx[TextBody, None]) -> dict[str, Any]:
     """Post in a community (members; up to 5,000 characters)."""
     async with ctx.services.db.session() as session:
-        return await posts.create_post(session, ctx.params["cid"], ctx.user.id, ctx.body.text)
+        return await posts.create_post(session, path_id(ctx, "cid"), ctx.user.id, ctx.body.text)
 
 
 @api.get("/v1/communities/{cid}/posts", query=Page, errors=READ)
 async def list_posts(ctx: Ctx[None, Page]) -> dict[str, Any]:
     """Posts newest first, `{items, next_cursor}`, with `liked_by_me`."""
     async with ctx.services.db.session() as session:
-        return await posts.list_posts(session, ctx.params["cid"], ctx.user.id, ctx.query.cursor, ctx.query.limit)
+        return await posts.list_posts(session, path_id(ctx, "cid"), ctx.user.id, ctx.query.cursor, ctx.query.limit)
 
 
 @api.get("/v1/posts/{pid}", errors=READ)
 async def get_post(ctx: Ctx[None, None]) -> dict[str, Any]:
     """One post."""
     async with ctx.services.db.session() as session:
-        return await posts.get_post(session, ctx.params["pid"], ctx.user.id)
+        return await posts.get_post(session, path_id(ctx, "pid"), ctx.user.id)
 
 
 @api.delete("/v1/posts/{pid}", status=204, errors=[E.NOT_FOUND, E.FORBIDDEN])
 async def delete_post(ctx: Ctx[None, None]) -> None:
     """Delete your own post."""
     async with ctx.services.db.session() as session:
-        await posts.delete_post(session, ctx.params["pid"], ctx.user.id)
+        await posts.delete_post(session, path_id(ctx, "pid"), ctx.user.id)
 
 
 @api.post("/v1/posts/{pid}/like", errors=SPEAK)
 async def like_post(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Like a post (idempotent); returns the post."""
     async with ctx.services.db.session() as session:
-        return await posts.like(session, ctx.params["pid"], ctx.user.id, liked=True)
+        return await posts.like(session, path_id(ctx, "pid"), ctx.user.id, liked=True)
 
 
 @api.delete("/v1/posts/{pid}/like", errors=SPEAK)
 async def unlike_post(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Take a like back (idempotent); returns the post."""
     async with ctx.services.db.session() as session:
-        return await posts.like(session, ctx.params["pid"], ctx.user.id, liked=False)
+        return await posts.like(session, path_id(ctx, "pid"), ctx.user.id, liked=False)
 
 
 @api.post("/v1/posts/{pid}/comments", body=TextBody, status=201, errors=SPEAK)
 async def comment_post(ctx: Ctx[TextBody, None]) -> dict[str, Any]:
     """Comment on a post (members; up to 2,000 characters)."""
     async with ctx.services.db.session() as session:
-        return await posts.comment(session, ctx.params["pid"], ctx.user.id, ctx.body.text)
+        return await posts.comment(session, path_id(ctx, "pid"), ctx.user.id, ctx.body.text)
 
 
 @api.get("/v1/posts/{pid}/comments", query=Page, errors=READ)
 async def list_comments(ctx: Ctx[None, Page]) -> dict[str, Any]:
     """Comments oldest first, `{items, next_cursor}`."""
     async with ctx.services.db.session() as session:
-        return await posts.list_comments(session, ctx.params["pid"], ctx.user.id, ctx.query.cursor, ctx.query.limit)
+        return await posts.list_comments(session, path_id(ctx, "pid"), ctx.user.id, ctx.query.cursor, ctx.query.limit)
 
 
 @api.delete("/v1/comments/{comment_id}", status=204, errors=[E.NOT_FOUND, E.FORBIDDEN])
 async def delete_comment(ctx: Ctx[None, None]) -> None:
     """Delete your own comment."""
     async with ctx.services.db.session() as session:
-        await posts.delete_comment(session, ctx.params["comment_id"], ctx.user.id)
+        await posts.delete_comment(session, path_id(ctx, "comment_id"), ctx.user.id)
 
 
 @api.post("/v1/posts/{pid}/share", body=ShareBody, status=201, errors=[*SPEAK, E.FORBIDDEN])
 async def share_post(ctx: Ctx[ShareBody, None]) -> dict[str, Any]:
     """Share a post into a community where you are a member (default: its own); `text` is optional."""
     async with ctx.services.db.session() as session:
-        return await posts.share(session, ctx.params["pid"], ctx.user.id, ctx.body.community_id, ctx.body.text)
+        return await posts.share(session, path_id(ctx, "pid"), ctx.user.id, ctx.body.community_id, ctx.body.text)

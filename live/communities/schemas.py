@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 JoinPolicy = Literal["open", "invite"]
 ReadPolicy = Literal["public", "members"]
@@ -42,8 +42,30 @@ Description = Annotated[str, Field(max_length=2000)]
 BlockedWord = Annotated[str, Field(min_length=1, max_length=50), AfterValidator(_not_blank)]
 
 
+def storable(value: object) -> object:
+    """Reject what no database column can hold: NUL characters and lone surrogates.
+
+    PostgreSQL refuses NUL in text and UTF-8 cannot encode a lone surrogate (JSON allows both as
+    escapes); caught here they are a 422 naming the field instead of a database error.
+    """
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("must not contain NUL characters")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
 class Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
+
+    @field_validator("*")
+    @classmethod
+    def only_storable_text(cls, value: object) -> object:
+        return storable(value)
 
 
 class CommunityCreate(Body):
@@ -67,6 +89,11 @@ class CommunityPatch(Body):
 
 class Page(BaseModel):
     """Query of a paginated list (`cursor` is what the previous page returned as `next_cursor`)."""
+
+    @field_validator("*")
+    @classmethod
+    def only_storable_text(cls, value: object) -> object:
+        return storable(value)
 
     cursor: str | None = Field(None, max_length=512)
     limit: int = Field(20, ge=1, le=100)
