@@ -35,6 +35,8 @@ COMPONENTS: tuple[str, ...] = (
     "live.communities.routes_social",
     "live.moderation.api",
     "live.me.api",
+    "live.signaling.endpoint",
+    "live.web.routes",
 )
 
 

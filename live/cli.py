@@ -76,6 +76,7 @@ def _setup_logging(level: str) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from live.signaling.endpoint import uvicorn_ws_options
     from live.storage import migrate
 
     settings = Settings.load(dev=args.dev, host=args.host, port=args.port, workers=args.workers)
@@ -112,8 +113,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=settings.port,
             workers=settings.workers,
             log_level=settings.log_level.lower(),
-            ws_max_size=settings.max_frame_bytes,
-            ws_per_message_deflate=False,
+            **uvicorn_ws_options(settings),
         )
         return 0
     from live.app import create_app
@@ -123,8 +123,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        ws_max_size=settings.max_frame_bytes,
-        ws_per_message_deflate=False,
+        **uvicorn_ws_options(settings),
     )
     return 0
 

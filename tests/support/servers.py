@@ -16,6 +16,7 @@ import uvicorn
 from live.app import COMPONENTS, create_app
 from live.auth.tokens import mint
 from live.config import Settings
+from live.signaling.endpoint import uvicorn_ws_options
 
 from tests.support.redis_server import free_port
 
@@ -72,8 +73,7 @@ async def run_server(
         port=port,
         log_level="warning",
         lifespan="on",
-        ws_max_size=cfg.max_frame_bytes,
-        ws_per_message_deflate=False,
+        **uvicorn_ws_options(cfg),
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

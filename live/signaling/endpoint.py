@@ -1,0 +1,97 @@
+"""The WebSocket endpoint `/v1/ws?token=` and the gateway component's start/stop.
+
+The token is checked after the handshake is accepted, so a client with a bad token sees the
+close code (4001) rather than a failed handshake. Uvicorn's own limits are set from the settings
+(`uvicorn_ws_options`): its message size limit sits well above `LIVE_MAX_FRAME_BYTES` so that the
+session, not the transport, judges an oversized frame (4009 rather than 1009), and its protocol
+pings (every heartbeat, pong due within 1.5 heartbeats) drop dead peers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from live.auth.tokens import verify
+from live.config import Settings
+from live.errors import ApiError
+from live.signaling import codec
+from live.signaling.connection import Connection
+from live.signaling.gateway import Gateway
+from live.signaling.session import CLOSE_SERVER_ERROR, CLOSE_UNAUTHORIZED, Session
+from live.storage.ids import new_id
+
+log = logging.getLogger("live.signaling.endpoint")
+
+# Frames this much over LIVE_MAX_FRAME_BYTES are still read whole, so the client gets 4009;
+# only beyond it does the transport refuse with 1009 without reading the payload.
+TRANSPORT_SIZE_FACTOR = 4
+TRANSPORT_MIN_BYTES = 1 << 20
+
+
+def uvicorn_ws_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn WebSocket options every way of serving `live` uses."""
+    return {
+        "ws_max_size": max(settings.max_frame_bytes * TRANSPORT_SIZE_FACTOR, TRANSPORT_MIN_BYTES),
+        "ws_ping_interval": settings.heartbeat_seconds,
+        "ws_ping_timeout": settings.heartbeat_seconds * 1.5,
+        "ws_per_message_deflate": False,
+    }
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    services = websocket.app.state.services
+    settings: Settings = services.settings
+    gateway: Gateway = services.components["gateway"]
+    encoding, subprotocol = codec.negotiate(websocket.scope.get("subprotocols") or [])
+    try:
+        principal = verify(
+            settings.secret or "", websocket.query_params.get("token"),
+            leeway=settings.token_leeway_seconds,
+        )
+    except ApiError as exc:
+        await websocket.accept(subprotocol=subprotocol)
+        await websocket.close(CLOSE_UNAUTHORIZED, exc.message[:120])
+        return
+    await websocket.accept(subprotocol=subprotocol)
+    try:
+        await services.users.ensure(principal)
+    except Exception as exc:  # noqa: BLE001 - the database is down: tell the client to retry
+        log.warning("websocket: user record failed (%s)", exc)
+        await websocket.close(CLOSE_SERVER_ERROR, "unavailable; retry")
+        return
+    session = Session(new_id(), principal, encoding=encoding, max_frame_bytes=settings.max_frame_bytes)
+    conn = Connection(websocket, gateway, session)
+    try:
+        await gateway.connect(conn)
+    except Exception as exc:  # noqa: BLE001 - the bus is down
+        log.warning("websocket: registering a connection failed (%s)", exc)
+        await websocket.close(CLOSE_SERVER_ERROR, "unavailable; retry")
+        return
+    try:
+        await conn.run(session.welcome(settings.heartbeat_seconds, settings.ice_servers))
+    except Exception:
+        log.exception("websocket connection of %s failed", principal.id)
+    finally:
+        await gateway.disconnect(conn)
+
+
+def websocket_routes() -> list[WebSocketRoute]:
+    return [WebSocketRoute("/v1/ws", websocket_endpoint)]
+
+
+async def start(services: Any) -> None:
+    gateway = Gateway(services)
+    await gateway.start()
+    services.components["gateway"] = gateway
+    services.components["presence"] = gateway.presence
+
+
+async def stop(services: Any) -> None:
+    gateway = services.components.pop("gateway", None)
+    services.components.pop("presence", None)
+    if gateway is not None:
+        await gateway.stop()

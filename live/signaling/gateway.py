@@ -1,0 +1,453 @@
+"""The gateway service (`services.components["gateway"]`): what each client request does, and
+how domain events reach connections on every node.
+
+Requests are routed by type to the owning service (chat, lives, media) after the room-access
+checks of `live.rooms.access`. Domain events raised on one node (announcements, lives starting and
+ending, moderation actions) are published on the bus and acted upon by every node for its own
+connections. Once a second a ticker syncs presence (`room.viewers`, `record_viewers`) and
+coalesces reactions (`reactions`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from live.auth.tokens import Principal
+from live.errors import ApiError, ErrorCode
+from live.rooms import metrics
+from live.rooms.access import RoomAccess, check_room, members_among, split_room
+from live.rooms.channels import encode_event, room_channel, user_channel
+from live.rooms.hub import CONTROL_CHANNEL, Hub
+from live.rooms.presence import Presence
+from live.rooms.reactions import ReactionCounts
+from live.signaling import codec
+from live.signaling.connection import Connection, Seat
+from live.signaling.session import CLOSE_FORBIDDEN, Effect, Request
+from live.storage.ids import new_id
+
+log = logging.getLogger("live.signaling.gateway")
+
+TICK_SECONDS = 1.0
+RECOVERY_ATTEMPTS = 5
+
+Handler = Callable[[Connection, Request], Awaitable[dict[str, Any] | None]]
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+class Gateway:
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.node_id = new_id()
+        self.hub = Hub(services.bus, on_internal=self._internal, on_gap=self._gap)
+        redis = getattr(services.bus, "client", None)
+        self.presence = Presence(self.node_id, redis, getattr(services.bus, "prefix", ""))
+        self.connections: set[Connection] = set()
+        self.reactions_local = ReactionCounts()
+        self.reactions_heard = ReactionCounts()
+        self._viewers_sent: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self._handlers: dict[str, Handler] = {
+            "room.join": self._join,
+            "room.leave": self._leave_request,
+            "chat.send": self._chat_send,
+            "chat.delete": self._chat_delete,
+            "reaction.send": self._reaction,
+            "stage.request": self._stage,
+            "stage.invite": self._stage,
+            "stage.accept": self._stage,
+            "stage.remove": self._stage,
+            "media.publish": self._media,
+            "media.subscribe": self._media,
+            "media.stop": self._media,
+        }
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.hub.start()
+        events = self.services.events
+        events.on("announcement", self._on_announcement)
+        events.on("live.started", self._on_live_event("live.started"))
+        events.on("live.ended", self._on_live_event("live.ended"))
+        events.on("moderation.action", self._on_moderation)
+        self._ticker = asyncio.create_task(self._tick_forever(), name="gateway-ticker")
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        for conn in list(self.connections):
+            conn.close(1001, "server shutting down")
+        for task in list(self._tasks):
+            task.cancel()
+        await self.hub.stop()
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def component(self, name: str, what: str) -> Any:
+        found = self.services.components.get(name)
+        if found is None:
+            raise ApiError(ErrorCode.UNAVAILABLE, f"{what} is not available on this server")
+        return found
+
+    # -- the interface other parts call ---------------------------------------------------------
+
+    async def publish_room(self, room: str, event: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Send an event to everyone in `room` on every node (encoded once, one publish)."""
+        await self.services.bus.publish(room_channel(room), encode_event(event))
+
+    async def send_user(self, user_id: str, event: dict[str, Any]) -> None:
+        """Send an event to every connection of `user_id` on every node."""
+        await self.services.bus.publish(user_channel(user_id), encode_event(event))
+
+    # -- connections ---------------------------------------------------------------------------
+
+    async def connect(self, conn: Connection) -> None:
+        await self.hub.add_user(conn)
+        self.connections.add(conn)
+        metrics.CONNECTIONS.set(len(self.connections))
+
+    async def disconnect(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        metrics.CONNECTIONS.set(len(self.connections))
+        for room in list(conn.seats):
+            await self._leave(conn, room)
+        await self.hub.remove_user(conn)
+
+    async def handle(self, conn: Connection, request: Request) -> list[Effect]:
+        """Perform one client request; the session turns the outcome into the reply."""
+        handler = self._handlers.get(request.type)
+        try:
+            if handler is None:
+                raise ApiError(ErrorCode.INVALID_REQUEST, f"unknown message type {request.type!r}")
+            data = await handler(conn, request)
+        except ApiError as exc:
+            return conn.session.fail(request, exc)
+        except Exception:
+            log.exception("%s from %s failed", request.type, conn.user_id)
+            effects = conn.session.fail(
+                request, ApiError(ErrorCode.INTERNAL, "the server failed on this request")
+            )
+            return effects + conn.session.close(1011, "server error")
+        return conn.session.complete(request, data)
+
+    # -- rooms ---------------------------------------------------------------------------------
+
+    async def _join(self, conn: Connection, request: Request) -> dict[str, Any]:
+        room = request.message["room"]
+        since = request.message.get("since")
+        access = await check_room(self.services, room, conn.user_id)
+        previous = conn.seats.get(room)
+        seat = Seat(access)
+        conn.seats[room] = seat
+        if previous is None:
+            try:
+                await self.hub.join(room, conn)
+            except BaseException:
+                conn.seats.pop(room, None)
+                raise
+            self._present(conn, access)
+        try:
+            data = await self._room_state(room, access, since)
+        except BaseException:
+            if previous is None:
+                await self._leave(conn, room)
+            else:
+                seat.pending, seat.ready = None, True
+                seat.epoch, seat.last_seq = previous.epoch, previous.last_seq
+            raise
+        if conn.seats.get(room) is not seat:  # removed (kicked, banned) meanwhile
+            raise ApiError(ErrorCode.FORBIDDEN, "you were removed from this room")
+        seat.epoch, seat.last_seq, seat.ready = data.get("epoch"), int(data.get("seq") or 0), True
+        return data
+
+    async def _room_state(
+        self, room: str, access: RoomAccess, since: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {"room": room, "epoch": None, "seq": 0, "history": []}
+        if access.has_chat:
+            chat = self.services.components.get("chat")
+            if chat is not None:
+                state = await chat.join_state(room, since)
+                data.update({k: v for k, v in state.items() if k in ("epoch", "seq", "history", "recovered")})
+        if since is not None:
+            data.setdefault("recovered", False)
+        if access.kind == "live":
+            lives = self.component("lives", "live sessions")
+            data["state"] = await lives.state(access.ident)
+        return data
+
+    def _present(self, conn: Connection, access: RoomAccess) -> None:
+        count = self.presence.add(access.room, conn.user_id)
+        if access.kind == "live":
+            self.presence.exclude(access.room, access.host_id)
+            if count == 1 and conn.user_id == access.host_id:
+                self.spawn(self._host_event("host_connected", access.ident, conn.user_id))
+
+    async def _host_event(self, name: str, lid: str, user_id: str) -> None:
+        lives = self.services.components.get("lives")
+        if lives is not None and hasattr(lives, name):
+            try:
+                await _maybe_await(getattr(lives, name)(lid, user_id))
+            except Exception:
+                log.exception("lives.%s failed", name)
+
+    async def _leave(self, conn: Connection, room: str) -> bool:
+        seat = conn.seats.pop(room, None)
+        if seat is None:
+            return False
+        await self.hub.leave(room, conn)
+        left = self.presence.remove(room, conn.user_id)
+        if seat.access.kind == "live" and left == 0 and conn.user_id == seat.access.host_id:
+            self.spawn(self._host_event("host_disconnected", seat.access.ident, conn.user_id))
+        return True
+
+    async def _leave_request(self, conn: Connection, request: Request) -> dict[str, Any]:
+        room = request.message["room"]
+        await self._leave(conn, room)
+        return {"room": room}
+
+    async def _access(self, conn: Connection, room: str) -> RoomAccess:
+        """The access decided at join, or decided now for a room the connection is not in."""
+        seat = conn.seats.get(room)
+        if seat is not None and seat.ready:
+            return seat.access
+        return await check_room(self.services, room, conn.user_id)
+
+    # -- chat, reactions, stage, media ---------------------------------------------------------
+
+    async def _chat_access(self, conn: Connection, room: str) -> RoomAccess:
+        access = await self._access(conn, room)
+        if not access.has_chat:
+            raise ApiError(ErrorCode.INVALID_REQUEST, "community rooms have no chat",
+                           fields={"room": "has no chat"})
+        if not access.may_chat:
+            raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community can chat")
+        return access
+
+    async def _chat_send(self, conn: Connection, request: Request) -> dict[str, Any]:
+        room = request.message["room"]
+        await self._chat_access(conn, room)
+        chat = self.component("chat", "chat")
+        nonce = request.message.get("nonce") or new_id()
+        event = await chat.append(room, conn.user, request.message["text"], nonce)
+        return {"room": room, "seq": event["seq"], "id": event["id"], "epoch": event.get("epoch")}
+
+    async def _chat_delete(self, conn: Connection, request: Request) -> dict[str, Any]:
+        room = request.message["room"]
+        await self._access(conn, room)
+        chat = self.component("chat", "chat")
+        await chat.delete(room, request.message["seq"], conn.user, request.message.get("reason") or "")
+        return {"room": room}
+
+    async def _reaction(self, conn: Connection, request: Request) -> dict[str, Any]:
+        room = request.message["room"]
+        await self._access(conn, room)
+        self.reactions_local.add(room, request.message["kind"])
+        return {}
+
+    async def _stage(self, conn: Connection, request: Request) -> dict[str, Any]:
+        room = request.message["room"]
+        kind, lid = split_room(room)
+        if kind != "live":
+            raise ApiError(ErrorCode.INVALID_REQUEST, "only live rooms have a stage",
+                           fields={"room": "not a live room"})
+        await self._access(conn, room)
+        lives = self.component("lives", "live sessions")
+        action = request.type.split(".", 1)[1]
+        stage = await lives.stage_action(lid, conn.user, action, request.message.get("user_id"))
+        return {"room": room, "stage": stage}
+
+    async def _media(self, conn: Connection, request: Request) -> dict[str, Any]:
+        room = request.message["room"]
+        media = self.component("media", "media")
+        await self._access(conn, room)
+        msg = request.message
+        if request.type == "media.publish":
+            return {"sdp": await media.publish(room, conn.user, msg["sdp"])}
+        if request.type == "media.subscribe":
+            return {"sdp": await media.subscribe(room, conn.user, msg["sdp"], msg.get("publisher"))}
+        await media.stop(room, conn.user, msg.get("publisher"))
+        return {}
+
+    # -- node-to-node ---------------------------------------------------------------------------
+
+    def _internal(self, channel: str, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "_reactions":
+            counts = event.get("counts")
+            if isinstance(counts, dict):
+                self.reactions_heard.merge(channel, counts)
+        elif kind == "announcement":
+            self.spawn(self._deliver_announcement(channel, event))
+        elif kind == "_moderation" and channel == CONTROL_CHANNEL:
+            self.spawn(self._apply_moderation(event))
+
+    async def _deliver_announcement(self, room: str, event: dict[str, Any]) -> None:
+        conns = [c for c in self.hub.rooms.get(room, ()) if isinstance(c, Connection)]
+        if not conns:
+            return
+        group_ids = [g for g in event.get("group_ids") or [] if isinstance(g, str)]
+        reach = await members_among(self.services, str(event.get("community_id")),
+                                    {c.user_id for c in conns}, group_ids)
+        parts: dict[codec.Encoding, bytes] = {}
+        now = time.time()
+        for conn in conns:
+            if conn.user_id in reach:
+                part = parts.get(conn.encoding) or codec.encode_one(event, conn.encoding)
+                parts[conn.encoding] = part
+                conn.deliver(room, None, part, now)
+
+    async def _apply_moderation(self, event: dict[str, Any]) -> None:
+        community_id = event.get("community_id")
+        user_id = event.get("user_id")
+        action = event.get("action")
+        if not isinstance(community_id, str) or not isinstance(user_id, str):
+            return
+        chat = self.services.components.get("chat")
+        if chat is not None and hasattr(chat, "invalidate"):
+            try:
+                await _maybe_await(chat.invalidate(community_id, user_id))
+            except Exception:
+                log.exception("chat.invalidate failed")
+        notice = {
+            "type": "moderation.notice",
+            "community_id": community_id,
+            "action": action,
+            "reason": event.get("reason"),
+            "until": event.get("until"),
+        }
+        for conn in list(self.hub.users.get(user_id, ())):
+            if not isinstance(conn, Connection):
+                continue
+            conn.send(notice)
+            rooms = [r for r, seat in conn.seats.items() if seat.access.community_id == community_id]
+            if action == "ban" and rooms:
+                for room in rooms:
+                    conn.session.remove_from_room(room)
+                    await self._leave(conn, room)
+                conn.close(CLOSE_FORBIDDEN, "banned from this community")
+            elif action == "kick":
+                for room in rooms:
+                    conn.session.remove_from_room(room)
+                    await self._leave(conn, room)
+                    conn.send({"type": "room.closed", "room": room, "reason": "kicked"})
+
+    def _on_live_event(self, name: str) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        async def handler(payload: dict[str, Any]) -> None:
+            cid = payload.get("community_id")
+            live = payload.get("live") or {}
+            await self.publish_room(f"community:{cid}", {"type": name, "community_id": cid, "live": live})
+            if name == "live.ended" and isinstance(live, dict) and live.get("id"):
+                room = f"live:{live['id']}"
+                await self.publish_room(room, {"type": "room.closed", "room": room, "reason": "ended"})
+
+        return handler
+
+    async def _on_announcement(self, payload: dict[str, Any]) -> None:
+        cid = payload.get("community_id")
+        event = {
+            "type": "announcement",
+            "community_id": cid,
+            "id": payload.get("id"),
+            "text": payload.get("text"),
+            "group_ids": list(payload.get("group_ids") or []),
+        }
+        if payload.get("created_at") is not None:
+            event["created_at"] = payload["created_at"]
+        await self.publish_room(f"community:{cid}", event)
+
+    async def _on_moderation(self, payload: dict[str, Any]) -> None:
+        event = {"type": "_moderation", **{k: v for k, v in payload.items() if k != "type"}}
+        await self.services.bus.publish(CONTROL_CHANNEL, encode_event(event))
+
+    # -- recovery after a bus gap --------------------------------------------------------------
+
+    def _gap(self, room: str) -> None:
+        self.spawn(self._recover(room))
+
+    async def _recover(self, room: str) -> None:
+        conns = [c for c in self.hub.rooms.get(room, ()) if isinstance(c, Connection)]
+        groups: dict[tuple[Any, int], list[Connection]] = {}
+        for conn in conns:
+            seat = conn.seats.get(room)
+            if seat is None or seat.pending is not None:
+                continue  # mid-join: the join's own state covers it
+            groups.setdefault((seat.epoch, seat.last_seq), []).append(conn)
+        kind, _ = split_room(room)
+        chat = self.services.components.get("chat")
+        for (epoch, last_seq), members in groups.items():
+            state: dict[str, Any] | None = None
+            if kind in ("live", "group") and chat is not None and epoch is not None:
+                for attempt in range(RECOVERY_ATTEMPTS):
+                    try:
+                        state = await chat.join_state(room, {"epoch": epoch, "seq": last_seq})
+                        break
+                    except Exception as exc:  # noqa: BLE001 - the database may be down too
+                        log.warning("recovering %s failed (%s); retrying", room, exc)
+                        await asyncio.sleep(0.2 * 2**attempt)
+            if state is not None and state.get("recovered"):
+                metrics.RECOVERIES.labels("true").inc()
+                now = time.time()
+                for message in state.get("history") or []:
+                    seq = message.get("seq")
+                    parts: dict[codec.Encoding, bytes] = {}
+                    for conn in members:
+                        part = parts.get(conn.encoding) or codec.encode_one(message, conn.encoding)
+                        parts[conn.encoding] = part
+                        conn.deliver(room, seq if isinstance(seq, int) else None, part, now)
+                continue
+            metrics.RECOVERIES.labels("false").inc()
+            notice: dict[str, Any] = {"type": "room.resync", "room": room, "recovered": False}
+            if state is not None:
+                notice.update(epoch=state.get("epoch"), seq=state.get("seq"))
+            for conn in members:
+                conn.send(notice)
+
+    # -- the once-a-second ticker ----------------------------------------------------------------
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("gateway tick failed")
+
+    async def tick(self) -> None:
+        counts = await self.presence.sync()
+        lives = self.services.components.get("lives")
+        for room, count in counts.items():
+            if room.startswith("community:") or self._viewers_sent.get(room) == count:
+                continue
+            self._viewers_sent[room] = count
+            self.hub.fanout(room, [{"type": "room.viewers", "room": room, "count": count}])
+            kind, ident = split_room(room)
+            if kind == "live" and lives is not None and hasattr(lives, "record_viewers"):
+                try:
+                    await _maybe_await(lives.record_viewers(ident, count))
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("record_viewers failed: %s", exc)
+        for room in [r for r in self._viewers_sent if r not in counts]:
+            del self._viewers_sent[room]
+        for room, partial in self.reactions_local.drain().items():
+            try:
+                await self.publish_room(room, {"type": "_reactions", "room": room, "counts": partial})
+            except ApiError:
+                self.reactions_heard.merge(room, partial)  # no bus: at least this node's viewers
+        for room, merged in self.reactions_heard.drain().items():
+            self.hub.fanout(room, [{"type": "reactions", "room": room, "counts": merged}])
