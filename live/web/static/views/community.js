@@ -1,0 +1,185 @@
+// A community: header (join, leave, invite, go live) and four tabs: Live, Posts, Groups,
+// Moderation. While the page is open the tab is in the `community:{cid}` room, whose events
+// (live.started / live.ended / room.viewers / announcement) keep the tabs current.
+
+import { api } from '../api.js';
+import { busy, describeError, h, replace, toast, userText } from '../dom.js';
+import { topics } from './discover.js';
+import { renderLiveTab } from './livetab.js';
+import { renderPosts } from './posts.js';
+import { renderGroups } from './groups.js';
+import { renderModLog } from './modlog.js';
+
+const TABS = [
+  ['live', 'Live', renderLiveTab],
+  ['posts', 'Posts', renderPosts],
+  ['groups', 'Groups', renderGroups],
+  ['moderation', 'Moderation log', renderModLog],
+];
+
+/** A tiny event hub for the tabs of one page. */
+export class Hub {
+  constructor() { this.fns = new Set(); }
+  on(fn) { this.fns.add(fn); return () => this.fns.delete(fn); }
+  emit(msg) { for (const fn of this.fns) { try { fn(msg); } catch (err) { console.error(err); } } }
+}
+
+export async function renderCommunity(main, [cid, tab], app) {
+  let community;
+  try {
+    community = await api.get(`/v1/communities/${cid}`);
+  } catch (err) {
+    replace(main, h('section', { class: 'panel' }, h('h1', {}, 'Community unavailable'), h('p', {}, describeError(err)),
+      h('p', {}, h('a', { href: '#/' }, 'Back to discover'))));
+    return undefined;
+  }
+  app.communities.set(cid, community);
+  const hub = new Hub();
+  const cleanups = [];
+  const ctx = { app, community, hub, cid, cleanups, refresh: () => refreshHeader() };
+
+  const header = h('section', { class: 'panel community-head' });
+  function refreshHeader() {
+    replace(header, ...headerContent(ctx, async () => {
+      ctx.community = community = await api.get(`/v1/communities/${cid}`);
+      app.communities.set(cid, community);
+      refreshHeader();
+      hub.emit({ type: 'local.community', community });
+    }));
+  }
+  refreshHeader();
+
+  const tablist = h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Community sections' });
+  const panels = h('div', { class: 'tab-panels' });
+  const rendered = new Map();
+  const buttons = TABS.map(([key, label]) => h('button', {
+    type: 'button', role: 'tab', id: `tab-${key}`, 'aria-controls': `panel-${key}`,
+    'aria-selected': 'false', tabindex: '-1', 'data-tab': key,
+  }, label));
+
+  function select(key, focus = false) {
+    for (const b of buttons) {
+      const on = b.dataset.tab === key;
+      b.setAttribute('aria-selected', on ? 'true' : 'false');
+      b.tabIndex = on ? 0 : -1;
+      if (on && focus) b.focus();
+    }
+    for (const [k, panel] of rendered) panel.hidden = k !== key;
+    if (!rendered.has(key)) {
+      const [, , render] = TABS.find(([k]) => k === key);
+      const panel = h('div', { role: 'tabpanel', id: `panel-${key}`, 'aria-labelledby': `tab-${key}`, class: 'tab-panel', tabindex: '0' });
+      rendered.set(key, panel);
+      panels.append(panel);
+      render(panel, ctx);
+    }
+    // The hash names the tab (shareable), without a re-render of the page.
+    history.replaceState(null, '', `#/c/${cid}/${key}`);
+  }
+  buttons.forEach((b, i) => {
+    b.addEventListener('click', () => select(b.dataset.tab));
+    b.addEventListener('keydown', (ev) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[ev.key];
+      if (ev.key === 'Home' || ev.key === 'End' || step) {
+        ev.preventDefault();
+        const next = ev.key === 'Home' ? 0 : ev.key === 'End' ? buttons.length - 1 : (i + step + buttons.length) % buttons.length;
+        select(buttons[next].dataset.tab, true);
+      }
+    });
+  });
+  tablist.append(...buttons);
+
+  replace(main, header, h('section', { class: 'panel' }, tablist, panels));
+  select(TABS.some(([k]) => k === tab) ? tab : 'live');
+
+  const room = app.gateway.join(`community:${cid}`, {
+    onJoin: (reply, info) => hub.emit({ type: 'local.joined', reply, info }),
+    onEvent: (msg) => hub.emit(msg),
+    onError: () => {},
+  });
+  // Events about lives of this community may arrive addressed to their own room (room.viewers).
+  const offs = ['live.started', 'live.ended', 'announcement'].map((type) => app.gateway.on(type, (msg) => {
+    if (msg.community_id === cid && msg.room !== `community:${cid}`) hub.emit(msg);
+  }));
+  const offViewers = app.gateway.on('room.viewers', (msg) => {
+    if (msg.room && msg.room.startsWith('live:')) hub.emit(msg);
+  });
+  const onModeration = (ev) => { if (ev.detail.community_id === cid) refreshAfterSanction(); };
+  document.addEventListener('live:moderation', onModeration);
+  async function refreshAfterSanction() {
+    try {
+      ctx.community = community = await api.get(`/v1/communities/${cid}`);
+      refreshHeader();
+    } catch { /* not visible any more */ }
+  }
+
+  return () => {
+    room.leave();
+    offs.forEach((off) => off());
+    offViewers();
+    document.removeEventListener('live:moderation', onModeration);
+    cleanups.forEach((fn) => fn());
+  };
+}
+
+function headerContent(ctx, reload) {
+  const { community: c, app, cid } = ctx;
+  const role = c.my_role;
+  const actions = h('div', { class: 'row wrap actions' });
+  if (!role) {
+    if (c.join_policy === 'open') {
+      const join = h('button', { type: 'button', 'data-testid': 'join' }, 'Join');
+      join.addEventListener('click', () => busy(join, async () => {
+        await api.post(`/v1/communities/${cid}/join`);
+        toast(`You joined ${c.name}.`);
+        await reload();
+      }));
+      actions.append(join);
+    } else {
+      const ask = h('button', { type: 'button', class: 'secondary' }, 'Ask to join');
+      ask.addEventListener('click', () => busy(ask, async () => {
+        await api.post(`/v1/communities/${cid}/join-requests`, {});
+        toast('Your request was sent to the moderators.');
+      }));
+      actions.append(h('span', { class: 'badge' }, 'invite only'), ask);
+    }
+  } else {
+    actions.append(h('a', { class: 'button', href: `#/c/${cid}/golive`, 'data-testid': 'go-live' }, 'Go live'));
+    const invite = h('button', { type: 'button', class: 'secondary' }, 'Invite');
+    const inviteOut = h('div', { class: 'invite-out' });
+    invite.addEventListener('click', () => busy(invite, async () => {
+      const inv = await api.post(`/v1/communities/${cid}/invites`, {});
+      const link = `${location.origin}/#/invite/${inv.code}`;
+      const input = h('input', { readonly: true, value: link, 'aria-label': 'Invitation link', 'data-testid': 'invite-link' });
+      const copy = h('button', { type: 'button', class: 'secondary small' }, 'Copy');
+      copy.addEventListener('click', async () => {
+        input.select();
+        try { await navigator.clipboard.writeText(link); toast('Link copied.'); } catch { toast('Select the link and copy it.'); }
+      });
+      const left = inv.invites_left === null || inv.invites_left === undefined ? '' : ` (${inv.invites_left} left)`;
+      replace(inviteOut, h('p', { class: 'small muted' }, `Single-use link, valid until ${new Date(inv.expires_at).toLocaleString()}${left}`), h('div', { class: 'row' }, input, copy));
+      input.focus();
+      input.select();
+    }));
+    actions.append(invite);
+    if (role !== 'owner') {
+      const leave = h('button', { type: 'button', class: 'secondary' }, 'Leave');
+      leave.addEventListener('click', () => busy(leave, async () => {
+        await api.post(`/v1/communities/${cid}/leave`);
+        toast(`You left ${c.name}.`);
+        await reload();
+      }));
+      actions.append(leave);
+    }
+    actions.append(inviteOut);
+  }
+  return [
+    h('h1', { dir: 'auto', 'data-testid': 'community-name' }, c.name),
+    c.description ? userText(c.description) : null,
+    topics(c.topics),
+    h('p', { class: 'muted small' },
+      `${c.member_count} member${c.member_count === 1 ? '' : 's'} · ${c.join_policy === 'open' ? 'open' : 'invite only'} · ${c.read_policy === 'public' ? 'public' : 'members only'}`,
+      role ? [' · you are ', h('strong', { 'data-testid': 'my-role' }, role)] : ''),
+    c.rules ? h('details', {}, h('summary', {}, 'Rules'), userText(c.rules)) : null,
+    actions,
+  ];
+}

@@ -1,0 +1,64 @@
+// Go live: camera and microphone preview, a title, start. Starting creates the live over HTTP and
+// hands the open camera to the live page, which publishes it (media.publish).
+
+import { api } from '../api.js';
+import { busy, describeError, field, h, replace } from '../dom.js';
+import { openCamera } from '../rtc.js';
+import { handOver } from './live.js';
+
+export async function renderGoLive(main, [cid], app) {
+  let community = null;
+  try {
+    community = await api.get(`/v1/communities/${cid}`);
+    app.communities.set(cid, community);
+  } catch (err) {
+    replace(main, h('section', { class: 'panel' }, h('h1', {}, 'Community unavailable'), h('p', {}, describeError(err))));
+    return undefined;
+  }
+  const video = h('video', { autoplay: true, playsinline: true, muted: true, class: 'preview', 'data-testid': 'preview', 'aria-label': 'Your camera preview' });
+  const camStatus = h('p', { class: 'muted small', role: 'status' }, 'Starting your camera…');
+  const title = h('input', { name: 'title', required: true, maxlength: 200, dir: 'auto', 'data-testid': 'live-title' });
+  const start = h('button', { type: 'submit', 'data-testid': 'start-live', disabled: true }, 'Start live');
+  const error = h('p', { class: 'error', role: 'alert' });
+  const form = h('form', { class: 'stack' }, field('Title', title, 'What is this live about?'), error,
+    h('div', { class: 'row' }, start, h('a', { class: 'button secondary', href: `#/c/${cid}` }, 'Cancel')));
+
+  let stream = null;
+  let handed = false;
+  try {
+    stream = await openCamera();
+    video.srcObject = stream;
+    const kinds = stream.getTracks().map((t) => t.kind);
+    camStatus.textContent = kinds.includes('video') && kinds.includes('audio')
+      ? 'Camera and microphone ready.'
+      : `Only ${kinds.join(' and ')} available.`;
+    start.disabled = false;
+  } catch (err) {
+    camStatus.textContent = `No camera or microphone: ${err.message || err.name}. Allow access and reload.`;
+    camStatus.classList.add('error');
+  }
+
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    error.textContent = '';
+    if (!title.value.trim()) { error.textContent = 'A title is required.'; title.focus(); return; }
+    busy(start, async () => {
+      try {
+        const live = await api.post(`/v1/communities/${cid}/live`, { title: title.value.trim() });
+        handOver(live.id, stream);
+        handed = true;
+        app.navigate(`#/live/${live.id}`);
+      } catch (err) {
+        error.textContent = describeError(err);
+      }
+    });
+  });
+
+  replace(main, h('section', { class: 'panel golive' },
+    h('h1', {}, 'Go live in ', h('bdi', {}, community.name)),
+    h('div', { class: 'golive-grid' }, h('div', {}, video, camStatus), form)));
+  title.focus();
+  return () => {
+    if (!handed && stream) stream.getTracks().forEach((t) => t.stop());
+  };
+}

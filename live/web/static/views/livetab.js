@@ -1,0 +1,98 @@
+// The live tab: who is live now in this community, most viewers first, kept current by the
+// community room's events and, as a safety net for missed events, a slow refresh.
+
+import { api } from '../api.js';
+import { h, replace, userName } from '../dom.js';
+
+const REFRESH_MS = 10000;
+
+export function renderLiveTab(panel, ctx) {
+  const { cid, hub, cleanups, app } = ctx;
+  const grid = h('ul', { class: 'cards lives', 'data-testid': 'live-list' });
+  const empty = h('p', { class: 'muted', 'data-testid': 'no-lives' }, 'Nobody is live right now.');
+  const cards = new Map(); // live id -> {live, el}
+
+  const goLive = ctx.community.my_role
+    ? h('a', { class: 'button', href: `#/c/${cid}/golive` }, 'Go live')
+    : null;
+  replace(panel, h('div', { class: 'row spread' }, h('h2', {}, 'Live now'), goLive), empty, grid);
+
+  function upsert(live) {
+    if (!live || live.status === 'ended') { if (live) remove(live.id); return; }
+    const existing = cards.get(live.id);
+    if (existing) {
+      existing.live = { ...existing.live, ...live };
+      fill(existing);
+    } else {
+      const entry = { live, el: h('li', { class: 'card live-card', 'data-testid': 'live-card', dataset: { id: live.id } }) };
+      cards.set(live.id, entry);
+      fill(entry);
+    }
+    order();
+  }
+
+  // Built once, then only its texts change: a focused card keeps its focus while counts move.
+  function fill(entry) {
+    const { live } = entry;
+    if (!entry.count) {
+      entry.count = h('span', { 'data-testid': 'viewer-count' });
+      entry.title = h('h3', { dir: 'auto', class: 'live-title' });
+      entry.host = h('p', { class: 'muted small' });
+      entry.thumb = h('div', { class: 'thumb-wrap' });
+      entry.link = h('a', { href: `#/live/${live.id}`, class: 'live-link' },
+        entry.thumb, entry.title);
+      replace(entry.el, entry.link, entry.host);
+    }
+    if (entry.thumbUrl !== (live.thumbnail_url || null) || !entry.thumb.firstChild) {
+      entry.thumbUrl = live.thumbnail_url || null;
+      const thumb = entry.thumbUrl
+        ? h('img', { src: entry.thumbUrl, alt: '', loading: 'lazy', class: 'thumb' })
+        : h('div', { class: 'thumb placeholder', 'aria-hidden': 'true' }, h('span', {}, '▶'));
+      replace(entry.thumb, thumb, h('span', { class: 'live-badge' }, 'LIVE'),
+        h('span', { class: 'viewers-badge' }, entry.count, ' watching'));
+    }
+    entry.count.textContent = String(live.viewer_count ?? 0);
+    entry.title.textContent = live.title || 'Untitled live';
+    entry.link.setAttribute('aria-label', `Watch ${live.title || 'live'}, ${live.viewer_count ?? 0} watching`);
+    replace(entry.host, 'with ', userName(live.host));
+  }
+
+  function remove(id) {
+    const entry = cards.get(id);
+    if (!entry) return;
+    entry.el.remove();
+    cards.delete(id);
+    order();
+  }
+
+  function order() {
+    const sorted = [...cards.values()].sort((a, b) => (b.live.viewer_count ?? 0) - (a.live.viewer_count ?? 0));
+    // Moving only what is out of place keeps focus on a card that stays where it was.
+    sorted.forEach((e, i) => { if (grid.children[i] !== e.el) grid.insertBefore(e.el, grid.children[i] || null); });
+    empty.hidden = sorted.length > 0;
+  }
+
+  async function refresh() {
+    try {
+      const page = await api.get(`/v1/communities/${cid}/live`);
+      const seen = new Set();
+      for (const live of page.items || []) { seen.add(live.id); upsert(live); }
+      for (const id of [...cards.keys()]) if (!seen.has(id)) remove(id);
+    } catch (err) {
+      if (!cards.size) empty.textContent = err.code === 'not_found' ? 'Not visible to you.' : 'Could not load the lives.';
+    }
+  }
+
+  const off = hub.on((msg) => {
+    if (msg.type === 'live.started') upsert(msg.live);
+    else if (msg.type === 'live.ended') remove(msg.live?.id);
+    else if (msg.type === 'room.viewers' && msg.room?.startsWith('live:')) {
+      const entry = cards.get(msg.room.slice(5));
+      if (entry) { entry.live.viewer_count = msg.count; fill(entry); order(); }
+    } else if (msg.type === 'local.joined' && msg.info.rejoin) refresh();
+  });
+  const timer = setInterval(refresh, REFRESH_MS);
+  cleanups.push(off, () => clearInterval(timer));
+  refresh();
+  void app;
+}

@@ -1,0 +1,120 @@
+"""A real Chromium for the web client's tests: Playwright (async) driving Debian's `chromium`.
+
+The browser is the system one (`/usr/bin/chromium`, from the distribution's `chromium` package,
+installed by `make test` where it can be), not a downloaded build: nothing is fetched at test
+time. Fake camera and microphone (`--use-fake-device-for-media-stream`, a test pattern and a
+beep) stand in for real devices, and every background service of the browser is off, so a test
+run makes no connection but to the server under test.
+
+Where Chromium or the `playwright` package is missing, the browser tests are skipped and the run
+ends with a banner saying so (a skipped browser test must never look like a passing one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import banner
+
+CHROMIUM = os.environ.get("LIVE_TEST_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 860}
+
+
+def unavailable_reason() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "the `playwright` package is not installed (pip install -e '.[test]')"
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        found = shutil.which("chromium")
+        hint = f" (one is at {found}: set LIVE_TEST_CHROMIUM)" if found else ""
+        return f"no Chromium at {CHROMIUM}{hint}; install it with `apt-get install -y chromium`"
+    return None
+
+
+def require_browser() -> None:
+    """Skip the calling test, loudly, when no browser can run."""
+    reason = unavailable_reason()
+    if reason is not None:
+        banner.say(f"Browser tests were SKIPPED: {reason}.")
+        pytest.skip(reason)
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """A headless Chromium (playwright Browser) for one test."""
+    require_browser()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+class Shots:
+    """Screenshots of one test's steps, kept under test-artifacts/ (numbered, in step order)."""
+
+    def __init__(self, test_name: str) -> None:
+        self.prefix = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+        self.count = 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for old in ARTIFACTS.glob(f"{self.prefix}-*.png"):
+            old.unlink()
+
+    async def take(self, page: Any, step: str, *, full_page: bool = False) -> Path:
+        self.count += 1
+        path = ARTIFACTS / f"{self.prefix}-{self.count:02d}-{step}.png"
+        await page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+
+async def new_page(browser: Any, base_url: str, *, viewport: dict[str, int] = DESKTOP,
+                   errors: list[str] | None = None) -> Any:
+    """A page in a fresh context (its own localStorage, i.e. its own signed-in user).
+
+    JavaScript errors and console errors go to `errors` so that a test can assert there were none.
+    """
+    context = await browser.new_context(base_url=base_url, viewport=viewport,
+                                        permissions=["camera", "microphone"])
+    page = await context.new_page()
+    if errors is not None:
+        page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+        page.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}")
+                if msg.type == "error" else None)
+    return page
+
+
+async def dev_sign_in(page: Any, user_id: str, name: str) -> None:
+    """Sign in through the dev form (the server runs with dev=True)."""
+    await page.goto("/#/signin")
+    form = page.get_by_test_id("dev-signin")
+    await form.get_by_label("User id").fill(user_id)
+    await form.get_by_label("Display name").fill(name)
+    await form.get_by_role("button", name="Sign in").click()
+    await page.get_by_test_id("me").filter(has_text=name).wait_for()
