@@ -153,6 +153,10 @@ SETTINGS: tuple[Setting, ...] = (
             "A live whose host lost every connection ends after this long."),
     Setting("LIVE_STAGE_MAX_GUESTS", "stage_max_guests", _int(0, 16), "4",
             "Guests on a live's stage besides the host."),
+    Setting("LIVE_CHAT_RATE", "chat_rate", _float(0.01, 1000), "2",
+            "Chat messages per second one user may keep sending (token bucket refill)."),
+    Setting("LIVE_CHAT_BURST", "chat_burst", _int(1, 10000), "10",
+            "Chat messages one user may send at once before `rate_limited`."),
     Setting("LIVE_SEND_QUEUE_BYTES", "send_queue_bytes", _int(16 * 1024, 1 << 30), "1048576",
             "Outgoing backlog per WebSocket; past it the connection is closed with 4008."),
     Setting("LIVE_HEARTBEAT_SECONDS", "heartbeat_seconds", _float(1, 600), "25",
@@ -187,6 +191,8 @@ class Settings:
     insights_min_members: int
     live_grace_seconds: float
     stage_max_guests: int
+    chat_rate: float
+    chat_burst: int
     send_queue_bytes: int
     heartbeat_seconds: float
     max_frame_bytes: int
