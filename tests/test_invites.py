@@ -184,3 +184,14 @@ async def test_decided_events_are_emitted(server: RunningServer) -> None:
         req = await asker.ok("POST", f"/v1/communities/{c['id']}/join-requests", 201, json={})
         await owner.ok("POST", f"/v1/join-requests/{req['id']}/approve")
     assert [(h["id"], h["status"], h["user_id"]) for h in heard] == [(req["id"], "approved", asker.id)]
+
+
+async def test_rejoining_does_not_multiply_outstanding_invites(server: RunningServer) -> None:
+    async with people(server, "owner", "hopper") as (owner, hopper):
+        cid = (await make_community(owner))["id"]
+        await hopper.ok("POST", f"/v1/communities/{cid}/join")
+        codes = [(await _invite(hopper, cid))["code"] for _ in range(3)]
+        await hopper.ok("POST", f"/v1/communities/{cid}/leave", 204)
+        again = await hopper.ok("POST", f"/v1/communities/{cid}/join")
+        assert again["invites_left"] == 2  # three codes are still out there
+        assert (await hopper.ok("DELETE", f"/v1/invites/{codes[0]}"))["invites_left"] == 3

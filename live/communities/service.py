@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.communities import cursors, views
 from live.communities.access import Role, load_community, membership, require_reader, require_role
 from live.communities.guards import check_not_banned
-from live.communities.models import Community, CommunityTopic, Group, GroupMember, Membership
+from live.communities.models import Community, CommunityTopic, Group, GroupMember, Invite, Membership
 from live.communities.schemas import CommunityCreate, CommunityPatch, Discover, MembersQuery
 from live.communities.sql import insert_if_absent, like_pattern
 from live.errors import ApiError, ErrorCode
@@ -158,8 +158,23 @@ async def remove(session: AsyncSession, community_id: str, user_id: str) -> None
 async def add_member(
     session: AsyncSession, community_id: str, user_id: str, *, invites_left: int, invited_by: str | None
 ) -> Membership:
-    """Insert the membership (409 `conflict` when it exists) and count it."""
+    """Insert the membership (409 `conflict` when it exists) and count it.
+
+    Invitations still outstanding from an earlier membership count against the new grant, so
+    leaving and re-joining cannot multiply live invite codes.
+    """
     now = utcnow()
+    outstanding = await session.execute(
+        select(func.count()).select_from(Invite).where(
+            Invite.community_id == community_id,
+            Invite.created_by == user_id,
+            Invite.quota_spent.is_(True),
+            Invite.used_by.is_(None),
+            Invite.revoked_at.is_(None),
+            Invite.expires_at > now,
+        )
+    )
+    invites_left = max(0, invites_left - int(outstanding.scalar_one()))
     inserted = await insert_if_absent(
         session,
         Membership,
