@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from live.errors import ErrorCode
@@ -16,14 +15,11 @@ from live.me import erase as erasure
 from live.me.export import export
 from live.moderation import activity, appeals, paging, reports
 from live.moderation.models import Appeal, ModerationAction
+from live.moderation.schemas import ModerationPage, UsageQuery
 from live.moderation.service import view as action_view
 from live.storage.base import iso, utcnow
 
 api = Api("me")
-
-
-class UsageQuery(BaseModel):
-    days: int = Field(7, ge=1, le=90)
 
 
 @api.get("/v1/me/usage", query=UsageQuery, errors=[ErrorCode.INVALID_REQUEST])
@@ -33,8 +29,8 @@ async def my_usage(ctx: Ctx[None, UsageQuery]) -> dict[str, Any]:
         return await activity.usage(session, ctx.user.id, ctx.query.days, utcnow().date())
 
 
-@api.get("/v1/me/moderation", query=paging.ModerationPage, errors=[ErrorCode.INVALID_REQUEST])
-async def my_moderation(ctx: Ctx[None, paging.ModerationPage]) -> dict[str, Any]:
+@api.get("/v1/me/moderation", query=ModerationPage, errors=[ErrorCode.INVALID_REQUEST])
+async def my_moderation(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
     """Moderation actions that concern you, newest first, each with its appeal (if any)."""
     stmt = (
         select(ModerationAction, Appeal)
@@ -59,15 +55,15 @@ async def my_moderation(ctx: Ctx[None, paging.ModerationPage]) -> dict[str, Any]
     return {"items": items, "next_cursor": paging.encode(page[-1][0].id) if len(rows) > limit else None}
 
 
-@api.get("/v1/me/reports", query=paging.ModerationPage, errors=[ErrorCode.INVALID_REQUEST])
-async def my_reports(ctx: Ctx[None, paging.ModerationPage]) -> dict[str, Any]:
+@api.get("/v1/me/reports", query=ModerationPage, errors=[ErrorCode.INVALID_REQUEST])
+async def my_reports(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
     """Reports you filed, newest first, with the moderators' answers."""
     async with ctx.services.db.session() as session:
         return await reports.list_mine(session, ctx.user.id, ctx.query.cursor, ctx.query.limit)
 
 
-@api.get("/v1/me/appeals", query=paging.ModerationPage, errors=[ErrorCode.INVALID_REQUEST])
-async def my_appeals(ctx: Ctx[None, paging.ModerationPage]) -> dict[str, Any]:
+@api.get("/v1/me/appeals", query=ModerationPage, errors=[ErrorCode.INVALID_REQUEST])
+async def my_appeals(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
     """Your appeals, newest first, with the admins' answers."""
     async with ctx.services.db.session() as session:
         return await appeals.list_mine(session, ctx.user.id, ctx.query.cursor, ctx.query.limit)

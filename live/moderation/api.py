@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
-from pydantic import AfterValidator, BaseModel, Field
+from typing import Any
 
 from live.errors import ErrorCode, invalid
 from live.http.api import Api, Ctx
 from live.moderation import appeals, chat_settings, insights, paging, reports, rules
 from live.moderation.models import ModerationAction
+from live.moderation.schemas import (
+    AppealCreate,
+    AppealDecision,
+    ChatSettingsBody,
+    InsightsQuery,
+    ModerationActionBody,
+    ModerationPage,
+    ModerationStatusPage,
+    ReportCreate,
+    ReportResolve,
+    path_id,
+)
 from live.moderation.service import (
     EVENT,
     ActionRequest,
@@ -22,19 +32,6 @@ from live.moderation.service import (
 from live.storage.base import utcnow
 
 api = Api("moderation")
-
-
-class ModerationTarget(BaseModel):
-    type: Literal["post", "comment", "message"]
-    id: str = Field(min_length=1, max_length=64)
-
-
-class ModerationActionBody(BaseModel):
-    action: str = Field(max_length=16, description=f"one of {', '.join(rules.ACTIONS)}")
-    user_id: str | None = Field(None, min_length=1, max_length=64)
-    target: ModerationTarget | None = None
-    duration_seconds: int | None = Field(None, ge=1, le=rules.MAX_DURATION_SECONDS)
-    reason: str = Field(min_length=1, max_length=1000, description="told to the user and shown in the log")
 
 
 @api.post(
@@ -57,10 +54,10 @@ async def moderate(ctx: Ctx[ModerationActionBody, None]) -> dict[str, Any]:
         target_type=body.target.type if body.target else None,
         target_id=body.target.id if body.target else None,
         duration_seconds=body.duration_seconds,
-        reason=body.reason.strip() or body.reason,
+        reason=body.reason.strip(),
     )
     async with ctx.services.db.session() as session:
-        record = await take_action(session, ctx.params["cid"], ctx.user, req)
+        record = await take_action(session, path_id(ctx, "cid"), ctx.user, req)
         out = view(record, show_moderator=True)
     await _announce(ctx, record)
     return out
@@ -77,16 +74,16 @@ async def _announce(ctx: Ctx[Any, Any], record: ModerationAction) -> None:
 
 @api.get(
     "/v1/communities/{cid}/moderation/log",
-    query=paging.ModerationPage,
+    query=ModerationPage,
     errors=[ErrorCode.NOT_FOUND, ErrorCode.INVALID_REQUEST],
 )
-async def get_moderation_log(ctx: Ctx[None, paging.ModerationPage]) -> dict[str, Any]:
+async def get_moderation_log(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
     """The community's moderation log, newest first (whoever may read the community).
 
     Entries name the moderator's role; the moderator's id is shown to moderators and up only.
     """
     async with ctx.services.db.session() as session:
-        return await moderation_log(session, ctx.params["cid"], ctx.user.id, ctx.query.cursor, ctx.query.limit)
+        return await moderation_log(session, path_id(ctx, "cid"), ctx.user.id, ctx.query.cursor, ctx.query.limit)
 
 
 @api.get(
@@ -96,22 +93,7 @@ async def get_moderation_log(ctx: Ctx[None, paging.ModerationPage]) -> dict[str,
 async def sanctions_in_force(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Bans and mutes in force now, with when each ends (moderators and up)."""
     async with ctx.services.db.session() as session:
-        return await standing_sanctions(session, ctx.params["cid"], ctx.user.id)
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-BlockedWord = Annotated[str, Field(min_length=1, max_length=50), AfterValidator(_not_blank)]
-
-
-class ChatSettingsBody(BaseModel):
-    slow_mode_seconds: int | None = Field(None, ge=0, le=86400, description="0 turns slow mode off")
-    blocked_words: list[BlockedWord] | None = Field(None, max_length=500, description="the whole list")
-    reason: str | None = Field(None, max_length=1000)
+        return await standing_sanctions(session, path_id(ctx, "cid"), ctx.user.id)
 
 
 @api.patch(
@@ -127,7 +109,7 @@ async def set_chat_settings(ctx: Ctx[ChatSettingsBody, None]) -> dict[str, Any]:
     body = ctx.body
     async with ctx.services.db.session() as session:
         settings, entries = await chat_settings.update_chat_settings(
-            session, ctx.params["cid"], ctx.user.id, body.slow_mode_seconds, body.blocked_words, body.reason
+            session, path_id(ctx, "cid"), ctx.user.id, body.slow_mode_seconds, body.blocked_words, body.reason
         )
         out = {**settings, "log": [view(e, show_moderator=True) for e in entries]}
     if entries:
@@ -136,24 +118,6 @@ async def set_chat_settings(ctx: Ctx[ChatSettingsBody, None]) -> dict[str, Any]:
 
 
 # -- reports -------------------------------------------------------------------------------------
-
-
-class ReportTarget(BaseModel):
-    type: Literal["post", "comment", "message", "user"]
-    id: str = Field(min_length=1, max_length=64)
-
-
-class ReportCreate(BaseModel):
-    target: ReportTarget
-    reason: str = Field(min_length=1, max_length=1000)
-
-
-class ModerationStatusPage(paging.ModerationPage):
-    status: Literal["open", "resolved", "pending", "upheld", "overturned", "all"] | None = None
-
-
-class ReportResolve(BaseModel):
-    resolution: str = Field(min_length=1, max_length=2000, description="what the reporter is told")
 
 
 def _status(query: ModerationStatusPage, allowed: tuple[str, ...], default: str | None) -> str | None:
@@ -171,7 +135,7 @@ async def file_report(ctx: Ctx[ReportCreate, None]) -> dict[str, Any]:
     """Report a post, comment, chat message or user to the community's moderators (members)."""
     async with ctx.services.db.session() as session:
         report = await reports.create(
-            session, ctx.params["cid"], ctx.user.id, ctx.body.target.type, ctx.body.target.id, ctx.body.reason
+            session, path_id(ctx, "cid"), ctx.user.id, ctx.body.target.type, ctx.body.target.id, ctx.body.reason
         )
         return reports.view(report, staff=False)
 
@@ -183,7 +147,7 @@ async def list_reports(ctx: Ctx[None, ModerationStatusPage]) -> dict[str, Any]:
     status = _status(ctx.query, reports.STATUSES, "open")
     async with ctx.services.db.session() as session:
         return await reports.list_for_staff(
-            session, ctx.params["cid"], ctx.user.id, status, ctx.query.cursor, ctx.query.limit
+            session, path_id(ctx, "cid"), ctx.user.id, status, ctx.query.cursor, ctx.query.limit
         )
 
 
@@ -191,7 +155,7 @@ async def list_reports(ctx: Ctx[None, ModerationStatusPage]) -> dict[str, Any]:
 async def get_report(ctx: Ctx[None, None]) -> dict[str, Any]:
     """One report, for the member who filed it or the community's moderators."""
     async with ctx.services.db.session() as session:
-        return await reports.get(session, ctx.params["rid"], ctx.user.id)
+        return await reports.get(session, path_id(ctx, "rid"), ctx.user.id)
 
 
 @api.post("/v1/reports/{rid}/resolve", body=ReportResolve,
@@ -199,20 +163,11 @@ async def get_report(ctx: Ctx[None, None]) -> dict[str, Any]:
 async def resolve_report(ctx: Ctx[ReportResolve, None]) -> dict[str, Any]:
     """Answer a report (moderators and up); the reporter reads the answer at /v1/me/reports."""
     async with ctx.services.db.session() as session:
-        report = await reports.resolve(session, ctx.params["rid"], ctx.user.id, ctx.body.resolution)
+        report = await reports.resolve(session, path_id(ctx, "rid"), ctx.user.id, ctx.body.resolution)
         return reports.view(report, staff=True)
 
 
 # -- appeals -------------------------------------------------------------------------------------
-
-
-class AppealCreate(BaseModel):
-    text: str = Field(min_length=1, max_length=2000)
-
-
-class AppealDecision(BaseModel):
-    decision: Literal["upheld", "overturned"]
-    response: str = Field(min_length=1, max_length=2000, description="what the user is told")
 
 
 @api.post("/v1/moderation/{aid}/appeal", body=AppealCreate, status=201,
@@ -220,7 +175,7 @@ class AppealDecision(BaseModel):
 async def appeal_action(ctx: Ctx[AppealCreate, None]) -> dict[str, Any]:
     """Appeal a moderation action that hit you (once per action); admins answer."""
     async with ctx.services.db.session() as session:
-        item, action = await appeals.create(session, ctx.params["aid"], ctx.user.id, ctx.body.text)
+        item, action = await appeals.create(session, path_id(ctx, "aid"), ctx.user.id, ctx.body.text)
         return appeals.view(item, action, staff=False)
 
 
@@ -234,7 +189,7 @@ async def list_appeals(ctx: Ctx[None, ModerationStatusPage]) -> dict[str, Any]:
     status = _status(ctx.query, ("pending", *appeals.DECISIONS), "pending")
     async with ctx.services.db.session() as session:
         return await appeals.list_for_admins(
-            session, ctx.params["cid"], ctx.user.id, status, ctx.query.cursor, ctx.query.limit
+            session, path_id(ctx, "cid"), ctx.user.id, status, ctx.query.cursor, ctx.query.limit
         )
 
 
@@ -244,7 +199,7 @@ async def decide_appeal(ctx: Ctx[AppealDecision, None]) -> dict[str, Any]:
     """Uphold or overturn an appeal (admins and up). Overturning lifts the ban or mute it was about."""
     async with ctx.services.db.session() as session:
         item, action, lifting = await appeals.decide(
-            session, ctx.params["apid"], ctx.user.id, ctx.body.decision, ctx.body.response
+            session, path_id(ctx, "apid"), ctx.user.id, ctx.body.decision, ctx.body.response
         )
         out = appeals.view(item, action, staff=True)
     if lifting is not None:
@@ -255,10 +210,6 @@ async def decide_appeal(ctx: Ctx[AppealDecision, None]) -> dict[str, Any]:
 # -- insights ------------------------------------------------------------------------------------
 
 
-class InsightsQuery(BaseModel):
-    days: int = Field(28, ge=1, le=90)
-
-
 @api.get("/v1/communities/{cid}/insights", query=InsightsQuery,
          errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.INSIGHTS_UNAVAILABLE])
 async def community_insights(ctx: Ctx[None, InsightsQuery]) -> dict[str, Any]:
@@ -266,7 +217,7 @@ async def community_insights(ctx: Ctx[None, InsightsQuery]) -> dict[str, Any]:
     async with ctx.services.db.session() as session:
         return await insights.insights(
             session,
-            ctx.params["cid"],
+            path_id(ctx, "cid"),
             ctx.user.id,
             ctx.query.days,
             ctx.services.settings.insights_min_members,

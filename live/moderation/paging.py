@@ -10,16 +10,9 @@ import base64
 import binascii
 import re
 
-from pydantic import BaseModel, Field
-
 from live.errors import invalid
 
 _ID = re.compile(r"^[0-9A-Za-z]{1,32}$")
-
-
-class ModerationPage(BaseModel):
-    cursor: str | None = None
-    limit: int = Field(20, ge=1, le=100)
 
 
 def encode(last_id: str) -> str:

@@ -1,0 +1,134 @@
+"""Request bodies and query strings of the moderation and me endpoints (validated by pydantic).
+
+Bodies are strict (a number is not a string); unknown fields are ignored. Text that no database
+column can hold (NUL characters, lone surrogates) is a 422 naming the field, never a database
+error; path ids we could never have issued are a 404 without a database trip.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from live.errors import not_found
+from live.http.api import Ctx
+from live.moderation import rules
+
+_LONGEST_ID = 64  # every id we issue is shorter
+
+
+def path_id(ctx: Ctx[Any, Any], name: str, what: str = "object") -> str:
+    """The path parameter `name`, or 404 when it cannot be one of ours (also keeps NUL out of SQL)."""
+    value = ctx.params[name]
+    if not value or len(value) > _LONGEST_ID or "\x00" in value:
+        raise not_found(what)
+    return value
+
+
+def storable(value: object) -> object:
+    """Refuse what no text column can hold: NUL characters and lone surrogates."""
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("must not contain NUL characters")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _text(max_length: int) -> Any:
+    """A required, non-blank text field of at most `max_length` characters."""
+    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_not_blank)]
+
+
+Reason = _text(1000)
+LongText = _text(2000)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    @field_validator("*")
+    @classmethod
+    def only_storable_text(cls, value: object) -> object:
+        return storable(value)
+
+
+class Query(BaseModel):
+    @field_validator("*")
+    @classmethod
+    def only_storable_text(cls, value: object) -> object:
+        return storable(value)
+
+
+class ModerationPage(Query):
+    """A page of a list: `cursor` is the previous page's `next_cursor`."""
+
+    cursor: str | None = Field(None, max_length=200)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class ModerationTarget(Body):
+    type: Literal["post", "comment", "message"]
+    id: str = Field(min_length=1, max_length=64)
+
+
+class ModerationActionBody(Body):
+    action: str = Field(max_length=16, description=f"one of {', '.join(rules.ACTIONS)}")
+    user_id: str | None = Field(None, min_length=1, max_length=64)
+    target: ModerationTarget | None = None
+    duration_seconds: int | None = Field(None, ge=1, le=rules.MAX_DURATION_SECONDS)
+    reason: Reason = Field(description="told to the user and shown in the log")
+
+
+BlockedWord = Annotated[str, Field(min_length=1, max_length=50), AfterValidator(_not_blank)]
+
+
+class ChatSettingsBody(Body):
+    slow_mode_seconds: int | None = Field(None, ge=0, le=86400, description="0 turns slow mode off")
+    blocked_words: list[BlockedWord] | None = Field(None, max_length=500, description="the whole list")
+    reason: str | None = Field(None, max_length=1000)
+
+
+class ReportTarget(Body):
+    type: Literal["post", "comment", "message", "user"]
+    id: str = Field(min_length=1, max_length=64)
+
+
+class ReportCreate(Body):
+    target: ReportTarget
+    reason: Reason
+
+
+class ModerationStatusPage(ModerationPage):
+    status: Literal["open", "resolved", "pending", "upheld", "overturned", "all"] | None = None
+
+
+class ReportResolve(Body):
+    resolution: LongText = Field(description="what the reporter is told")
+
+
+class AppealCreate(Body):
+    text: LongText
+
+
+class AppealDecision(Body):
+    decision: Literal["upheld", "overturned"]
+    response: LongText = Field(description="what the user is told")
+
+
+class InsightsQuery(Query):
+    days: int = Field(28, ge=1, le=90)
+
+
+class UsageQuery(Query):
+    days: int = Field(7, ge=1, le=90)
