@@ -15,6 +15,7 @@ from live.communities import cursors, views
 from live.communities.access import Role, load_community, membership, require_reader, require_role
 from live.communities.guards import check_not_banned
 from live.communities.models import Community, CommunityTopic, Group, GroupMember, Invite, Membership
+from live.communities.rules import check_role_change
 from live.communities.schemas import CommunityCreate, CommunityPatch, Discover, MembersQuery
 from live.communities.sql import insert_if_absent, like_pattern
 from live.errors import ApiError, ErrorCode
@@ -300,12 +301,8 @@ async def change_role(
     target = await membership(session, community_id, target_id)
     if target is None:
         raise ApiError(ErrorCode.NOT_FOUND, "no such member")
-    mine, theirs, wanted = Role(actor.role), Role(target.role), Role(role)
-    if not mine.outranks(theirs):
-        raise ApiError(ErrorCode.FORBIDDEN, "you cannot change the role of someone of equal or higher rank")
-    if not mine.outranks(wanted):
-        raise ApiError(ErrorCode.FORBIDDEN, f"an {mine.value} cannot give the {wanted.value} role")
-    target.role = wanted.value
+    check_role_change(Role(actor.role), Role(target.role), Role(role))
+    target.role = role
     return views.membership(target, await _name(session, target_id))
 
 
