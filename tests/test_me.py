@@ -9,7 +9,7 @@ from live.me.erase import TOMBSTONE_ID
 from live.moderation.activity import record_activity, split_by_day
 from live.moderation.models import Sanction
 from live.storage.models import User
-from tests.test_moderation_support import make_cast
+from tests.test_moderation_support import has_chat, make_cast, store_message
 
 
 def test_split_by_day_cuts_at_utc_midnight() -> None:
@@ -155,3 +155,29 @@ async def test_the_tombstone_cannot_be_erased(server: Any) -> None:
     async with server.client(TOMBSTONE_ID) as client:
         r = await client.delete("/v1/me")
         assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+
+
+async def test_erase_and_export_cover_chat_messages(server: Any) -> None:
+    if not has_chat():
+        import pytest
+
+        pytest.skip("this build has no chat table")
+    from sqlalchemy import select
+
+    from live.storage.all_models import metadata
+
+    cast = await make_cast(server)
+    try:
+        mine = await store_message(server, f"community:{cast.cid}", cast.ids["member"], "my secret")
+        theirs = await store_message(server, f"community:{cast.cid}", cast.ids["member2"], "their words")
+        tables = (await cast["member"].get("/v1/me/export")).json()["tables"]
+        assert [m["text"] for m in tables["chat_messages"]] == ["my secret"]
+        assert (await cast["member"].delete("/v1/me")).status_code == 204
+        messages = metadata.tables["chat_messages"]
+        async with server.services.db.session() as session:
+            rows = {r.id: r for r in await session.execute(select(messages).where(messages.c.id.in_([mine, theirs])))}
+        assert rows[mine].text == "" and rows[mine].user_id == TOMBSTONE_ID
+        assert rows[mine].user_name == "Deleted user" and rows[mine].deleted_at is not None
+        assert rows[theirs].text == "their words" and rows[theirs].deleted_at is None
+    finally:
+        await cast.close()

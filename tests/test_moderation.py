@@ -11,7 +11,7 @@ from sqlalchemy import update
 from live.moderation.models import Sanction
 from live.moderation.sanctions import check_can_speak, check_not_banned
 from live.errors import ApiError, ErrorCode
-from tests.test_moderation_support import make_cast
+from tests.test_moderation_support import has_chat, make_cast, store_message
 
 
 def _code(r: Any) -> str:
@@ -190,10 +190,24 @@ async def test_delete_post_comment_and_message(server: Any) -> None:
         assert r.status_code == 404 and _code(r) == "not_found"
 
         # Messages are deleted by the chat service from the event; the record names the author.
-        r = await cast.act(
-            "moderator", action="delete", target={"type": "message", "id": "m1"}, user_id=cast.ids["member"]
-        )
-        assert r.status_code == 201 and r.json()["target"] == {"type": "message", "id": "m1"}
+        message = await store_message(server, f"community:{cid}", cast.ids["member"])
+        r = await cast.act("moderator", action="delete", target={"type": "message", "id": message},
+                           user_id=cast.ids["member"])
+        assert r.status_code == 201 and r.json()["target"] == {"type": "message", "id": message}
+        assert r.json()["user_id"] == cast.ids["member"]
+        if has_chat():
+            # Found in the chat table: the author comes from the message itself.
+            message = await store_message(server, f"community:{cid}", cast.ids["member2"])
+            r = await cast.act("moderator", action="delete", target={"type": "message", "id": message})
+            assert r.status_code == 201 and r.json()["user_id"] == cast.ids["member2"]
+            r = await cast.act("moderator", action="delete", target={"type": "message", "id": "nope"})
+            assert r.status_code == 404
+            elsewhere = await store_message(server, "community:another", cast.ids["member2"])
+            r = await cast.act("moderator", action="delete", target={"type": "message", "id": elsewhere})
+            assert r.status_code == 404
+            admins = await store_message(server, f"community:{cid}", cast.ids["admin"])
+            r = await cast.act("moderator", action="delete", target={"type": "message", "id": admins})
+            assert r.status_code == 403 and _code(r) == "forbidden"
 
         # A moderator cannot delete an admin's post (rank), but can delete their own.
         admin_post = (await cast["admin"].post(f"/v1/communities/{cid}/posts", json={"text": "x"})).json()
@@ -273,7 +287,8 @@ async def test_every_action_emits_the_event(server: Any) -> None:
         r = await cast.act("moderator", action="timeout", user_id=cast.ids["member"], duration_seconds=30,
                            reason="cool off")
         record = r.json()
-        r = await cast.act("moderator", action="delete", target={"type": "message", "id": "m9"})
+        message = await store_message(server, f"community:{cast.cid}", cast.ids["member2"])
+        r = await cast.act("moderator", action="delete", target={"type": "message", "id": message})
         assert len(seen) == 2
         first = seen[0]
         assert set(first) == {"id", "community_id", "action", "user_id", "target", "reason", "until",
@@ -283,7 +298,8 @@ async def test_every_action_emits_the_event(server: Any) -> None:
             "target": None, "reason": "cool off", "until": record["expires_at"],
             "moderator_id": cast.ids["moderator"], "moderator_role": "moderator", "created_at": record["created_at"],
         }
-        assert seen[1]["target"] == {"type": "message", "id": "m9"} and seen[1]["user_id"] is None
+        assert seen[1]["target"] == {"type": "message", "id": message}
+        assert seen[1]["user_id"] == (cast.ids["member2"] if has_chat() else None)
         # A refused action emits nothing.
         await cast.act("member", action="ban", user_id=cast.ids["member2"])
         assert len(seen) == 2

@@ -50,3 +50,33 @@ async def make_cast(server: RunningServer, *, read_policy: str = "public") -> Ca
         assert r.status_code == 200, r.text
     await clients["outsider"].get("/v1/me")  # the user row exists, not a member
     return Cast(server=server, cid=cid, ids=ids, clients=clients)
+
+
+def has_chat() -> bool:
+    from live.storage.all_models import metadata
+
+    return "chat_messages" in metadata.tables
+
+
+async def store_message(server: RunningServer, room: str, user_id: str, text: str = "hello") -> str:
+    """A stored chat message in `room` by `user_id` (its id); a made-up id in a build without chat."""
+    from sqlalchemy import select
+
+    from live.storage.all_models import metadata
+    from live.storage.ids import new_id
+
+    message_id = new_id()
+    if not has_chat():
+        return message_id
+    rooms, messages = metadata.tables["chat_rooms"], metadata.tables["chat_messages"]
+    async with server.services.db.session() as session:
+        if (await session.execute(select(rooms.c.room).where(rooms.c.room == room))).first() is None:
+            await session.execute(rooms.insert().values(room=room, epoch="e1", last_seq=0))
+        seq = (await session.execute(select(rooms.c.last_seq).where(rooms.c.room == room))).scalar_one() + 1
+        await session.execute(rooms.update().where(rooms.c.room == room).values(last_seq=seq))
+        await session.execute(
+            messages.insert().values(
+                room=room, seq=seq, id=message_id, user_id=user_id, user_name=user_id, text=text, nonce=new_id()
+            )
+        )
+    return message_id

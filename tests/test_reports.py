@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.test_moderation_support import make_cast
+from tests.test_moderation_support import has_chat, make_cast, store_message
 
 
 def _code(r: Any) -> str:
@@ -71,8 +71,12 @@ async def test_report_refusals(server: Any) -> None:
         assert r.status_code == 422
         r = await cast["member"].post(url, json={"target": {"type": "user", "id": cast.ids["member2"]}})
         assert r.status_code == 422 and "reason" in r.json()["error"]["fields"]
-        r = await cast["member"].post(url, json={"target": {"type": "message", "id": "m1"}, "reason": "slur"})
+        message = await store_message(server, f"community:{cast.cid}", cast.ids["member2"])
+        r = await cast["member"].post(url, json={"target": {"type": "message", "id": message}, "reason": "slur"})
         assert r.status_code == 201
+        if has_chat():
+            r = await cast["member"].post(url, json={"target": {"type": "message", "id": "nope"}, "reason": "x"})
+            assert r.status_code == 404
         r = await cast["member"].post(url, json={"target": {"type": "user", "id": cast.ids["member2"]}, "reason": "x"})
         assert r.status_code == 201
     finally:

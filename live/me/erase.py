@@ -113,6 +113,9 @@ async def erase(session: AsyncSession, user_id: str) -> None:
             elif column.name in AUTHOR_COLUMN_NAMES:
                 if "text" in table.c:
                     values["text"] = ""
+                shown_name = column.name.removesuffix("_id") + "_name"  # e.g. user_name beside user_id
+                if shown_name in table.c:
+                    values[shown_name] = TOMBSTONE_NAME
                 if "deleted_at" in table.c:
                     await session.execute(
                         update(table).where(column == user_id, table.c.deleted_at.is_(None)).values(deleted_at=now)

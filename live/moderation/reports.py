@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.communities.access import Role, require_member, require_role
 from live.communities.models import Comment, Post
 from live.errors import ApiError, ErrorCode, not_found
-from live.moderation import paging
+from live.moderation import messages, paging
 from live.moderation.models import Report
 from live.storage.base import iso, utcnow
 from live.storage.ids import new_id
@@ -54,8 +54,9 @@ async def create(
 
 
 async def _check_target(session: AsyncSession, community_id: str, target_type: str, target_id: str) -> None:
-    # Chat messages are kept by the chat service; their ids are taken as given.
-    if target_type == "post":
+    if target_type == "message":
+        await messages.message_author(session, community_id, target_id)
+    elif target_type == "post":
         post = await session.get(Post, target_id)
         if post is None or post.community_id != community_id or post.deleted_at is not None:
             raise not_found("post")

@@ -18,7 +18,7 @@ from live.auth.tokens import Principal
 from live.communities.access import Role, membership, require_reader, require_role, role_of
 from live.communities.models import Comment, Community, Group, GroupMember, Membership, Post
 from live.errors import ApiError, ErrorCode, not_found
-from live.moderation import paging, rules, sanctions
+from live.moderation import messages, paging, rules, sanctions
 from live.moderation.models import ModerationAction, Sanction
 from live.storage.base import iso, utcnow
 from live.storage.ids import new_id
@@ -92,8 +92,9 @@ async def _delete_target(
     """Soft-delete a post or comment of this community; returns its author (the affected user).
 
     Chat messages live in the chat service: the "moderation.action" event carries the target and
-    the chat service deletes the message and tells the room. The affected user is then the one
-    the request names, if any.
+    the chat service deletes the message and tells the room. Here the message is only found, to
+    check it is this community's and to name its author (in a build without chat, the user the
+    request names, if any).
     """
     assert req.target_id is not None
     if req.target_type == "post":
@@ -116,11 +117,12 @@ async def _delete_target(
             .values(comment_count=Post.comment_count - 1)
         )
         return comment.author_id
-    if req.user_id is not None:
-        if await session.get(User, req.user_id) is None:
+    author = await messages.message_author(session, community_id, req.target_id) or req.user_id
+    if author is not None:
+        if await session.get(User, author) is None:
             raise not_found("user")
-        await _check_author_rank(session, community_id, actor, actor_role, req.user_id)
-    return req.user_id
+        await _check_author_rank(session, community_id, actor, actor_role, author)
+    return author
 
 
 async def _check_author_rank(
