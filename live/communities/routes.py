@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from live.communities import invites, service
+from live.communities import invites, service, wire
 from live.communities.params import path_id
 from live.communities.schemas import (
     CommunityCreate,
@@ -39,7 +39,7 @@ def _membership_changed(services: Services, community_id: str, user_id: str) -> 
         chat.invalidate(community_id, user_id)
 
 
-@api.post("/v1/communities", body=CommunityCreate, status=201, errors=[E.COMMUNITY_LIMIT])
+@api.post("/v1/communities", response=wire.CommunityOut, body=CommunityCreate, status=201, errors=[E.COMMUNITY_LIMIT])
 async def create_community(ctx: Ctx[CommunityCreate, None]) -> dict[str, Any]:
     """Create a community; the creator becomes its owner (at most `LIVE_COMMUNITY_LIMIT` owned)."""
     s = ctx.services.settings
@@ -49,21 +49,21 @@ async def create_community(ctx: Ctx[CommunityCreate, None]) -> dict[str, Any]:
         )
 
 
-@api.get("/v1/communities", query=Discover)
+@api.get("/v1/communities", response=wire.CommunityPage, query=Discover)
 async def discover_communities(ctx: Ctx[None, Discover]) -> dict[str, Any]:
     """Discover communities: `q` words in name/description, `topic`, most members first."""
     async with ctx.services.db.session() as session:
         return await service.discover(session, ctx.user.id, ctx.query)
 
 
-@api.get("/v1/communities/{cid}", errors=READ)
+@api.get("/v1/communities/{cid}", response=wire.CommunityOut, errors=READ)
 async def get_community(ctx: Ctx[None, None]) -> dict[str, Any]:
     """One community, with the caller's `my_role` (null when not a member)."""
     async with ctx.services.db.session() as session:
         return await service.get(session, path_id(ctx, "cid"), ctx.user.id)
 
 
-@api.patch("/v1/communities/{cid}", body=CommunityPatch, errors=WRITE)
+@api.patch("/v1/communities/{cid}", response=wire.CommunityOut, body=CommunityPatch, errors=WRITE)
 async def patch_community(ctx: Ctx[CommunityPatch, None]) -> dict[str, Any]:
     """Edit a community (admins): name, description, topics, policies, slow mode, blocked words, rules."""
     async with ctx.services.db.session() as session:
@@ -77,7 +77,8 @@ async def delete_community(ctx: Ctx[None, None]) -> None:
         await service.remove(session, path_id(ctx, "cid"), ctx.user.id)
 
 
-@api.post("/v1/communities/{cid}/join", errors=[E.NOT_FOUND, E.INVITE_REQUIRED, E.BANNED, E.CONFLICT])
+@api.post("/v1/communities/{cid}/join", response=wire.MembershipOut,
+          errors=[E.NOT_FOUND, E.INVITE_REQUIRED, E.BANNED, E.CONFLICT])
 async def join_community(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Join an open community (invite-only ones answer 403 `invite_required`)."""
     cid = path_id(ctx, "cid")
@@ -96,14 +97,14 @@ async def leave_community(ctx: Ctx[None, None]) -> None:
     _membership_changed(ctx.services, cid, ctx.user.id)
 
 
-@api.get("/v1/communities/{cid}/members", query=MembersQuery, errors=READ)
+@api.get("/v1/communities/{cid}/members", response=wire.MembershipPage, query=MembersQuery, errors=READ)
 async def list_members(ctx: Ctx[None, MembersQuery]) -> dict[str, Any]:
     """Members in the order they joined, optionally one `role`; `invited_by` says who invited whom."""
     async with ctx.services.db.session() as session:
         return await service.members(session, path_id(ctx, "cid"), ctx.user.id, ctx.query)
 
 
-@api.patch("/v1/communities/{cid}/members/{uid}", body=RoleChange, errors=WRITE)
+@api.patch("/v1/communities/{cid}/members/{uid}", response=wire.MembershipOut, body=RoleChange, errors=WRITE)
 async def change_member_role(ctx: Ctx[RoleChange, None]) -> dict[str, Any]:
     """Change a member's role: the owner gives any role but owner; admins give moderator or member."""
     cid, uid = path_id(ctx, "cid"), path_id(ctx, "uid")
@@ -113,7 +114,8 @@ async def change_member_role(ctx: Ctx[RoleChange, None]) -> dict[str, Any]:
     return result
 
 
-@api.post("/v1/communities/{cid}/transfer", body=OwnershipTransfer, errors=[*WRITE, E.CONFLICT, E.COMMUNITY_LIMIT])
+@api.post("/v1/communities/{cid}/transfer", response=wire.CommunityOut, body=OwnershipTransfer,
+          errors=[*WRITE, E.CONFLICT, E.COMMUNITY_LIMIT])
 async def transfer_ownership(ctx: Ctx[OwnershipTransfer, None]) -> dict[str, Any]:
     """Hand the community to another member (owner); the previous owner becomes an admin."""
     cid = path_id(ctx, "cid")
@@ -129,7 +131,7 @@ async def transfer_ownership(ctx: Ctx[OwnershipTransfer, None]) -> dict[str, Any
 # -- invitations --------------------------------------------------------------------------------
 
 
-@api.post("/v1/communities/{cid}/invites", body=InviteCreate, status=201,
+@api.post("/v1/communities/{cid}/invites", response=wire.InviteOut, body=InviteCreate, status=201,
           errors=[*WRITE, E.INVITE_QUOTA_EXHAUSTED])
 async def create_invite(ctx: Ctx[InviteCreate, None]) -> dict[str, Any]:
     """Create a single-use invite code (members spend one invitation; staff have no quota)."""
@@ -139,14 +141,15 @@ async def create_invite(ctx: Ctx[InviteCreate, None]) -> dict[str, Any]:
         )
 
 
-@api.get("/v1/communities/{cid}/invites", query=Page, errors=WRITE)
+@api.get("/v1/communities/{cid}/invites", response=wire.InvitePage, query=Page, errors=WRITE)
 async def list_invites(ctx: Ctx[None, Page]) -> dict[str, Any]:
     """Invites newest first: your own, or all of them for moderators and up."""
     async with ctx.services.db.session() as session:
         return await invites.list_invites(session, path_id(ctx, "cid"), ctx.user.id, ctx.query)
 
 
-@api.post("/v1/invites/{code}/accept", errors=[E.NOT_FOUND, E.INVITE_INVALID, E.BANNED, E.CONFLICT])
+@api.post("/v1/invites/{code}/accept", response=wire.MembershipOut,
+          errors=[E.NOT_FOUND, E.INVITE_INVALID, E.BANNED, E.CONFLICT])
 async def accept_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Join with an invite code (single use; 410 `invite_invalid` when expired, used or revoked)."""
     async with ctx.services.db.session() as session:
@@ -157,7 +160,7 @@ async def accept_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
     return result
 
 
-@api.delete("/v1/invites/{code}", errors=[E.NOT_FOUND, E.INVITE_INVALID])
+@api.delete("/v1/invites/{code}", response=wire.InviteOut, errors=[E.NOT_FOUND, E.INVITE_INVALID])
 async def revoke_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Revoke an unused invite (its creator, or moderators and up); a spent invitation comes back."""
     async with ctx.services.db.session() as session:
@@ -169,7 +172,7 @@ async def revoke_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
 # -- join requests ------------------------------------------------------------------------------
 
 
-@api.post("/v1/communities/{cid}/join-requests", body=JoinRequestCreate, status=201,
+@api.post("/v1/communities/{cid}/join-requests", response=wire.JoinRequestOut, body=JoinRequestCreate, status=201,
           errors=[E.NOT_FOUND, E.BANNED, E.CONFLICT])
 async def create_join_request(ctx: Ctx[JoinRequestCreate, None]) -> dict[str, Any]:
     """Ask to join an invite-only community, with an optional message."""
@@ -177,14 +180,14 @@ async def create_join_request(ctx: Ctx[JoinRequestCreate, None]) -> dict[str, An
         return await invites.request_to_join(session, path_id(ctx, "cid"), ctx.user.id, ctx.body.message)
 
 
-@api.get("/v1/communities/{cid}/join-requests", query=JoinRequestsQuery, errors=WRITE)
+@api.get("/v1/communities/{cid}/join-requests", response=wire.JoinRequestPage, query=JoinRequestsQuery, errors=WRITE)
 async def list_join_requests(ctx: Ctx[None, JoinRequestsQuery]) -> dict[str, Any]:
     """Join requests, oldest first, by `status` (moderators and up)."""
     async with ctx.services.db.session() as session:
         return await invites.list_requests(session, path_id(ctx, "cid"), ctx.user.id, ctx.query)
 
 
-@api.get("/v1/join-requests/{rid}", errors=READ)
+@api.get("/v1/join-requests/{rid}", response=wire.JoinRequestOut, errors=READ)
 async def get_join_request(ctx: Ctx[None, None]) -> dict[str, Any]:
     """One join request and its outcome (the requester, or moderators and up)."""
     async with ctx.services.db.session() as session:
@@ -203,13 +206,13 @@ async def _decide(ctx: Ctx[None, None], approve: bool) -> dict[str, Any]:
     return result
 
 
-@api.post("/v1/join-requests/{rid}/approve", errors=[*WRITE, E.CONFLICT, E.BANNED])
+@api.post("/v1/join-requests/{rid}/approve", response=wire.JoinRequestOut, errors=[*WRITE, E.CONFLICT, E.BANNED])
 async def approve_join_request(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Approve a pending request (moderators and up): the requester becomes a member."""
     return await _decide(ctx, True)
 
 
-@api.post("/v1/join-requests/{rid}/reject", errors=[*WRITE, E.CONFLICT])
+@api.post("/v1/join-requests/{rid}/reject", response=wire.JoinRequestOut, errors=[*WRITE, E.CONFLICT])
 async def reject_join_request(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Reject a pending request (moderators and up)."""
     return await _decide(ctx, False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from live.communities import groups, posts
+from live.communities import groups, posts, wire
 from live.communities.params import path_id
 from live.communities.schemas import (
     AnnouncementCreate,
@@ -28,42 +28,42 @@ SPEAK = [E.NOT_FOUND, E.NOT_MEMBER, E.BANNED, E.MUTED, E.MESSAGE_TOO_LONG, E.BLO
 # -- groups -------------------------------------------------------------------------------------
 
 
-@api.post("/v1/communities/{cid}/groups", body=GroupCreate, status=201, errors=WRITE)
+@api.post("/v1/communities/{cid}/groups", response=wire.GroupOut, body=GroupCreate, status=201, errors=WRITE)
 async def create_group(ctx: Ctx[GroupCreate, None]) -> dict[str, Any]:
     """Create a group in a community (admins); its chat room is `group:{gid}`."""
     async with ctx.services.db.session() as session:
         return await groups.create_group(session, path_id(ctx, "cid"), ctx.user.id, ctx.body)
 
 
-@api.get("/v1/communities/{cid}/groups", query=GroupsQuery, errors=READ)
+@api.get("/v1/communities/{cid}/groups", response=wire.GroupList, query=GroupsQuery, errors=READ)
 async def list_groups(ctx: Ctx[None, GroupsQuery]) -> dict[str, Any]:
     """The community's groups, with member counts and whether the caller `joined`."""
     async with ctx.services.db.session() as session:
         return await groups.list_groups(session, path_id(ctx, "cid"), ctx.user.id, ctx.query.archived)
 
 
-@api.get("/v1/groups/{gid}", errors=READ)
+@api.get("/v1/groups/{gid}", response=wire.GroupOut, errors=READ)
 async def get_group(ctx: Ctx[None, None]) -> dict[str, Any]:
     """One group."""
     async with ctx.services.db.session() as session:
         return await groups.get_group(session, path_id(ctx, "gid"), ctx.user.id)
 
 
-@api.patch("/v1/groups/{gid}", body=GroupPatch, errors=WRITE)
+@api.patch("/v1/groups/{gid}", response=wire.GroupOut, body=GroupPatch, errors=WRITE)
 async def patch_group(ctx: Ctx[GroupPatch, None]) -> dict[str, Any]:
     """Rename, describe, archive (`archived: true`) or unarchive a group (admins)."""
     async with ctx.services.db.session() as session:
         return await groups.patch_group(session, path_id(ctx, "gid"), ctx.user.id, ctx.body)
 
 
-@api.post("/v1/groups/{gid}/join", errors=[*WRITE, E.CONFLICT])
+@api.post("/v1/groups/{gid}/join", response=wire.GroupOut, errors=[*WRITE, E.CONFLICT])
 async def join_group(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Join a group (members of its community; not archived groups)."""
     async with ctx.services.db.session() as session:
         return await groups.join_group(session, path_id(ctx, "gid"), ctx.user.id)
 
 
-@api.post("/v1/groups/{gid}/leave", errors=[*WRITE, E.CONFLICT])
+@api.post("/v1/groups/{gid}/leave", response=wire.GroupOut, errors=[*WRITE, E.CONFLICT])
 async def leave_group(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Leave a group."""
     async with ctx.services.db.session() as session:
@@ -73,7 +73,7 @@ async def leave_group(ctx: Ctx[None, None]) -> dict[str, Any]:
 # -- announcements ------------------------------------------------------------------------------
 
 
-@api.post("/v1/communities/{cid}/announcements", body=AnnouncementCreate, status=201,
+@api.post("/v1/communities/{cid}/announcements", response=wire.AnnouncementOut, body=AnnouncementCreate, status=201,
           errors=[*WRITE, E.MESSAGE_TOO_LONG])
 async def create_announcement(ctx: Ctx[AnnouncementCreate, None]) -> dict[str, Any]:
     """Announce to the whole community, or to the named groups (admins); pushed to connected members."""
@@ -83,7 +83,7 @@ async def create_announcement(ctx: Ctx[AnnouncementCreate, None]) -> dict[str, A
     return item
 
 
-@api.get("/v1/communities/{cid}/announcements", query=Page, errors=READ)
+@api.get("/v1/communities/{cid}/announcements", response=wire.AnnouncementPage, query=Page, errors=READ)
 async def list_announcements(ctx: Ctx[None, Page]) -> dict[str, Any]:
     """Announcements newest first: for everyone, and for the caller's groups (admins see all)."""
     async with ctx.services.db.session() as session:
@@ -93,21 +93,21 @@ async def list_announcements(ctx: Ctx[None, Page]) -> dict[str, Any]:
 # -- posts --------------------------------------------------------------------------------------
 
 
-@api.post("/v1/communities/{cid}/posts", body=TextBody, status=201, errors=SPEAK)
+@api.post("/v1/communities/{cid}/posts", response=wire.PostOut, body=TextBody, status=201, errors=SPEAK)
 async def create_post(ctx: Ctx[TextBody, None]) -> dict[str, Any]:
     """Post in a community (members; up to 5,000 characters)."""
     async with ctx.services.db.session() as session:
         return await posts.create_post(session, path_id(ctx, "cid"), ctx.user.id, ctx.body.text)
 
 
-@api.get("/v1/communities/{cid}/posts", query=Page, errors=READ)
+@api.get("/v1/communities/{cid}/posts", response=wire.PostPage, query=Page, errors=READ)
 async def list_posts(ctx: Ctx[None, Page]) -> dict[str, Any]:
     """Posts newest first, `{items, next_cursor}`, with `liked_by_me`."""
     async with ctx.services.db.session() as session:
         return await posts.list_posts(session, path_id(ctx, "cid"), ctx.user.id, ctx.query.cursor, ctx.query.limit)
 
 
-@api.get("/v1/posts/{pid}", errors=READ)
+@api.get("/v1/posts/{pid}", response=wire.PostOut, errors=READ)
 async def get_post(ctx: Ctx[None, None]) -> dict[str, Any]:
     """One post."""
     async with ctx.services.db.session() as session:
@@ -121,28 +121,28 @@ async def delete_post(ctx: Ctx[None, None]) -> None:
         await posts.delete_post(session, path_id(ctx, "pid"), ctx.user.id)
 
 
-@api.post("/v1/posts/{pid}/like", errors=SPEAK)
+@api.post("/v1/posts/{pid}/like", response=wire.PostOut, errors=SPEAK)
 async def like_post(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Like a post (idempotent); returns the post."""
     async with ctx.services.db.session() as session:
         return await posts.like(session, path_id(ctx, "pid"), ctx.user.id, liked=True)
 
 
-@api.delete("/v1/posts/{pid}/like", errors=SPEAK)
+@api.delete("/v1/posts/{pid}/like", response=wire.PostOut, errors=SPEAK)
 async def unlike_post(ctx: Ctx[None, None]) -> dict[str, Any]:
     """Take a like back (idempotent); returns the post."""
     async with ctx.services.db.session() as session:
         return await posts.like(session, path_id(ctx, "pid"), ctx.user.id, liked=False)
 
 
-@api.post("/v1/posts/{pid}/comments", body=TextBody, status=201, errors=SPEAK)
+@api.post("/v1/posts/{pid}/comments", response=wire.CommentOut, body=TextBody, status=201, errors=SPEAK)
 async def comment_post(ctx: Ctx[TextBody, None]) -> dict[str, Any]:
     """Comment on a post (members; up to 2,000 characters)."""
     async with ctx.services.db.session() as session:
         return await posts.comment(session, path_id(ctx, "pid"), ctx.user.id, ctx.body.text)
 
 
-@api.get("/v1/posts/{pid}/comments", query=Page, errors=READ)
+@api.get("/v1/posts/{pid}/comments", response=wire.CommentPage, query=Page, errors=READ)
 async def list_comments(ctx: Ctx[None, Page]) -> dict[str, Any]:
     """Comments oldest first, `{items, next_cursor}`."""
     async with ctx.services.db.session() as session:
@@ -156,7 +156,7 @@ async def delete_comment(ctx: Ctx[None, None]) -> None:
         await posts.delete_comment(session, path_id(ctx, "comment_id"), ctx.user.id)
 
 
-@api.post("/v1/posts/{pid}/share", body=ShareBody, status=201, errors=[*SPEAK, E.FORBIDDEN])
+@api.post("/v1/posts/{pid}/share", response=wire.PostOut, body=ShareBody, status=201, errors=[*SPEAK, E.FORBIDDEN])
 async def share_post(ctx: Ctx[ShareBody, None]) -> dict[str, Any]:
     """Share a post into a community where you are a member (default: its own); `text` is optional."""
     async with ctx.services.db.session() as session:
