@@ -181,3 +181,33 @@ async def test_erase_and_export_cover_chat_messages(server: Any) -> None:
         assert rows[theirs].text == "their words" and rows[theirs].deleted_at is None
     finally:
         await cast.close()
+
+
+async def test_erase_refused_while_hosting_a_live(server: Any) -> None:
+    from live.storage.all_models import metadata
+
+    lives = metadata.tables.get("lives")
+    if lives is None:
+        import pytest
+
+        pytest.skip("this build has no live sessions")
+    from live.storage.ids import new_id
+
+    cast = await make_cast(server)
+    try:
+        lid = new_id()
+        async with server.services.db.session() as session:
+            await session.execute(lives.insert().values(
+                id=lid, community_id=cast.cid, host_id=cast.ids["member"], title="t", status="live",
+                live_host=cast.ids["member"], started_at=dt.datetime.now(dt.timezone.utc), peak_viewers=0,
+            ))
+        r = await cast["member"].delete("/v1/me")
+        assert r.status_code == 409 and "live" in r.json()["error"]["message"]
+        async with server.services.db.session() as session:
+            await session.execute(lives.update().where(lives.c.id == lid).values(status="ended", live_host=None))
+        assert (await cast["member"].delete("/v1/me")).status_code == 204
+        async with server.services.db.session() as session:
+            host = (await session.execute(lives.select().where(lives.c.id == lid))).one().host_id
+        assert host == TOMBSTONE_ID
+    finally:
+        await cast.close()

@@ -1,7 +1,7 @@
 """Erasing an account (DELETE /v1/me): what goes, what is anonymized, and what refuses.
 
 - An owner must hand over or delete their communities first (409 `conflict` naming them):
-  a community without an owner would have nobody to run it.
+  a community without an owner would have nobody to run it. A host ends their live first (409).
 - Memberships, group memberships, likes, join requests, invites they created, reports they
   filed, appeals and usage time are deleted (counters follow).
 - Posts, comments and anything else they authored are removed from view and their text blanked;
@@ -23,6 +23,7 @@ from live.communities.models import Announcement, Comment, Community, Membership
 from live.errors import ApiError, ErrorCode, not_found
 from live.me.tables import ACTOR_COLUMN_NAMES, AUTHOR_COLUMN_NAMES, tables_naming_users
 from live.moderation.models import Activity, Appeal, ModerationAction, Report
+from live.storage.all_models import metadata
 from live.storage.base import utcnow
 from live.storage.models import User
 
@@ -52,6 +53,13 @@ async def erase(session: AsyncSession, user_id: str) -> None:
             "you own " + ", ".join(repr(n) for n in owned)
             + ": transfer ownership or delete these communities before erasing your account",
         )
+    lives = metadata.tables.get("lives")
+    if lives is not None and {"host_id", "status"} <= set(lives.c.keys()):
+        hosting = await session.execute(
+            select(lives.c.id).where(lives.c.host_id == user_id, lives.c.status == "live").limit(1)
+        )
+        if hosting.first() is not None:
+            raise ApiError(ErrorCode.CONFLICT, "you are hosting a live: end it before erasing your account")
     await _ensure_tombstone(session)
     now = utcnow()
 
