@@ -241,3 +241,18 @@ async def test_ownership_handover(server: RunningServer) -> None:
         error_of(await owner.call("DELETE", f"/v1/communities/{cid}"), 403, "forbidden")
         await owner.ok("POST", f"/v1/communities/{cid}/leave", 204)  # no longer the owner: may leave
         await heir.ok("DELETE", f"/v1/communities/{cid}", 204)
+
+
+async def test_racing_handovers_leave_one_owner(server: RunningServer) -> None:
+    async with people(server, "owner", *[f"heir{i}" for i in range(6)]) as crowd:
+        owner, heirs = crowd[0], crowd[1:]
+        c = await make_community(owner)
+        for heir in heirs:
+            await heir.ok("POST", f"/v1/communities/{c['id']}/join")
+        results = await asyncio.gather(*(
+            owner.call("POST", f"/v1/communities/{c['id']}/transfer", json={"user_id": h.id}) for h in heirs
+        ))
+        assert sorted(r.status_code for r in results) == [200] + [403] * 5
+        owners = await owner.ok("GET", f"/v1/communities/{c['id']}/members?role=owner")
+        assert len(owners["items"]) == 1
+        assert (await owner.ok("GET", f"/v1/communities/{c['id']}"))["owner_id"] == owners["items"][0]["user_id"]

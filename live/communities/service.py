@@ -29,6 +29,11 @@ async def lock_user(session: AsyncSession, user_id: str) -> None:
     await session.execute(select(User.id).where(User.id == user_id).with_for_update())
 
 
+async def lock_community(session: AsyncSession, community_id: str) -> None:
+    """Serialize role and ownership changes of one community (a row lock on PostgreSQL)."""
+    await session.execute(select(Community.id).where(Community.id == community_id).with_for_update())
+
+
 async def owned_count(session: AsyncSession, user_id: str) -> int:
     stmt = select(func.count()).select_from(Community).where(
         Community.owner_id == user_id, Community.deleted_at.is_(None)
@@ -297,6 +302,7 @@ async def change_role(
     session: AsyncSession, community_id: str, actor_id: str, target_id: str, role: str
 ) -> dict[str, Any]:
     """Owner: any role but owner; admins: moderator/member, on people they outrank."""
+    await lock_community(session, community_id)
     community, actor = await require_role(session, community_id, actor_id, Role.ADMIN)
     target = await membership(session, community_id, target_id)
     if target is None:
@@ -310,6 +316,7 @@ async def transfer_ownership(
     session: AsyncSession, community_id: str, owner_id: str, new_owner_id: str, *, limit: int
 ) -> dict[str, Any]:
     """The owner hands the community to another member, and becomes an admin."""
+    await lock_community(session, community_id)  # two racing handovers cannot make two owners
     community, owner = await require_role(session, community_id, owner_id, Role.OWNER)
     if new_owner_id == owner_id:
         raise ApiError(ErrorCode.CONFLICT, "you already own this community")
