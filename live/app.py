@@ -35,6 +35,7 @@ COMPONENTS: tuple[str, ...] = (
     "live.communities.routes_social",
     "live.moderation.api",
     "live.me.api",
+    "live.lives.api",
     "live.signaling.endpoint",
     "live.web.routes",
 )

@@ -1,0 +1,387 @@
+"""The chat service: append, delete, page and recover room chat, durably and in order.
+
+Ordering and durability (see docs/recovery.md):
+
+1. The rules run first (length, membership, ban/mute, keyword filter, rate limit), on cached
+   standing so a busy room does not query sanctions per message.
+2. One transaction takes the room row's lock (SELECT ... FOR UPDATE on PostgreSQL; SQLite's
+   BEGIN IMMEDIATE serializes every writer), answers a repeated nonce with the stored event,
+   checks slow mode against the user's last stored message, allocates `last_seq + 1`, inserts.
+3. Still holding the lock, the event is published: with Redis, one Lua script appends it to the
+   room's capped stream and PUBLISHes the same bytes; without, the in-process bus.
+4. Commit, then return the event: the `ok` a client gets always names a stored message.
+
+Because publishing happens under the room lock, the bus carries a room's messages in seq order
+whichever node wrote them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from live.auth.tokens import Principal
+from live.chat import rules, store
+from live.chat.models import ChatMessage
+from live.communities.access import Role, load_community, membership, role_of
+from live.communities.models import Group, GroupMember
+from live.errors import ApiError, ErrorCode, invalid, not_found
+from live.moderation.sanctions import check_can_speak
+from live.rooms.channels import encode_event, room_channel
+from live.storage.base import utcnow
+from live.storage.ids import new_id
+
+log = logging.getLogger("live.chat")
+
+HISTORY = 50  # messages in `history` on join
+RECOVER_MAX = 1000  # a client further behind than this reloads (recovered: false)
+PAGE_MAX = 200
+STANDING_TTL = 5.0  # seconds a cached role/sanction may lag behind (invalidate() is instant)
+COMMUNITY_TTL = 2.0  # seconds a community's slow mode and blocked words may lag behind
+PUBLISH_TIMEOUT = 3.0  # never hold a room's lock on a hung Redis for longer
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """What chat needs to know about a room: its community, and whether it takes messages."""
+
+    room: str
+    kind: str  # live | group
+    ident: str
+    community_id: str
+    open: bool  # the live is still on / the group is not archived
+    expires: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Standing:
+    """A user in a community: role, groups, and the ban/mute that silences them, if any."""
+
+    role: Role | None
+    groups: frozenset[str]
+    silenced: ApiError | None
+    expires: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CommunityRules:
+    slow_mode_seconds: int
+    filter: rules.KeywordFilter
+    expires: float
+
+
+def split_room(room: str) -> tuple[str, str]:
+    kind, _, ident = room.partition(":")
+    if kind not in ("live", "group") or not ident:
+        raise invalid({"room": "chat rooms are live:{id} or group:{id}"})
+    return kind, ident
+
+
+class ChatService:
+    """`services.components["chat"]`."""
+
+    def __init__(self, services: Any, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.services = services
+        self.db = services.db
+        self.bus = services.bus
+        self._clock = clock
+        settings = services.settings
+        self.limiter = rules.RateLimiter(settings.chat_rate, settings.chat_burst, clock)
+        self._rooms: dict[str, RoomInfo] = {}
+        self._standing: dict[tuple[str, str], Standing] = {}
+        self._communities: dict[str, CommunityRules] = {}
+        client = getattr(self.bus, "client", None)
+        self.stream: store.StreamHistory | None = (
+            store.StreamHistory(client, self.bus.prefix, sharded=bool(getattr(self.bus, "sharded", False)))
+            if client is not None
+            else None
+        )
+
+    # -- caches -------------------------------------------------------------------------------
+
+    def invalidate(self, community_id: str, user_id: str) -> None:
+        """Forget the user's cached role and sanctions here (after a moderation action)."""
+        self._standing.pop((community_id, user_id), None)
+
+    async def room_info(self, room: str) -> RoomInfo:
+        """The room's community and whether it is open; `not_found` for no such room."""
+        now = self._clock()
+        cached = self._rooms.get(room)
+        if cached is not None and cached.expires > now:
+            return cached
+        kind, ident = split_room(room)
+        async with self.db.session() as session:
+            if kind == "live":
+                from live.lives.models import LIVE, Live
+
+                live = await session.get(Live, ident)
+                if live is None:
+                    raise not_found("live")
+                info = RoomInfo(room, kind, ident, live.community_id, live.status == LIVE, now + COMMUNITY_TTL)
+            else:
+                group = await session.get(Group, ident)
+                if group is None:
+                    raise not_found("group")
+                info = RoomInfo(
+                    room, kind, ident, group.community_id, group.archived_at is None, now + COMMUNITY_TTL
+                )
+        if len(self._rooms) > 10_000:
+            self._rooms.clear()
+        self._rooms[room] = info
+        return info
+
+    async def standing(self, community_id: str, user_id: str) -> Standing:
+        now = self._clock()
+        key = (community_id, user_id)
+        cached = self._standing.get(key)
+        if cached is not None and cached.expires > now:
+            return cached
+        expires = now + STANDING_TTL
+        silenced: ApiError | None = None
+        async with self.db.session() as session:
+            role = role_of(await membership(session, community_id, user_id))
+            rows = await session.execute(
+                select(GroupMember.group_id)
+                .join(Group, Group.id == GroupMember.group_id)
+                .where(Group.community_id == community_id, GroupMember.user_id == user_id)
+            )
+            groups = frozenset(r[0] for r in rows)
+            try:
+                await check_can_speak(session, community_id, user_id)
+            except ApiError as exc:
+                silenced = exc
+                if exc.until:
+                    # A timed sanction lifts itself: do not keep it cached past its end.
+                    left = (dt.datetime.fromisoformat(exc.until.replace("Z", "+00:00")) - utcnow()).total_seconds()
+                    expires = min(expires, now + max(0.0, left))
+        if len(self._standing) > 50_000:
+            self._standing.clear()
+        standing = Standing(role, groups, silenced, expires)
+        self._standing[key] = standing
+        return standing
+
+    async def community_rules(self, community_id: str) -> CommunityRules:
+        now = self._clock()
+        cached = self._communities.get(community_id)
+        if cached is not None and cached.expires > now:
+            return cached
+        async with self.db.session() as session:
+            community = await load_community(session, community_id)
+            found = CommunityRules(
+                int(community.slow_mode_seconds or 0),
+                rules.KeywordFilter(community.blocked_words or []),
+                now + COMMUNITY_TTL,
+            )
+        if len(self._communities) > 10_000:
+            self._communities.clear()
+        self._communities[community_id] = found
+        return found
+
+    # -- append -------------------------------------------------------------------------------
+
+    async def append(self, room: str, user: Principal, text: str, nonce: str) -> dict[str, Any]:
+        """Store a message and publish its `chat.message`; the stored event for a repeated nonce."""
+        if not isinstance(text, str):
+            raise invalid({"text": "must be a string"})
+        text = rules.check_text(text)
+        if not isinstance(nonce, str) or not 1 <= len(nonce) <= 64:
+            raise invalid({"nonce": "1 to 64 characters"})
+        info = await self.room_info(room)
+        if not info.open:
+            raise ApiError(ErrorCode.CONFLICT, "this room is closed")
+        standing = await self.standing(info.community_id, user.id)
+        if standing.role is None:
+            raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community can chat")
+        if info.kind == "group" and info.ident not in standing.groups:
+            raise ApiError(ErrorCode.FORBIDDEN, "only members of this group can chat here")
+        if standing.silenced is not None:
+            raise standing.silenced
+        community = await self.community_rules(info.community_id)
+        community.filter.check(text)
+        self.limiter.check(user.id)
+        slow = 0 if standing.role.at_least(Role.MODERATOR) else community.slow_mode_seconds
+        return await self._store(room, user, text, nonce, slow)
+
+    async def _store(self, room: str, user: Principal, text: str, nonce: str, slow: int) -> dict[str, Any]:
+        async with self.db.session() as session:
+            chat_room = await store.room_row(session, room, lock="update")
+            previous = await store.by_nonce(session, room, user.id, nonce)
+            if previous is not None:
+                return store.event_of(previous, chat_room.epoch)
+            if slow:
+                last = await store.last_sent_at(session, room, user.id)
+                wait = rules.slow_mode_wait(
+                    last.timestamp() if last is not None else None, utcnow().timestamp(), slow
+                )
+                if wait > 0:
+                    raise rules.slow_mode_error(wait)
+            seq = chat_room.last_seq + 1
+            chat_room.last_seq = seq
+            msg = ChatMessage(
+                room=room, seq=seq, id=new_id(), user_id=user.id, user_name=user.name or user.id,
+                text=text, nonce=nonce, created_at=utcnow(),
+            )
+            session.add(msg)
+            await session.flush()
+            event = store.event_of(msg, chat_room.epoch)
+            await self._publish(room, event, seq=seq, epoch=chat_room.epoch)
+        return event
+
+    async def _publish(self, room: str, event: dict[str, Any], *, seq: int, epoch: str) -> None:
+        """Publish under the room lock. A bus failure does not lose the message: it is stored,
+        the Redis listeners see a Gap when they reconnect, and recovery reads the database."""
+        data = encode_event(event)
+        channel = room_channel(room)
+        try:
+            if self.stream is not None:
+                await asyncio.wait_for(
+                    self.stream.append_and_publish(room, seq, epoch, channel, data), PUBLISH_TIMEOUT
+                )
+            else:
+                await self.bus.publish(channel, data)
+        except (RedisError, OSError, TimeoutError, ApiError) as exc:
+            log.warning("chat publish in %s failed (stored; recovery fills the gap): %s", room, exc)
+
+    # -- join and recovery -------------------------------------------------------------------
+
+    async def join_state(self, room: str, since: dict[str, Any] | None) -> dict[str, Any]:
+        """{epoch, seq, history, recovered?}: the last messages, or everything after `since`.
+
+        All or nothing: with `since` from this epoch and at most RECOVER_MAX behind, `history`
+        holds every stored message after it and `recovered` is true; otherwise `recovered` is
+        false and `history` is the latest HISTORY messages (the client reloads).
+        """
+        split_room(room)
+        async with self.db.session() as session:
+            # A share lock waits for an append in flight (published, not yet committed), so
+            # `seq` covers everything already on the bus: nothing falls between history and live.
+            chat_room = await store.room_row(session, room, lock="share")
+            epoch, last = chat_room.epoch, chat_room.last_seq
+            after = _recoverable_from(since, epoch, last)
+            if after is not None:
+                history = await self._range(session, room, epoch, after, last)
+                return {"epoch": epoch, "seq": last, "history": history, "recovered": True}
+            history = await self._range(session, room, epoch, max(0, last - HISTORY), last)
+        state: dict[str, Any] = {"epoch": epoch, "seq": last, "history": history}
+        if since is not None:
+            state["recovered"] = False
+        return state
+
+    async def _range(self, session: Any, room: str, epoch: str, after: int, upto: int) -> list[dict[str, Any]]:
+        if upto <= after:
+            return []
+        if self.stream is not None:
+            try:
+                events = await asyncio.wait_for(self.stream.read(room, epoch, after, upto), PUBLISH_TIMEOUT)
+                if events is not None:
+                    return events
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.info("chat stream of %s unreadable, using the database: %s", room, exc)
+        return [store.event_of(m, epoch) for m in await store.messages(session, room, after, upto)]
+
+    async def page(self, room: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
+        """Stored messages after `after_seq`, oldest first (deleted ones left out)."""
+        split_room(room)
+        limit = max(1, min(PAGE_MAX, limit))
+        async with self.db.session() as session:
+            from live.chat.models import ChatRoom
+
+            chat_room = await session.get(ChatRoom, room)
+            if chat_room is None:
+                return []
+            rows = await store.messages(session, room, max(0, after_seq), limit=limit)
+            return [store.event_of(m, chat_room.epoch) for m in rows]
+
+    # -- deletion -----------------------------------------------------------------------------
+
+    async def delete(self, room: str, seq: int, by: Principal, reason: str = "") -> None:
+        """Delete a message (its author, or a moderator and up who outranks the author)."""
+        info = await self.room_info(room)
+
+        async def allowed(session: Any, msg: ChatMessage) -> None:
+            if msg.user_id == by.id:
+                return
+            mine = role_of(await membership(session, info.community_id, by.id))
+            if mine is None or not mine.at_least(Role.MODERATOR):
+                raise ApiError(ErrorCode.FORBIDDEN, "only the author or a moderator deletes a message")
+            theirs = role_of(await membership(session, info.community_id, msg.user_id))
+            if theirs is not None and not mine.outranks(theirs):
+                raise ApiError(ErrorCode.FORBIDDEN, "you cannot delete messages of an equal or higher role")
+
+        await self._delete(room, seq, reason or "", allowed)
+
+    async def _delete(self, room: str, seq: int, reason: str, allowed: Any = None) -> None:
+        async with self.db.session() as session:
+            chat_room = await store.room_row(session, room, lock="update")
+            msg = await session.get(ChatMessage, (room, seq))
+            if msg is None or msg.deleted_at is not None:
+                raise not_found("message")
+            if allowed is not None:
+                await allowed(session, msg)
+            msg.deleted_at = utcnow()
+            msg.delete_reason = reason[:500]
+            await session.flush()
+            event = {"type": "chat.deleted", "room": room, "seq": seq, "reason": msg.delete_reason}
+            data = encode_event(event)
+            channel = room_channel(room)
+            try:
+                if self.stream is not None:
+                    await asyncio.wait_for(
+                        self.stream.delete_and_publish(room, seq, msg.delete_reason, channel, data),
+                        PUBLISH_TIMEOUT,
+                    )
+                else:
+                    await self.bus.publish(channel, data)
+            except (RedisError, OSError, TimeoutError, ApiError) as exc:
+                log.warning("chat.deleted publish in %s failed (stored): %s", room, exc)
+            del chat_room
+
+    async def on_moderation_action(self, payload: dict[str, Any]) -> None:
+        """A moderator deleted a chat message through the moderation API: remove it, tell the room.
+
+        Moderation has already checked the moderator's rank and that the message is in the
+        community; the community is checked again here so a stray event cannot reach further.
+        """
+        from live.moderation.messages import room_community
+
+        target = payload.get("target") or {}
+        if payload.get("action") != "delete" or target.get("type") != "message" or not target.get("id"):
+            return
+        async with self.db.session() as session:
+            msg = (
+                await session.execute(select(ChatMessage).where(ChatMessage.id == target["id"]))
+            ).scalar_one_or_none()
+            if msg is None or msg.deleted_at is not None:
+                return
+            room, seq = msg.room, msg.seq
+            if await room_community(session, room) != payload.get("community_id"):
+                return
+        try:
+            await self._delete(room, seq, str(payload.get("reason") or ""))
+        except ApiError as exc:
+            if exc.code is not ErrorCode.NOT_FOUND:
+                raise
+
+    async def on_chat_settings(self, payload: dict[str, Any]) -> None:
+        """Slow mode or the keyword filter changed: read them again on the next message."""
+        self._communities.pop(str(payload.get("community_id")), None)
+
+
+def _recoverable_from(since: dict[str, Any] | None, epoch: str, last: int) -> int | None:
+    """The seq to recover after, when `since` allows a complete recovery; else None."""
+    if not isinstance(since, dict):
+        return None
+    seq = since.get("seq")
+    if since.get("epoch") != epoch or isinstance(seq, bool) or not isinstance(seq, int):
+        return None
+    if seq < 0 or seq > last or last - seq > RECOVER_MAX:
+        return None
+    return seq

@@ -1,0 +1,206 @@
+"""Where chat messages are kept: the database (the truth) and a capped Redis Stream per room.
+
+Database: `chat_rooms` holds each room's epoch and last seq and is the room's lock;
+`chat_messages` holds every message with its seq. A room row is made on first use.
+
+Redis (when configured): `{prefix}chat:{room}` is a stream of the room's latest ~1000 events,
+written by one Lua script together with the PUBLISH of the same bytes, as Centrifugo does: a
+message is either in the stream and published, or neither. `{prefix}chat:{room}:deleted` is a
+hash seq -> reason of deleted messages, so stream reads skip them. The stream is a fast path
+only: a read that does not find every wanted seq, in order, in the room's epoch answers None and
+the caller reads the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from live.chat.models import ChatMessage, ChatRoom
+from live.rooms.channels import decode_event
+from live.storage.base import iso
+
+log = logging.getLogger("live.chat.store")
+
+STREAM_MAXLEN = 1000
+STREAM_TTL_SECONDS = 7 * 86400
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(4)
+
+
+async def room_row(session: AsyncSession, room: str, *, lock: str | None = "update") -> ChatRoom:
+    """The room's row, made if missing; `lock` "update" (appends) or "share" (consistent reads).
+
+    PostgreSQL takes the row lock; SQLite's BEGIN IMMEDIATE already holds the database's.
+    """
+    stmt = select(ChatRoom).where(ChatRoom.room == room)
+    if lock is not None:
+        stmt = stmt.with_for_update(read=lock == "share")
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is not None:
+        return row
+    try:
+        async with session.begin_nested():
+            session.add(ChatRoom(room=room, epoch=new_epoch(), last_seq=0))
+    except IntegrityError:
+        pass  # another node made it first: take theirs
+    row = (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one()
+    return row
+
+
+async def existing_room(session: AsyncSession, room: str) -> ChatRoom | None:
+    return await session.get(ChatRoom, room, with_for_update=True)
+
+
+async def by_nonce(session: AsyncSession, room: str, user_id: str, nonce: str) -> ChatMessage | None:
+    stmt = select(ChatMessage).where(
+        ChatMessage.room == room, ChatMessage.user_id == user_id, ChatMessage.nonce == nonce
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def last_sent_at(session: AsyncSession, room: str, user_id: str) -> Any:
+    """When the user last wrote in the room (slow mode), from the database so every node agrees."""
+    stmt = select(func.max(ChatMessage.created_at)).where(
+        ChatMessage.room == room, ChatMessage.user_id == user_id
+    )
+    value = (await session.execute(stmt)).scalar_one_or_none()
+    if value is not None and value.tzinfo is None:
+        import datetime as dt
+
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+async def messages(
+    session: AsyncSession, room: str, after_seq: int, upto_seq: int | None = None, limit: int | None = None
+) -> list[ChatMessage]:
+    """Messages with seq in (after_seq, upto_seq], not deleted, oldest first."""
+    stmt = select(ChatMessage).where(
+        ChatMessage.room == room, ChatMessage.seq > after_seq, ChatMessage.deleted_at.is_(None)
+    )
+    if upto_seq is not None:
+        stmt = stmt.where(ChatMessage.seq <= upto_seq)
+    stmt = stmt.order_by(ChatMessage.seq)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def latest(session: AsyncSession, room: str, count: int) -> list[ChatMessage]:
+    """The newest `count` messages that are not deleted, oldest first."""
+    stmt = (
+        select(ChatMessage)
+        .where(ChatMessage.room == room, ChatMessage.deleted_at.is_(None))
+        .order_by(ChatMessage.seq.desc())
+        .limit(count)
+    )
+    return list(reversed(list((await session.execute(stmt)).scalars())))
+
+
+def event_of(msg: ChatMessage, epoch: str) -> dict[str, Any]:
+    """The `chat.message` event of a stored message (the one format on the bus and in history)."""
+    return {
+        "type": "chat.message",
+        "room": msg.room,
+        "epoch": epoch,
+        "seq": msg.seq,
+        "id": msg.id,
+        "user": {"id": msg.user_id, "name": msg.user_name},
+        "text": msg.text,
+        "ts": iso(msg.created_at),
+    }
+
+
+# -- the Redis stream ---------------------------------------------------------------------------
+
+# KEYS[1] stream; ARGV: maxlen, seq, epoch, payload, ttl, channel, publish command.
+_APPEND = """
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 's', ARGV[2], 'e', ARGV[3], 'd', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call(ARGV[7], ARGV[6], ARGV[4])
+return 1
+"""
+
+# KEYS[1] deleted hash; ARGV: seq, reason, ttl, channel, payload, publish command.
+_DELETE = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call(ARGV[6], ARGV[4], ARGV[5])
+return 1
+"""
+
+
+class StreamHistory:
+    """The capped stream per room on the bus's Redis, written atomically with the publish."""
+
+    def __init__(self, client: Any, prefix: str, *, sharded: bool = False) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._publish_command = "SPUBLISH" if sharded else "PUBLISH"
+        self._append = client.register_script(_APPEND)
+        self._delete = client.register_script(_DELETE)
+
+    def stream_key(self, room: str) -> str:
+        return f"{self.prefix}chat:{room}"
+
+    def deleted_key(self, room: str) -> str:
+        return f"{self.prefix}chat:{room}:deleted"
+
+    async def append_and_publish(self, room: str, seq: int, epoch: str, channel: str, data: bytes) -> None:
+        await self._append(
+            keys=[self.stream_key(room)],
+            args=[STREAM_MAXLEN, seq, epoch, data, STREAM_TTL_SECONDS, self.prefix + channel,
+                  self._publish_command],
+        )
+
+    async def delete_and_publish(self, room: str, seq: int, reason: str, channel: str, data: bytes) -> None:
+        await self._delete(
+            keys=[self.deleted_key(room)],
+            args=[seq, reason, STREAM_TTL_SECONDS, self.prefix + channel, data, self._publish_command],
+        )
+
+    async def read(self, room: str, epoch: str, after_seq: int, upto_seq: int) -> list[dict[str, Any]] | None:
+        """Events with seq in (after_seq, upto_seq], oldest first, minus deleted ones; or None
+        when the stream does not hold every one of them (trimmed, lost, or a write failed)."""
+        want = upto_seq - after_seq
+        if want <= 0:
+            return []
+        if want > STREAM_MAXLEN:
+            return None
+        # Newest first; entries past upto_seq may exist (published, not yet committed elsewhere),
+        # so read a little more than wanted.
+        entries = await self.client.xrevrange(self.stream_key(room), "+", "-", count=want + 32)
+        picked: list[bytes] = []
+        expected = upto_seq
+        for _id, fields in entries:
+            seq = int(fields[b"s"])
+            if seq > expected:
+                continue
+            if seq != expected or fields[b"e"].decode() != epoch:
+                return None
+            picked.append(fields[b"d"])
+            expected -= 1
+            if expected == after_seq:
+                break
+        if expected != after_seq:
+            return None
+        deleted = await self.client.hkeys(self.deleted_key(room)) if picked else []
+        gone = {int(s) for s in deleted}
+        out: list[dict[str, Any]] = []
+        for data in reversed(picked):
+            event = decode_event(data)
+            assert isinstance(event, dict)
+            if event["seq"] not in gone:
+                out.append(event)
+        return out
+
+    async def drop(self, room: str) -> None:
+        await self.client.delete(self.stream_key(room), self.deleted_key(room))

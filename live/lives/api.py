@@ -1,0 +1,100 @@
+"""HTTP endpoints of the live tab (going live, listing, ending, chat history), and the component
+that starts the live and chat services."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from live.chat.service import ChatService
+from live.communities.schemas import storable
+from live.errors import ErrorCode as E
+from live.http.api import Api, Ctx
+from live.lives.service import LiveService, room_of
+
+api = Api("live")
+
+
+def _title(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    storable(value)
+    return value
+
+
+class LiveCreate(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    title: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_title)]
+
+
+class ChatPage(BaseModel):
+    after_seq: Annotated[int, Field(ge=0)] = 0
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+def lives(ctx: Ctx[Any, Any]) -> LiveService:
+    service: LiveService = ctx.services.components["lives"]
+    return service
+
+
+@api.post(
+    "/v1/communities/{cid}/live",
+    body=LiveCreate,
+    status=201,
+    errors=[E.NOT_FOUND, E.NOT_MEMBER, E.BANNED, E.MUTED, E.CONFLICT],
+)
+async def go_live(ctx: Ctx[LiveCreate, None]) -> dict[str, Any]:
+    """Go live in a community (members; one live at a time per host).
+
+    The live's WebSocket room is `room` (`live:{id}`); watchers of `community:{cid}` get
+    `live.started`.
+    """
+    return await lives(ctx).create(ctx.params["cid"], ctx.user, ctx.body.title)
+
+
+@api.get("/v1/communities/{cid}/live", errors=[E.NOT_FOUND])
+async def list_live(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """What is live now in a community, most viewers first."""
+    return await lives(ctx).list_live(ctx.params["cid"], ctx.user)
+
+
+@api.get("/v1/live/{lid}", errors=[E.NOT_FOUND])
+async def get_live(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """One live, running or ended (with `peak_viewers`)."""
+    return await lives(ctx).get(ctx.params["lid"], ctx.user)
+
+
+@api.post("/v1/live/{lid}/end", errors=[E.NOT_FOUND, E.FORBIDDEN, E.CONFLICT])
+async def end_live(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """End a live (its host, or moderators and up); `live.ended` goes to the community's watchers."""
+    return await lives(ctx).end(ctx.params["lid"], ctx.user)
+
+
+@api.get("/v1/live/{lid}/chat", query=ChatPage, errors=[E.NOT_FOUND])
+async def live_chat(ctx: Ctx[None, ChatPage]) -> dict[str, Any]:
+    """A live's stored chat, oldest first: `after_seq` pages on (`next_after_seq`), deleted messages left out."""
+    live = await lives(ctx).readable(ctx.params["lid"], ctx.user)
+    chat: ChatService = ctx.services.components["chat"]
+    items = await chat.page(room_of(live.id), ctx.query.after_seq, ctx.query.limit)
+    more = len(items) == ctx.query.limit
+    return {"items": items, "next_after_seq": items[-1]["seq"] if more else None}
+
+
+async def start(services: Any) -> None:
+    chat = ChatService(services)
+    services.components["chat"] = chat
+    services.events.on("moderation.action", chat.on_moderation_action)
+    services.events.on("community.chat_settings", chat.on_chat_settings)
+    live_service = LiveService(services)
+    services.components["lives"] = live_service
+    await live_service.resume_timers()
+
+
+async def stop(services: Any) -> None:
+    live_service = services.components.pop("lives", None)
+    if live_service is not None:
+        await live_service.close()
+    services.components.pop("chat", None)

@@ -1,0 +1,357 @@
+"""Live sessions: going live, the live tab, ending, the stage, and the grace period of a lost host.
+
+`services.components["lives"]`. The gateway asks it who may be in a live's room (`room_info`),
+what a joiner sees (`state`), applies stage actions, reports the host's presence and the viewer
+count; the media relay asks `may_publish`. HTTP handlers (live.lives.api) call the rest.
+
+The grace period: when the host's last connection on a node goes, the gateway calls
+`host_disconnected`; after `LIVE_GRACE_SECONDS` this node asks presence whether the host is
+connected anywhere (another node) and, if not, ends the live. `host_connected` cancels the timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import logging
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from live.auth.tokens import Principal
+from live.communities.access import Role, membership, require_member, require_reader, role_of
+from live.errors import ApiError, ErrorCode, not_found
+from live.lives import stage
+from live.lives.models import ENDED, LIVE, Live, StageSeat
+from live.moderation.sanctions import check_can_speak
+from live.rooms.channels import encode_event, room_channel
+from live.storage.base import iso, utcnow
+from live.storage.ids import new_id
+from live.storage.models import User
+
+log = logging.getLogger("live.lives")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LiveInfo:
+    id: str
+    community_id: str
+    host_id: str
+    status: str
+    title: str
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def room_of(lid: str) -> str:
+    return f"live:{lid}"
+
+
+def thumbnail_url(live: Live) -> str | None:
+    return f"/v1/live/{live.id}/thumbnail.jpg" if live.thumbnail_path else None
+
+
+class LiveService:
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self.db = services.db
+        self.settings = services.settings
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._peaks: dict[str, int] = {}
+
+    # -- views ----------------------------------------------------------------------------------
+
+    def viewer_count(self, lid: str) -> int:
+        presence = self.services.components.get("presence")
+        if presence is None:
+            return 0
+        try:
+            return int(presence.count(room_of(lid)))
+        except Exception:  # noqa: BLE001 - a count is decoration; the live tab still answers
+            log.exception("presence.count failed")
+            return 0
+
+    def view(self, live: Live, host_name: str) -> dict[str, Any]:
+        """A live as the HTTP API and the live.started / live.ended events carry it."""
+        return {
+            "id": live.id,
+            "community_id": live.community_id,
+            "host": {"id": live.host_id, "name": host_name},
+            "title": live.title,
+            "status": live.status,
+            "room": room_of(live.id),
+            "started_at": iso(live.started_at),
+            "ended_at": iso(live.ended_at),
+            "viewer_count": self.viewer_count(live.id) if live.status == LIVE else 0,
+            "peak_viewers": live.peak_viewers,
+            "thumbnail_url": thumbnail_url(live),
+        }
+
+    async def _host_name(self, session: Any, user_id: str) -> str:
+        user = await session.get(User, user_id)
+        return user.name if user is not None else user_id
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    async def create(self, community_id: str, user: Principal, title: str) -> dict[str, Any]:
+        """Go live (members not banned or muted; one live at a time per host: 409 conflict)."""
+        async with self.db.session() as session:
+            await require_member(session, community_id, user.id)
+            await check_can_speak(session, community_id, user.id)
+            running = (
+                await session.execute(select(Live.id).where(Live.live_host == user.id))
+            ).scalar_one_or_none()
+            if running is not None:
+                raise ApiError(ErrorCode.CONFLICT, f"you are already live ({running}); end it first")
+            live = Live(
+                id=new_id(), community_id=community_id, host_id=user.id, title=title, status=LIVE,
+                live_host=user.id, started_at=utcnow(), peak_viewers=0,
+            )
+            session.add(live)
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise ApiError(ErrorCode.CONFLICT, "you are already live; end it first") from None
+            view = self.view(live, await self._host_name(session, user.id))
+        await self.services.events.emit("live.started", {"community_id": community_id, "live": view})
+        return view
+
+    async def list_live(self, community_id: str, user: Principal) -> dict[str, Any]:
+        """What is live now in the community, most viewers first."""
+        async with self.db.session() as session:
+            await require_reader(session, community_id, user.id)
+            rows = (
+                await session.execute(
+                    select(Live, User.name)
+                    .join(User, User.id == Live.host_id)
+                    .where(Live.community_id == community_id, Live.status == LIVE)
+                )
+            ).all()
+        items = [self.view(live, name) for live, name in rows]
+        items.sort(key=lambda v: (-v["viewer_count"], v["started_at"] or ""), reverse=False)
+        return {"items": items}
+
+    async def get(self, lid: str, user: Principal) -> dict[str, Any]:
+        async with self.db.session() as session:
+            live = await session.get(Live, lid)
+            if live is None:
+                raise not_found("live")
+            await require_reader(session, live.community_id, user.id)
+            return self.view(live, await self._host_name(session, live.host_id))
+
+    async def readable(self, lid: str, user: Principal) -> Live:
+        """The live, if `user` may read its community (else 404)."""
+        async with self.db.session() as session:
+            live = await session.get(Live, lid)
+            if live is None:
+                raise not_found("live")
+            await require_reader(session, live.community_id, user.id)
+            return live
+
+    async def end(self, lid: str, by: Principal | None, reason: str = "ended") -> dict[str, Any]:
+        """End a live (its host, or moderators and up; None: the server, e.g. the grace period)."""
+        async with self.db.session() as session:
+            live = await session.get(Live, lid, with_for_update=True)
+            if live is None:
+                raise not_found("live")
+            if by is not None:
+                _, member = await require_reader(session, live.community_id, by.id)
+                if by.id != live.host_id:
+                    role = role_of(member)
+                    if role is None or not role.at_least(Role.MODERATOR):
+                        raise ApiError(ErrorCode.FORBIDDEN, "only the host or a moderator ends a live")
+            if live.status != LIVE:
+                raise ApiError(ErrorCode.CONFLICT, "this live has already ended")
+            live.peak_viewers = max(live.peak_viewers, self._peaks.get(lid, 0), self.viewer_count(lid))
+            live.status = ENDED
+            live.ended_at = utcnow()
+            live.live_host = None
+            live.end_reason = reason
+            await session.execute(delete(StageSeat).where(StageSeat.live_id == lid))
+            view = self.view(live, await self._host_name(session, live.host_id))
+        self._forget(lid)
+        await self.services.events.emit("live.ended", {"community_id": live.community_id, "live": view})
+        return view
+
+    def _forget(self, lid: str) -> None:
+        self._peaks.pop(lid, None)
+        timer = self._timers.pop(lid, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+
+    # -- gateway --------------------------------------------------------------------------------
+
+    async def room_info(self, lid: str) -> LiveInfo | None:
+        async with self.db.session() as session:
+            live = await session.get(Live, lid)
+            if live is None:
+                return None
+            return LiveInfo(live.id, live.community_id, live.host_id, live.status, live.title)
+
+    async def _seats(self, session: Any, lid: str) -> tuple[dict[str, str], dict[str, Any]]:
+        rows = (await session.execute(select(StageSeat).where(StageSeat.live_id == lid))).scalars()
+        seats: dict[str, str] = {}
+        order: dict[str, Any] = {}
+        for seat in rows:
+            seats[seat.user_id] = seat.state
+            order[seat.user_id] = iso(seat.updated_at)
+        return seats, order
+
+    async def state(self, lid: str) -> dict[str, Any]:
+        """The `state` of a live room's join reply."""
+        async with self.db.session() as session:
+            live = await session.get(Live, lid)
+            if live is None:
+                raise not_found("live")
+            seats, order = await self._seats(session, lid)
+            return {
+                "title": live.title,
+                "status": live.status,
+                "host": {"id": live.host_id, "name": await self._host_name(session, live.host_id)},
+                "stage": stage.listing(live.host_id, seats, order),
+                "viewer_count": self.viewer_count(lid),
+                "pinned": None,
+            }
+
+    async def stage_action(
+        self, lid: str, actor: Principal, kind: str, user_id: str | None = None
+    ) -> list[dict[str, str]]:
+        """Apply a stage action, persist it, publish `stage.updated`; returns the new stage."""
+        async with self.db.session() as session:
+            live = await session.get(Live, lid, with_for_update=True)
+            if live is None:
+                raise not_found("live")
+            if live.status != LIVE:
+                raise ApiError(ErrorCode.CONFLICT, "this live has ended")
+            _, member = await require_reader(session, live.community_id, actor.id)
+            role = role_of(member)
+            is_host = actor.id == live.host_id
+            if kind in ("request", "accept") and not is_host:
+                if member is None:
+                    raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community go on stage")
+                await check_can_speak(session, live.community_id, actor.id)
+            if kind == "invite" and is_host and user_id:
+                if await membership(session, live.community_id, user_id) is None:
+                    raise not_found("member")
+            seats, order = await self._seats(session, lid)
+            new = stage.apply(
+                seats,
+                live.host_id,
+                stage.Actor(actor.id, is_host, role is not None and role.at_least(Role.MODERATOR)),
+                kind,
+                user_id,
+                self.settings.stage_max_guests,
+            )
+            now = utcnow()
+            gone = [u for u in seats if u not in new]
+            if gone:
+                await session.execute(
+                    delete(StageSeat).where(StageSeat.live_id == lid, StageSeat.user_id.in_(gone))
+                )
+            for uid, state in new.items():
+                if uid not in seats:
+                    session.add(StageSeat(live_id=lid, user_id=uid, state=state, updated_at=now))
+                    order[uid] = iso(now)
+                elif seats[uid] != state:
+                    await session.execute(
+                        update(StageSeat)
+                        .where(StageSeat.live_id == lid, StageSeat.user_id == uid)
+                        .values(state=state, updated_at=now)
+                    )
+                    order[uid] = iso(now)
+            await session.flush()
+            listing = stage.listing(live.host_id, new, order)
+            if new != seats:
+                # Under the live's row lock, so every node sees stage updates in commit order.
+                room = room_of(lid)
+                await self.services.bus.publish(
+                    room_channel(room), encode_event({"type": "stage.updated", "room": room, "stage": listing})
+                )
+        return listing
+
+    async def may_publish(self, lid: str, user_id: str) -> bool:
+        """Whether `user_id` may send media in the live: its host or a guest, not banned or muted."""
+        async with self.db.session() as session:
+            live = await session.get(Live, lid)
+            if live is None or live.status != LIVE:
+                return False
+            if user_id != live.host_id:
+                seat = await session.get(StageSeat, (lid, user_id))
+                if seat is None or seat.state != stage.GUEST:
+                    return False
+            try:
+                await check_can_speak(session, live.community_id, user_id)
+            except ApiError:
+                return False
+            return True
+
+    def host_connected(self, lid: str, user_id: str) -> None:
+        """The host has a connection in the live's room on this node again: no grace timer."""
+        timer = self._timers.pop(lid, None)
+        if timer is not None:
+            timer.cancel()
+
+    def host_disconnected(self, lid: str, user_id: str) -> None:
+        """The host's last connection on this node went: end the live after the grace period."""
+        timer = self._timers.get(lid)
+        if timer is not None and not timer.done():
+            return
+        self._timers[lid] = asyncio.create_task(self._grace(lid, user_id), name=f"live-grace-{lid}")
+
+    async def _grace(self, lid: str, host_id: str) -> None:
+        try:
+            await asyncio.sleep(self.settings.live_grace_seconds)
+            presence = self.services.components.get("presence")
+            if presence is not None:
+                if await _maybe_await(presence.user_count(room_of(lid), host_id)) > 0:
+                    return  # back, through this node or another
+            info = await self.room_info(lid)
+            if info is None or info.status != LIVE or info.host_id != host_id:
+                return
+            log.info("live %s: host %s gone for %.0fs; ending it", lid, host_id, self.settings.live_grace_seconds)
+            await self.end(lid, None, reason="host_left")
+        except asyncio.CancelledError:
+            raise
+        except ApiError as exc:
+            if exc.code is not ErrorCode.CONFLICT:
+                log.warning("live %s: ending after the grace period failed: %s", lid, exc)
+        except Exception:
+            log.exception("live %s: grace period failed", lid)
+        finally:
+            if self._timers.get(lid) is asyncio.current_task():
+                del self._timers[lid]
+
+    async def record_viewers(self, lid: str, count: int) -> None:
+        """The global viewer count now (about once a second): keeps `peak_viewers`."""
+        if count <= self._peaks.get(lid, 0):
+            return
+        self._peaks[lid] = count
+        async with self.db.session() as session:
+            await session.execute(
+                update(Live)
+                .where(Live.id == lid, Live.status == LIVE, Live.peak_viewers < count)
+                .values(peak_viewers=count)
+            )
+
+    async def resume_timers(self) -> None:
+        """After a start: every running live gets a grace timer, so a live whose host went with
+        a crashed node still ends (a host connected anywhere cancels it or is found at expiry)."""
+        async with self.db.session() as session:
+            rows = (await session.execute(select(Live.id, Live.host_id).where(Live.status == LIVE))).all()
+        for lid, host_id in rows:
+            self.host_disconnected(lid, host_id)
+
+    async def close(self) -> None:
+        timers = list(self._timers.values())
+        self._timers.clear()
+        for timer in timers:
+            timer.cancel()
+        for timer in timers:
+            try:
+                await timer
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass

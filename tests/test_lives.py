@@ -1,0 +1,200 @@
+"""The live tab over HTTP: going live, listing, getting, ending, chat history, and every error."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import update
+
+from live.auth.tokens import Principal
+from live.lives.models import Live
+from tests.support.communities import add_member, ban, error_of, make_community, mute, people
+from tests.support.servers import RunningServer
+
+
+async def test_go_live_get_list_end(server: RunningServer) -> None:
+    started: list[dict[str, Any]] = []
+    ended: list[dict[str, Any]] = []
+
+    async def on_started(payload: dict[str, Any]) -> None:
+        started.append(payload)
+
+    async def on_ended(payload: dict[str, Any]) -> None:
+        ended.append(payload)
+
+    server.services.events.on("live.started", on_started)
+    server.services.events.on("live.ended", on_ended)
+    async with people(server, "alice", "bob", "carol") as (alice, bob, carol):
+        community = await make_community(alice)
+        cid = community["id"]
+        await add_member(alice, community, bob)
+        live = await alice.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "  Hello world  "})
+        assert live == {
+            **live,
+            "community_id": cid,
+            "host": {"id": alice.id, "name": "alice"},
+            "title": "Hello world",
+            "status": "live",
+            "room": f"live:{live['id']}",
+            "viewer_count": 0,
+            "ended_at": None,
+            "peak_viewers": 0,
+            "thumbnail_url": None,
+        }
+        assert live["started_at"].endswith("Z")
+        assert started == [{"community_id": cid, "live": live}]
+
+        bob_live = await bob.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "bob's"})
+        # A public community: anyone signed in reads the tab, and each live.
+        listing = await carol.ok("GET", f"/v1/communities/{cid}/live")
+        assert {item["id"] for item in listing["items"]} == {live["id"], bob_live["id"]}
+        assert (await carol.ok("GET", f"/v1/live/{live['id']}"))["title"] == "Hello world"
+
+        # A thumbnail appears once the media side records one.
+        async with server.services.db.session() as session:
+            await session.execute(update(Live).where(Live.id == live["id"]).values(thumbnail_path="x.jpg"))
+        got = await carol.ok("GET", f"/v1/live/{live['id']}")
+        assert got["thumbnail_url"] == f"/v1/live/{live['id']}/thumbnail.jpg"
+
+        # Not the host, not staff: forbidden; the host ends it.
+        error_of(await bob.call("POST", f"/v1/live/{live['id']}/end"), 403, "forbidden")
+        error_of(await carol.call("POST", f"/v1/live/{live['id']}/end"), 403, "forbidden")
+        done = await alice.ok("POST", f"/v1/live/{live['id']}/end")
+        assert done["status"] == "ended" and done["ended_at"] and done["peak_viewers"] == 0
+        assert ended == [{"community_id": cid, "live": done}]
+        error_of(await alice.call("POST", f"/v1/live/{live['id']}/end"), 409, "conflict")
+        listing = await carol.ok("GET", f"/v1/communities/{cid}/live")
+        assert [item["id"] for item in listing["items"]] == [bob_live["id"]]
+        assert (await carol.ok("GET", f"/v1/live/{live['id']}"))["status"] == "ended"
+
+        # The owner (staff) ends someone else's live.
+        assert (await alice.ok("POST", f"/v1/live/{bob_live['id']}/end"))["status"] == "ended"
+        # After the end, the host may go live again.
+        await alice.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "again"})
+
+
+async def test_one_live_per_host_even_when_racing(server: RunningServer) -> None:
+    async with people(server, "alice") as (alice,):
+        cid = (await make_community(alice))["id"]
+        other = (await make_community(alice, name="second"))["id"]
+        results = await asyncio.gather(
+            *(alice.call("POST", f"/v1/communities/{c}/live", json={"title": f"t{i}"})
+              for i, c in enumerate([cid, other] * 4))
+        )
+        codes = sorted(r.status_code for r in results)
+        assert codes == [201] + [409] * 7, codes
+        for r in results:
+            if r.status_code == 409:
+                error_of(r, 409, "conflict")
+        error_of(await alice.call("POST", f"/v1/communities/{cid}/live", json={"title": "x"}), 409, "conflict")
+
+
+async def test_most_viewers_first(server: RunningServer) -> None:
+    class FakeCounts:
+        def __init__(self) -> None:
+            self.counts: dict[str, int] = {}
+
+        def count(self, room: str) -> int:
+            return self.counts.get(room, 0)
+
+        async def user_count(self, room: str, user_id: str) -> int:
+            return 0
+
+    # Presence is the gateway's; this stands in for its counts so the ordering is exact.
+    previous = server.services.components.get("presence")
+    counts = FakeCounts()
+    server.services.components["presence"] = counts
+    try:
+        async with people(server, "a", "b", "c") as (a, b, c):
+            community = await make_community(a)
+            cid = community["id"]
+            await add_member(a, community, b)
+            await add_member(a, community, c)
+            la = await a.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "a"})
+            lb = await b.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "b"})
+            lc = await c.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "c"})
+            counts.counts = {la["room"]: 3, lb["room"]: 10, lc["room"]: 0}
+            items = (await a.ok("GET", f"/v1/communities/{cid}/live"))["items"]
+            assert [(i["id"], i["viewer_count"]) for i in items] == [(lb["id"], 10), (la["id"], 3), (lc["id"], 0)]
+            # peak_viewers keeps the highest count the gateway reported.
+            lives = server.services.components["lives"]
+            for n in (4, 9, 2):
+                await lives.record_viewers(la["id"], n)
+            counts.counts[la["room"]] = 1
+            assert (await a.ok("POST", f"/v1/live/{la['id']}/end"))["peak_viewers"] == 9
+    finally:
+        if previous is None:
+            server.services.components.pop("presence", None)
+        else:
+            server.services.components["presence"] = previous
+
+
+async def test_errors(server: RunningServer) -> None:
+    async with people(server, "owner", "member", "outsider", "banned", "muted", "mod") as cast:
+        owner, member, outsider, banned, muted, mod = cast
+        community = await make_community(owner)
+        cid = community["id"]
+        private = await make_community(owner, name="private", read_policy="members")
+        for who in (member, banned, muted):
+            await add_member(owner, community, who)
+        await add_member(owner, community, mod, role="moderator")
+        await ban(server, cid, banned.id)
+        await mute(server, cid, muted.id)
+
+        url = f"/v1/communities/{cid}/live"
+        error_of(await outsider.call("POST", url, json={"title": "x"}), 403, "not_member")
+        error_of(await banned.call("POST", url, json={"title": "x"}), 403, "not_member")
+        assert error_of(await muted.call("POST", url, json={"title": "x"}), 403, "muted")["message"]
+        error_of(await member.call("POST", "/v1/communities/nope/live", json={"title": "x"}), 404, "not_found")
+        for body in ({}, {"title": ""}, {"title": "   "}, {"title": 5}, {"title": "x" * 201}, {"title": "a\x00b"}):
+            err = error_of(await member.call("POST", url, json=body), 422, "invalid_request")
+            assert "title" in err["fields"], err
+        error_of(await member.call("POST", url, content=b"{nope", headers={"content-type": "application/json"}),
+                 422, "invalid_request")
+
+        # A members-only community hides its lives from outsiders (404, as the community).
+        plive = await owner.ok("POST", f"/v1/communities/{private['id']}/live", 201, json={"title": "p"})
+        error_of(await outsider.call("GET", f"/v1/communities/{private['id']}/live"), 404, "not_found")
+        error_of(await outsider.call("GET", f"/v1/live/{plive['id']}"), 404, "not_found")
+        error_of(await outsider.call("GET", f"/v1/live/{plive['id']}/chat"), 404, "not_found")
+        error_of(await outsider.call("POST", f"/v1/live/{plive['id']}/end"), 404, "not_found")
+        for path in ("/v1/live/nope", "/v1/live/nope/chat"):
+            error_of(await member.call("GET", path), 404, "not_found")
+        error_of(await member.call("POST", "/v1/live/nope/end"), 404, "not_found")
+
+        # A moderator ends a member's live; a plain member cannot.
+        mlive = await member.ok("POST", url, 201, json={"title": "m"})
+        error_of(await muted.call("POST", f"/v1/live/{mlive['id']}/end"), 403, "forbidden")
+        assert (await mod.ok("POST", f"/v1/live/{mlive['id']}/end"))["status"] == "ended"
+
+        # No token at all.
+        async with server.client() as anon:
+            error_of(await anon.get(url), 401, "unauthorized")
+
+        # Bad paging of the chat history.
+        for bad in ("after_seq=-1", "limit=0", "limit=201", "limit=x", "after_seq=y"):
+            error_of(await owner.call("GET", f"/v1/live/{plive['id']}/chat?{bad}"), 422, "invalid_request")
+
+
+async def test_chat_history_pages_oldest_first(server: RunningServer) -> None:
+    async with people(server, "alice", "reader") as (alice, reader):
+        cid = (await make_community(alice))["id"]
+        live = await alice.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "talk"})
+        chat = server.services.components["chat"]
+        me = Principal(alice.id, "alice")
+        sent = [await chat.append(live["room"], me, f"m{i}", f"n{i}") for i in range(7)]
+        await chat.delete(live["room"], sent[2]["seq"], me, "typo")
+        page = await reader.ok("GET", f"/v1/live/{live['id']}/chat?limit=3")
+        assert [m["text"] for m in page["items"]] == ["m0", "m1", "m3"]
+        assert page["next_after_seq"] == sent[3]["seq"]
+        page = await reader.ok("GET", f"/v1/live/{live['id']}/chat?limit=3&after_seq={page['next_after_seq']}")
+        assert [m["text"] for m in page["items"]] == ["m4", "m5", "m6"]
+        assert page["items"][0] == sent[4]
+        page = await reader.ok("GET", f"/v1/live/{live['id']}/chat?after_seq={sent[6]['seq']}")
+        assert page == {"items": [], "next_after_seq": None}
+        # A live without any chat yet: an empty page.
+        other = await reader.ok("POST", f"/v1/communities/{cid}/join")
+        assert other
+        quiet = await reader.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "quiet"})
+        assert (await alice.ok("GET", f"/v1/live/{quiet['id']}/chat")) == {"items": [], "next_after_seq": None}
