@@ -64,7 +64,19 @@ async def test_insights_count_activity_per_day(server: Any) -> None:
         await record_activity(server.services.db, cast.ids["owner"], cid, "hosting", now - dt.timedelta(seconds=120), 120)
         await record_activity(server.services.db, cast.ids["owner"], None, "watching", now, 999)  # elsewhere
 
+        from live.storage.all_models import metadata
+
+        lives = metadata.tables.get("lives")
+        if lives is not None:
+            from live.storage.ids import new_id
+
+            async with server.services.db.session() as session:
+                await session.execute(lives.insert().values(
+                    id=new_id(), community_id=cid, host_id=cast.ids["owner"], title="t", status="ended",
+                    started_at=now, peak_viewers=3,
+                ))
         body = (await cast["admin"].get(f"/v1/communities/{cid}/insights", params={"days": 7})).json()
+        assert today_of(body)["lives"] == (1 if lives is not None else 0)
         assert body["days"] == 7 and len(body["items"]) == 7
         today = body["items"][-1]
         assert today["date"] == now.date().isoformat() == body["to"]
@@ -80,3 +92,7 @@ async def test_insights_count_activity_per_day(server: Any) -> None:
         assert all(item["posts"] == 0 for item in body["items"][:-1])
     finally:
         await cast.close()
+
+
+def today_of(body: dict[str, Any]) -> dict[str, Any]:
+    return body["items"][-1]
