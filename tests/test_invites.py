@@ -195,3 +195,13 @@ async def test_rejoining_does_not_multiply_outstanding_invites(server: RunningSe
         again = await hopper.ok("POST", f"/v1/communities/{cid}/join")
         assert again["invites_left"] == 2  # three codes are still out there
         assert (await hopper.ok("DELETE", f"/v1/invites/{codes[0]}"))["invites_left"] == 3
+
+
+async def test_racing_join_requests_leave_one_pending(server: RunningServer) -> None:
+    async with people(server, "owner", "eager") as (owner, eager):
+        c = await make_community(owner, join_policy="invite")
+        results = await asyncio.gather(*(
+            eager.call("POST", f"/v1/communities/{c['id']}/join-requests", json={}) for _ in range(10)
+        ))
+        assert sorted(r.status_code for r in results) == [201] + [409] * 9
+        assert len((await owner.ok("GET", f"/v1/communities/{c['id']}/join-requests"))["items"]) == 1

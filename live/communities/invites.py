@@ -18,7 +18,7 @@ from live.communities.guards import check_not_banned
 from live.communities.models import Invite, JoinRequest, Membership
 from live.communities.quota import spends_quota
 from live.communities.schemas import JoinRequestsQuery, Page
-from live.communities.service import _name, add_member
+from live.communities.service import _name, add_member, lock_user
 from live.errors import ApiError, ErrorCode, not_found
 from live.storage.base import utcnow
 from live.storage.ids import new_code, new_id
@@ -158,6 +158,7 @@ def _iso_ok(raw: str) -> bool:
 async def request_to_join(session: AsyncSession, community_id: str, user_id: str, message: str) -> dict[str, Any]:
     community = await load_community(session, community_id)
     await check_not_banned(session, community_id, user_id)
+    await lock_user(session, user_id)  # one pending request per person, even when racing
     if await membership(session, community_id, user_id) is not None:
         raise ApiError(ErrorCode.CONFLICT, "already a member of this community")
     if community.join_policy == "open":
