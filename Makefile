@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test test-all bench clean
+.PHONY: install serve test test-all bench clean browser
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "live needs Python 3.11 or newer (found %d.%d); set PY=python3.11" % sys.version_info[:2])'
@@ -23,12 +23,26 @@ serve: $(STAMP)
 	@$(BIN)/live serve --dev
 
 ## test: the whole suite (SQLite and PostgreSQL legs, in-process and Redis buses)
-test: $(STAMP)
+test: $(STAMP) browser
 	@$(BIN)/python -m pytest
 
 ## test-all: also the long soak runs kept out of `make test`
-test-all: $(STAMP)
+test-all: $(STAMP) browser
 	@$(BIN)/python -m pytest -m ''
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis build *.egg-info
+
+## browser: Debian's Chromium for the web client's tests, installed where missing and possible
+## (root with apt-get); elsewhere the browser tests are skipped and the run says so loudly.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser tests (apt-get) ..."; \
+		{ apt-get install -y -q chromium fonts-noto-color-emoji >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium fonts-noto-color-emoji >/dev/null 2>&1; }; } || \
+		echo "!!! could not install chromium: the browser tests will be SKIPPED"; \
+	else \
+		echo "!!! no $(CHROMIUM) and no way to install it here (needs root and apt-get): the browser tests will be SKIPPED"; \
+	fi

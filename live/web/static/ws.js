@@ -176,6 +176,14 @@ export class Gateway {
     }
     if (msg.type === 'welcome') { this._onWelcome(msg); return; }
     if (msg.type === 'chat.message' && msg.room) this._advance(msg.room, msg.epoch, msg.seq);
+    if (msg.type === 'room.resync' && this.rooms.has(msg.room)) {
+      // The server lost track of what this connection missed: join again from scratch, and the
+      // handlers reload from the reply's history.
+      const state = this.rooms.get(msg.room);
+      state.since = null;
+      this._join(state, true);
+    }
+    if (msg.type === 'room.closed' && this.rooms.has(msg.room)) this.rooms.get(msg.room).joined = false;
     this.emit(msg.type, msg);
     if (msg.room && this.rooms.has(msg.room)) {
       for (const h of this.rooms.get(msg.room).handlers) h.onEvent?.(msg);

@@ -93,7 +93,7 @@ export function createChat({ app, room, cid, role = () => null, onJoin, onEvent,
       input.disabled = false;
       send.disabled = false;
       const sameEpoch = epoch !== null && reply.epoch === epoch;
-      if (info.rejoin && sameEpoch && reply.recovered !== false) {
+      if (info.rejoin && info.since && sameEpoch && reply.recovered !== false) {
         for (const msg of reply.history || []) add(msg);
       } else {
         // First join, a new epoch (history was lost), or a gap the server could not replay.
@@ -105,6 +105,11 @@ export function createChat({ app, room, cid, role = () => null, onJoin, onEvent,
     onEvent(msg) {
       if (msg.type === 'chat.message') add(msg);
       else if (msg.type === 'chat.deleted') removed(msg);
+      else if (msg.type === 'room.closed') {
+        status.textContent = msg.reason === 'ended' ? 'The live has ended: chat is closed.' : 'You were removed from this room.';
+        input.disabled = true;
+        send.disabled = true;
+      }
       onEvent?.(msg);
     },
     onError(err) {

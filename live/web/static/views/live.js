@@ -268,8 +268,10 @@ export async function renderLive(main, [lid], app) {
         else if (!me || msg.publisher !== me.id) watch(msg.publisher);
         break;
       case 'room.closed':
+        finish(msg.reason === 'kicked' ? 'You were removed from this live.' : 'The live has ended.');
+        break;
       case 'live.ended':
-        finish(msg.reason || 'The live has ended.');
+        finish('The live has ended.', msg.live);
         break;
       default:
         break;

@@ -39,7 +39,7 @@ export function renderPosts(panel, ctx) {
     const li = h('li', { class: 'post', 'data-testid': 'post', dataset: { id: post.id } });
     const likeCount = h('span', {}, String(post.like_count));
     const like = h('button', { type: 'button', class: 'secondary small', 'aria-pressed': post.liked_by_me ? 'true' : 'false', 'data-testid': 'like' },
-      '♥ ', h('span', { class: 'sr-only' }, 'Like, '), likeCount);
+      '♥ Like ', likeCount);
     like.addEventListener('click', () => busy(like, async () => {
       const liked = like.getAttribute('aria-pressed') === 'true';
       const res = liked ? await api.del(`/v1/posts/${post.id}/like`) : await api.post(`/v1/posts/${post.id}/like`);
@@ -51,7 +51,7 @@ export function renderPosts(panel, ctx) {
     const commentCount = h('span', {}, String(post.comment_count));
     const comments = h('div', { class: 'comments', hidden: true });
     const toggle = h('button', { type: 'button', class: 'secondary small', 'aria-expanded': 'false', 'data-testid': 'comments-toggle' },
-      '💬 ', h('span', { class: 'sr-only' }, 'Comments, '), commentCount);
+      'Comments ', commentCount);
     toggle.addEventListener('click', () => {
       const open = comments.hidden;
       comments.hidden = !open;
@@ -61,7 +61,7 @@ export function renderPosts(panel, ctx) {
 
     const shareCount = h('span', {}, String(post.share_count));
     const share = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'share' },
-      '↗ ', h('span', { class: 'sr-only' }, 'Share, '), shareCount);
+      'Share ', shareCount);
     share.addEventListener('click', () => busy(share, async () => {
       const shared = await api.post(`/v1/posts/${post.id}/share`, {});
       shareCount.textContent = String(Number(shareCount.textContent) + 1);
