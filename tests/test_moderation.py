@@ -25,7 +25,7 @@ async def test_mute_timeout_and_unmute(server: Any) -> None:
         r = await cast.act("moderator", action="mute", user_id=member, reason="spam")
         assert r.status_code == 201, r.text
         record = r.json()
-        assert record["action"] == "mute" and record["expires_at"] is None
+        assert record["action"] == "mute" and record["expires_at"] is None and record["user_name"] == "member"
         assert record["target"] == {"type": "user", "id": member}
         assert record["moderator_role"] == "moderator" and record["moderator_id"] == cast.ids["moderator"]
 

@@ -30,6 +30,7 @@ from live.moderation.service import (
     view,
 )
 from live.storage.base import utcnow
+from live.storage.models import User
 
 api = Api("moderation")
 
@@ -58,7 +59,8 @@ async def moderate(ctx: Ctx[ModerationActionBody, None]) -> dict[str, Any]:
     )
     async with ctx.services.db.session() as session:
         record = await take_action(session, path_id(ctx, "cid"), ctx.user, req)
-        out = view(record, show_moderator=True)
+        user = await session.get(User, record.user_id) if record.user_id else None
+        out = view(record, user_name=user.name if user else None, show_moderator=True)
     await _announce(ctx, record)
     return out
 
