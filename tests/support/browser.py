@@ -90,6 +90,8 @@ class Shots:
     async def take(self, page: Any, step: str, *, full_page: bool = False) -> Path:
         self.count += 1
         path = ARTIFACTS / f"{self.prefix}-{self.count:02d}-{step}.png"
+        if full_page:  # sticky bars are drawn where they are on screen: start from the top
+            await page.evaluate("window.scrollTo(0, 0)")
         await page.screenshot(path=str(path), full_page=full_page)
         return path
 

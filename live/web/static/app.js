@@ -132,10 +132,10 @@ const NOTICE_TEXT = {
 // No silent sanctions: whatever a moderator does to you is said here, with the reason.
 gateway.on('moderation.notice', (msg) => {
   const community = app.communities.get(msg.community_id);
-  const where = community ? community.name : 'a community';
+  const where = community ? h('bdi', {}, community.name) : 'a community';
   const lead = NOTICE_TEXT[msg.action] || `A moderator acted (${msg.action}) in`;
   const timed = ['ban', 'mute', 'timeout'].includes(msg.action) ? ` (${formatUntil(msg.until)})` : '';
-  notice(`${lead} ${where}${timed}. Reason: ${msg.reason || 'none given'}`, 'warn', 'moderation-notice');
+  notice([`${lead} `, where, `${timed}. Reason: `, h('bdi', {}, msg.reason || 'none given')], 'warn', 'moderation-notice');
   document.dispatchEvent(new CustomEvent('live:moderation', { detail: msg }));
 });
 

@@ -77,7 +77,8 @@ export function toast(message, kind = 'info') {
 export function notice(message, kind = 'warn', testid = 'notice') {
   const box = document.getElementById('notices');
   const close = h('button', { type: 'button', class: 'link', 'aria-label': 'Dismiss' }, '×');
-  const item = h('div', { class: `notice ${kind}`, 'data-testid': testid }, h('span', { dir: 'auto' }, message), close);
+  // `message`: a string or a list of strings and nodes (names inside it go in <bdi>).
+  const item = h('div', { class: `notice ${kind}`, 'data-testid': testid }, h('span', {}, message), close);
   close.addEventListener('click', () => item.remove());
   box.append(item);
   return item;

@@ -283,6 +283,9 @@ export async function renderLive(main, [lid], app) {
     banner.classList.add('error');
     for (const id of [...tiles.keys()]) dropTile(id);
     offAir();
+    reactionBar.hidden = true;
+    stagePanel.replaceChildren();
+    controls.replaceChildren(community ? h('a', { class: 'button secondary', href: '#/' }, 'Back to discover') : null);
   }
 
   function setStage(entries) {
