@@ -12,8 +12,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from sqlalchemy import update
 
-from tests.support.communities import Person, add_member, ban, make_community
+from live.communities import posts, service
+from live.communities.models import Group, Membership
+from live.communities.schemas import CommunityCreate
+from live.moderation import sanctions
+from live.storage.base import utcnow
+from live.storage.ids import new_id
+from live.storage.models import User
+from tests.support.communities import Person
 from tests.support.servers import RunningServer
 
 ROLES = ("owner", "admin", "moderator", "member", "non-member", "banned")
@@ -39,18 +47,32 @@ class World:
 
 
 async def build(server: RunningServer, join: str = "open", read: str = "public") -> World:
+    """A community with one person per role, a post, a group and a banned former member.
+
+    Built straight through the services in one transaction (the HTTP paths that build it are
+    tested elsewhere), so the hundreds of cells below stay quick.
+    """
     crowd = [Person(server, n) for n in ("owner", "admin", "moderator", "member", "outsider", "banned", "target")]
     owner, admin, moderator, member, outsider, banned, target = crowd
-    community = await make_community(owner, join_policy=join, read_policy=read)
-    for person, role in ((admin, "admin"), (moderator, "moderator"), (member, "member"),
-                         (target, "member"), (banned, "member")):
-        await add_member(owner, community, person, role)
-    cid = community["id"]
-    post = await target.ok("POST", f"/v1/communities/{cid}/posts", 201, json={"text": "a post"})
-    group = await owner.ok("POST", f"/v1/communities/{cid}/groups", 201, json={"name": "crew"})
-    await ban(server, cid, banned.id)
+    async with server.services.db.session() as session:
+        session.add_all(User(id=p.id, name=p.name) for p in crowd)
+        await session.flush()
+        body = CommunityCreate(name="matrix", join_policy=join, read_policy=read)
+        cid = (await service.create(session, owner.id, body, limit=10, invite_quota=5))["id"]
+        for person, role in ((admin, "admin"), (moderator, "moderator"), (member, "member"),
+                             (target, "member"), (banned, "member")):
+            await service.add_member(session, cid, person.id, invites_left=5, invited_by=owner.id)
+            await session.execute(
+                update(Membership).where(Membership.community_id == cid, Membership.user_id == person.id)
+                .values(role=role)
+            )
+        post = await posts.create_post(session, cid, target.id, "a post")
+        group = Group(id=new_id(), community_id=cid, name="crew", created_by=owner.id, created_at=utcnow())
+        session.add(group)
+        await sanctions.impose(session, cid, banned.id, sanctions.BAN, None, "matrix-ban")
+        await service.remove_member(session, cid, banned.id)
     who = dict(zip(ROLES, (owner, admin, moderator, member, outsider, banned), strict=True))
-    return World(server, cid, who, target, post["id"], group["id"], crowd)
+    return World(server, cid, who, target, post["id"], group.id, crowd)
 
 
 Act = Callable[[World, Person], Awaitable[httpx.Response]]
