@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 from typing import Any
 
@@ -28,17 +29,28 @@ def decode(cursor: str | None, *types: type) -> list[Any] | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise _bad() from None
+        raise bad_cursor() from None
     if not isinstance(key, list) or len(key) != len(types):
-        raise _bad()
+        raise bad_cursor()
     for value, kind in zip(key, types, strict=True):
         # bool is an int subclass in Python; a cursor never holds one.
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise _bad()
+            raise bad_cursor()
         if isinstance(value, str) and ("\x00" in value or len(value) > 100):
-            raise _bad()
+            raise bad_cursor()
     return key
 
 
-def _bad() -> ApiError:
+def time_of(raw: str) -> dt.datetime:
+    """A timezone-aware time held in a cursor (as `datetime.isoformat()` wrote it)."""
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise bad_cursor() from None
+    if value.tzinfo is None:
+        raise bad_cursor()
+    return value
+
+
+def bad_cursor() -> ApiError:
     return invalid({"cursor": "not a cursor this endpoint returned"}, "the cursor is not valid")

@@ -18,7 +18,7 @@ from live.communities.guards import check_not_banned
 from live.communities.models import Invite, JoinRequest, Membership
 from live.communities.quota import spends_quota
 from live.communities.schemas import JoinRequestsQuery, Page
-from live.communities.service import _name, add_member, lock_user
+from live.communities.service import add_member, lock_user, user_name
 from live.errors import ApiError, ErrorCode, not_found
 from live.storage.base import utcnow
 from live.storage.ids import new_code, new_id
@@ -74,7 +74,7 @@ async def accept_invite(session: AsyncSession, code: str, user_id: str, *, invit
     )
     invite.used_by = user_id
     invite.used_at = utcnow()
-    return views.membership(member, await _name(session, user_id))
+    return views.membership(member, await user_name(session, user_id))
 
 
 def _check_usable(invite: Invite) -> None:
@@ -133,9 +133,7 @@ async def list_invites(session: AsyncSession, community_id: str, user_id: str, q
     key = cursors.decode(query.cursor, str, str)
     if key is not None:
         created, code = key
-        when = dt.datetime.fromisoformat(created) if _iso_ok(created) else None
-        if when is None:
-            raise cursors._bad()
+        when = cursors.time_of(created)
         stmt = stmt.where((Invite.created_at < when) | and_(Invite.created_at == when, Invite.code < code))
     stmt = stmt.order_by(Invite.created_at.desc(), Invite.code.desc()).limit(query.limit + 1)
     rows = list((await session.execute(stmt)).scalars())
@@ -143,13 +141,6 @@ async def list_invites(session: AsyncSession, community_id: str, user_id: str, q
     left = member.invites_left if member.role == Role.MEMBER.value else None
     nxt = cursors.encode(page[-1].created_at.isoformat(), page[-1].code) if len(rows) > query.limit else None
     return {"items": [views.invite(i, left) for i in page], "next_cursor": nxt}
-
-
-def _iso_ok(raw: str) -> bool:
-    try:
-        return dt.datetime.fromisoformat(raw).tzinfo is not None
-    except ValueError:
-        return False
 
 
 # -- join requests ------------------------------------------------------------------------------

@@ -239,7 +239,7 @@ async def join(session: AsyncSession, community_id: str, user_id: str, *, invite
             raise ApiError(ErrorCode.CONFLICT, "already a member of this community")
         raise ApiError(ErrorCode.INVITE_REQUIRED, "this community is invite-only: use an invite or a join request")
     member = await add_member(session, community_id, user_id, invites_left=invite_quota, invited_by=None)
-    return views.membership(member, await _name(session, user_id))
+    return views.membership(member, await user_name(session, user_id))
 
 
 async def leave(session: AsyncSession, community_id: str, user_id: str) -> None:
@@ -252,7 +252,7 @@ async def leave(session: AsyncSession, community_id: str, user_id: str) -> None:
     await remove_member(session, community_id, user_id)
 
 
-async def _name(session: AsyncSession, user_id: str) -> str | None:
+async def user_name(session: AsyncSession, user_id: str) -> str | None:
     return (await session.execute(select(User.name).where(User.id == user_id))).scalar_one_or_none()
 
 
@@ -269,7 +269,7 @@ async def members(session: AsyncSession, community_id: str, user_id: str, query:
     key = cursors.decode(query.cursor, str, str)
     if key is not None:
         since, last_uid = key
-        joined = _parse_time(since)
+        joined = cursors.time_of(since)
         stmt = stmt.where(
             or_(
                 Membership.joined_at > joined,
@@ -286,18 +286,6 @@ async def members(session: AsyncSession, community_id: str, user_id: str, query:
     return {"items": [views.membership(m, name) for m, name in page], "next_cursor": next_cursor}
 
 
-def _parse_time(raw: str) -> Any:
-    import datetime as dt
-
-    try:
-        value = dt.datetime.fromisoformat(raw)
-    except ValueError:
-        raise cursors._bad() from None
-    if value.tzinfo is None:
-        raise cursors._bad()
-    return value
-
-
 async def change_role(
     session: AsyncSession, community_id: str, actor_id: str, target_id: str, role: str
 ) -> dict[str, Any]:
@@ -309,7 +297,7 @@ async def change_role(
         raise ApiError(ErrorCode.NOT_FOUND, "no such member")
     check_role_change(Role(actor.role), Role(target.role), Role(role))
     target.role = role
-    return views.membership(target, await _name(session, target_id))
+    return views.membership(target, await user_name(session, target_id))
 
 
 async def transfer_ownership(
