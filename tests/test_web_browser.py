@@ -187,3 +187,64 @@ async def _wait_attr(locator: Any, name: str, value: str) -> None:
         "([el, name, value]) => el.getAttribute(name) === value",
         arg=[await locator.element_handle(), name, value],
     )
+
+
+async def test_groups_chat_and_announcements(dev_server: RunningServer, browser: Any, request: Any) -> None:
+    shots = Shots(request.node.name)
+    errors: list[str] = []
+    admin_id, member_id = uid("adm"), uid("mem")
+    async with dev_server.client(admin_id, "Ada") as ada, dev_server.client(member_id, "Omar عمر") as omar:
+        res = await ada.post("/v1/communities", json={"name": f"Book club {secrets.token_hex(3)}", "join_policy": "open"})
+        cid = res.json()["id"]
+        assert (await omar.post(f"/v1/communities/{cid}/join")).status_code == 200
+
+    admin = await new_page(browser, dev_server.url, errors=errors)
+    await dev_sign_in(admin, admin_id, "Ada")
+    await admin.goto(f"/#/c/{cid}/groups")
+    await admin.get_by_text("No groups yet.").wait_for()
+    await admin.get_by_text("Admin: new group, announcement").click()
+    await admin.get_by_label("Group name").fill("Poetry شعر")
+    await admin.get_by_role("button", name="Create group").click()
+    group = admin.get_by_test_id("group").filter(has_text="Poetry")
+    await group.wait_for()
+    await group.get_by_role("button", name="Join").click()
+    await group.get_by_role("button", name="Leave").wait_for()
+
+    member = await new_page(browser, dev_server.url, viewport=PHONE, errors=errors)
+    await dev_sign_in(member, member_id, "Omar عمر")
+    await member.goto(f"/#/c/{cid}/groups")
+    mgroup = member.get_by_test_id("group").filter(has_text="Poetry")
+    await mgroup.get_by_role("button", name="Join").click()
+    await mgroup.get_by_role("button", name="Leave").wait_for()
+
+    # An announcement reaches the member's open page at once (the community room).
+    await admin.get_by_test_id("announcement-text").fill("Meeting on Friday — اجتماع يوم الجمعة")
+    await admin.get_by_role("button", name="Announce").click()
+    await member.get_by_test_id("announcement").filter(has_text="Meeting on Friday").wait_for(timeout=10000)
+
+    # The group's chat, both ways.
+    await group.get_by_role("button", name="Chat").click()
+    await mgroup.get_by_role("button", name="Chat").click()
+    await member.get_by_test_id("chat-input").fill("أهلا everyone")
+    await member.get_by_test_id("chat-send").click()
+    await admin.get_by_test_id("chat-message").filter(has_text="everyone").wait_for()
+    await admin.get_by_test_id("chat-input").fill("Hi Omar")
+    await admin.keyboard.press("Enter")
+    await member.get_by_test_id("chat-message").filter(has_text="Hi Omar").wait_for()
+    await shots.take(admin, "groups-admin")
+    await shots.take(member, "groups-member-phone", full_page=True)
+
+    # The admin deletes the member's line from the chat, with a reason: gone on both pages, and
+    # the moderation log (visible to members) says so.
+    line = admin.get_by_test_id("chat-message").filter(has_text="everyone")
+    await line.get_by_test_id("moderate").click()
+    dialog = admin.get_by_test_id("mod-dialog")
+    assert await dialog.get_by_test_id("mod-action").input_value() == "delete"
+    await dialog.get_by_test_id("mod-reason").fill("off topic")
+    await dialog.get_by_test_id("mod-submit").click()
+    await member.locator("[data-testid=chat-message][data-deleted=true]").wait_for(timeout=10000)
+    await member.get_by_test_id("moderation-notice").filter(has_text="off topic").wait_for(timeout=10000)
+    await member.get_by_role("tab", name="Moderation log").click()
+    await member.get_by_test_id("modlog-entry").filter(has_text="off topic").wait_for()
+    await shots.take(member, "modlog-member-phone")
+    assert real_errors(errors) == []
