@@ -458,3 +458,26 @@ async def test_moderators_set_slow_mode_and_the_keyword_filter(server: Any) -> N
             assert r.status_code == 422, bad
     finally:
         await cast.close()
+
+
+async def test_deleting_a_chat_message_reaches_the_chat_service(server: Any) -> None:
+    if "chat" not in server.services.components or not has_chat():
+        import pytest
+
+        pytest.skip("this build has no chat service")
+    from sqlalchemy import select
+
+    from live.storage.all_models import metadata
+
+    cast = await make_cast(server)
+    try:
+        group = (await cast["owner"].post(f"/v1/communities/{cast.cid}/groups", json={"name": "crew"})).json()
+        message = await store_message(server, f"group:{group['id']}", cast.ids["member"], "rude words")
+        r = await cast.act("moderator", action="delete", target={"type": "message", "id": message}, reason="rude")
+        assert r.status_code == 201 and r.json()["user_id"] == cast.ids["member"]
+        messages = metadata.tables["chat_messages"]
+        async with server.services.db.session() as session:
+            row = (await session.execute(select(messages).where(messages.c.id == message))).one()
+        assert row.deleted_at is not None and row.delete_reason == "rude"
+    finally:
+        await cast.close()
