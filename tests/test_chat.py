@@ -424,6 +424,13 @@ async def test_delete(chat_server: RunningServer) -> None:
             state = await chat.join_state(room, None)
             assert [e["text"] for e in state["history"]] == ["by admin"]
             assert state["seq"] == 4
+            # A moderator's deletion is in the member-visible log, naming the author; the author's own is not.
+            r = await w.cast["member"].call("GET", f"/v1/communities/{w.cid}/moderation/log")
+            entries = [e for e in r.json()["items"] if e["action"] == "delete"]
+            assert sorted((e["target"]["id"], e["reason"]) for e in entries) == sorted(
+                [(msgs["member2"]["id"], "rude"), (msgs["moderator"]["id"], "spam")]
+            )
+            assert all(e["target"]["type"] == "message" for e in entries)
         finally:
             await listener.close()
 

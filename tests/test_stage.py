@@ -120,6 +120,12 @@ async def _stage_scenario(server: RunningServer) -> None:
             return Principal(person.id, person.name)
 
         seen: list[dict[str, Any]] = []
+        domain: list[dict[str, Any]] = []
+
+        async def on_stage(payload: dict[str, Any]) -> None:
+            domain.append(payload)
+
+        server.services.events.on("stage.updated", on_stage)
         sub = server.services.bus.subscription()
         await sub.subscribe(room_channel(room))
         reader = asyncio.create_task(_collect(sub, seen))
@@ -175,6 +181,10 @@ async def _stage_scenario(server: RunningServer) -> None:
             assert seen[-1]["room"] == room
             assert seen[-2]["stage"] == out  # what the accept returned is what the room heard
             assert seen[-1]["stage"][-1] == {"user_id": muted.id, "role": "invited"}
+
+            # The in-process event names who left the stage (the media relay stops them).
+            assert len(domain) == 9 and domain[-1]["live_id"] == lid and domain[-1]["room"] == room
+            assert [d["left"] for d in domain if d["left"]] == [[g1.id], [g2.id]]
 
             await host.ok("POST", f"/v1/live/{lid}/end")
             assert not await lives.may_publish(lid, host.id)

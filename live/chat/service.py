@@ -303,29 +303,39 @@ class ChatService:
     # -- deletion -----------------------------------------------------------------------------
 
     async def delete(self, room: str, seq: int, by: Principal, reason: str = "") -> None:
-        """Delete a message (its author, or a moderator and up who outranks the author)."""
+        """Delete a message: its author, or a moderator and up who outranks the author.
+
+        A moderator's deletion is a moderation action like any other: it goes through the
+        moderation service (rank rule, the member-visible log) and its "moderation.action"
+        event tells the author (no silent sanctions).
+        """
         info = await self.room_info(room)
-
-        async def allowed(session: Any, msg: ChatMessage) -> None:
-            if msg.user_id == by.id:
-                return
-            mine = role_of(await membership(session, info.community_id, by.id))
-            if mine is None or not mine.at_least(Role.MODERATOR):
-                raise ApiError(ErrorCode.FORBIDDEN, "only the author or a moderator deletes a message")
-            theirs = role_of(await membership(session, info.community_id, msg.user_id))
-            if theirs is not None and not mine.outranks(theirs):
-                raise ApiError(ErrorCode.FORBIDDEN, "you cannot delete messages of an equal or higher role")
-
-        await self._delete(room, seq, reason or "", allowed)
-
-    async def _delete(self, room: str, seq: int, reason: str, allowed: Any = None) -> None:
         async with self.db.session() as session:
-            chat_room = await store.room_row(session, room, lock="update")
             msg = await session.get(ChatMessage, (room, seq))
             if msg is None or msg.deleted_at is not None:
                 raise not_found("message")
-            if allowed is not None:
-                await allowed(session, msg)
+            author, message_id = msg.user_id, msg.id
+        if author == by.id:
+            await self._delete(room, seq, reason or "")
+            return
+        from live.moderation import service as moderation
+
+        request = moderation.ActionRequest(
+            action="delete", user_id=None, target_type="message", target_id=message_id,
+            duration_seconds=None, reason=reason or "deleted from the chat",
+        )
+        async with self.db.session() as session:
+            record = await moderation.take_action(session, info.community_id, by, request)
+            payload = moderation.event_payload(record)
+        await self._delete(room, seq, record.reason)
+        await self.services.events.emit(moderation.EVENT, payload)
+
+    async def _delete(self, room: str, seq: int, reason: str) -> None:
+        async with self.db.session() as session:
+            await store.room_row(session, room, lock="update")  # ordered with appends and joins
+            msg = await session.get(ChatMessage, (room, seq))
+            if msg is None or msg.deleted_at is not None:
+                raise not_found("message")
             msg.deleted_at = utcnow()
             msg.delete_reason = reason[:500]
             await session.flush()
@@ -342,7 +352,6 @@ class ChatService:
                     await self.bus.publish(channel, data)
             except (RedisError, OSError, TimeoutError, ApiError) as exc:
                 log.warning("chat.deleted publish in %s failed (stored): %s", room, exc)
-            del chat_room
 
     async def on_moderation_action(self, payload: dict[str, Any]) -> None:
         """A moderator deleted a chat message through the moderation API: remove it, tell the room.

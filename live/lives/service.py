@@ -265,12 +265,18 @@ class LiveService:
                     order[uid] = iso(now)
             await session.flush()
             listing = stage.listing(live.host_id, new, order)
+            room = room_of(lid)
             if new != seats:
                 # Under the live's row lock, so every node sees stage updates in commit order.
-                room = room_of(lid)
                 await self.services.bus.publish(
                     room_channel(room), encode_event({"type": "stage.updated", "room": room, "stage": listing})
                 )
+        if new != seats:
+            # In-process, for the media relay: guests who left the stage stop publishing.
+            left = [u for u, s in seats.items() if s == stage.GUEST and new.get(u) != stage.GUEST]
+            await self.services.events.emit(
+                "stage.updated", {"live_id": lid, "room": room, "stage": listing, "left": left}
+            )
         return listing
 
     async def may_publish(self, lid: str, user_id: str) -> bool:
