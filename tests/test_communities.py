@@ -150,7 +150,8 @@ async def test_join_leave_and_member_count(server: RunningServer) -> None:
         assert m["user"] == {"id": bob.id, "name": "bob"}
         error_of(await bob.call("POST", f"/v1/communities/{cid}/join"), 409, "conflict")
         assert (await bob.ok("GET", f"/v1/communities/{cid}"))["member_count"] == 2
-        await bob.ok("POST", f"/v1/communities/{cid}/leave", 204)
+        left = await bob.ok("POST", f"/v1/communities/{cid}/leave")
+        assert left["my_role"] is None and left["member_count"] == 1 and left["id"] == cid
         assert (await bob.ok("GET", f"/v1/communities/{cid}"))["member_count"] == 1
         error_of(await bob.call("POST", f"/v1/communities/{cid}/leave"), 403, "not_member")
         error_of(await owner.call("POST", f"/v1/communities/{cid}/leave"), 409, "conflict")
@@ -239,7 +240,7 @@ async def test_ownership_handover(server: RunningServer) -> None:
         assert after["owner_id"] == heir.id and after["my_role"] == "admin"
         assert (await heir.ok("GET", f"/v1/communities/{cid}"))["my_role"] == "owner"
         error_of(await owner.call("DELETE", f"/v1/communities/{cid}"), 403, "forbidden")
-        await owner.ok("POST", f"/v1/communities/{cid}/leave", 204)  # no longer the owner: may leave
+        await owner.ok("POST", f"/v1/communities/{cid}/leave")  # no longer the owner: may leave
         await heir.ok("DELETE", f"/v1/communities/{cid}", 204)
 
 

@@ -88,13 +88,15 @@ async def join_community(ctx: Ctx[None, None]) -> dict[str, Any]:
     return result
 
 
-@api.post("/v1/communities/{cid}/leave", status=204, errors=[E.NOT_FOUND, E.NOT_MEMBER, E.CONFLICT])
-async def leave_community(ctx: Ctx[None, None]) -> None:
-    """Leave a community (the owner hands over ownership first)."""
+@api.post("/v1/communities/{cid}/leave", response=wire.CommunityOut,
+          errors=[E.NOT_FOUND, E.NOT_MEMBER, E.CONFLICT])
+async def leave_community(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """Leave a community (the owner hands over ownership first); returns the community."""
     cid = path_id(ctx, "cid")
     async with ctx.services.db.session() as session:
-        await service.leave(session, cid, ctx.user.id)
+        result = await service.leave(session, cid, ctx.user.id)
     _membership_changed(ctx.services, cid, ctx.user.id)
+    return result
 
 
 @api.get("/v1/communities/{cid}/members", response=wire.MembershipPage, query=MembersQuery, errors=READ)

@@ -242,14 +242,17 @@ async def join(session: AsyncSession, community_id: str, user_id: str, *, invite
     return views.membership(member, await user_name(session, user_id))
 
 
-async def leave(session: AsyncSession, community_id: str, user_id: str) -> None:
-    await load_community(session, community_id)
+async def leave(session: AsyncSession, community_id: str, user_id: str) -> dict[str, Any]:
+    """Leave (not the owner); returns the community as the caller now sees it (`my_role` null)."""
+    community = await load_community(session, community_id)
     member = await membership(session, community_id, user_id)
     if member is None:
         raise ApiError(ErrorCode.NOT_MEMBER, "not a member of this community")
     if member.role == Role.OWNER.value:
         raise ApiError(ErrorCode.CONFLICT, "the owner cannot leave: hand over ownership or delete the community")
     await remove_member(session, community_id, user_id)
+    await session.refresh(community)
+    return views.community(community, None)
 
 
 async def user_name(session: AsyncSession, user_id: str) -> str | None:
