@@ -294,7 +294,14 @@ export class Gateway {
       }
       for (const h of state.handlers) h.onJoin?.(reply, { rejoin, since: had });
     } catch (err) {
-      if (err.code === 'disconnected' || err.code === 'timeout' || err.code === 'unavailable') return;
+      if (err.code === 'disconnected') return; // the next welcome joins again
+      if (err.code === 'timeout' || err.code === 'unavailable' || err.code === 'internal') {
+        // A slow or briefly failing server: try again while the room is still wanted.
+        setTimeout(() => {
+          if (this.rooms.get(state.room) === state && !state.joined && this.status === 'open') this._join(state, rejoin);
+        }, 2000);
+        return;
+      }
       for (const h of state.handlers) h.onError?.(err);
     }
   }

@@ -131,7 +131,7 @@ export async function renderLive(main, [lid], app) {
   async function watch(userId) {
     if (ended || (me && userId === me.id)) return;
     const t = tile(userId, userId === host.id ? 'host' : 'guest');
-    if (t.negotiating) return;
+    if (t.negotiating) { t.again = true; return; }
     clearTimeout(t.timer);
     t.negotiating = true;
     t.session?.close();
@@ -155,6 +155,9 @@ export async function renderLive(main, [lid], app) {
       retry(t);
     } finally {
       t.negotiating = false;
+      // Asked again meanwhile (media.published during a refused attempt): try now, not later.
+      if (t.again && !t.session && tiles.get(userId) === t) { t.again = false; t.tries = 0; watch(userId); }
+      t.again = false;
     }
   }
 
@@ -222,6 +225,7 @@ export async function renderLive(main, [lid], app) {
   // -- room events ------------------------------------------------------------------------------
   function onJoined(reply, info) {
     const state = reply.state || {};
+    if (state.status === 'ended') { finish('The live has ended.'); return; }
     if (state.title) titleEl.textContent = state.title;
     if (typeof state.viewer_count === 'number') viewerCount.textContent = String(state.viewer_count);
     if (Array.isArray(state.stage)) setStage(state.stage);
