@@ -325,7 +325,8 @@ class Relay:
             await pc.setRemoteDescription(_offer(sdp))
             for transceiver in pc.getTransceivers():
                 kind = transceiver.kind
-                if kind in publication.sources or kind not in SUPPORTED:
+                sends = transceiver._offerDirection in ("recvonly", "sendrecv")  # our side of it
+                if kind in publication.sources or kind not in SUPPORTED or not sends:
                     transceiver.direction = "inactive"
                     continue
                 supported = [c for c in transceiver._codecs if c.mimeType.split("/")[1].lower() in (*SUPPORTED[kind], "rtx")]

@@ -1,0 +1,116 @@
+"""Client-side WebRTC peers for the tools and the tests: a publisher of the test pattern (or a
+file), and a subscriber that decodes what it receives and keeps count."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import time
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from live.media.synthetic import PatternVideoTrack, ToneAudioTrack
+
+
+def prefer_codec(pc: RTCPeerConnection, kind: str, name: str) -> None:
+    """Offer only `name` (e.g. 'H264', 'VP8') for `kind` on every transceiver of that kind."""
+    caps = RTCRtpSender.getCapabilities(kind).codecs
+    chosen = [c for c in caps if c.mimeType.split("/")[1].lower() == name.lower()]
+    if not chosen:
+        raise ValueError(f"no {kind} codec named {name}")
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind == kind:
+            transceiver.setCodecPreferences(chosen)
+
+
+async def publisher(
+    *,
+    video: MediaStreamTrack | None = None,
+    audio: MediaStreamTrack | None = None,
+    codec: str | None = None,
+    size: tuple[int, int] = (320, 180),
+    config: RTCConfiguration | None = None,
+) -> tuple[RTCPeerConnection, str]:
+    """A sendonly peer with the test pattern and tone (unless tracks are given); returns its offer."""
+    pc = RTCPeerConnection(config)
+    pc.addTransceiver(video or PatternVideoTrack(*size), direction="sendonly")
+    pc.addTransceiver(audio or ToneAudioTrack(), direction="sendonly")
+    if codec:
+        prefer_codec(pc, "video", codec)
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+@dataclasses.dataclass
+class Received:
+    """What a subscriber decoded: counts per kind, the video size, distinct pictures, timings."""
+
+    frames: dict[str, int] = dataclasses.field(default_factory=lambda: {"audio": 0, "video": 0})
+    sizes: set[tuple[int, int]] = dataclasses.field(default_factory=set)
+    pictures: set[bytes] = dataclasses.field(default_factory=set)
+    first_video_at: float | None = None
+    ended: bool = False
+    event: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+    def video_fps_since(self, count: int, since: float) -> float:
+        return (self.frames["video"] - count) / max(1e-6, time.monotonic() - since)
+
+
+class Subscriber:
+    """A recvonly peer that decodes every frame (as a viewer's browser would) and counts them."""
+
+    def __init__(self, config: RTCConfiguration | None = None, *, keep_pictures: int = 50) -> None:
+        self.pc = RTCPeerConnection(config)
+        self.received = Received()
+        self.keep_pictures = keep_pictures
+        self.tasks: list[asyncio.Task[None]] = []
+        self.pc.addTransceiver("video", direction="recvonly")
+        self.pc.addTransceiver("audio", direction="recvonly")
+        self.pc.on("track", self._on_track)
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp
+
+    async def accept(self, answer: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        self.tasks.append(asyncio.ensure_future(self._consume(track)))
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        r = self.received
+        try:
+            while True:
+                frame: Any = await track.recv()
+                r.frames[track.kind] += 1
+                if track.kind == "video":
+                    if r.first_video_at is None:
+                        r.first_video_at = time.monotonic()
+                    r.sizes.add((frame.width, frame.height))
+                    if len(r.pictures) < self.keep_pictures:
+                        r.pictures.add(hashlib.blake2b(bytes(frame.planes[0]), digest_size=8).digest())
+                r.event.set()
+        except MediaStreamError:
+            r.ended = True
+            r.event.set()
+
+    async def wait_video(self, frames: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.received.frames["video"] < frames:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.received.event.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.received.event.wait(), left)
+        return True
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in self.tasks:
+            task.cancel()
