@@ -130,6 +130,9 @@ SETTINGS: tuple[Setting, ...] = (
             "SQLAlchemy URL: `sqlite+aiosqlite:///PATH` or `postgresql+asyncpg://USER@HOST/DB`."),
     Setting("LIVE_REDIS_URL", "redis_url", _redis_url, "",
             "Unset: in-process bus (one node). Set: Redis pub/sub and streams across nodes."),
+    Setting("LIVE_REDIS_CLUSTER", "redis_cluster", _bool, "0",
+            "1: `LIVE_REDIS_URL` names a Redis Cluster node; rooms use sharded pub/sub "
+            "(SPUBLISH/SSUBSCRIBE)."),
     Setting("LIVE_REDIS_PREFIX", "redis_prefix", _str, "live:",
             "Prefix of every Redis key and channel, so deployments can share a Redis."),
     Setting("LIVE_SECRET", "secret", _opt_str, "",
@@ -180,6 +183,7 @@ class Settings:
     database_url: str
     redis_url: str | None
     redis_prefix: str
+    redis_cluster: bool
     secret: str | None
     var_dir: str
     log_level: str

@@ -93,7 +93,8 @@ def open_bus(settings: Settings) -> Bus:
     if settings.redis_url:
         from live.bus.redis import RedisBus
 
-        return RedisBus(settings.redis_url, prefix=settings.redis_prefix)
+        return RedisBus(settings.redis_url, prefix=settings.redis_prefix,
+                        cluster=getattr(settings, "redis_cluster", False))
     from live.bus.memory import MemoryBus
 
     return MemoryBus()

@@ -10,6 +10,12 @@ Each `RedisSubscription` owns one pub/sub connection and a reader task. The read
 - bounds its queue: a consumer that falls `max_queue` messages behind gets a `Gap` instead.
 
 Channel names get the deployment prefix (`LIVE_REDIS_PREFIX`) on the wire only.
+
+Sharded mode (`sharded=True`, and always with `cluster=True`, i.e. `LIVE_REDIS_CLUSTER=1`) uses
+SPUBLISH / SSUBSCRIBE: in a Redis Cluster a shard channel lives on the node that owns its hash
+slot, so each room's traffic stays on one shard instead of being broadcast to every node of the
+cluster as classic PUBLISH is. Standalone Redis 7 speaks the same commands (one shard), which is
+how the mode is tested without a cluster.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from live.bus.base import Bus, Event, Gap, Message, Subscription
@@ -45,7 +52,23 @@ class RedisSubscription(Subscription):
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._closed = False
         self._overflowed = False
+        self._sharded = bus.sharded
+        self._cluster = bus.cluster
         self._task = asyncio.create_task(self._run(), name="redis-subscription")
+
+    async def _sub(self, pubsub: Any, channels: list[str]) -> None:
+        names = [self._prefix + c for c in channels]
+        if self._sharded:
+            await pubsub.ssubscribe(*names)
+        else:
+            await pubsub.subscribe(*names)
+
+    async def _unsub(self, pubsub: Any, channels: list[str]) -> None:
+        names = [self._prefix + c for c in channels]
+        if self._sharded:
+            await pubsub.sunsubscribe(*names)
+        else:
+            await pubsub.unsubscribe(*names)
 
     @property
     def channels(self) -> frozenset[str]:
@@ -66,7 +89,7 @@ class RedisSubscription(Subscription):
             waits.append(fut)
         if self._connected.is_set():
             try:
-                await self._pubsub.subscribe(*(self._prefix + c for c in new))
+                await self._sub(self._pubsub, new)
             except (RedisError, OSError):
                 pass  # the reader notices, reconnects and subscribes everything again
         try:
@@ -83,7 +106,7 @@ class RedisSubscription(Subscription):
                 fut.cancel()
         if gone and self._connected.is_set():
             try:
-                await self._pubsub.unsubscribe(*(self._prefix + c for c in gone))
+                await self._unsub(self._pubsub, gone)
             except (RedisError, OSError):
                 pass
 
@@ -131,10 +154,14 @@ class RedisSubscription(Subscription):
         while not self._closed:
             pubsub = self._bus.client.pubsub()
             try:
-                await pubsub.connect()
+                if self._cluster:
+                    # The slot map first; the pubsub then connects per shard as it subscribes.
+                    await self._bus.client.initialize()
+                else:
+                    await pubsub.connect()
                 self._pubsub = pubsub
                 if self._channels:
-                    await pubsub.subscribe(*(self._prefix + c for c in self._channels))
+                    await self._sub(pubsub, list(self._channels))
                 self._connected.set()
                 if not first and self._channels:
                     self._emit(Gap(frozenset(self._channels), "reconnected"))
@@ -164,28 +191,47 @@ class RedisSubscription(Subscription):
         loop = asyncio.get_running_loop()
         ping_sent_at: float | None = None
         last_heard = loop.time()
+        data_kind, confirm_kind = ("smessage", "ssubscribe") if self._sharded else ("message", "subscribe")
         while True:
-            message = await pubsub.get_message(timeout=min(1.0, self._heartbeat))
+            if self._cluster:
+                message = await pubsub.get_sharded_message(timeout=min(1.0, self._heartbeat))
+                if message is None and not pubsub.node_pubsub_mapping:
+                    await asyncio.sleep(min(1.0, self._heartbeat))  # nothing subscribed yet
+            else:
+                message = await pubsub.get_message(timeout=min(1.0, self._heartbeat))
             now = loop.time()
             if message is None:
                 if ping_sent_at is not None and now - ping_sent_at > self._heartbeat:
                     raise ConnectionError("no pong from Redis within the heartbeat")
                 if ping_sent_at is None and now - last_heard > self._heartbeat:
-                    await pubsub.ping()
+                    await self._ping(pubsub)
                     ping_sent_at = now
                 continue
             last_heard = now
             ping_sent_at = None
-            kind = message["type"]
-            if kind == "message":
+            kind = _text(message["type"])
+            if kind == data_kind:
                 channel = _text(message["channel"])[len(self._prefix):]
                 if channel in self._channels:
                     self._emit(Message(channel, message["data"]))
-            elif kind == "subscribe":
+            elif kind == confirm_kind:
                 channel = _text(message["channel"])[len(self._prefix):]
                 fut = self._pending.pop(channel, None)
                 if fut is not None and not fut.done():
                     fut.set_result(None)
+
+
+    async def _ping(self, pubsub: Any) -> None:
+        if not self._cluster:
+            await pubsub.ping()
+            return
+        # A cluster pubsub holds one connection per shard it subscribed on: ping each.
+        shards = list(pubsub.node_pubsub_mapping.values())
+        if not shards:
+            await self._bus.client.ping()  # nothing subscribed: is the cluster there at all?
+            return
+        for shard in shards:
+            await shard.ping()
 
 
 def _text(value: bytes | str) -> str:
@@ -202,19 +248,29 @@ class RedisBus(Bus):
         prefix: str = "live:",
         heartbeat: float = 5.0,
         max_queue: int = 100_000,
+        sharded: bool = False,
+        cluster: bool = False,
     ) -> None:
         self.url = url
         self.prefix = prefix
         self._heartbeat = heartbeat
         self._max_queue = max_queue
-        self.client = aioredis.Redis.from_url(
-            url,
-            socket_connect_timeout=2.0,
-            socket_timeout=None,
-            socket_keepalive=True,
-            health_check_interval=0,
-            retry_on_timeout=False,
-        )
+        self.cluster = cluster
+        self.sharded = sharded or cluster
+        self.client: Any
+        if cluster:
+            self.client = RedisCluster.from_url(
+                url, socket_connect_timeout=2.0, socket_keepalive=True,
+            )
+        else:
+            self.client = aioredis.Redis.from_url(
+                url,
+                socket_connect_timeout=2.0,
+                socket_timeout=None,
+                socket_keepalive=True,
+                health_check_interval=0,
+                retry_on_timeout=False,
+            )
         self._subscriptions: set[RedisSubscription] = set()
 
     async def start(self) -> None:
@@ -227,7 +283,10 @@ class RedisBus(Bus):
 
     async def publish(self, channel: str, data: bytes) -> None:
         try:
-            await self.client.publish(self.prefix + channel, data)
+            if self.sharded:
+                await self.client.spublish(self.prefix + channel, data)
+            else:
+                await self.client.publish(self.prefix + channel, data)
         except (RedisError, OSError) as exc:
             raise ApiError(ErrorCode.UNAVAILABLE, "the bus (Redis) is unavailable; retry") from exc
 
