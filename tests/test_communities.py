@@ -257,3 +257,15 @@ async def test_racing_handovers_leave_one_owner(server: RunningServer) -> None:
         owners = await owner.ok("GET", f"/v1/communities/{c['id']}/members?role=owner")
         assert len(owners["items"]) == 1
         assert (await owner.ok("GET", f"/v1/communities/{c['id']}"))["owner_id"] == owners["items"][0]["user_id"]
+
+
+async def test_search_folds_case_beyond_ascii(server: RunningServer) -> None:
+    async with people(server, "folk") as (folk,):
+        tag = folk.id.replace("-", "")
+        c = await make_community(folk, name=f"ÜBER Straße {tag}", description="Ελληνικά ΣΟΦΙΑ")
+        for q in ("über", "STRASSE", "straße", "σοφια", "ελληνικά"):
+            found = await folk.ok("GET", f"/v1/communities?q={q}+{tag}")
+            assert [x["id"] for x in found["items"]] == [c["id"]], q
+        await folk.ok("PATCH", f"/v1/communities/{c['id']}", json={"name": f"Renamed {tag}"})
+        assert (await folk.ok("GET", f"/v1/communities?q=über+{tag}"))["items"] == []
+        assert len((await folk.ok("GET", f"/v1/communities?q=renamed+{tag}"))["items"]) == 1

@@ -23,8 +23,18 @@ class Community(Base):
     slow_mode_seconds: Mapped[int] = mapped_column(Integer, default=0)
     blocked_words: Mapped[list[str]] = mapped_column(JSON, default=list)
     rules: Mapped[str] = mapped_column(Text, default="")
+    # Name and description case-folded by Python (`search_text`): `q` matches the same way on
+    # both databases (SQLite's lower() folds ASCII only).
+    search: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def refresh_search(self) -> None:
+        self.search = search_text(self.name, self.description)
+
+
+def search_text(*parts: str) -> str:
+    return "\n".join(part.casefold() for part in parts)
 
 
 class CommunityTopic(Base):

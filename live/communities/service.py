@@ -68,6 +68,7 @@ async def create(
         rules="",
         created_at=utcnow(),
     )
+    community.refresh_search()
     session.add(community)
     await session.flush()
     session.add_all(CommunityTopic(community_id=community.id, topic=t) for t in body.topics)
@@ -90,14 +91,8 @@ async def discover(session: AsyncSession, user_id: str, query: Discover) -> dict
         Community.deleted_at.is_(None), or_(Community.read_policy == "public", mine)
     )
     if query.q and query.q.strip():
-        for word in query.q.split():
-            pattern = like_pattern(word.casefold())
-            stmt = stmt.where(
-                or_(
-                    func.lower(Community.name).like(pattern, escape="\\"),
-                    func.lower(Community.description).like(pattern, escape="\\"),
-                )
-            )
+        for word in query.q.casefold().split():
+            stmt = stmt.where(Community.search.like(like_pattern(word), escape="\\"))
     if query.topic:
         topic = query.topic.removeprefix("#").casefold()
         stmt = stmt.where(
@@ -149,6 +144,7 @@ async def patch(session: AsyncSession, community_id: str, user_id: str, body: Co
         )
     for field, value in changes.items():
         setattr(community, field, value)
+    community.refresh_search()
     if "topics" in changes:
         await session.execute(delete(CommunityTopic).where(CommunityTopic.community_id == community.id))
         session.add_all(CommunityTopic(community_id=community.id, topic=t) for t in changes["topics"])

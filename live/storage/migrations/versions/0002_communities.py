@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('slow_mode_seconds', sa.Integer(), nullable=False),
     sa.Column('blocked_words', sa.JSON(), nullable=False),
     sa.Column('rules', sa.Text(), nullable=False),
+    sa.Column('search', sa.Text(), nullable=False),
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.Column('deleted_at', UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_communities_owner_id_users')),
