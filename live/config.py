@@ -168,6 +168,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest WebSocket frame a client may send; larger closes with 4009."),
     Setting("LIVE_ICE_SERVERS", "ice_servers", _ice_servers, "",
             "STUN/TURN servers: comma-separated URLs or a JSON list of RTCIceServer objects."),
+    Setting("LIVE_MEDIA_TIMEOUT_SECONDS", "media_timeout_seconds", _float(0.5, 600), "10",
+            "A publisher whose media stops for this long is unpublished (media.unpublished)."),
+    Setting("LIVE_RECORDING", "recording", _bool, "1",
+            "Record every live's host audio and video (remuxed, no re-encoding) under the var dir."),
+    Setting("LIVE_THUMBNAIL_SECONDS", "thumbnail_seconds", _float(0, 3600), "5",
+            "How often a live's thumbnail is refreshed from a keyframe; 0 turns thumbnails off."),
 )
 
 _BY_FIELD = {s.field: s for s in SETTINGS}
@@ -201,6 +207,9 @@ class Settings:
     heartbeat_seconds: float
     max_frame_bytes: int
     ice_servers: list[dict[str, Any]]
+    media_timeout_seconds: float = 10.0
+    recording: bool = True
+    thumbnail_seconds: float = 5.0
     dev: bool = False
 
     @classmethod
