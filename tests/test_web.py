@@ -5,6 +5,7 @@ token endpoint (present with `--dev`, absent otherwise). The browser itself: tes
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,19 @@ from live.web import routes as web
 from tests.support.servers import RunningServer, run_server, settings, uid
 
 STATIC = Path(web.__file__).parent / "static"
+
+
+# The web routes do not touch the database beyond /v1/me: SQLite alone is enough here.
+@pytest.fixture
+async def server(sqlite_url: str) -> AsyncIterator[RunningServer]:
+    async with run_server(settings(database_url=sqlite_url)) as running:
+        yield running
+
+
+@pytest.fixture
+async def dev_server(sqlite_url: str) -> AsyncIterator[RunningServer]:
+    async with run_server(settings(database_url=sqlite_url, dev=True)) as running:
+        yield running
 
 
 async def test_page_is_served_with_a_strict_policy(server: RunningServer) -> None:
@@ -77,8 +91,8 @@ async def test_user_text_is_never_parsed_as_markup() -> None:
 # -- dev-only token endpoint ----------------------------------------------------------------------
 
 
-async def test_dev_token_signs_in_any_user_in_dev_mode(db_url: str) -> None:
-    async with run_server(settings(database_url=db_url, dev=True)) as srv, srv.client() as http:
+async def test_dev_token_signs_in_any_user_in_dev_mode(dev_server: RunningServer) -> None:
+    async with dev_server.client() as http:
         user = uid("dev")
         res = await http.post("/v1/dev/token", json={"user_id": user, "name": "سارا Sara"})
         assert res.status_code == 200
@@ -92,29 +106,25 @@ async def test_dev_token_signs_in_any_user_in_dev_mode(db_url: str) -> None:
         assert res.json()["user"]["name"] == user
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({}, "user_id"),
-        ({"user_id": ""}, "user_id"),
-        ({"user_id": "   "}, "user_id"),
-        ({"user_id": "x" * 65}, "user_id"),
-        ({"user_id": 7}, "user_id"),
-        ({"user_id": "ok", "name": "n" * 201}, "name"),
-        ([], "body"),
-    ],
-)
-async def test_dev_token_rejects_bad_bodies(db_url: str, body: object, field: str) -> None:
-    async with run_server(settings(database_url=db_url, dev=True)) as srv, srv.client() as http:
-        res = await http.post("/v1/dev/token", json=body)
-        assert res.status_code == 422
-        error = res.json()["error"]
-        assert error["code"] == "invalid_request"
-        assert field in error["fields"]
+BAD_BODIES: list[tuple[object, str]] = [
+    ({}, "user_id"),
+    ({"user_id": ""}, "user_id"),
+    ({"user_id": "   "}, "user_id"),
+    ({"user_id": "x" * 65}, "user_id"),
+    ({"user_id": 7}, "user_id"),
+    ({"user_id": "ok", "name": "n" * 201}, "name"),
+    ([], "body"),
+]
 
 
-async def test_dev_token_rejects_malformed_json(db_url: str) -> None:
-    async with run_server(settings(database_url=db_url, dev=True)) as srv, srv.client() as http:
+async def test_dev_token_rejects_bad_bodies(dev_server: RunningServer) -> None:
+    async with dev_server.client() as http:
+        for body, field in BAD_BODIES:
+            res = await http.post("/v1/dev/token", json=body)
+            assert res.status_code == 422, body
+            error = res.json()["error"]
+            assert error["code"] == "invalid_request"
+            assert field in error["fields"], (body, error)
         res = await http.post("/v1/dev/token", content=b"{not json", headers={"Content-Type": "application/json"})
         assert res.status_code == 422
         assert res.json()["error"]["code"] == "invalid_request"
@@ -137,9 +147,9 @@ async def test_dev_token_is_absent_outside_dev_mode(server: RunningServer) -> No
 # -- /v1/web/config -----------------------------------------------------------------------------
 
 
-async def test_web_config_says_dev_and_gives_ice_servers_only_to_a_signed_in_caller(db_url: str) -> None:
+async def test_web_config_says_dev_and_gives_ice_servers_only_to_a_signed_in_caller(sqlite_url: str) -> None:
     ice = "stun:stun.example.net:3478"
-    async with run_server(settings(database_url=db_url, dev=True, ice_servers=[{"urls": ice}])) as srv:
+    async with run_server(settings(database_url=sqlite_url, dev=True, ice_servers=[{"urls": ice}])) as srv:
         async with srv.client() as anonymous:
             res = await anonymous.get("/v1/web/config")
             assert res.status_code == 200
