@@ -1,0 +1,1 @@
+"""Load testing and benchmarks for `live`: `python -m loadtest --help`."""

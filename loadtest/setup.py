@@ -1,0 +1,151 @@
+"""Identities and the rooms a run needs: tokens (minted or read from a file), and a community
+with live rooms created through the HTTP API, joined by every member that chats."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class SetupError(Exception):
+    """The target refused the setup (a status and the contract's error code, when there is one)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    user_id: str
+    name: str
+    token: str
+
+
+class Identities:
+    """Where tokens come from: minted with the server's secret, or read from a file."""
+
+    def __init__(self, *, secret: str | None = None, tokens: Sequence[str] = (), ttl: int = 4 * 3600,
+                 prefix: str = "lt") -> None:
+        if not secret and not tokens:
+            raise ValueError("need a secret (--secret) or a tokens file (--tokens-file)")
+        self.secret = secret
+        self.tokens = list(tokens)
+        self.ttl = ttl
+        self.prefix = prefix
+
+    @classmethod
+    def from_file(cls, path: str) -> Identities:
+        lines = [ln.strip() for ln in Path(path).read_text().splitlines()]
+        tokens = [ln.split()[-1] for ln in lines if ln and not ln.startswith("#")]
+        if not tokens:
+            raise ValueError(f"{path}: no tokens")
+        return cls(tokens=tokens)
+
+    def get(self, index: int, role: str = "m") -> Identity:
+        """The identity number `index` (file order; or minted as `{prefix}-{role}{index}`)."""
+        if self.secret:
+            import jwt
+
+            user_id = f"{self.prefix}-{role}{index}"
+            now = int(time.time())
+            claims = {"sub": user_id, "name": user_id, "iat": now, "exp": now + self.ttl}
+            return Identity(user_id, user_id, jwt.encode(claims, self.secret, algorithm="HS256"))
+        if index >= len(self.tokens):
+            raise ValueError(f"the tokens file has {len(self.tokens)} tokens; this run needs more")
+        token = self.tokens[index]
+        claims = _claims(token)
+        user_id = str(claims.get("sub") or f"token{index}")
+        return Identity(user_id, str(claims.get("name") or user_id), token)
+
+    @property
+    def minted(self) -> bool:
+        return bool(self.secret)
+
+
+def _claims(token: str) -> dict[str, Any]:
+    """A JWT's claims, unverified (only to learn whose token it is)."""
+    try:
+        body = token.split(".")[1]
+        return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
+    except (IndexError, ValueError):
+        return {}
+
+
+def _error(response: httpx.Response, what: str) -> SetupError:
+    try:
+        err = response.json().get("error", {})
+        detail = f"{err.get('code')}: {err.get('message')}"
+    except ValueError:
+        detail = response.text[:200]
+    return SetupError(f"{what}: HTTP {response.status_code} {detail}")
+
+
+async def create_rooms(base_url: str, owner: Identity, hosts: Sequence[Identity], title: str) -> tuple[str, list[str]]:
+    """A community (open join) owned by `owner`, and a live by each host: (community id, rooms)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        auth = {"Authorization": f"Bearer {owner.token}"}
+        r = await http.post("/v1/communities", headers=auth,
+                            json={"name": title[:80], "join_policy": "open", "read_policy": "public",
+                                  "description": "created by loadtest"})
+        if r.status_code != 201:
+            raise _error(r, "creating the community")
+        cid = r.json()["id"]
+        rooms = []
+        for i, host in enumerate(hosts):
+            auth = {"Authorization": f"Bearer {host.token}"}
+            if host.user_id != owner.user_id:
+                r = await http.post(f"/v1/communities/{cid}/join", headers=auth)
+                if r.status_code not in (200, 409):
+                    raise _error(r, f"host {host.user_id} joining")
+            r = await http.post(f"/v1/communities/{cid}/live", headers=auth, json={"title": f"{title} room {i}"})
+            if r.status_code != 201:
+                raise _error(r, f"host {host.user_id} going live")
+            rooms.append(r.json()["room"])
+        return cid, rooms
+
+
+async def join_community(base_url: str, community_id: str, members: Sequence[Identity],
+                         concurrency: int = 32) -> dict[str, int]:
+    """Every member joins (409: already a member, fine); returns counts by outcome."""
+    outcomes: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as http:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(m: Identity) -> None:
+            async with gate:
+                for attempt in range(4):
+                    try:
+                        r = await http.post(f"/v1/communities/{community_id}/join",
+                                            headers={"Authorization": f"Bearer {m.token}"})
+                    except httpx.HTTPError as exc:
+                        key = type(exc).__name__
+                    else:
+                        if r.status_code in (200, 409):
+                            key = "ok"
+                            break
+                        if r.status_code in (429, 503):
+                            key = str(r.status_code)
+                        else:
+                            raise _error(r, f"member {m.user_id} joining")
+                    await asyncio.sleep(0.2 * 2**attempt)
+                outcomes[key] = outcomes.get(key, 0) + 1
+
+        await asyncio.gather(*(one(m) for m in members))
+    return outcomes
+
+
+async def end_lives(base_url: str, hosts: Sequence[Identity], rooms: Sequence[str]) -> None:
+    """End the lives a run created (best effort: the run's figures do not depend on it)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        for host, room in zip(hosts, rooms, strict=False):
+            try:
+                await http.post(f"/v1/live/{room.split(':', 1)[1]}/end",
+                                headers={"Authorization": f"Bearer {host.token}"})
+            except httpx.HTTPError:
+                pass
