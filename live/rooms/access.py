@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from live.communities.access import membership, require_reader
+from live.communities.access import require_reader
 from live.communities.models import Group, GroupMember
 from live.errors import ApiError, ErrorCode, not_found
 from live.moderation.sanctions import check_not_banned
@@ -27,8 +27,7 @@ class RoomAccess:
     kind: str  # "live" | "group" | "community"
     ident: str
     community_id: str
-    member: bool  # a member of the community
-    may_chat: bool
+    member: bool  # a member of the community (chat rights are the chat service's to judge)
     host_id: str | None = None  # live rooms: the host (not counted as a viewer)
 
     @property
@@ -57,8 +56,7 @@ async def check_room(services: Any, room: str, user_id: str) -> RoomAccess:
         async with services.db.session() as session:
             _, member = await require_reader(session, community_id, user_id)
             await check_not_banned(session, community_id, user_id)
-        return RoomAccess(room, kind, ident, community_id, member is not None,
-                          may_chat=member is not None, host_id=info.host_id)
+        return RoomAccess(room, kind, ident, community_id, member is not None, host_id=info.host_id)
     if kind == "group":
         async with services.db.session() as session:
             group = await session.get(Group, ident)
@@ -69,13 +67,12 @@ async def check_room(services: Any, room: str, user_id: str) -> RoomAccess:
             in_group = await session.get(GroupMember, (ident, user_id)) is not None
             if not in_group:
                 raise ApiError(ErrorCode.FORBIDDEN, "only members of this group can join its room")
-            return RoomAccess(room, kind, ident, group.community_id, member is not None,
-                              may_chat=member is not None)
+            return RoomAccess(room, kind, ident, group.community_id, member is not None)
     if kind == "community":
         async with services.db.session() as session:
             _, member = await require_reader(session, ident, user_id)
             await check_not_banned(session, ident, user_id)
-        return RoomAccess(room, kind, ident, ident, member is not None, may_chat=False)
+        return RoomAccess(room, kind, ident, ident, member is not None)
     raise ApiError(ErrorCode.INVALID_REQUEST, "unknown room kind", fields={"room": "unknown kind"})
 
 
@@ -104,7 +101,3 @@ async def members_among(services: Any, community_id: str, user_ids: set[str],
             members = {r[0] for r in rows}
     return members
 
-
-async def is_member(services: Any, community_id: str, user_id: str) -> bool:
-    async with services.db.session() as session:
-        return await membership(session, community_id, user_id) is not None
