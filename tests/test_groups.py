@@ -106,3 +106,22 @@ async def test_announcements_reach_the_right_people(server: RunningServer) -> No
         error_of(await admin.call("POST", f"/v1/communities/{cid}/announcements", json={"group_ids": []}), 422, "invalid_request")
         error_of(await admin.call("GET", "/v1/communities/nope/announcements"), 404, "not_found")
         assert len(heard) == 2
+
+
+async def test_members_only_communities_hide_everything_from_outsiders(server: RunningServer) -> None:
+    async with people(server, "owner", "outsider") as (owner, outsider):
+        c = await make_community(owner, read_policy="members", join_policy="invite")
+        cid = c["id"]
+        gid = (await owner.ok("POST", f"/v1/communities/{cid}/groups", 201, json={"name": "inner"}))["id"]
+        await owner.ok("POST", f"/v1/communities/{cid}/announcements", 201, json={"text": "secret"})
+        pid = (await owner.ok("POST", f"/v1/communities/{cid}/posts", 201, json={"text": "secret"}))["id"]
+        for method, path in (
+            ("GET", f"/v1/communities/{cid}"), ("GET", f"/v1/communities/{cid}/groups"),
+            ("GET", f"/v1/communities/{cid}/announcements"), ("GET", f"/v1/communities/{cid}/members"),
+            ("GET", f"/v1/communities/{cid}/posts"), ("GET", f"/v1/groups/{gid}"), ("POST", f"/v1/groups/{gid}/join"),
+            ("GET", f"/v1/posts/{pid}"), ("GET", f"/v1/posts/{pid}/comments"), ("POST", f"/v1/posts/{pid}/share"),
+        ):
+            error_of(await outsider.call(method, path, json={}), 404, "not_found")
+        assert cid not in [x["id"] for x in (await outsider.ok("GET", "/v1/communities?q=owner"))["items"]]
+        # Yet an invite-only members-only community can still be asked to join, by id.
+        await outsider.ok("POST", f"/v1/communities/{cid}/join-requests", 201, json={"message": "hello"})
