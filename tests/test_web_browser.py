@@ -244,7 +244,24 @@ async def test_groups_chat_and_announcements(dev_server: RunningServer, browser:
     await dialog.get_by_test_id("mod-submit").click()
     await member.locator("[data-testid=chat-message][data-deleted=true]").wait_for(timeout=10000)
     await member.get_by_test_id("moderation-notice").filter(has_text="off topic").wait_for(timeout=10000)
+    # A time-out (5 minutes by default): the member is told, and their next message is refused
+    # with the time it ends.
+    await member.get_by_test_id("chat-input").fill("one more")
+    await member.get_by_test_id("chat-send").click()
+    theirs = admin.get_by_test_id("chat-message").filter(has_text="one more")
+    await theirs.get_by_test_id("moderate").click()
+    await dialog.get_by_test_id("mod-action").select_option("timeout")
+    assert await dialog.get_by_test_id("mod-duration").input_value() == "300"
+    await dialog.get_by_test_id("mod-reason").fill("cool down")
+    await dialog.get_by_test_id("mod-submit").click()
+    await dialog.wait_for(state="detached")
+    await member.get_by_test_id("moderation-notice").filter(has_text="timed out").wait_for(timeout=10000)
+    await member.get_by_test_id("chat-input").fill("but why")
+    await member.get_by_test_id("chat-send").click()
+    await member.get_by_test_id("chat-status").filter(has_text="muted").wait_for(timeout=10000)
+    assert await member.get_by_test_id("chat-input").input_value() == "but why"  # not lost
     await member.get_by_role("tab", name="Moderation log").click()
     await member.get_by_test_id("modlog-entry").filter(has_text="off topic").wait_for()
+    await member.get_by_test_id("modlog-entry").filter(has_text="cool down").wait_for()
     await shots.take(member, "modlog-member-phone")
     assert real_errors(errors) == []

@@ -48,7 +48,14 @@ export function userName(user) {
 export function timeAgo(iso) {
   if (!iso) return '';
   const then = new Date(iso).getTime();
-  const s = Math.max(0, Math.round((Date.now() - then) / 1000));
+  const ahead = Math.round((then - Date.now()) / 1000);
+  if (ahead > 30) {
+    // A time to come (when a time-out or a ban ends).
+    if (ahead < 3600) return `in ${Math.round(ahead / 60)} min`;
+    if (ahead < 86400) return `in ${Math.round(ahead / 3600)} h`;
+    return `on ${new Date(iso).toLocaleDateString()}`;
+  }
+  const s = Math.max(0, -ahead);
   if (s < 45) return 'just now';
   if (s < 3600) return `${Math.round(s / 60)} min ago`;
   if (s < 86400) return `${Math.round(s / 3600)} h ago`;

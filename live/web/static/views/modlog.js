@@ -18,12 +18,13 @@ export function renderModLog(panel, ctx) {
 
   function entryEl(e) {
     const who = e.user_id ? userName({ id: e.user_id, name: e.user_name || e.user_id }) : null;
-    const what = e.target ? `a ${e.target.type}` : null;
-    const until = e.expires_at ? ['until ', timeEl(e.expires_at)] : null;
+    // "deleted a message by Omar", "timed out Omar, ends in 5 min"
+    const object = e.target ? [`a ${e.target.type}`, who ? [' by ', who] : ''] : who || '';
+    const until = e.expires_at ? [', ends ', timeEl(e.expires_at)] : null;
     return h('li', { class: `modlog-entry${e.overturned ? ' overturned' : ''}`, 'data-testid': 'modlog-entry' },
       h('p', {},
         h('span', { class: 'badge' }, e.moderator_role || 'moderator'), ' ',
-        VERB[e.action] || e.action, ' ', who || what || '', ' ', until || '',
+        VERB[e.action] || e.action, ' ', object, until || '', ' ',
         e.overturned ? h('span', { class: 'badge' }, 'overturned') : null),
       e.reason ? userText(e.reason, 'p', 'user-text small') : null,
       h('p', { class: 'muted small' }, timeEl(e.created_at)));
