@@ -19,7 +19,8 @@ export function renderModLog(panel, ctx) {
   function entryEl(e) {
     const who = e.user_id ? userName({ id: e.user_id, name: e.user_name || e.user_id }) : null;
     // "deleted a message by Omar", "timed out Omar, ends in 5 min"
-    const object = e.target ? [`a ${e.target.type}`, who ? [' by ', who] : ''] : who || '';
+    const content = e.target && e.target.type !== 'user';
+    const object = content ? [`a ${e.target.type}`, who ? [' by ', who] : ''] : who || '';
     const until = e.expires_at ? [', ends ', timeEl(e.expires_at)] : null;
     return h('li', { class: `modlog-entry${e.overturned ? ' overturned' : ''}`, 'data-testid': 'modlog-entry' },
       h('p', {},
