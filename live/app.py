@@ -37,6 +37,7 @@ COMPONENTS: tuple[str, ...] = (
     "live.me.api",
     "live.lives.api",
     "live.signaling.endpoint",
+    "live.media.api",
     "live.web.routes",
 )
 

@@ -176,7 +176,8 @@ class Output(MediaStreamTrack):
         self.end()
 
 
-Tap = Callable[[str, RTCRtpCodecParameters, av.Packet, bool], None]
+# (source, packet, keyframe), on the relay loop: must return at once (hand work to a thread)
+Tap = Callable[["Source", av.Packet, bool], None]
 
 
 class Source:
@@ -194,6 +195,7 @@ class Source:
         self.frames = 0
         self.keyframes = 0
         self.last_frame = time.monotonic()
+        self.first_frame_at: float | None = None
         self.ended = False
 
     async def _pli(self) -> bool:
@@ -212,6 +214,8 @@ class Source:
             return
         self.frames += 1
         self.last_frame = time.monotonic()
+        if self.first_frame_at is None:
+            self.first_frame_at = self.last_frame
         keyframe = is_keyframe(self.codec_key, bytes(packet)) if self.kind == "video" else True
         if keyframe and self.kind == "video":
             self.keyframes += 1
@@ -219,7 +223,7 @@ class Source:
             output.push(packet, keyframe)
         for tap in tuple(self.publication.relay.taps):
             try:
-                tap(self.publication.key, self.codec, packet, keyframe)
+                tap(self, packet, keyframe)
             except Exception:
                 log.exception("a media tap failed; dropping it")
                 self.publication.relay.taps.remove(tap)

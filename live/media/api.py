@@ -1,0 +1,246 @@
+"""HTTP side of media: WHIP/WHEP (RFC 9725 and its viewer twin), recordings, thumbnails; and the
+component that starts `services.components["media"]`.
+
+WHIP: `POST /v1/live/{lid}/whip` with `Content-Type: application/sdp` and the host's (or a stage
+guest's) Bearer token answers 201 with the SDP answer and `Location` of the session; `DELETE` on
+that location stops publishing. WHEP is the same for viewers at `/whep`. `OPTIONS` answers CORS
+preflights (and says `Accept-Post: application/sdp`). Configured ICE servers are announced in
+`Link: <url>; rel="ice-server"` headers (RFC 9725 section 4.6). Trickle ICE (`PATCH`) is not
+supported: the answer carries every candidate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+from typing import Any
+
+from starlette.responses import FileResponse, Response
+
+from live.communities.access import require_reader
+from live.errors import ApiError, ErrorCode
+from live.errors import ErrorCode as E
+from live.http.api import Api, Ctx, authenticate
+from live.media.recorder import metadata
+from live.media.service import MediaService
+from live.rooms.access import check_room
+
+api = Api("media")
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+    "Access-Control-Expose-Headers": "Location, Link, ETag, Accept-Post",
+    "Access-Control-Max-Age": "600",
+}
+SDP_LIMIT = 64 * 1024
+
+
+async def start(services: Any) -> None:
+    media = MediaService(services)
+    await media.start()
+    services.components["media"] = media
+
+
+async def stop(services: Any) -> None:
+    media = services.components.pop("media", None)
+    if media is not None:
+        await media.shutdown()
+
+
+def _media(ctx: Ctx[Any, Any]) -> MediaService:
+    media = ctx.services.components.get("media")
+    if media is None:
+        raise ApiError(ErrorCode.UNAVAILABLE, "media is not available on this server")
+    return media  # type: ignore[no-any-return]
+
+
+async def _sdp_body(ctx: Ctx[Any, Any]) -> str:
+    ctype = ctx.request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/sdp":
+        raise ApiError(ErrorCode.INVALID_REQUEST, "the body must be an SDP offer (Content-Type: application/sdp)",
+                       fields={"content-type": "expected application/sdp"})
+    raw = await ctx.request.body()
+    if len(raw) > SDP_LIMIT:
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "the SDP offer is too large")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(ErrorCode.INVALID_REQUEST, "the SDP offer is not UTF-8", fields={"body": "not UTF-8"}) from None
+
+
+def _links(ctx: Ctx[Any, Any]) -> dict[str, str]:
+    links = []
+    for server in ctx.services.settings.ice_servers:
+        urls = server["urls"] if isinstance(server["urls"], list) else [server["urls"]]
+        for url in urls:
+            link = f'<{url}>; rel="ice-server"'
+            if server.get("username"):
+                link += f'; username="{server["username"]}"; credential="{server.get("credential", "")}"'
+                link += '; credential-type="password"'
+            links.append(link)
+    return {"Link": ", ".join(links)} if links else {}
+
+
+async def _open_session(ctx: Ctx[Any, Any], kind: str) -> Response:
+    lid = ctx.params["lid"]
+    room = f"live:{lid}"
+    sdp = await _sdp_body(ctx)
+    media = _media(ctx)
+    if kind == "whip":
+        answer = await media.publish(room, ctx.user, sdp)
+        publisher = ctx.user.id
+    else:
+        await check_room(ctx.services, room, ctx.user.id)
+        publisher = (await media.live_info(room)).host_id
+        answer = await media.subscribe(room, ctx.user, sdp, publisher)
+    sid = secrets.token_urlsafe(16)
+    media.sessions[sid] = (room, ctx.user.id, kind, publisher)
+    location = f"/v1/live/{lid}/{kind}/{sid}"
+    headers = {**CORS, "Location": location, "ETag": f'"{sid}"', **_links(ctx)}
+    return Response(answer, status_code=201, media_type="application/sdp", headers=headers)
+
+
+async def _close_session(ctx: Ctx[Any, Any], kind: str) -> Response:
+    media = _media(ctx)
+    sid = ctx.params["sid"]
+    session = media.sessions.get(sid)
+    if session is None or session[2] != kind or session[0] != f"live:{ctx.params['lid']}":
+        raise ApiError(ErrorCode.NOT_FOUND, "no such session")
+    room, user_id, _, publisher = session
+    if user_id != ctx.user.id:
+        raise ApiError(ErrorCode.NOT_FOUND, "no such session")
+    media.sessions.pop(sid, None)
+    await media.stop(room, ctx.user, publisher)
+    return Response(status_code=200, headers=CORS)
+
+
+def _preflight() -> Response:
+    return Response(status_code=204, headers={**CORS, "Accept-Post": "application/sdp"})
+
+
+@api.post("/v1/live/{lid}/whip", status=201, content_type="application/sdp",
+          errors=[E.INVALID_REQUEST, E.FORBIDDEN, E.NOT_FOUND, E.CONFLICT, E.PAYLOAD_TOO_LARGE, E.UNAVAILABLE])
+async def whip_publish(ctx: Ctx[None, None]) -> Response:
+    """Publish to a live with WHIP (RFC 9725): SDP offer in, 201 with the answer and Location.
+
+    The host or a guest on stage; H.264 or VP8 video and Opus audio; all candidates in the SDP."""
+    return await _open_session(ctx, "whip")
+
+
+@api.delete("/v1/live/{lid}/whip/{sid}", errors=[E.NOT_FOUND])
+async def whip_stop(ctx: Ctx[None, None]) -> Response:
+    """End a WHIP publishing session."""
+    return await _close_session(ctx, "whip")
+
+
+@api.options("/v1/live/{lid}/whip", auth=False, status=204)
+async def whip_options(ctx: Ctx[None, None]) -> Response:
+    """CORS preflight of WHIP."""
+    return _preflight()
+
+
+@api.options("/v1/live/{lid}/whip/{sid}", auth=False, status=204)
+async def whip_session_options(ctx: Ctx[None, None]) -> Response:
+    """CORS preflight of a WHIP session."""
+    return _preflight()
+
+
+@api.post("/v1/live/{lid}/whep", status=201, content_type="application/sdp",
+          errors=[E.INVALID_REQUEST, E.NOT_FOUND, E.CONFLICT, E.BANNED, E.PAYLOAD_TOO_LARGE, E.UNAVAILABLE])
+async def whep_watch(ctx: Ctx[None, None]) -> Response:
+    """Watch a live with WHEP: SDP offer (recvonly) in, 201 with the answer and Location."""
+    return await _open_session(ctx, "whep")
+
+
+@api.delete("/v1/live/{lid}/whep/{sid}", errors=[E.NOT_FOUND])
+async def whep_stop(ctx: Ctx[None, None]) -> Response:
+    """End a WHEP viewing session."""
+    return await _close_session(ctx, "whep")
+
+
+@api.options("/v1/live/{lid}/whep", auth=False, status=204)
+async def whep_options(ctx: Ctx[None, None]) -> Response:
+    """CORS preflight of WHEP."""
+    return _preflight()
+
+
+@api.options("/v1/live/{lid}/whep/{sid}", auth=False, status=204)
+async def whep_session_options(ctx: Ctx[None, None]) -> Response:
+    """CORS preflight of a WHEP session."""
+    return _preflight()
+
+
+# -- recordings and thumbnails -----------------------------------------------------------------
+
+
+async def _readable_live(ctx: Ctx[Any, Any], user_id: str | None) -> Any:
+    """The live's info, if `user_id` may read its community (None: only public communities)."""
+    lives = ctx.services.components.get("lives")
+    if lives is None:
+        raise ApiError(ErrorCode.UNAVAILABLE, "live sessions are not available on this server")
+    info = await lives.room_info(ctx.params["lid"])
+    if info is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "no such live")
+    async with ctx.services.db.session() as session:
+        if user_id is not None:
+            await require_reader(session, info.community_id, user_id)
+        else:
+            from live.communities.access import load_community
+
+            community = await load_community(session, info.community_id)
+            if community.read_policy != "public":
+                raise ApiError(ErrorCode.NOT_FOUND, "no such live")
+    return info
+
+
+def _recording(ctx: Ctx[Any, Any], info: Any) -> dict[str, Any]:
+    if info.status == "live":
+        raise ApiError(ErrorCode.CONFLICT, "the live is still running; its recording is ready once it ends")
+    meta = metadata(Path(ctx.services.settings.var_dir) / "recordings", info.id)
+    if meta is None or not Path(meta["path"]).exists():
+        raise ApiError(ErrorCode.NOT_FOUND, "this live has no recording")
+    return meta
+
+
+@api.get("/v1/live/{lid}/recording", errors=[E.NOT_FOUND, E.CONFLICT])
+async def recording(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """A live's recording once it has ended: size, duration, format and download URL (409 while live)."""
+    info = await _readable_live(ctx, ctx.user.id)
+    meta = _recording(ctx, info)
+    path = Path(meta["path"])
+    webm = path.suffix == ".webm"
+    return {
+        "live_id": info.id,
+        "size": meta["size"],
+        "duration": meta.get("duration"),
+        "format": "webm" if webm else "matroska",
+        "content_type": "video/webm" if webm else "video/x-matroska",
+        "streams": meta.get("streams", []),
+        "url": f"/v1/live/{info.id}/recording/file",
+    }
+
+
+@api.get("/v1/live/{lid}/recording/file", errors=[E.NOT_FOUND, E.CONFLICT])
+async def recording_file(ctx: Ctx[None, None]) -> Response:
+    """Download a live's recording (WebM for VP8, Matroska for H.264)."""
+    info = await _readable_live(ctx, ctx.user.id)
+    path = Path(_recording(ctx, info)["path"])
+    webm = path.suffix == ".webm"
+    return FileResponse(path, media_type="video/webm" if webm else "video/x-matroska",
+                        filename=f"live-{info.id}{path.suffix}")
+
+
+@api.get("/v1/live/{lid}/thumbnail.jpg", auth=False, errors=[E.NOT_FOUND, E.UNAUTHORIZED])
+async def thumbnail(ctx: Ctx[None, None]) -> Response:
+    """The live's latest thumbnail (JPEG). Public communities need no token (so `<img>` works)."""
+    user_id = None
+    if ctx.request.headers.get("authorization"):
+        user_id = (await authenticate(ctx.request, ctx.services)).id
+    info = await _readable_live(ctx, user_id)
+    path = Path(ctx.services.settings.var_dir) / "thumbnails" / f"{info.id}.jpg"
+    if not await asyncio.to_thread(path.exists):
+        raise ApiError(ErrorCode.NOT_FOUND, "no thumbnail yet")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,275 @@
+"""`services.components["media"]`: who may publish and watch, and the bridge to the relay thread.
+
+The gateway routes `media.publish` / `media.subscribe` / `media.stop` here (after its room-access
+check); the WHIP/WHEP endpoints (live.media.api) come here too. The relay itself runs on its own
+thread and event loop (`RelayThread`): this service awaits it through `run_coroutine_threadsafe`,
+and the relay's callbacks come back with `call_soon_threadsafe`, so no media work ever runs on the
+loop that serves the gateway.
+
+Permission to publish (`lives.may_publish`: the host, or a guest on stage, not banned or muted) is
+checked on every offer and again whenever the room's stage changes (`stage.updated` on the room's
+bus channel) or a moderation action lands: a publisher who lost the right is unpublished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from live.auth.tokens import Principal
+from live.errors import ApiError, ErrorCode, not_found
+from live.media.recorder import Recorders
+from live.media.relay import MediaError, Relay, RelayThread
+from live.media.thumbnails import Thumbnails
+from live.rooms.channels import decode_event, room_channel
+
+log = logging.getLogger("live.media")
+
+
+def live_id(room: str) -> str:
+    kind, _, lid = room.partition(":")
+    if kind != "live" or not lid:
+        raise ApiError(ErrorCode.INVALID_REQUEST, "media is only sent in live rooms",
+                       fields={"room": "not a live room"})
+    return lid
+
+
+def _api_error(exc: MediaError) -> ApiError:
+    if exc.kind == "not_found":
+        return ApiError(ErrorCode.NOT_FOUND, str(exc))
+    if exc.kind == "conflict":
+        return ApiError(ErrorCode.CONFLICT, str(exc))
+    return ApiError(ErrorCode.INVALID_REQUEST, str(exc), fields={"sdp": str(exc)})
+
+
+class MediaService:
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: RelayThread | None = None
+        # room -> {user_id: kinds} of what this node relays (the relay's truth, mirrored here)
+        self.published: dict[str, dict[str, list[str]]] = {}
+        self.hosts: dict[str, str] = {}  # room -> host id, read by the recorder's and thumbnails' taps
+        self.communities: dict[str, str] = {}  # room -> community id
+        var = Path(self.settings.var_dir)
+        self.recorders = Recorders(var / "recordings", self.hosts) if self.settings.recording else None
+        self.thumbnails = (
+            Thumbnails(var / "thumbnails", self.hosts, self.settings.thumbnail_seconds, self._thumbnail_written)
+            if self.settings.thumbnail_seconds > 0 else None
+        )
+        # WHIP/WHEP sessions: id -> (room, user_id, "whip" | "whep", publisher id)
+        self.sessions: dict[str, tuple[str, str, str, str | None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._watch: asyncio.Task[None] | None = None
+        self._sub: Any = None
+
+    # -- life cycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+
+        def make() -> Relay:
+            relay = Relay(
+                ice_servers=self.settings.ice_servers,
+                media_timeout=self.settings.media_timeout_seconds,
+                on_published=self._relay_published,
+                on_unpublished=self._relay_unpublished,
+            )
+            if self.recorders is not None:
+                relay.taps.append(self.recorders.tap)
+            if self.thumbnails is not None:
+                relay.taps.append(self.thumbnails.tap)
+            return relay
+
+        self.thread = RelayThread(make)
+        await asyncio.to_thread(self.thread.start)
+        self._sub = self.services.bus.subscription()
+        self._watch = asyncio.create_task(self._watch_rooms(), name="media-stage-watch")
+        self.services.events.on("live.ended", self._on_live_ended)
+        self.services.events.on("moderation.action", self._on_moderation)
+
+    async def shutdown(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watch
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.close()
+        if self.thread is not None:
+            await asyncio.to_thread(self.thread.stop)
+        if self.recorders is not None:
+            await asyncio.to_thread(self.recorders.close_all)
+        if self.thumbnails is not None:
+            await asyncio.to_thread(self.thumbnails.close)
+        for task in list(self._tasks):
+            task.cancel()
+
+    @property
+    def relay(self) -> Relay:
+        assert self.thread is not None and self.thread.relay is not None
+        return self.thread.relay
+
+    # -- the interface the gateway and WHIP/WHEP use ---------------------------------------------
+    async def publish(self, room: str, user: Principal, sdp: str) -> str:
+        """Answer a publisher's offer; only the host or a guest on stage (not banned/muted)."""
+        info = await self.live_info(room)
+        lives = self.services.components["lives"]
+        if not await lives.may_publish(info.id, user.id):
+            raise ApiError(ErrorCode.FORBIDDEN, "only the host and guests on stage can publish here")
+        self.hosts[room] = info.host_id
+        self.communities[room] = info.community_id
+        if self.recorders is not None and user.id == info.host_id:
+            self.recorders.expect(room, info.id)
+        await self._follow(room)
+        try:
+            return await self._call(lambda r: r.publish(room, user.id, sdp))
+        except MediaError as exc:
+            raise _api_error(exc) from None
+
+    async def subscribe(self, room: str, user: Principal, sdp: str, publisher: str | None) -> str:
+        """Answer a viewer's offer for one publisher's media (default: the host)."""
+        info = await self.live_info(room)
+        target = publisher or info.host_id
+        try:
+            return await self._call(lambda r: r.subscribe(room, user.id, target, sdp))
+        except MediaError as exc:
+            raise _api_error(exc) from None
+
+    async def stop(self, room: str, user: Principal, publisher: str | None) -> None:
+        """Stop publishing (`publisher` omitted or oneself) and/or stop watching a publisher."""
+        live_id(room)
+        if publisher is None or publisher == user.id:
+            await self._call(lambda r: r.unpublish(room, user.id))
+        if publisher != user.id:
+            await self._call(lambda r: r.unsubscribe(room, user.id, publisher))
+
+    def publishers(self, room: str) -> dict[str, list[str]]:
+        return dict(self.published.get(room, {}))
+
+    # -- internals -------------------------------------------------------------------------------
+    async def live_info(self, room: str) -> Any:
+        lid = live_id(room)
+        lives = self.services.components.get("lives")
+        if lives is None:
+            raise ApiError(ErrorCode.UNAVAILABLE, "live sessions are not available on this server")
+        info = await lives.room_info(lid)
+        if info is None:
+            raise not_found("live")
+        if info.status != "live":
+            raise ApiError(ErrorCode.CONFLICT, "this live has ended")
+        return info
+
+    async def _call(self, fn: Any) -> Any:
+        if self.thread is None or not self.thread.thread.is_alive():
+            raise ApiError(ErrorCode.UNAVAILABLE, "the media relay is not running")
+        return await self.thread.call(fn)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _from_relay(self, coro_fn: Any, *args: Any) -> None:
+        """Relay thread -> this loop."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(lambda: self._spawn(coro_fn(*args)))
+
+    def _relay_published(self, room: str, user_id: str, kinds: list[str]) -> None:
+        self._from_relay(self._announce, "media.published", room, user_id, kinds)
+
+    def _relay_unpublished(self, room: str, user_id: str, kinds: list[str], reason: str) -> None:
+        self._from_relay(self._announce, "media.unpublished", room, user_id, kinds)
+
+    async def _announce(self, kind: str, room: str, user_id: str, kinds: list[str]) -> None:
+        if kind == "media.published":
+            self.published.setdefault(room, {})[user_id] = kinds
+        else:
+            self.published.get(room, {}).pop(user_id, None)
+            if self.recorders is not None and self.hosts.get(room) == user_id:
+                self.recorders.pause(room)
+        gateway = self.services.components.get("gateway")
+        if gateway is not None:
+            try:
+                await gateway.publish_room(room, {"type": kind, "room": room, "user_id": user_id, "kinds": kinds})
+            except Exception:
+                log.warning("telling %s that %s's media changed failed", room, user_id, exc_info=True)
+
+    async def _follow(self, room: str) -> None:
+        if self._sub is not None and room_channel(room) not in self._sub.channels:
+            await self._sub.subscribe(room_channel(room))
+
+    async def _watch_rooms(self) -> None:
+        async for event in self._sub:
+            data = getattr(event, "data", None)
+            if data is None:
+                continue  # a gap: the next stage change re-checks anyway
+            try:
+                decoded = decode_event(data)
+            except Exception:
+                continue
+            for ev in decoded if isinstance(decoded, list) else [decoded]:
+                if isinstance(ev, dict) and ev.get("type") == "stage.updated":
+                    room = event.channel.removeprefix("room.")
+                    self._spawn(self._recheck(room))
+
+    async def _recheck(self, room: str) -> None:
+        """Unpublish whoever in `room` may no longer publish (left the stage, banned, muted)."""
+        lives = self.services.components.get("lives")
+        if lives is None:
+            return
+        lid = live_id(room)
+        for user_id in list(self.published.get(room, {})):
+            try:
+                allowed = await lives.may_publish(lid, user_id)
+            except Exception:
+                log.warning("re-checking %s in %s failed", user_id, room, exc_info=True)
+                continue
+            if not allowed:
+                log.info("media %s: %s may no longer publish; stopping their media", room, user_id)
+                await self._call(lambda r, u=user_id: r.unpublish(room, u))
+
+    async def _on_moderation(self, payload: dict[str, Any]) -> None:
+        community = payload.get("community_id")
+        for room, cid in list(self.communities.items()):
+            if cid == community and payload.get("user_id") in self.published.get(room, {}):
+                await self._recheck(room)
+
+    async def _on_live_ended(self, payload: dict[str, Any]) -> None:
+        live = payload.get("live") or {}
+        lid = live.get("id")
+        if not lid:
+            return
+        room = f"live:{lid}"
+        if self.thread is not None and self.thread.thread.is_alive():
+            await self._call(lambda r: r.end_room(room, "live ended"))
+        self.published.pop(room, None)
+        if self.recorders is not None:
+            await asyncio.to_thread(self.recorders.finish, room)
+        if self.thumbnails is not None:
+            self.thumbnails.forget(room)
+        self.hosts.pop(room, None)
+        self.communities.pop(room, None)
+        if self._sub is not None and room_channel(room) in self._sub.channels:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe(room_channel(room))
+
+    def _thumbnail_written(self, room: str, path: Path) -> None:
+        """Thumbnail thread -> this loop: note the file on the live's row."""
+        self._from_relay(self._store_thumbnail, room, path)
+
+    async def _store_thumbnail(self, room: str, path: Path) -> None:
+        from live.lives.models import Live
+        from live.storage.base import utcnow
+
+        try:
+            async with self.services.db.session() as session:
+                live = await session.get(Live, live_id(room))
+                if live is not None:
+                    live.thumbnail_path = str(path)
+                    live.thumbnail_at = utcnow()
+        except Exception:
+            log.warning("saving the thumbnail of %s failed", room, exc_info=True)
