@@ -69,12 +69,29 @@ async def test_grace_period_ends_a_live_whose_host_is_gone(make_settings: Any) -
             lives.host_disconnected(live["id"], host.id)
             assert (await _wait_status(server, host, live["id"], "ended"))["status"] == "ended"
 
+            # Still sending media without a socket (WHIP from a broadcasting tool): still live.
+            live = await host.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "whip"})
+
+            class Sending:
+                def publishers(self, room: str) -> dict[str, list[str]]:
+                    return {host.id: ["audio", "video"]} if room == live["room"] else {}
+
+            media = server.services.components.get("media")
+            server.services.components["media"] = Sending()
+            try:
+                lives.host_disconnected(live["id"], host.id)
+                await asyncio.sleep(GRACE * 2)
+                assert (await _status(server, host, live["id"]))["status"] == "live"
+            finally:
+                server.services.components["media"] = media
+            await host.ok("POST", f"/v1/live/{live['id']}/end")
+
             # Ended by hand meanwhile: the timer finds nothing to do.
             live = await host.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "c"})
             lives.host_disconnected(live["id"], host.id)
             await host.ok("POST", f"/v1/live/{live['id']}/end")
             await asyncio.sleep(GRACE * 2)
-            assert len(ended) == 3
+            assert len(ended) == 4
 
 
 async def test_host_socket_closing_ends_the_live_after_grace(make_settings: Any) -> None:

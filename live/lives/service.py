@@ -315,6 +315,10 @@ class LiveService:
             if presence is not None:
                 if await _maybe_await(presence.user_count(room_of(lid), host_id)) > 0:
                     return  # back, through this node or another
+            media = self.services.components.get("media")
+            if media is not None and hasattr(media, "publishers"):
+                if host_id in (media.publishers(room_of(lid)) or {}):
+                    return  # still sending media (e.g. WHIP from a broadcasting tool), no socket
             info = await self.room_info(lid)
             if info is None or info.status != LIVE or info.host_id != host_id:
                 return
