@@ -269,3 +269,20 @@ async def test_search_folds_case_beyond_ascii(server: RunningServer) -> None:
         await folk.ok("PATCH", f"/v1/communities/{c['id']}", json={"name": f"Renamed {tag}"})
         assert (await folk.ok("GET", f"/v1/communities?q=über+{tag}"))["items"] == []
         assert len((await folk.ok("GET", f"/v1/communities?q=renamed+{tag}"))["items"]) == 1
+
+
+async def test_membership_changes_are_announced_as_events(server: RunningServer) -> None:
+    heard: list[tuple[str, str | None]] = []
+
+    async def on_change(payload: dict) -> None:
+        heard.append((payload["user_id"], payload["role"]))
+
+    server.services.events.on("membership.changed", on_change)
+    async with people(server, "owner", "bob") as (owner, bob):
+        c = await make_community(owner)
+        cid = c["id"]
+        await bob.ok("POST", f"/v1/communities/{cid}/join")
+        await owner.ok("PATCH", f"/v1/communities/{cid}/members/{bob.id}", json={"role": "admin"})
+        await owner.ok("POST", f"/v1/communities/{cid}/transfer", json={"user_id": bob.id})
+        await owner.ok("POST", f"/v1/communities/{cid}/leave")
+    assert heard == [(bob.id, "member"), (bob.id, "admin"), (owner.id, "admin"), (bob.id, "owner"), (owner.id, None)]

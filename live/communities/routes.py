@@ -32,11 +32,19 @@ READ = [E.NOT_FOUND]
 WRITE = [E.NOT_FOUND, E.NOT_MEMBER, E.FORBIDDEN]
 
 
-def _membership_changed(services: Services, community_id: str, user_id: str) -> None:
-    """Cached roles/sanctions of this user in this community are stale (chat keeps a cache)."""
+async def _membership_changed(services: Services, community_id: str, user_id: str, role: str | None) -> None:
+    """Someone joined, left or changed role: drop cached roles, and tell whoever listens.
+
+    The chat service caches roles and sanctions per user (its `invalidate` works on this node);
+    the "membership.changed" event {community_id, user_id, role} lets the gateway carry the news
+    to other nodes and to the user's open connections.
+    """
     chat = services.components.get("chat")
     if chat is not None and hasattr(chat, "invalidate"):
         chat.invalidate(community_id, user_id)
+    await services.events.emit(
+        "membership.changed", {"community_id": community_id, "user_id": user_id, "role": role}
+    )
 
 
 @api.post("/v1/communities", response=wire.CommunityOut, body=CommunityCreate, status=201, errors=[E.COMMUNITY_LIMIT])
@@ -84,7 +92,7 @@ async def join_community(ctx: Ctx[None, None]) -> dict[str, Any]:
     cid = path_id(ctx, "cid")
     async with ctx.services.db.session() as session:
         result = await service.join(session, cid, ctx.user.id, invite_quota=ctx.services.settings.invite_quota)
-    _membership_changed(ctx.services, cid, ctx.user.id)
+    await _membership_changed(ctx.services, cid, ctx.user.id, result["role"])
     return result
 
 
@@ -95,7 +103,7 @@ async def leave_community(ctx: Ctx[None, None]) -> dict[str, Any]:
     cid = path_id(ctx, "cid")
     async with ctx.services.db.session() as session:
         result = await service.leave(session, cid, ctx.user.id)
-    _membership_changed(ctx.services, cid, ctx.user.id)
+    await _membership_changed(ctx.services, cid, ctx.user.id, None)
     return result
 
 
@@ -112,7 +120,7 @@ async def change_member_role(ctx: Ctx[RoleChange, None]) -> dict[str, Any]:
     cid, uid = path_id(ctx, "cid"), path_id(ctx, "uid")
     async with ctx.services.db.session() as session:
         result = await service.change_role(session, cid, ctx.user.id, uid, ctx.body.role)
-    _membership_changed(ctx.services, cid, uid)
+    await _membership_changed(ctx.services, cid, uid, result["role"])
     return result
 
 
@@ -125,8 +133,8 @@ async def transfer_ownership(ctx: Ctx[OwnershipTransfer, None]) -> dict[str, Any
         result = await service.transfer_ownership(
             session, cid, ctx.user.id, ctx.body.user_id, limit=ctx.services.settings.community_limit
         )
-    _membership_changed(ctx.services, cid, ctx.user.id)
-    _membership_changed(ctx.services, cid, ctx.body.user_id)
+    await _membership_changed(ctx.services, cid, ctx.user.id, "admin")
+    await _membership_changed(ctx.services, cid, ctx.body.user_id, "owner")
     return result
 
 
@@ -158,7 +166,7 @@ async def accept_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
         result = await invites.accept_invite(
             session, path_id(ctx, "code"), ctx.user.id, invite_quota=ctx.services.settings.invite_quota
         )
-    _membership_changed(ctx.services, result["community_id"], ctx.user.id)
+    await _membership_changed(ctx.services, result["community_id"], ctx.user.id, result["role"])
     return result
 
 
@@ -203,7 +211,7 @@ async def _decide(ctx: Ctx[None, None], approve: bool) -> dict[str, Any]:
             invite_quota=ctx.services.settings.invite_quota,
         )
     if approve:
-        _membership_changed(ctx.services, result["community_id"], result["user_id"])
+        await _membership_changed(ctx.services, result["community_id"], result["user_id"], "member")
     await ctx.services.events.emit("join_request.decided", result)
     return result
 
