@@ -485,3 +485,24 @@ async def test_bus_failure_keeps_the_message(make_settings: Any, redis_server: A
             async with server.services.db.session() as session:
                 row = await chat_store.by_nonce(session, w.room, w.cast["owner"].id, "n2")
             assert row is not None and row.text == "two"
+
+
+async def test_metrics(server: RunningServer) -> None:
+    async with people(server, "owner") as cast:
+        w = await make_world(server, cast)
+        await w.chat.append(w.room, w.p("owner"), "hi", "m1")
+        await w.chat.append(w.room, w.p("owner"), "hi", "m1")
+        with pytest.raises(ApiError):
+            await w.chat.append(w.room, w.p("owner"), "x" * 501, "m2")
+        await w.chat.join_state(w.room, {"epoch": "nope", "seq": 0})
+        async with server.client() as c:
+            text = (await c.get("/metrics")).text
+        for needle in (
+            "live_chat_messages_stored_total ",
+            "live_chat_nonce_repeats_total ",
+            'live_chat_refused_total{code="message_too_long"}',
+            'live_chat_joins_total{outcome="not_recovered"}',
+            'live_chat_history_reads_total{source="database"}',
+            "live_chat_append_seconds_bucket",
+        ):
+            assert needle in text, needle

@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from live.auth.tokens import Principal
-from live.chat import rules, store
+from live.chat import metrics, rules, store
 from live.chat.models import ChatMessage, ChatRoom
 from live.communities.access import Role, load_community, membership, role_of
 from live.communities.models import Group, GroupMember
@@ -189,6 +189,13 @@ class ChatService:
 
     async def append(self, room: str, user: Principal, text: str, nonce: str) -> dict[str, Any]:
         """Store a message and publish its `chat.message`; the stored event for a repeated nonce."""
+        try:
+            return await self._append(room, user, text, nonce)
+        except ApiError as exc:
+            metrics.REFUSED.labels(exc.code.value).inc()
+            raise
+
+    async def _append(self, room: str, user: Principal, text: str, nonce: str) -> dict[str, Any]:
         if not isinstance(text, str):
             raise invalid({"text": "must be a string"})
         text = rules.check_text(text)
@@ -211,6 +218,7 @@ class ChatService:
             # its rate; only then is the database asked (the common path stays cheap).
             stored = await self._stored(room, user.id, nonce)
             if stored is not None:
+                metrics.DUPLICATES.inc()
                 return stored
             self.limiter.check(user.id)
         slow = 0 if standing.role.at_least(Role.MODERATOR) else community.slow_mode_seconds
@@ -225,10 +233,12 @@ class ChatService:
             return store.event_of(msg, chat_room.epoch if chat_room is not None else "")
 
     async def _store(self, room: str, user: Principal, text: str, nonce: str, slow: int) -> dict[str, Any]:
+        started = time.perf_counter()
         async with self.db.session() as session:
             chat_room = await store.room_row(session, room, lock="update")
             previous = await store.by_nonce(session, room, user.id, nonce)
             if previous is not None:
+                metrics.DUPLICATES.inc()
                 return store.event_of(previous, chat_room.epoch)
             if slow:
                 last = await store.last_sent_at(session, room, user.id)
@@ -247,6 +257,8 @@ class ChatService:
             await session.flush()
             event = store.event_of(msg, chat_room.epoch)
             await self._publish(room, event, seq=seq, epoch=chat_room.epoch)
+        metrics.STORED.inc()
+        metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
         return event
 
     async def _publish(self, room: str, event: dict[str, Any], *, seq: int, epoch: str) -> None:
@@ -262,6 +274,7 @@ class ChatService:
             else:
                 await self.bus.publish(channel, data)
         except (RedisError, OSError, TimeoutError, ApiError) as exc:
+            metrics.PUBLISH_FAILURES.inc()
             log.warning("chat publish in %s failed (stored; recovery fills the gap): %s", room, exc)
 
     # -- join and recovery -------------------------------------------------------------------
@@ -282,11 +295,13 @@ class ChatService:
             after = _recoverable_from(since, epoch, last)
             if after is not None:
                 history = await self._range(session, room, epoch, after, last)
+                metrics.JOINS.labels("recovered").inc()
                 return {"epoch": epoch, "seq": last, "history": history, "recovered": True}
             history = await self._range(session, room, epoch, max(0, last - HISTORY), last)
         state: dict[str, Any] = {"epoch": epoch, "seq": last, "history": history}
         if since is not None:
             state["recovered"] = False
+        metrics.JOINS.labels("fresh" if since is None else "not_recovered").inc()
         return state
 
     async def _range(self, session: Any, room: str, epoch: str, after: int, upto: int) -> list[dict[str, Any]]:
@@ -296,9 +311,11 @@ class ChatService:
             try:
                 events = await asyncio.wait_for(self.stream.read(room, epoch, after, upto), PUBLISH_TIMEOUT)
                 if events is not None:
+                    metrics.HISTORY_READS.labels("stream").inc()
                     return events
             except (RedisError, OSError, TimeoutError) as exc:
                 log.info("chat stream of %s unreadable, using the database: %s", room, exc)
+        metrics.HISTORY_READS.labels("database").inc()
         return [store.event_of(m, epoch) for m in await store.messages(session, room, after, upto)]
 
     async def page(self, room: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
@@ -363,6 +380,7 @@ class ChatService:
                 else:
                     await self.bus.publish(channel, data)
             except (RedisError, OSError, TimeoutError, ApiError) as exc:
+                metrics.PUBLISH_FAILURES.inc()
                 log.warning("chat.deleted publish in %s failed (stored): %s", room, exc)
 
     async def on_moderation_action(self, payload: dict[str, Any]) -> None:
