@@ -198,3 +198,64 @@ async def test_chat_history_pages_oldest_first(server: RunningServer) -> None:
         assert other
         quiet = await reader.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "quiet"})
         assert (await alice.ok("GET", f"/v1/live/{quiet['id']}/chat")) == {"items": [], "next_after_seq": None}
+
+
+async def test_pin_a_chat_message(server: RunningServer) -> None:
+    from live.bus.base import Message
+    from live.rooms.channels import decode_event, room_channel
+
+    async with people(server, "host", "mod", "member") as (host, mod, member):
+        community = await make_community(host)
+        cid = community["id"]
+        await add_member(host, community, mod, role="moderator")
+        await add_member(host, community, member)
+        live = await host.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "pins"})
+        lid, room = live["id"], live["room"]
+        chat = server.services.components["chat"]
+        lives = server.services.components["lives"]
+        sub = server.services.bus.subscription()
+        await sub.subscribe(room_channel(room))
+        heard: list[dict[str, Any]] = []
+
+        async def listen() -> None:
+            async for ev in sub:
+                if isinstance(ev, Message):
+                    event = decode_event(ev.data)
+                    assert isinstance(event, dict)
+                    if event["type"] == "chat.pinned":
+                        heard.append(event)
+
+        task = asyncio.create_task(listen())
+        try:
+            first = await chat.append(room, Principal(member.id, "member"), "pin me", "p1")
+            second = await chat.append(room, Principal(member.id, "member"), "or me", "p2")
+            assert (await lives.state(lid))["pinned"] is None
+            pinned = await host.ok("PUT", f"/v1/live/{lid}/pin", json={"seq": first["seq"]})
+            assert pinned == {"pinned": first}
+            assert (await lives.state(lid))["pinned"] == first
+            assert (await mod.ok("PUT", f"/v1/live/{lid}/pin", json={"seq": second["seq"]}))["pinned"] == second
+            error_of(await member.call("PUT", f"/v1/live/{lid}/pin", json={"seq": first["seq"]}), 403, "forbidden")
+            error_of(await host.call("PUT", f"/v1/live/{lid}/pin", json={"seq": 99}), 404, "not_found")
+            error_of(await host.call("PUT", "/v1/live/nope/pin", json={"seq": 1}), 404, "not_found")
+            for body in ({}, {"seq": 0}, {"seq": "1"}):
+                error_of(await host.call("PUT", f"/v1/live/{lid}/pin", json=body), 422, "invalid_request")
+            assert (await lives.state(lid))["pinned"] == second  # failures changed nothing
+            # Deleting the pinned message unpins it.
+            await chat.delete(room, second["seq"], Principal(member.id, "member"), "")
+            assert (await lives.state(lid))["pinned"] is None
+            await host.ok("PUT", f"/v1/live/{lid}/pin", json={"seq": first["seq"]})
+            assert (await host.ok("DELETE", f"/v1/live/{lid}/pin")) == {"pinned": None}
+            assert (await lives.state(lid))["pinned"] is None
+            for _ in range(100):
+                if len(heard) >= 5:
+                    break
+                await asyncio.sleep(0.02)
+            assert [h["message"]["seq"] if h["message"] else None for h in heard] == [
+                first["seq"], second["seq"], None, first["seq"], None
+            ]
+            assert all(h["room"] == room for h in heard)
+            await host.ok("POST", f"/v1/live/{lid}/end")
+            error_of(await host.call("PUT", f"/v1/live/{lid}/pin", json={"seq": first["seq"]}), 409, "conflict")
+        finally:
+            task.cancel()
+            await sub.close()

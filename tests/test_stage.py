@@ -125,7 +125,7 @@ async def _stage_scenario(server: RunningServer) -> None:
         async def on_stage(payload: dict[str, Any]) -> None:
             domain.append(payload)
 
-        server.services.events.on("stage.updated", on_stage)
+        server.services.events.on("stage.changed", on_stage)
         sub = server.services.bus.subscription()
         await sub.subscribe(room_channel(room))
         reader = asyncio.create_task(_collect(sub, seen))

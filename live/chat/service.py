@@ -382,6 +382,8 @@ class ChatService:
             except (RedisError, OSError, TimeoutError, ApiError) as exc:
                 metrics.PUBLISH_FAILURES.inc()
                 log.warning("chat.deleted publish in %s failed (stored): %s", room, exc)
+        # In-process, after the commit: e.g. the live unpins a deleted message.
+        await self.services.events.emit("chat.message_deleted", {"room": room, "seq": seq, "reason": reason[:500]})
 
     async def on_moderation_action(self, payload: dict[str, Any]) -> None:
         """A moderator deleted a chat message through the moderation API: remove it, tell the room.

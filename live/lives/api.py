@@ -83,6 +83,27 @@ async def live_chat(ctx: Ctx[None, ChatPage]) -> dict[str, Any]:
     return {"items": items, "next_after_seq": items[-1]["seq"] if more else None}
 
 
+class PinBody(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    seq: Annotated[int, Field(ge=1)]
+
+
+@api.put("/v1/live/{lid}/pin", body=PinBody, errors=[E.NOT_FOUND, E.FORBIDDEN, E.CONFLICT])
+async def pin_message(ctx: Ctx[PinBody, None]) -> dict[str, Any]:
+    """Pin a chat message of the live by `seq` (the host, or moderators and up).
+
+    The room hears `chat.pinned` {room, message}; joiners find it in `state.pinned`.
+    """
+    return {"pinned": await lives(ctx).pin(ctx.params["lid"], ctx.user, ctx.body.seq)}
+
+
+@api.delete("/v1/live/{lid}/pin", errors=[E.NOT_FOUND, E.FORBIDDEN, E.CONFLICT])
+async def unpin_message(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """Unpin the live's pinned message (`chat.pinned` with `message: null`)."""
+    return {"pinned": await lives(ctx).pin(ctx.params["lid"], ctx.user, None)}
+
+
 async def start(services: Any) -> None:
     chat = ChatService(services)
     services.components["chat"] = chat
@@ -90,6 +111,7 @@ async def start(services: Any) -> None:
     services.events.on("community.chat_settings", chat.on_chat_settings)
     live_service = LiveService(services)
     services.components["lives"] = live_service
+    services.events.on("chat.message_deleted", live_service.on_chat_deleted)
     await live_service.resume_timers()
 
 

@@ -31,6 +31,8 @@ class Live(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     peak_viewers: Mapped[int] = mapped_column(Integer, default=0)
+    # The chat message (seq in the live's room) the host or a moderator pinned, if any.
+    pinned_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
     thumbnail_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
     thumbnail_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -21,6 +21,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from live.auth.tokens import Principal
+from live.chat import store as chat_store
+from live.chat.models import ChatMessage, ChatRoom
 from live.communities.access import Role, membership, require_member, require_reader, role_of
 from live.errors import ApiError, ErrorCode, not_found
 from live.lives import stage
@@ -214,8 +216,58 @@ class LiveService:
                 "host": {"id": live.host_id, "name": await self._host_name(session, live.host_id)},
                 "stage": stage.listing(live.host_id, seats, order),
                 "viewer_count": self.viewer_count(lid),
-                "pinned": None,
+                "pinned": await self._pinned_event(session, live),
             }
+
+    async def _pinned_event(self, session: Any, live: Live) -> dict[str, Any] | None:
+        if live.pinned_seq is None:
+            return None
+        room = room_of(live.id)
+        msg = await session.get(ChatMessage, (room, live.pinned_seq))
+        if msg is None or msg.deleted_at is not None:
+            return None
+        chat_room = await session.get(ChatRoom, room)
+        return chat_store.event_of(msg, chat_room.epoch if chat_room is not None else "")
+
+    async def pin(self, lid: str, actor: Principal, seq: int | None) -> dict[str, Any] | None:
+        """Pin a chat message of the live (`seq`) or unpin (None): the host, or moderators and up.
+
+        Publishes `chat.pinned` {room, message: chat.message | null} to the room; returns it.
+        """
+        async with self.db.session() as session:
+            live = await session.get(Live, lid, with_for_update=True)
+            if live is None:
+                raise not_found("live")
+            _, member = await require_reader(session, live.community_id, actor.id)
+            role = role_of(member)
+            if actor.id != live.host_id and (role is None or not role.at_least(Role.MODERATOR)):
+                raise ApiError(ErrorCode.FORBIDDEN, "only the host or a moderator pins messages")
+            if live.status != LIVE:
+                raise ApiError(ErrorCode.CONFLICT, "this live has ended")
+            live.pinned_seq = seq
+            pinned = await self._pinned_event(session, live)
+            if seq is not None and pinned is None:
+                raise not_found("message")
+            await self._publish_pinned(lid, pinned)
+        return pinned
+
+    async def _publish_pinned(self, lid: str, pinned: dict[str, Any] | None) -> None:
+        room = room_of(lid)
+        await self.services.bus.publish(
+            room_channel(room), encode_event({"type": "chat.pinned", "room": room, "message": pinned})
+        )
+
+    async def on_chat_deleted(self, payload: dict[str, Any]) -> None:
+        """A deleted message cannot stay pinned."""
+        kind, _, lid = str(payload.get("room", "")).partition(":")
+        if kind != "live":
+            return
+        async with self.db.session() as session:
+            live = await session.get(Live, lid, with_for_update=True)
+            if live is None or live.pinned_seq is None or live.pinned_seq != payload.get("seq"):
+                return
+            live.pinned_seq = None
+            await self._publish_pinned(lid, None)
 
     async def stage_action(
         self, lid: str, actor: Principal, kind: str, user_id: str | None = None
@@ -275,7 +327,7 @@ class LiveService:
             # In-process, for the media relay: guests who left the stage stop publishing.
             left = [u for u, s in seats.items() if s == stage.GUEST and new.get(u) != stage.GUEST]
             await self.services.events.emit(
-                "stage.updated", {"live_id": lid, "room": room, "stage": listing, "left": left}
+                "stage.changed", {"live_id": lid, "room": room, "stage": listing, "left": left}
             )
         return listing
 

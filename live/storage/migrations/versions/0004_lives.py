@@ -54,6 +54,7 @@ def upgrade() -> None:
     sa.Column('ended_at', UTCDateTime(), nullable=True),
     sa.Column('end_reason', sa.String(length=32), nullable=True),
     sa.Column('peak_viewers', sa.Integer(), nullable=False),
+    sa.Column('pinned_seq', sa.Integer(), nullable=True),
     sa.Column('thumbnail_path', sa.String(length=500), nullable=True),
     sa.Column('thumbnail_at', UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_lives_community_id_communities'), ondelete='CASCADE'),
