@@ -143,3 +143,50 @@ def test_rate_limiter_check_and_prune() -> None:
         rules.RateLimiter(0, 1, clock)
     with pytest.raises(ValueError):
         rules.RateLimiter(1, 0, clock)
+
+
+# -- properties ----------------------------------------------------------------------------------
+
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+WORD = st.text(st.characters(categories=("Ll", "Lu", "Lo", "Nd")), min_size=1, max_size=8)
+
+
+def _folds_to_word_chars(text: str) -> bool:
+    return all(ch.isalnum() for ch in rules.normalize(text).casefold())
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(WORD, min_size=1, max_size=3), gaps=st.lists(st.sampled_from([" ", "  ", "\n", "\t"]),
+       min_size=3, max_size=3), before=st.sampled_from([" ", " ¡", " (", "\n"]),
+       after=st.sampled_from([" ", "! ", ".", ")"]), shout=st.booleans())
+def test_a_blocked_phrase_is_always_found(words: list[str], gaps: list[str], before: str, after: str,
+                                          shout: bool) -> None:
+    assume(all(_folds_to_word_chars(w) for w in words))
+    spoken = "".join(w + g for w, g in zip(words, gaps))[: -len(gaps[len(words) - 1])]
+    if shout and spoken.upper().casefold() == spoken.casefold():
+        spoken = spoken.upper()
+    assert rules.KeywordFilter([" ".join(words)]).find(f"say{before}{spoken}{after}now") is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(word=WORD, left=st.sampled_from(["a", "Z", "9", "é", "ж"]), right=st.sampled_from(["b", "0", "ü", "я"]))
+def test_a_blocked_word_inside_another_word_is_not_found(word: str, left: str, right: str) -> None:
+    assume(_folds_to_word_chars(word))
+    assert rules.KeywordFilter([word]).find(f"{left}{word}{right}") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(rate=st.floats(0.1, 50), burst=st.integers(1, 20),
+       steps=st.lists(st.floats(0, 2), min_size=1, max_size=200))
+def test_the_bucket_never_allows_more_than_burst_plus_refill(rate: float, burst: int, steps: list[float]) -> None:
+    clock = Clock()
+    start = clock.now
+    limiter = rules.RateLimiter(rate, burst, clock)
+    allowed = 0
+    for advance in steps:
+        clock.now += advance
+        if limiter.take("k") == 0:
+            allowed += 1
+        assert allowed <= burst + (clock.now - start) * rate + 1e-6
