@@ -411,6 +411,11 @@ class ChatService:
             if exc.code is not ErrorCode.NOT_FOUND:
                 raise
 
+    async def on_live_ended(self, payload: dict[str, Any]) -> None:
+        """The live ended on this node: its room takes no more messages, without waiting for the cache."""
+        live = payload.get("live") or {}
+        self._rooms.pop(f"live:{live.get('id')}", None)
+
     async def on_chat_settings(self, payload: dict[str, Any]) -> None:
         """Slow mode or the keyword filter changed: read them again on the next message."""
         self._communities.pop(str(payload.get("community_id")), None)

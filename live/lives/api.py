@@ -109,6 +109,7 @@ async def start(services: Any) -> None:
     services.components["chat"] = chat
     services.events.on("moderation.action", chat.on_moderation_action)
     services.events.on("community.chat_settings", chat.on_chat_settings)
+    services.events.on("live.ended", chat.on_live_ended)
     live_service = LiveService(services)
     services.components["lives"] = live_service
     services.events.on("chat.message_deleted", live_service.on_chat_deleted)
