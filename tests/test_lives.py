@@ -259,3 +259,20 @@ async def test_pin_a_chat_message(server: RunningServer) -> None:
         finally:
             task.cancel()
             await sub.close()
+
+
+async def test_a_deleted_community_does_not_trap_its_host(server: RunningServer) -> None:
+    async with people(server, "alice") as (alice,):
+        gone = (await make_community(alice, name="soon gone"))["id"]
+        other = (await make_community(alice, name="other"))["id"]
+        first = await alice.ok("POST", f"/v1/communities/{gone}/live", 201, json={"title": "x"})
+        await alice.ok("DELETE", f"/v1/communities/{gone}", 204)
+        # The running live of a deleted community does not block going live elsewhere.
+        await alice.ok("POST", f"/v1/communities/{other}/live", 201, json={"title": "y"})
+        async with server.services.db.session() as session:
+            live = await session.get(Live, first["id"])
+            assert live is not None and live.status == "ended" and live.end_reason == "community_deleted"
+        # And the host can always end their own live, even where the community is gone.
+        current = (await alice.ok("GET", f"/v1/communities/{other}/live"))["items"][0]
+        await alice.ok("DELETE", f"/v1/communities/{other}", 204)
+        assert (await alice.ok("POST", f"/v1/live/{current['id']}/end"))["status"] == "ended"

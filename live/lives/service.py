@@ -24,6 +24,7 @@ from live.auth.tokens import Principal
 from live.chat import store as chat_store
 from live.chat.models import ChatMessage, ChatRoom
 from live.communities.access import Role, membership, require_member, require_reader, role_of
+from live.communities.models import Community
 from live.errors import ApiError, ErrorCode, not_found
 from live.lives import stage
 from live.lives.models import ENDED, LIVE, Live, StageSeat
@@ -105,10 +106,17 @@ class LiveService:
             await require_member(session, community_id, user.id)
             await check_can_speak(session, community_id, user.id)
             running = (
-                await session.execute(select(Live.id).where(Live.live_host == user.id))
+                await session.execute(select(Live).where(Live.live_host == user.id).with_for_update())
             ).scalar_one_or_none()
             if running is not None:
-                raise ApiError(ErrorCode.CONFLICT, f"you are already live ({running}); end it first")
+                elsewhere = await session.get(Community, running.community_id)
+                if elsewhere is not None and elsewhere.deleted_at is None:
+                    raise ApiError(ErrorCode.CONFLICT, f"you are already live ({running.id}); end it first")
+                # Its community was deleted under it: nobody can watch it, so it is over.
+                running.status, running.ended_at, running.live_host = ENDED, utcnow(), None
+                running.end_reason = "community_deleted"
+                await session.execute(delete(StageSeat).where(StageSeat.live_id == running.id))
+                await session.flush()
             live = Live(
                 id=new_id(), community_id=community_id, host_id=user.id, title=title, status=LIVE,
                 live_host=user.id, started_at=utcnow(), peak_viewers=0,
@@ -160,12 +168,11 @@ class LiveService:
             live = await session.get(Live, lid, with_for_update=True)
             if live is None:
                 raise not_found("live")
-            if by is not None:
+            if by is not None and by.id != live.host_id:  # the host may always end their own
                 _, member = await require_reader(session, live.community_id, by.id)
-                if by.id != live.host_id:
-                    role = role_of(member)
-                    if role is None or not role.at_least(Role.MODERATOR):
-                        raise ApiError(ErrorCode.FORBIDDEN, "only the host or a moderator ends a live")
+                role = role_of(member)
+                if role is None or not role.at_least(Role.MODERATOR):
+                    raise ApiError(ErrorCode.FORBIDDEN, "only the host or a moderator ends a live")
             if live.status != LIVE:
                 raise ApiError(ErrorCode.CONFLICT, "this live has already ended")
             live.peak_viewers = max(live.peak_viewers, self._peaks.get(lid, 0), self.viewer_count(lid))
