@@ -3,14 +3,20 @@
 The load generator holds thousands of connections and reads tens of thousands of frames a second
 in one process, so the per-frame cost is what matters. The asyncio connection of `websockets`
 queues every frame and wakes a task per `recv()`; here a frame is handed to a callback straight
-from `data_received`, with the time the bytes arrived, and nothing else is scheduled. Pongs and
-the closing handshake are the protocol object's business, as in any websockets client.
+from `data_received`, with the time the bytes arrived, and nothing else is scheduled.
+
+The protocol object builds the request, checks the response (accept key, subprotocol) and owns
+every control frame (pongs, the closing handshake) and everything we send. Data frames from the
+server, which are never masked, are cut out of the byte stream here (a few microseconds each,
+about a third of what the generic parser costs); control frames are handed to the protocol
+object whole, so its parser always stands at a frame boundary.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import struct
 import time
 from collections.abc import Callable, Sequence
 
@@ -52,6 +58,8 @@ class WsClient(asyncio.Protocol):
         self.closed: asyncio.Future[tuple[int | None, str]] | None = None
         self._fragments: list[bytes] = []
         self._fragment_text = False
+        self._buffer = b""
+        self._upgraded = False  # past the HTTP response: bytes are frames
 
     async def connect(self, timeout: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
@@ -80,28 +88,70 @@ class WsClient(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = time.time()
-        proto = self.proto
-        proto.receive_data(data)
-        for event in proto.events_received():
+        if self._upgraded:
+            self._frames(self._buffer + data if self._buffer else data, now)
+            return
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head, rest = self._buffer[: end + 4], self._buffer[end + 4 :]
+        self._buffer = b""
+        self.proto.receive_data(head)
+        for event in self.proto.events_received():
             if isinstance(event, Response):
                 self._handshake_done(event)
-                continue
-            opcode = event.opcode
-            if opcode is Opcode.BINARY or opcode is Opcode.TEXT:
-                if event.fin:
-                    if opcode is Opcode.TEXT:
-                        self.on_message(event.data.decode(), now)
-                    else:
-                        self.on_message(bytes(event.data), now)
-                else:
-                    self._fragment_text = opcode is Opcode.TEXT
-                    self._fragments = [bytes(event.data)]
-            elif opcode is Opcode.CONT:
-                self._fragments.append(bytes(event.data))
-                if event.fin:
+        self._flush()
+        if self._open is not None and self._open.done() and self._open.exception() is None:
+            self._upgraded = True
+            if rest:
+                self._frames(rest, now)
+
+    def _frames(self, data: bytes, now: float) -> None:
+        """Cut complete frames out of `data`; keep the incomplete tail for the next read."""
+        pos, size = 0, len(data)
+        on_message = self.on_message
+        while size - pos >= 2:
+            b0, b1 = data[pos], data[pos + 1]
+            length = b1 & 0x7F
+            head = 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length = struct.unpack_from(">H", data, pos + 2)[0]
+                head = 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length = struct.unpack_from(">Q", data, pos + 2)[0]
+                head = 10
+            if b1 & 0x80:
+                head += 4  # a masked server frame is a protocol error: let websockets say so
+            end = pos + head + length
+            if end > size:
+                break
+            opcode = b0 & 0x0F
+            if b1 & 0x80 or opcode >= 8:
+                self._control(data[pos:end])
+            elif opcode == 2 and b0 & 0x80:
+                on_message(data[pos + head : end], now)
+            elif opcode == 1 and b0 & 0x80:
+                on_message(data[pos + head : end].decode(), now)
+            elif opcode in (1, 2):
+                self._fragment_text = opcode == 1
+                self._fragments = [data[pos + head : end]]
+            elif opcode == 0:
+                self._fragments.append(data[pos + head : end])
+                if b0 & 0x80:
                     payload = b"".join(self._fragments)
                     self._fragments = []
-                    self.on_message(payload.decode() if self._fragment_text else payload, now)
+                    on_message(payload.decode() if self._fragment_text else payload, now)
+            pos = end
+        self._buffer = data[pos:] if pos < size else b""
+
+    def _control(self, frame: bytes) -> None:
+        self.proto.receive_data(frame)
+        self.proto.events_received()
         self._flush()
 
     def eof_received(self) -> bool | None:
