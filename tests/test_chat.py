@@ -505,3 +505,21 @@ async def test_metrics(server: RunningServer) -> None:
             "live_chat_append_seconds_bucket",
         ):
             assert needle in text, needle
+
+
+async def test_erased_text_is_never_served_from_the_stream(
+    make_settings: Any, redis_url: str, redis_prefix: str
+) -> None:
+    async with run_server(make_settings(redis_url=redis_url, redis_prefix=redis_prefix)) as server:
+        async with people(server, "owner", "leaver") as cast:
+            w = await make_world(server, cast)
+            await w.chat.append(w.room, w.p("owner"), "stays", "a")
+            await w.chat.append(w.room, w.p("leaver"), "my secret", "b")
+            await w.chat.append(w.room, w.p("owner"), "stays too", "c")
+            epoch = (await w.chat.join_state(w.room, None))["epoch"]
+            await w.cast["leaver"].ok("DELETE", "/v1/me", 204)
+            key = f"{redis_prefix}chat:{w.room}"
+            assert await server.services.bus.client.xlen(key) == 3  # still in Redis...
+            for since in (None, {"epoch": epoch, "seq": 0}):
+                state = await w.chat.join_state(w.room, since)
+                assert [e["text"] for e in state["history"]] == ["stays", "stays too"]  # ...never served

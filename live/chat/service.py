@@ -312,7 +312,8 @@ class ChatService:
                 events = await asyncio.wait_for(self.stream.read(room, epoch, after, upto), PUBLISH_TIMEOUT)
                 if events is not None:
                     metrics.HISTORY_READS.labels("stream").inc()
-                    return events
+                    gone = await store.deleted_seqs(session, room, after, upto)
+                    return [e for e in events if e["seq"] not in gone] if gone else events
             except (RedisError, OSError, TimeoutError) as exc:
                 log.info("chat stream of %s unreadable, using the database: %s", room, exc)
         metrics.HISTORY_READS.labels("database").inc()
@@ -372,13 +373,7 @@ class ChatService:
             data = encode_event(event)
             channel = room_channel(room)
             try:
-                if self.stream is not None:
-                    await asyncio.wait_for(
-                        self.stream.delete_and_publish(room, seq, msg.delete_reason, channel, data),
-                        PUBLISH_TIMEOUT,
-                    )
-                else:
-                    await self.bus.publish(channel, data)
+                await asyncio.wait_for(self.bus.publish(channel, data), PUBLISH_TIMEOUT)
             except (RedisError, OSError, TimeoutError, ApiError) as exc:
                 metrics.PUBLISH_FAILURES.inc()
                 log.warning("chat.deleted publish in %s failed (stored): %s", room, exc)

@@ -5,10 +5,11 @@ Database: `chat_rooms` holds each room's epoch and last seq and is the room's lo
 
 Redis (when configured): `{prefix}chat:{room}` is a stream of the room's latest ~1000 events,
 written by one Lua script together with the PUBLISH of the same bytes, as Centrifugo does: a
-message is either in the stream and published, or neither. `{prefix}chat:{room}:deleted` is a
-hash seq -> reason of deleted messages, so stream reads skip them. The stream is a fast path
-only: a read that does not find every wanted seq, in order, in the room's epoch answers None and
-the caller reads the database.
+message is either in the stream and published, or neither. Deletions (by an author, a
+moderator, or an account's erasure) are recorded in the database only; readers of the stream
+drop the seqs the database marks deleted, so erased text is never served from Redis. The stream
+is a fast path only: a read that does not find every wanted seq, in order, in the room's epoch
+answers None and the caller reads the database.
 """
 
 from __future__ import annotations
@@ -129,15 +130,6 @@ redis.call(ARGV[7], ARGV[6], ARGV[4])
 return 1
 """
 
-# KEYS[1] deleted hash; ARGV: seq, reason, ttl, channel, payload, publish command.
-_DELETE = """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call(ARGV[6], ARGV[4], ARGV[5])
-return 1
-"""
-
-
 class StreamHistory:
     """The capped stream per room on the bus's Redis, written atomically with the publish."""
 
@@ -146,13 +138,9 @@ class StreamHistory:
         self.prefix = prefix
         self._publish_command = "SPUBLISH" if sharded else "PUBLISH"
         self._append = client.register_script(_APPEND)
-        self._delete = client.register_script(_DELETE)
 
     def stream_key(self, room: str) -> str:
         return f"{self.prefix}chat:{room}"
-
-    def deleted_key(self, room: str) -> str:
-        return f"{self.prefix}chat:{room}:deleted"
 
     async def append_and_publish(self, room: str, seq: int, epoch: str, channel: str, data: bytes) -> None:
         await self._append(
@@ -161,15 +149,10 @@ class StreamHistory:
                   self._publish_command],
         )
 
-    async def delete_and_publish(self, room: str, seq: int, reason: str, channel: str, data: bytes) -> None:
-        await self._delete(
-            keys=[self.deleted_key(room)],
-            args=[seq, reason, STREAM_TTL_SECONDS, self.prefix + channel, data, self._publish_command],
-        )
-
     async def read(self, room: str, epoch: str, after_seq: int, upto_seq: int) -> list[dict[str, Any]] | None:
-        """Events with seq in (after_seq, upto_seq], oldest first, minus deleted ones; or None
-        when the stream does not hold every one of them (trimmed, lost, or a write failed)."""
+        """Events with seq in (after_seq, upto_seq], oldest first; or None when the stream does
+        not hold every one of them (trimmed, lost, or a write failed). Deleted messages are
+        still in it: the caller drops them (the database says which)."""
         want = upto_seq - after_seq
         if want <= 0:
             return []
@@ -192,15 +175,20 @@ class StreamHistory:
                 break
         if expected != after_seq:
             return None
-        deleted = await self.client.hkeys(self.deleted_key(room)) if picked else []
-        gone = {int(s) for s in deleted}
         out: list[dict[str, Any]] = []
         for data in reversed(picked):
             event = decode_event(data)
             assert isinstance(event, dict)
-            if event["seq"] not in gone:
-                out.append(event)
+            out.append(event)
         return out
 
-    async def drop(self, room: str) -> None:
-        await self.client.delete(self.stream_key(room), self.deleted_key(room))
+
+async def deleted_seqs(session: AsyncSession, room: str, after_seq: int, upto_seq: int) -> set[int]:
+    """Seqs in (after_seq, upto_seq] that are deleted (a primary-key range scan)."""
+    stmt = select(ChatMessage.seq).where(
+        ChatMessage.room == room,
+        ChatMessage.seq > after_seq,
+        ChatMessage.seq <= upto_seq,
+        ChatMessage.deleted_at.is_not(None),
+    )
+    return set((await session.execute(stmt)).scalars())
