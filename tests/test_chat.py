@@ -226,7 +226,8 @@ async def test_recovery_reads_the_stream_and_falls_back_to_the_database(
             sent = [await chat.append(w.room, w.p("owner"), f"m{i}", f"n{i}") for i in range(1, 31)]
             epoch = sent[0]["epoch"]
             client = server.services.bus.client
-            key = f"{redis_prefix}chat:{w.room}"
+            key = chat.stream.stream_key(w.room)
+            assert key == "{" + redis_prefix + "room." + w.room + "}:chat"
             assert await client.xlen(key) == 30
 
             db_reads: list[int] = []
@@ -464,7 +465,8 @@ async def test_two_nodes_publish_in_seq_order(
                     state = await chat.join_state(w.room, {"epoch": events[0]["epoch"], "seq": 0})
                     assert state["recovered"] is True and state["seq"] == total
                     assert state["history"] == events
-                entries = await node_a.services.bus.client.xrange(f"{redis_prefix}chat:{w.room}")
+                key = chats[0].stream.stream_key(w.room)
+                entries = await node_a.services.bus.client.xrange(key)
                 assert [int(f[b"s"]) for _, f in entries] == list(range(1, total + 1))
             finally:
                 await listener.close()
@@ -518,8 +520,38 @@ async def test_erased_text_is_never_served_from_the_stream(
             await w.chat.append(w.room, w.p("owner"), "stays too", "c")
             epoch = (await w.chat.join_state(w.room, None))["epoch"]
             await w.cast["leaver"].ok("DELETE", "/v1/me", 204)
-            key = f"{redis_prefix}chat:{w.room}"
+            key = w.chat.stream.stream_key(w.room)
             assert await server.services.bus.client.xlen(key) == 3  # still in Redis...
             for since in (None, {"epoch": epoch, "seq": 0}):
                 state = await w.chat.join_state(w.room, since)
                 assert [e["text"] for e in state["history"]] == ["stays", "stays too"]  # ...never served
+
+
+@pytest.mark.redis
+async def test_stream_and_shard_channel_over_a_redis_cluster(sqlite_url: str, redis_prefix: str) -> None:
+    """With LIVE_REDIS_CLUSTER=1 the script writes the stream and SPUBLISHes in one slot."""
+    import shutil
+
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        pytest.skip("redis-server / redis-cli are not installed")
+    from tests.support.servers import settings
+    from tests.test_fanout_sharded import ClusterNode
+
+    node = ClusterNode()
+    try:
+        cfg = settings(database_url=sqlite_url, redis_url=node.url, redis_cluster=True, redis_prefix=redis_prefix)
+        async with run_server(cfg) as server:
+            async with people(server, "owner") as cast:
+                w = await make_world(server, cast)
+                listener = await Listener(server.services.bus).start(w.room)
+                try:
+                    sent = [await w.chat.append(w.room, w.p("owner"), f"m{i}", f"n{i}") for i in range(5)]
+                    assert [e["seq"] for e in await listener.wait_for(5)] == [1, 2, 3, 4, 5]
+                    client = server.services.bus.client
+                    assert await client.xlen(w.chat.stream.stream_key(w.room)) == 5
+                    got = await w.chat.join_state(w.room, {"epoch": sent[0]["epoch"], "seq": 2})
+                    assert got["recovered"] is True and got["history"] == sent[2:]
+                finally:
+                    await listener.close()
+    finally:
+        node.stop()

@@ -3,7 +3,7 @@
 Database: `chat_rooms` holds each room's epoch and last seq and is the room's lock;
 `chat_messages` holds every message with its seq. A room row is made on first use.
 
-Redis (when configured): `{prefix}chat:{room}` is a stream of the room's latest ~1000 events,
+Redis (when configured): `{{prefix}room.{room}}:chat` is a stream of the room's latest ~1000 events,
 written by one Lua script together with the PUBLISH of the same bytes, as Centrifugo does: a
 message is either in the stream and published, or neither. Deletions (by an author, a
 moderator, or an account's erasure) are recorded in the database only; readers of the stream
@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.chat.models import ChatMessage, ChatRoom
-from live.rooms.channels import decode_event
+from live.rooms.channels import decode_event, room_channel
 from live.storage.base import iso
 
 log = logging.getLogger("live.chat.store")
@@ -54,10 +54,6 @@ async def room_row(session: AsyncSession, room: str, *, lock: str | None = "upda
         pass  # another node made it first: take theirs
     row = (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one()
     return row
-
-
-async def existing_room(session: AsyncSession, room: str) -> ChatRoom | None:
-    return await session.get(ChatRoom, room, with_for_update=True)
 
 
 async def by_nonce(session: AsyncSession, room: str, user_id: str, nonce: str) -> ChatMessage | None:
@@ -130,6 +126,7 @@ redis.call(ARGV[7], ARGV[6], ARGV[4])
 return 1
 """
 
+
 class StreamHistory:
     """The capped stream per room on the bus's Redis, written atomically with the publish."""
 
@@ -139,12 +136,14 @@ class StreamHistory:
         self._publish_command = "SPUBLISH" if sharded else "PUBLISH"
         self._append = client.register_script(_APPEND)
 
-    def stream_key(self, room: str) -> str:
-        return f"{self.prefix}chat:{room}"
+    def stream_key(self, room: str, channel: str | None = None) -> str:
+        # The hash tag is the room's channel name on the wire, so in a Redis Cluster the stream
+        # and the shard channel live in the same slot (a script may only touch one slot).
+        return "{" + self.prefix + (channel or room_channel(room)) + "}:chat"
 
     async def append_and_publish(self, room: str, seq: int, epoch: str, channel: str, data: bytes) -> None:
         await self._append(
-            keys=[self.stream_key(room)],
+            keys=[self.stream_key(room, channel)],
             args=[STREAM_MAXLEN, seq, epoch, data, STREAM_TTL_SECONDS, self.prefix + channel,
                   self._publish_command],
         )
