@@ -349,11 +349,13 @@ async def test_rooms_groups_and_closed_lives(server: RunningServer) -> None:
         w = await make_world(server, cast)
         owner = w.cast["owner"]
         group = await owner.ok("POST", f"/v1/communities/{w.cid}/groups", 201, json={"name": "g"})
-        await w.cast["grouped"].ok("POST", f"/v1/groups/{group['id']}/join")
         groom = f"group:{group['id']}"
         chat = w.chat
-        chat.invalidate(w.cid, w.cast["grouped"].id)
-        event = await chat.append(groom, w.p("grouped"), "in the group", "g1")
+        with pytest.raises(ApiError) as err:
+            await chat.append(groom, w.p("grouped"), "not yet in it", "g0")
+        assert err.value.code is ErrorCode.FORBIDDEN
+        await w.cast["grouped"].ok("POST", f"/v1/groups/{group['id']}/join")
+        event = await chat.append(groom, w.p("grouped"), "in the group", "g1")  # at once
         assert event["room"] == groom and event["seq"] == 1
         with pytest.raises(ApiError) as err:
             await chat.append(groom, w.p("member"), "not in it", "g2")

@@ -208,7 +208,13 @@ class ChatService:
         if standing.role is None:
             raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community can chat")
         if info.kind == "group" and info.ident not in standing.groups:
-            raise ApiError(ErrorCode.FORBIDDEN, "only members of this group can chat here")
+            # Joining a group does not pass through invalidate(): a miss is asked again.
+            self.invalidate(info.community_id, user.id)
+            standing = await self.standing(info.community_id, user.id)
+            if standing.role is None:
+                raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community can chat")
+            if info.ident not in standing.groups:
+                raise ApiError(ErrorCode.FORBIDDEN, "only members of this group can chat here")
         if standing.silenced is not None:
             raise standing.silenced
         community = await self.community_rules(info.community_id)
