@@ -276,3 +276,28 @@ async def test_a_deleted_community_does_not_trap_its_host(server: RunningServer)
         current = (await alice.ok("GET", f"/v1/communities/{other}/live"))["items"][0]
         await alice.ok("DELETE", f"/v1/communities/{other}", 204)
         assert (await alice.ok("POST", f"/v1/live/{current['id']}/end"))["status"] == "ended"
+
+
+async def test_past_lives(server: RunningServer) -> None:
+    async with people(server, "host", "outsider") as (host, outsider):
+        cid = (await make_community(host))["id"]
+        private = (await make_community(host, name="private", read_policy="members"))["id"]
+        ended = []
+        for i in range(5):
+            live = await host.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": f"t{i}"})
+            ended.append(await host.ok("POST", f"/v1/live/{live['id']}/end"))
+        running = await host.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "now"})
+        seen, cursor = [], ""
+        while True:
+            page = await outsider.ok("GET", f"/v1/communities/{cid}/live?status=ended&limit=2&cursor={cursor}")
+            assert len(page["items"]) <= 2
+            seen += page["items"]
+            if page["next_cursor"] is None:
+                break
+            cursor = page["next_cursor"]
+        assert seen == list(reversed(ended))
+        live_now = await outsider.ok("GET", f"/v1/communities/{cid}/live")
+        assert [i["id"] for i in live_now["items"]] == [running["id"]]
+        for bad in ("status=over", "limit=0", "limit=101", "cursor=" + "x" * 65):
+            error_of(await outsider.call("GET", f"/v1/communities/{cid}/live?{bad}"), 422, "invalid_request")
+        error_of(await outsider.call("GET", f"/v1/communities/{private}/live?status=ended"), 404, "not_found")

@@ -3,7 +3,7 @@ that starts the live and chat services."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -55,9 +55,21 @@ async def go_live(ctx: Ctx[LiveCreate, None]) -> dict[str, Any]:
     return await lives(ctx).create(ctx.params["cid"], ctx.user, ctx.body.title)
 
 
-@api.get("/v1/communities/{cid}/live", errors=[E.NOT_FOUND])
-async def list_live(ctx: Ctx[None, None]) -> dict[str, Any]:
-    """What is live now in a community, most viewers first."""
+class LiveList(BaseModel):
+    status: Literal["live", "ended"] = "live"
+    cursor: Annotated[str | None, Field(max_length=64)] = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+@api.get("/v1/communities/{cid}/live", query=LiveList, errors=[E.NOT_FOUND])
+async def list_live(ctx: Ctx[None, LiveList]) -> dict[str, Any]:
+    """What is live now in a community, most viewers first.
+
+    `?status=ended` lists past lives instead, newest first, `limit` at a time (`next_cursor`).
+    """
+    q = ctx.query
+    if q.status == "ended":
+        return await lives(ctx).list_ended(ctx.params["cid"], ctx.user, q.cursor, q.limit)
     return await lives(ctx).list_live(ctx.params["cid"], ctx.user)
 
 

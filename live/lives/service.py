@@ -145,6 +145,25 @@ class LiveService:
         items.sort(key=lambda v: (-v["viewer_count"], v["started_at"] or ""), reverse=False)
         return {"items": items}
 
+    async def list_ended(
+        self, community_id: str, user: Principal, cursor: str | None, limit: int
+    ) -> dict[str, Any]:
+        """Past lives of the community, newest first (ids sort by start time)."""
+        async with self.db.session() as session:
+            await require_reader(session, community_id, user.id)
+            stmt = (
+                select(Live, User.name)
+                .join(User, User.id == Live.host_id)
+                .where(Live.community_id == community_id, Live.status == ENDED)
+                .order_by(Live.id.desc())
+                .limit(limit + 1)
+            )
+            if cursor:
+                stmt = stmt.where(Live.id < cursor)
+            rows = (await session.execute(stmt)).all()
+        items = [self.view(live, name) for live, name in rows[:limit]]
+        return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+
     async def get(self, lid: str, user: Principal) -> dict[str, Any]:
         async with self.db.session() as session:
             live = await session.get(Live, lid)
