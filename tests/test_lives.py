@@ -301,3 +301,26 @@ async def test_past_lives(server: RunningServer) -> None:
         for bad in ("status=over", "limit=0", "limit=101", "cursor=" + "x" * 65):
             error_of(await outsider.call("GET", f"/v1/communities/{cid}/live?{bad}"), 422, "invalid_request")
         error_of(await outsider.call("GET", f"/v1/communities/{private}/live?status=ended"), 404, "not_found")
+
+
+async def test_a_banned_or_kicked_host_stops_hosting(server: RunningServer) -> None:
+    async with people(server, "owner", "mod", "h1", "h2") as (owner, mod, h1, h2):
+        community = await make_community(owner)
+        cid = community["id"]
+        await add_member(owner, community, mod, role="moderator")
+        await add_member(owner, community, h1)
+        await add_member(owner, community, h2)
+        l1 = await h1.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "1"})
+        l2 = await h2.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "2"})
+        await mod.ok("POST", f"/v1/communities/{cid}/moderation", 201,
+                     json={"action": "mute", "user_id": h2.id, "duration_seconds": 60, "reason": "calm"})
+        assert (await owner.ok("GET", f"/v1/live/{l2['id']}"))["status"] == "live"  # a mute does not end it
+        await mod.ok("POST", f"/v1/communities/{cid}/moderation", 201,
+                     json={"action": "ban", "user_id": h1.id, "reason": "abuse"})
+        await mod.ok("POST", f"/v1/communities/{cid}/moderation", 201,
+                     json={"action": "kick", "user_id": h2.id, "reason": "out"})
+        for lid in (l1["id"], l2["id"]):
+            assert (await owner.ok("GET", f"/v1/live/{lid}"))["status"] == "ended"
+        async with server.services.db.session() as session:
+            reasons = {(await session.get(Live, lid)).end_reason for lid in (l1["id"], l2["id"])}  # type: ignore[union-attr]
+        assert reasons == {"host_banned", "host_kicked"}

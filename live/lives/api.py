@@ -125,6 +125,7 @@ async def start(services: Any) -> None:
     live_service = LiveService(services)
     services.components["lives"] = live_service
     services.events.on("chat.message_deleted", live_service.on_chat_deleted)
+    services.events.on("moderation.action", live_service.on_moderation_action)
     await live_service.resume_timers()
 
 

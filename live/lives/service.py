@@ -205,6 +205,26 @@ class LiveService:
         await self.services.events.emit("live.ended", {"community_id": live.community_id, "live": view})
         return view
 
+    async def on_moderation_action(self, payload: dict[str, Any]) -> None:
+        """A host banned or kicked from the community stops hosting there at once."""
+        action, user_id = payload.get("action"), payload.get("user_id")
+        if action not in ("ban", "kick") or not user_id:
+            return
+        async with self.db.session() as session:
+            lid = (
+                await session.execute(
+                    select(Live.id).where(
+                        Live.live_host == user_id, Live.community_id == payload.get("community_id")
+                    )
+                )
+            ).scalar_one_or_none()
+        if lid is not None:
+            try:
+                await self.end(lid, None, reason="host_banned" if action == "ban" else "host_kicked")
+            except ApiError as exc:
+                if exc.code is not ErrorCode.CONFLICT:
+                    raise
+
     def _forget(self, lid: str) -> None:
         self._peaks.pop(lid, None)
         timer = self._timers.pop(lid, None)
