@@ -30,6 +30,12 @@ test: $(STAMP) browser
 test-all: $(STAMP) browser
 	@$(BIN)/python -m pytest -m ''
 
+## bench: the standard benchmark set against live and the python-socketio peer (about 8 minutes on
+## 2 cores): writes docs/benchmarks.md and var/bench/report.html
+bench: $(STAMP)
+	@$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	@$(BIN)/python -m loadtest.bench
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis build *.egg-info
 

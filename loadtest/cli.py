@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadtest import procstat, report
-from loadtest.runner import RunSpec, plan_members, run
+from loadtest.runner import RunSpec, plan_members, run, summarize
 from loadtest.setup import Identities, SetupError, create_rooms, end_lives, join_community
 
 DESCRIPTION = """\
@@ -408,7 +408,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    results = [json.loads(Path(f).read_text()) for f in args.files]
+    results = [summarize(json.loads(Path(f).read_text())) for f in args.files]
     print(report.table(results))
     if args.html:
         Path(args.html).parent.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
             ("messages sent", s["sent"], ""),
             ("acknowledged", s["acked"], ""),
             ("rejected", s["rejected"], "low"),
+            ("unanswered at the end", s["unanswered"], "low"),
             ("deliveries", s["delivered"], ""),
             ("deliveries/s", s["delivered_per_s"], "high"),
             ("missing", s["missing"], "low"),
@@ -74,6 +75,8 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
     if "rss_per_connection" in s:
         out += [("server RSS per connection KB", round(s["rss_per_connection"] / 1024, 1), "low"),
                 ("server idle CPU %", s["idle_cpu"], "low")]
+    if result["scenario"] != "connections" and s["delivered_per_s"]:
+        out.append(("server CPU us per delivery", round(s["server_cpu_avg"] / 100 / s["delivered_per_s"] * 1e6, 1), "low"))
     out += [
         ("server CPU % (avg, all processes)", s["server_cpu_avg"], ""),
         ("server RSS MB (max)", _mb(server_rss), "low"),
@@ -324,58 +327,76 @@ def _timeline(result: dict[str, Any], key: str, scale: float = 1.0) -> list[tupl
     return [(round(p["t"] - t0, 2), p[key] * scale) for p in result["timeline"] if key in p]
 
 
+STYLE = ("<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;"
+         "text-align:right}td:first-child,th:first-child{text-align:left}pre{background:#f6f6f6;"
+         "padding:8px;overflow-x:auto;font-size:12px;white-space:pre-wrap}.warn{color:#b00;font-weight:bold}"
+         "svg{display:block;margin:1em 0}</style>")
+
+
 def html(results: Sequence[dict[str, Any]], *, title: str, notes: str = "") -> str:
     """The HTML report of one or more results (one file, inline SVG, no scripts)."""
+    return page(title, [("", list(results), notes)])
+
+
+def page(title: str, sections: Sequence[tuple[str, list[dict[str, Any]], str]]) -> str:
+    """A report page of sections, each (heading, results side by side, HTML notes)."""
     esc = html_mod.escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'>", f"<title>{esc(title)}</title>",
+             STYLE, "</head><body>", f"<h1>{esc(title)}</h1>"]
+    for heading, results, notes in sections:
+        if heading:
+            parts.append(f"<h2>{esc(heading)}</h2>")
+        parts.append(section(results, notes, level=3 if heading else 2))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def section(results: Sequence[dict[str, Any]], notes: str = "", level: int = 2) -> str:
+    """Figures, plots and run details of results measured side by side."""
+    esc = html_mod.escape
+    h = f"h{level}"
     names = [r.get("label") or r["target"] for r in results]
+    pairs = list(zip(names, results, strict=True))
     charts = []
     if any(r["scenario"] != "connections" for r in results):
-        charts.append(line_chart([(n, latency_series(r)) for n, r in zip(names, results, strict=True)],
+        charts.append(line_chart([(n, latency_series(r)) for n, r in pairs],
                                  title="Send-to-delivery latency by percentile", x_label="percentile",
                                  y_label="ms", x_ticks=LATENCY_TICKS))
-        charts.append(line_chart([(n, _timeline(r, "delivered_per_s")) for n, r in zip(names, results, strict=True)],
+        charts.append(line_chart([(n, _timeline(r, "delivered_per_s")) for n, r in pairs],
                                  title="Delivered messages per second", x_label="seconds since start",
                                  y_label="deliveries/s"))
-        charts.append(line_chart([(n, _timeline(r, "p99_ms")) for n, r in zip(names, results, strict=True)],
+        charts.append(line_chart([(n, _timeline(r, "p99_ms")) for n, r in pairs],
                                  title="Latency p99 per second", x_label="seconds since start", y_label="ms"))
     else:
-        charts.append(line_chart([(n, _timeline(r, "connected")) for n, r in zip(names, results, strict=True)],
+        charts.append(line_chart([(n, _timeline(r, "connected")) for n, r in pairs],
                                  title="Connected members", x_label="seconds since start", y_label="members"))
-    charts.append(line_chart([(n, _timeline(r, "server_cpu")) for n, r in zip(names, results, strict=True)],
-                             title="Server CPU (all its processes, % of one core)", x_label="seconds since start",
-                             y_label="%"))
-    charts.append(line_chart([(n, _timeline(r, "server_rss", 1e-6)) for n, r in zip(names, results, strict=True)],
+    charts.append(line_chart([(n, _timeline(r, "server_cpu")) for n, r in pairs],
+                             title="Server CPU (all its processes, % of one core)",
+                             x_label="seconds since start", y_label="%"))
+    charts.append(line_chart([(n, _timeline(r, "server_rss", 1e-6)) for n, r in pairs],
                              title="Server memory (RSS, all its processes)", x_label="seconds since start",
                              y_label="MB"))
     gen_series = []
-    for n, r in zip(names, results, strict=True):
+    for n, r in pairs:
         t0 = r["windows"]["t0"]
         for w, samples in r["generator"]["cpu"].items():
             gen_series.append((f"{n} gen {w}", [(s[0] - t0, s[1]) for s in samples]))
     charts.append(line_chart(gen_series, title="Generator CPU per process (% of one core)",
                              x_label="seconds since start", y_label="%"))
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{esc(title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "text-align:right}td:first-child,th:first-child{text-align:left}pre{background:#f6f6f6;"
-        "padding:8px;overflow-x:auto;font-size:12px}.warn{color:#b00;font-weight:bold}"
-        "svg{display:block;margin:1em 0}</style></head><body>",
-        f"<h1>{esc(title)}</h1>",
-    ]
+    parts = []
     if notes:
         parts.append(notes)
-    parts.append("<h2>Figures</h2>" + _html_table(results))
-    for r in results:
+    parts.append(f"<{h}>Figures</{h}>" + _html_table(results))
+    for n, r in pairs:
         for w in r.get("warnings", []):
-            parts.append(f"<p class='warn'>{esc(r.get('label') or r['target'])}: {esc(w)}</p>")
-    parts.append("<h2>Plots</h2>")
+            parts.append(f"<p class='warn'>{esc(n)}: {esc(w)}</p>")
+    parts.append(f"<{h}>Plots</{h}>")
     parts.extend(charts)
-    parts.append("<h2>Runs</h2>")
-    for n, r in zip(names, results, strict=True):
+    parts.append(f"<{h}>Runs</{h}>")
+    for n, r in pairs:
         m = r.get("machine", {})
-        parts.append(f"<h3>{esc(n)}</h3><pre>{esc(r.get('command') or '')}\n"
+        parts.append(f"<p><b>{esc(n)}</b></p><pre>{esc(r.get('command') or '')}\n"
                      f"started {esc(r.get('started_at', ''))}, shards {esc(', '.join(r.get('shards', [])))}\n"
                      f"machine: {esc(str(m.get('cpu')))}, {m.get('cores')} cores, "
                      f"{round((m.get('memory_bytes') or 0) / 2**30, 1)} GiB, {esc(str(m.get('os')))}\n"
@@ -390,7 +411,6 @@ def html(results: Sequence[dict[str, Any]], *, title: str, notes: str = "") -> s
                              f"<tr><td>{esc(p['name'])}</td><td>{p['pid']}</td><td>{p['cpu_avg']}</td>"
                              f"<td>{p['cpu_max']}</td><td>{_mb(p['rss_max'])}</td></tr>" for p in servers)
                          + "</table>")
-    parts.append("</body></html>")
     return "\n".join(parts)
 
 

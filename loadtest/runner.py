@@ -351,6 +351,7 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         "sent": c.get("sent", 0),
         "acked": c.get("acked", 0),
         "rejected": sum((c.get("rejected") or {}).values()),
+        "unanswered": max(0, c.get("sent", 0) - c.get("acked", 0) - sum((c.get("rejected") or {}).values())),
         "delivered": delivered,
         "missing": c.get("missing", 0),
         "duplicated": c.get("duplicated", 0),
