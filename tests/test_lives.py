@@ -312,6 +312,12 @@ async def test_a_banned_or_kicked_host_stops_hosting(server: RunningServer) -> N
         await add_member(owner, community, h2)
         l1 = await h1.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "1"})
         l2 = await h2.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "2"})
+        # h1 is also a guest on the owner's live: a ban takes them off that stage.
+        lo = await owner.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "o"})
+        lives = server.services.components["lives"]
+        await lives.stage_action(lo["id"], Principal(owner.id, "owner"), "invite", h1.id)
+        await lives.stage_action(lo["id"], Principal(h1.id, "h1"), "accept")
+        assert await lives.may_publish(lo["id"], h1.id)
         await mod.ok("POST", f"/v1/communities/{cid}/moderation", 201,
                      json={"action": "mute", "user_id": h2.id, "duration_seconds": 60, "reason": "calm"})
         assert (await owner.ok("GET", f"/v1/live/{l2['id']}"))["status"] == "live"  # a mute does not end it
@@ -324,3 +330,4 @@ async def test_a_banned_or_kicked_host_stops_hosting(server: RunningServer) -> N
         async with server.services.db.session() as session:
             reasons = {(await session.get(Live, lid)).end_reason for lid in (l1["id"], l2["id"])}  # type: ignore[union-attr]
         assert reasons == {"host_banned", "host_kicked"}
+        assert (await lives.state(lo["id"]))["stage"] == [{"user_id": owner.id, "role": "host"}]

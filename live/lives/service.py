@@ -224,6 +224,41 @@ class LiveService:
             except ApiError as exc:
                 if exc.code is not ErrorCode.CONFLICT:
                     raise
+        # Off every stage of the community, too.
+        async with self.db.session() as session:
+            seated = (
+                await session.execute(
+                    select(StageSeat.live_id)
+                    .join(Live, Live.id == StageSeat.live_id)
+                    .where(
+                        StageSeat.user_id == user_id,
+                        Live.community_id == payload.get("community_id"),
+                        Live.status == LIVE,
+                    )
+                )
+            ).scalars().all()
+        for seated_lid in seated:
+            await self._unseat(seated_lid, user_id)
+
+    async def _unseat(self, lid: str, user_id: str) -> None:
+        async with self.db.session() as session:
+            live = await session.get(Live, lid, with_for_update=True)
+            if live is None or live.status != LIVE:
+                return
+            seats, order = await self._seats(session, lid)
+            if user_id not in seats:
+                return
+            was = seats.pop(user_id)
+            await session.execute(delete(StageSeat).where(StageSeat.live_id == lid, StageSeat.user_id == user_id))
+            listing = stage.listing(live.host_id, seats, order)
+            room = room_of(lid)
+            await self.services.bus.publish(
+                room_channel(room), encode_event({"type": "stage.updated", "room": room, "stage": listing})
+            )
+        await self.services.events.emit(
+            "stage.changed",
+            {"live_id": lid, "room": room, "stage": listing, "left": [user_id] if was == stage.GUEST else []},
+        )
 
     def _forget(self, lid: str) -> None:
         self._peaks.pop(lid, None)
