@@ -11,7 +11,6 @@ connected anywhere (another node) and, if not, ends the live. `host_connected` c
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import inspect
 import logging
@@ -27,6 +26,7 @@ from live.communities.access import Role, membership, require_member, require_re
 from live.communities.models import Community
 from live.errors import ApiError, ErrorCode, not_found
 from live.lives import stage
+from live.lives.grace import GracePeriod
 from live.lives.models import ENDED, LIVE, Live, StageSeat
 from live.moderation.sanctions import check_can_speak
 from live.rooms.channels import encode_event, room_channel
@@ -63,7 +63,7 @@ class LiveService:
         self.services = services
         self.db = services.db
         self.settings = services.settings
-        self._timers: dict[str, asyncio.Task[None]] = {}
+        self.grace = GracePeriod(self.settings.live_grace_seconds, self._host_still_here, self._host_gone)
         self._peaks: dict[str, int] = {}
 
     # -- views ----------------------------------------------------------------------------------
@@ -262,9 +262,7 @@ class LiveService:
 
     def _forget(self, lid: str) -> None:
         self._peaks.pop(lid, None)
-        timer = self._timers.pop(lid, None)
-        if timer is not None and timer is not asyncio.current_task():
-            timer.cancel()
+        self.grace.cancel(lid)
 
     # -- gateway --------------------------------------------------------------------------------
 
@@ -430,43 +428,32 @@ class LiveService:
 
     def host_connected(self, lid: str, user_id: str) -> None:
         """The host has a connection in the live's room on this node again: no grace timer."""
-        timer = self._timers.pop(lid, None)
-        if timer is not None:
-            timer.cancel()
+        self.grace.cancel(lid)
 
     def host_disconnected(self, lid: str, user_id: str) -> None:
         """The host's last connection on this node went: end the live after the grace period."""
-        timer = self._timers.get(lid)
-        if timer is not None and not timer.done():
-            return
-        self._timers[lid] = asyncio.create_task(self._grace(lid, user_id), name=f"live-grace-{lid}")
+        self.grace.start(lid, user_id)
 
-    async def _grace(self, lid: str, host_id: str) -> None:
+    async def _host_still_here(self, lid: str, host_id: str) -> bool:
+        presence = self.services.components.get("presence")
+        if presence is not None:
+            if await _maybe_await(presence.user_count(room_of(lid), host_id)) > 0:
+                return True  # back, through this node or another
+        media = self.services.components.get("media")
+        if media is not None and hasattr(media, "publishers"):
+            if host_id in (media.publishers(room_of(lid)) or {}):
+                return True  # still sending media (e.g. WHIP from a broadcasting tool), no socket
+        return False
+
+    async def _host_gone(self, lid: str, host_id: str) -> None:
+        info = await self.room_info(lid)
+        if info is None or info.status != LIVE or info.host_id != host_id:
+            return
         try:
-            await asyncio.sleep(self.settings.live_grace_seconds)
-            presence = self.services.components.get("presence")
-            if presence is not None:
-                if await _maybe_await(presence.user_count(room_of(lid), host_id)) > 0:
-                    return  # back, through this node or another
-            media = self.services.components.get("media")
-            if media is not None and hasattr(media, "publishers"):
-                if host_id in (media.publishers(room_of(lid)) or {}):
-                    return  # still sending media (e.g. WHIP from a broadcasting tool), no socket
-            info = await self.room_info(lid)
-            if info is None or info.status != LIVE or info.host_id != host_id:
-                return
-            log.info("live %s: host %s gone for %.0fs; ending it", lid, host_id, self.settings.live_grace_seconds)
             await self.end(lid, None, reason="host_left")
-        except asyncio.CancelledError:
-            raise
         except ApiError as exc:
-            if exc.code is not ErrorCode.CONFLICT:
-                log.warning("live %s: ending after the grace period failed: %s", lid, exc)
-        except Exception:
-            log.exception("live %s: grace period failed", lid)
-        finally:
-            if self._timers.get(lid) is asyncio.current_task():
-                del self._timers[lid]
+            if exc.code is not ErrorCode.CONFLICT:  # ended meanwhile: nothing to do
+                raise
 
     async def record_viewers(self, lid: str, count: int) -> None:
         """The global viewer count now (about once a second): keeps `peak_viewers`."""
@@ -489,12 +476,4 @@ class LiveService:
             self.host_disconnected(lid, host_id)
 
     async def close(self) -> None:
-        timers = list(self._timers.values())
-        self._timers.clear()
-        for timer in timers:
-            timer.cancel()
-        for timer in timers:
-            try:
-                await timer
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
+        await self.grace.close()
