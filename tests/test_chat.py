@@ -132,7 +132,7 @@ async def test_seq_strictly_increasing_under_concurrent_appends(chat_server: Run
 async def test_event_shape_and_text_kept_exactly(chat_server: RunningServer) -> None:
     async with people(chat_server, "owner") as cast:
         w = await make_world(chat_server, cast)
-        text = "héllo 👩‍👩‍👧‍👦 مرحبا  spaced  "
+        text = "he\u0301llo 👩‍👩‍👧‍👦 مرحبا \u200f RLM  spaced  \n"
         event = await w.chat.append(w.room, w.p("owner"), text, "n1")
         assert event == {
             "type": "chat.message", "room": w.room, "epoch": event["epoch"], "seq": 1, "id": event["id"],

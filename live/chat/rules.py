@@ -27,7 +27,8 @@ def normalize(text: str) -> str:
 
 
 def check_text(text: str, max_chars: int = MAX_CHARS) -> str:
-    """The text to store (NFC), or `invalid_request` (blank) / `message_too_long`."""
+    """The text to store, exactly as sent, or `invalid_request` (blank, NUL, lone surrogate) /
+    `message_too_long` (characters counted after NFC, so "é" is one however it was typed)."""
     if "\x00" in text:
         raise ApiError(ErrorCode.INVALID_REQUEST, "the message has a NUL character", fields={"text": "NUL"})
     try:
@@ -36,13 +37,13 @@ def check_text(text: str, max_chars: int = MAX_CHARS) -> str:
         raise ApiError(
             ErrorCode.INVALID_REQUEST, "the message is not valid Unicode", fields={"text": "lone surrogate"}
         ) from None
-    text = normalize(text)
-    if not text.strip():
+    composed = normalize(text)
+    if not composed.strip():
         raise ApiError(ErrorCode.INVALID_REQUEST, "the message is empty", fields={"text": "empty"})
-    if len(text) > max_chars:
+    if len(composed) > max_chars:
         raise ApiError(
             ErrorCode.MESSAGE_TOO_LONG,
-            f"a message has at most {max_chars} characters ({len(text)} given)",
+            f"a message has at most {max_chars} characters ({len(composed)} given)",
         )
     return text
 
