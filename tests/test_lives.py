@@ -331,3 +331,24 @@ async def test_a_banned_or_kicked_host_stops_hosting(server: RunningServer) -> N
             reasons = {(await session.get(Live, lid)).end_reason for lid in (l1["id"], l2["id"])}  # type: ignore[union-attr]
         assert reasons == {"host_banned", "host_kicked"}
         assert (await lives.state(lo["id"]))["stage"] == [{"user_id": owner.id, "role": "host"}]
+
+
+async def test_group_chat_history(server: RunningServer) -> None:
+    async with people(server, "owner", "in", "out", "stranger") as (owner, inside, out, stranger):
+        community = await make_community(owner, read_policy="members")
+        await add_member(owner, community, inside)
+        await add_member(owner, community, out)
+        group = await owner.ok("POST", f"/v1/communities/{community['id']}/groups", 201, json={"name": "g"})
+        await inside.ok("POST", f"/v1/groups/{group['id']}/join")
+        chat = server.services.components["chat"]
+        room = f"group:{group['id']}"
+        for i in range(3):
+            await chat.append(room, Principal(inside.id, "in"), f"g{i}", f"g{i}")
+        page = await inside.ok("GET", f"/v1/groups/{group['id']}/chat?limit=2")
+        assert [m["text"] for m in page["items"]] == ["g0", "g1"] and page["next_after_seq"] == 2
+        page = await inside.ok("GET", f"/v1/groups/{group['id']}/chat?after_seq=2")
+        assert [m["text"] for m in page["items"]] == ["g2"] and page["next_after_seq"] is None
+        error_of(await out.call("GET", f"/v1/groups/{group['id']}/chat"), 403, "forbidden")
+        error_of(await stranger.call("GET", f"/v1/groups/{group['id']}/chat"), 404, "not_found")
+        error_of(await inside.call("GET", "/v1/groups/nope/chat"), 404, "not_found")
+        error_of(await inside.call("GET", f"/v1/groups/{group['id']}/chat?limit=0"), 422, "invalid_request")

@@ -8,7 +8,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from live.chat.service import ChatService
+from live.communities.access import is_group_member, require_reader
+from live.communities.models import Group
 from live.communities.schemas import storable
+from live.errors import ApiError, not_found
 from live.errors import ErrorCode as E
 from live.http.api import Api, Ctx
 from live.lives.service import LiveService, room_of
@@ -91,6 +94,23 @@ async def live_chat(ctx: Ctx[None, ChatPage]) -> dict[str, Any]:
     live = await lives(ctx).readable(ctx.params["lid"], ctx.user)
     chat: ChatService = ctx.services.components["chat"]
     items = await chat.page(room_of(live.id), ctx.query.after_seq, ctx.query.limit)
+    more = len(items) == ctx.query.limit
+    return {"items": items, "next_after_seq": items[-1]["seq"] if more else None}
+
+
+@api.get("/v1/groups/{gid}/chat", query=ChatPage, errors=[E.NOT_FOUND, E.FORBIDDEN])
+async def group_chat(ctx: Ctx[None, ChatPage]) -> dict[str, Any]:
+    """A group's stored chat (room `group:{gid}`), oldest first; the group's members only."""
+    gid = ctx.params["gid"]
+    async with ctx.services.db.session() as session:
+        group = await session.get(Group, gid)
+        if group is None:
+            raise not_found("group")
+        await require_reader(session, group.community_id, ctx.user.id)
+        if not await is_group_member(session, gid, ctx.user.id):
+            raise ApiError(E.FORBIDDEN, "only members of this group can read its chat")
+    chat: ChatService = ctx.services.components["chat"]
+    items = await chat.page(f"group:{gid}", ctx.query.after_seq, ctx.query.limit)
     more = len(items) == ctx.query.limit
     return {"items": items, "next_after_seq": items[-1]["seq"] if more else None}
 
