@@ -168,9 +168,15 @@ async def test_errors(server: RunningServer) -> None:
         error_of(await muted.call("POST", f"/v1/live/{mlive['id']}/end"), 403, "forbidden")
         assert (await mod.ok("POST", f"/v1/live/{mlive['id']}/end"))["status"] == "ended"
 
-        # No token at all.
+        # No token at all, on every endpoint.
         async with server.client() as anon:
-            error_of(await anon.get(url), 401, "unauthorized")
+            for method, path in [
+                ("POST", url), ("GET", url), ("GET", f"/v1/live/{mlive['id']}"),
+                ("POST", f"/v1/live/{mlive['id']}/end"), ("GET", f"/v1/live/{mlive['id']}/chat"),
+                ("PUT", f"/v1/live/{mlive['id']}/pin"), ("DELETE", f"/v1/live/{mlive['id']}/pin"),
+                ("GET", "/v1/groups/x/chat"),
+            ]:
+                error_of(await anon.request(method, path, json={"title": "x", "seq": 1}), 401, "unauthorized")
 
         # Bad paging of the chat history.
         for bad in ("after_seq=-1", "limit=0", "limit=201", "limit=x", "after_seq=y"):
