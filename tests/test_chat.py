@@ -279,6 +279,14 @@ async def test_rules_on_every_message(make_settings: Any) -> None:
             await fails("member", "x" * 501, ErrorCode.MESSAGE_TOO_LONG)
             await fails("member", "   ", ErrorCode.INVALID_REQUEST)
             await fails("outsider", "hi", ErrorCode.NOT_MEMBER)
+            # Banned the way moderation bans (out of the community too): `banned`, not `not_member`.
+            from live.communities.service import remove_member
+
+            async with server.services.db.session() as session:
+                await sanctions.impose(session, w.cid, w.cast["outsider"].id, sanctions.BAN, None, "b0")
+                await remove_member(session, w.cid, w.cast["outsider"].id)
+            chat.invalidate(w.cid, w.cast["outsider"].id)
+            await fails("outsider", "hi", ErrorCode.BANNED)
 
             # Keyword filter and slow mode come from the community (set before anyone chatted
             # here, then picked up again after the moderation endpoint's event).

@@ -205,6 +205,8 @@ class ChatService:
         if not info.open:
             raise ApiError(ErrorCode.CONFLICT, "this room is closed")
         standing = await self.standing(info.community_id, user.id)
+        if standing.silenced is not None and standing.silenced.code is ErrorCode.BANNED:
+            raise standing.silenced  # a ban also ended the membership: say why, not "not a member"
         if standing.role is None:
             raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community can chat")
         if info.kind == "group" and info.ident not in standing.groups:
