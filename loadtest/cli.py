@@ -259,6 +259,13 @@ class _Socketio:
         return Identity(uid, uid, "")
 
 
+def _member_source(args: argparse.Namespace, ids: Identities | None, source: Any, n_rooms: int) -> Any:
+    """Member g's identity: minted, or the tokens file's lines after the owner and hosts."""
+    if ids is not None and not ids.minted and not args.room:
+        return lambda g: ids.get(n_rooms + g)
+    return source.get
+
+
 def _server_pids(args: argparse.Namespace, urls: list[str]) -> list[int]:
     if args.no_server_stats:
         return []
@@ -301,9 +308,14 @@ def _rooms_for(args: argparse.Namespace, ids: Identities | None, n_rooms: int, u
         print(f"--community {cid} " + " ".join(f"--room {r}" for r in rooms))
         return cid, rooms, []
     if members_need_join and cid:
-        outcome = asyncio.run(join_community(urls[0], cid, member_ids))
-        if outcome.get("ok", 0) != len(member_ids):
-            raise SetupError(f"members joining the community: {outcome}")
+        try:
+            outcome = asyncio.run(join_community(urls[0], cid, member_ids))
+            if outcome.get("ok", 0) != len(member_ids):
+                raise SetupError(f"members joining the community: {outcome}")
+        except BaseException:
+            if created_hosts:  # the hosts may go live again in the next run
+                asyncio.run(end_lives(urls[0], created_hosts, rooms))
+            raise
     return cid, rooms, created_hosts
 
 
@@ -340,9 +352,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
     source = ids or _Socketio(args.id_prefix or f"lt{secrets.token_hex(3)}")
     n_rooms = len(args.room) if args.room else args.rooms
     spec.rooms = [f"#{r}" for r in range(n_rooms)]
-    members = plan_members(spec, source.get)
+    member = _member_source(args, ids, source, n_rooms)
+    members = plan_members(spec, member)
     # Only senders need to be community members (anyone may watch a public community's live).
-    senders = [source.get(m.index) for m in members if m.send_rate > 0]
+    senders = [member(m.index) for m in members if m.send_rate > 0]
     cid, rooms, hosts = _rooms_for(args, ids, n_rooms, urls, args.scenario, True, senders)
     if args.setup_only:
         return 0
@@ -376,7 +389,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
     if args.setup_only:
         return 0
     spec.rooms = rooms
-    members = plan_members(spec, lambda g: source.get(g))[: args.connections]
+    members = plan_members(spec, _member_source(args, ids, source, n_rooms))[: args.connections]
     spec.server_pids = _server_pids(args, urls)
     spec.extra = {"community": cid, "connections": args.connections}
     try:

@@ -132,7 +132,7 @@ async def join_community(base_url: str, community_id: str, members: Sequence[Ide
                         if r.status_code in (429, 503):
                             key = str(r.status_code)
                         else:
-                            raise _error(r, f"member {m.user_id} joining")
+                            raise _error(r, f"member {m.user_id} joining the community")
                     await asyncio.sleep(0.2 * 2**attempt)
                 outcomes[key] = outcomes.get(key, 0) + 1
 
