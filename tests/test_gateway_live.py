@@ -174,3 +174,26 @@ async def test_live_rooms_of_unreadable_communities_are_hidden(server: RunningSe
                 assert caught.value.code == "not_found"
         finally:
             await c.close()
+
+
+async def test_a_chat_message_that_skips_a_seq_is_held_and_the_room_recovered(server: RunningServer) -> None:
+    async with people(server, "alice", "bob") as (alice, bob):
+        community = await make_community(alice)
+        await add_member(alice, community, bob)
+        live = await go_live(alice, community["id"])
+        room = live["room"]
+        c_bob = await connect(server, bob)
+        try:
+            joined = await c_bob.request("room.join", room=room)
+            first = await c_bob.request("chat.send", room=room, text="one", nonce="1")
+            assert (await c_bob.next_event("chat.message"))["seq"] == first["seq"]
+            # an event claiming seq +5 that the store never had: not delivered; the node asks the
+            # store what it missed (nothing) and goes on
+            bogus = {"type": "chat.message", "room": room, "epoch": joined["epoch"], "seq": first["seq"] + 5,
+                     "id": "x", "user": {"id": "z", "name": "z"}, "text": "bogus", "ts": "2026-01-01T00:00:00Z"}
+            await server.services.components["gateway"].publish_room(room, bogus)
+            second = await c_bob.request("chat.send", room=room, text="two", nonce="2")
+            got = await c_bob.next_event("chat.message")
+            assert (got["seq"], got["text"]) == (second["seq"], "two")
+        finally:
+            await c_bob.close()

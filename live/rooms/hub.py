@@ -48,16 +48,21 @@ GapHandler = Callable[[str], None]
 
 
 class Hub:
-    def __init__(self, bus: Bus, *, on_internal: InternalHandler, on_gap: GapHandler) -> None:
+    def __init__(self, bus: Bus, *, on_internal: InternalHandler, on_gap: GapHandler,
+                 on_hole: GapHandler | None = None) -> None:
         self._bus = bus
         self._on_internal = on_internal
-        self._on_gap = on_gap
+        self._on_gap = on_gap  # the bus reported a gap on the room's channel
+        self._on_hole = on_hole or on_gap  # a chat message skipped a seq
         self.rooms: dict[str, set[Member]] = {}
         self.users: dict[str, set[Member]] = {}
         self._subscribed: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
+        # The last chat (epoch, seq) this node fanned out per room: a jump means a message never
+        # reached the bus (its publish failed around an outage) and the room must be recovered.
+        self.chat_position: dict[str, tuple[Any, int]] = {}
 
     async def start(self) -> None:
         self._sub = self._bus.subscription()
@@ -97,6 +102,7 @@ class Hub:
         members.discard(member)
         if not members:
             del self.rooms[room]
+            self.chat_position.pop(room, None)
         metrics.ROOMS.set(len(self.rooms))
         try:
             await self._sync(room_channel(room), room in self.rooms)
@@ -167,6 +173,26 @@ class Hub:
         metrics.FANOUT_DELIVERIES.inc(delivered)
         return delivered
 
+    def note_position(self, room: str, epoch: Any, seq: int) -> None:
+        """This node's connections in `room` have everything up to `seq` (a join, a recovery)."""
+        if room not in self.rooms or epoch is None:
+            return
+        known = self.chat_position.get(room)
+        if known is None or known[0] != epoch or known[1] < seq:
+            self.chat_position[room] = (epoch, seq)
+
+    def _in_sequence(self, room: str, event: dict[str, Any]) -> bool:
+        """Whether a room event may go out now: anything but a chat message that skips a seq."""
+        position = _position(event)
+        if position is None:
+            return True
+        known = self.chat_position.get(room)
+        if known is None or (known[0] == position[0] and position[1] <= known[1] + 1):
+            if known is None or position[1] > known[1]:
+                self.chat_position[room] = position
+            return True
+        return False
+
     def send_user(self, user_id: str, events: list[dict[str, Any]]) -> int:
         members = self.users.get(user_id)
         if not members:
@@ -214,8 +240,14 @@ class Hub:
             for event in events:
                 if event["type"].startswith("_") or event["type"] in FILTERED_TYPES:
                     self._on_internal(room, event)
-                else:
+                elif self._in_sequence(room, event):
                     plain.append(event)
+                else:
+                    # Held back: recovery delivers it, after the missing ones, from the store.
+                    if plain:
+                        self.fanout(room, plain)
+                        plain = []
+                    self._on_hole(room)
             if plain:
                 self.fanout(room, plain)
         elif channel.startswith("user."):
@@ -229,6 +261,11 @@ class Hub:
         elif channel == CONTROL_CHANNEL:
             for event in events:
                 self._on_internal(channel, event)
+
+
+def _position(event: dict[str, Any]) -> tuple[Any, int] | None:
+    seq = _chat_seq(event)
+    return None if seq is None else (event.get("epoch"), seq)
 
 
 def _chat_seq(event: dict[str, Any]) -> int | None:

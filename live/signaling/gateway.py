@@ -34,6 +34,7 @@ log = logging.getLogger("live.signaling.gateway")
 
 TICK_SECONDS = 1.0
 RECOVERY_ATTEMPTS = 5
+LATE_RECOVERY_SECONDS = 3.0
 
 Handler = Callable[[Connection, Request], Awaitable[dict[str, Any] | None]]
 
@@ -47,13 +48,15 @@ class Gateway:
         self.services = services
         self.settings = services.settings
         self.node_id = new_id()
-        self.hub = Hub(services.bus, on_internal=self._internal, on_gap=self._gap)
+        self.hub = Hub(services.bus, on_internal=self._internal, on_gap=self._bus_gap,
+                       on_hole=self._gap)
         redis = getattr(services.bus, "client", None)
         self.presence = Presence(self.node_id, redis, getattr(services.bus, "prefix", ""))
         self.connections: set[Connection] = set()
         self.reactions_local = ReactionCounts()
         self.reactions_heard = ReactionCounts()
         self._viewers_sent: dict[str, int] = {}
+        self._recovering: dict[str, bool] = {}  # room -> asked again while recovering
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._handlers: dict[str, Handler] = {
@@ -171,6 +174,7 @@ class Gateway:
         if conn.seats.get(room) is not seat:  # removed (kicked, banned) meanwhile
             raise ApiError(ErrorCode.FORBIDDEN, "you were removed from this room")
         seat.epoch, seat.last_seq, seat.ready = data.get("epoch"), int(data.get("seq") or 0), True
+        self.hub.note_position(room, seat.epoch, seat.last_seq)
         return data
 
     async def _room_state(
@@ -375,7 +379,29 @@ class Gateway:
     # -- recovery after a bus gap --------------------------------------------------------------
 
     def _gap(self, room: str) -> None:
-        self.spawn(self._recover(room))
+        """Recover `room` from the store: one recovery at a time per room, and once more if
+        asked again meanwhile. After a bus outage a second pass a little later catches messages
+        whose publish failed on another node after this node had already reconnected."""
+        if room in self._recovering:
+            self._recovering[room] = True
+            return
+        self._recovering[room] = False
+        self.spawn(self._recover_until_done(room))
+
+    async def _recover_until_done(self, room: str) -> None:
+        try:
+            while True:
+                await self._recover(room)
+                if not self._recovering.get(room):
+                    break
+                self._recovering[room] = False
+        finally:
+            self._recovering.pop(room, None)
+
+    def _bus_gap(self, room: str) -> None:
+        self._gap(room)
+        loop = asyncio.get_running_loop()
+        loop.call_later(LATE_RECOVERY_SECONDS, self._gap, room)
 
     async def _recover(self, room: str) -> None:
         conns = [c for c in self.hub.rooms.get(room, ()) if isinstance(c, Connection)]
@@ -399,6 +425,7 @@ class Gateway:
                         await asyncio.sleep(0.2 * 2**attempt)
             if state is not None and state.get("recovered"):
                 metrics.RECOVERIES.labels("true").inc()
+                self.hub.note_position(room, state.get("epoch"), int(state.get("seq") or 0))
                 now = time.time()
                 for message in state.get("history") or []:
                     seq = message.get("seq")
@@ -412,6 +439,9 @@ class Gateway:
             notice: dict[str, Any] = {"type": "room.resync", "room": room, "recovered": False}
             if state is not None:
                 notice.update(epoch=state.get("epoch"), seq=state.get("seq"))
+                if room in self.hub.rooms and state.get("epoch") is not None:
+                    # Start counting from here: the clients reload, the node need not recover again.
+                    self.hub.chat_position[room] = (state.get("epoch"), int(state.get("seq") or 0))
             for conn in members:
                 conn.send(notice)
 
