@@ -375,3 +375,33 @@ async def test_metrics_name_the_gateway(node: RunningServer) -> None:
                  "live_ws_slow_consumers_total"):
         assert name in text, name
     await c.close()
+
+
+class _BrokenMedia:
+    """A media service with a bug (the way tests/support/boom.py has failing routes)."""
+
+    async def publish(self, room: str, user: Any, sdp: str) -> str:
+        raise RuntimeError("a bug in a service")
+
+
+async def test_a_bug_in_a_service_closes_1011_and_the_server_stays_up(node: RunningServer) -> None:
+    async with people(node, "owner") as (owner,):
+        community = await make_community(owner)
+        saved = node.services.components.get("media")
+        node.services.components["media"] = _BrokenMedia()
+        try:
+            c = await client(node, owner.id)
+            await c.request("room.join", room=f"community:{community['id']}")
+            with pytest.raises((RequestFailed, Closed)) as caught:
+                await c.request("media.publish", room=f"community:{community['id']}", sdp="v=0")
+            if isinstance(caught.value, RequestFailed):
+                assert caught.value.code == "internal"
+            assert await c.wait_closed() == 1011
+        finally:
+            if saved is None:
+                node.services.components.pop("media", None)
+            else:
+                node.services.components["media"] = saved
+        other = await client(node)
+        assert (await other.request("ping"))["type"] == "ok"
+        await other.close()

@@ -77,6 +77,24 @@ async def test_two_nodes_one_room(postgres_url: str | None, redis_url: str, redi
             while total < 2:
                 total += (await c_bob.next_event("reactions", timeout=5))["counts"].get("heart", 0)
             assert total == 2
+            # send_user reaches every connection of a user on every node
+            bob_on_b = await connect(b, bob)
+            await a.services.components["gateway"].send_user(bob.id, {"type": "x.direct", "n": 7})
+            assert (await c_bob.next_event("x.direct"))["n"] == 7
+            assert (await bob_on_b.next_event("x.direct"))["n"] == 7
+            await bob_on_b.close()
+            # a mute made through node A holds at once for bob's chat through node B
+            bob_b = await connect(b, bob)
+            await bob_b.request("room.join", room=room)
+            await bob_b.request("chat.send", room=room, text="before", nonce="before")
+            await mod.ok("POST", f"/v1/communities/{cid}/moderation", 201,
+                         json={"action": "mute", "user_id": bob.id, "reason": "shh", "duration_seconds": 60})
+            assert (await bob_b.next_event("moderation.notice"))["action"] == "mute"
+            with pytest.raises(Exception) as caught:
+                await bob_b.request("chat.send", room=room, text="after", nonce="after")
+            assert getattr(caught.value, "code", None) == "muted"
+            assert getattr(caught.value, "until", None)
+            await bob_b.close()
             # a ban made through node A closes carol's socket on node B
             await mod.ok("POST", f"/v1/communities/{cid}/moderation", 201,
                          json={"action": "ban", "user_id": carol.id, "reason": "rude"})
