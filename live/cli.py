@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     token.set_defaults(func=_token)
 
+    worker = sub.add_parser("media-worker", help="run a media relay worker (with LIVE_MEDIA_WORKERS=1)")
+    worker.add_argument("--id", help="worker id (default: host name and process id)")
+    worker.set_defaults(func=_media_worker)
+
     db = sub.add_parser("db", help="database schema")
     dbsub = db.add_subparsers(title="db commands", metavar="DB_COMMAND")
     upgrade = dbsub.add_parser("upgrade", help="bring the database to the newest schema")
@@ -126,6 +130,16 @@ def _serve(args: argparse.Namespace) -> int:
         **uvicorn_ws_options(settings),
     )
     return 0
+
+
+def _media_worker(args: argparse.Namespace) -> int:
+    from live.media import workers
+
+    settings = Settings.load()
+    if not settings.redis_url:
+        raise SettingsError("LIVE_REDIS_URL: a media worker needs Redis to reach the app nodes")
+    _setup_logging(settings.log_level)
+    return workers.run(settings, args.id)
 
 
 def _token(args: argparse.Namespace) -> int:

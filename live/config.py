@@ -174,6 +174,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Record every live's host audio and video (remuxed, no re-encoding) under the var dir."),
     Setting("LIVE_THUMBNAIL_SECONDS", "thumbnail_seconds", _float(0, 3600), "5",
             "How often a live's thumbnail is refreshed from a keyframe; 0 turns thumbnails off."),
+    Setting("LIVE_MEDIA_WORKERS", "media_workers", _bool, "0",
+            "Relay media in `live media-worker` processes (needs LIVE_REDIS_URL) instead of in each app node."),
 )
 
 _BY_FIELD = {s.field: s for s in SETTINGS}
@@ -210,6 +212,7 @@ class Settings:
     media_timeout_seconds: float = 10.0
     recording: bool = True
     thumbnail_seconds: float = 5.0
+    media_workers: bool = False
     dev: bool = False
 
     @classmethod

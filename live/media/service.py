@@ -56,11 +56,16 @@ class MediaService:
         self.hosts: dict[str, str] = {}  # room -> host id, read by the recorder's and thumbnails' taps
         self.communities: dict[str, str] = {}  # room -> community id
         var = Path(self.settings.var_dir)
-        self.recorders = Recorders(var / "recordings", self.hosts) if self.settings.recording else None
+        # With media workers (LIVE_MEDIA_WORKERS) the relay, recorder and thumbnails run there.
+        self.remote = bool(getattr(self.settings, "media_workers", False))
+        self.workers: Any = None
+        local = not self.remote
+        self.recorders = Recorders(var / "recordings", self.hosts) if self.settings.recording and local else None
         self.thumbnails = (
             Thumbnails(var / "thumbnails", self.hosts, self.settings.thumbnail_seconds, self._thumbnail_written)
-            if self.settings.thumbnail_seconds > 0 else None
+            if self.settings.thumbnail_seconds > 0 and local else None
         )
+        self._sweeper: asyncio.Task[None] | None = None
         # WHIP/WHEP sessions: id -> (room, user_id, "whip" | "whep", publisher id)
         self.sessions: dict[str, tuple[str, str, str, str | None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -84,14 +89,25 @@ class MediaService:
                 relay.taps.append(self.thumbnails.tap)
             return relay
 
-        self.thread = RelayThread(make)
-        await asyncio.to_thread(self.thread.start)
+        if self.remote:
+            from live.media.workers import WorkerClient
+
+            self.workers = WorkerClient(self.settings)
+            self._sweeper = asyncio.create_task(self._sweep(), name="media-worker-sweep")
+        else:
+            self.thread = RelayThread(make)
+            await asyncio.to_thread(self.thread.start)
         self._sub = self.services.bus.subscription()
         self._watch = asyncio.create_task(self._watch_rooms(), name="media-stage-watch")
         self.services.events.on("live.ended", self._on_live_ended)
         self.services.events.on("moderation.action", self._on_moderation)
 
     async def shutdown(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self.workers is not None:
+            with contextlib.suppress(Exception):
+                await self.workers.close()
         if self._watch is not None:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -126,7 +142,7 @@ class MediaService:
             self.recorders.expect(room, info.id)
         await self._follow(room)
         try:
-            return await self._call(lambda r: r.publish(room, user.id, sdp))
+            return str(await self._op(room, "publish", user_id=user.id, sdp=sdp, host_id=info.host_id, lid=info.id))
         except MediaError as exc:
             raise _api_error(exc) from None
 
@@ -135,7 +151,7 @@ class MediaService:
         info = await self.live_info(room)
         target = publisher or info.host_id
         try:
-            return await self._call(lambda r: r.subscribe(room, user.id, target, sdp))
+            return str(await self._op(room, "subscribe", user_id=user.id, publisher_id=target, sdp=sdp))
         except MediaError as exc:
             raise _api_error(exc) from None
 
@@ -143,9 +159,9 @@ class MediaService:
         """Stop publishing (`publisher` omitted or oneself) and/or stop watching a publisher."""
         live_id(room)
         if publisher is None or publisher == user.id:
-            await self._call(lambda r: r.unpublish(room, user.id))
+            await self._op(room, "unpublish", user_id=user.id)
         if publisher != user.id:
-            await self._call(lambda r: r.unsubscribe(room, user.id, publisher))
+            await self._op(room, "unsubscribe", user_id=user.id, publisher_id=publisher)
 
     def publishers(self, room: str) -> dict[str, list[str]]:
         return dict(self.published.get(room, {}))
@@ -163,10 +179,43 @@ class MediaService:
             raise ApiError(ErrorCode.CONFLICT, "this live has ended")
         return info
 
-    async def _call(self, fn: Any) -> Any:
+    async def _op(self, room: str, op: str, **args: Any) -> Any:
+        """Run a relay operation: on this node's relay thread, or on the room's media worker."""
+        if self.workers is not None:
+            wid = await self.workers.owner(room, place=op == "publish")
+            if wid is None:
+                if op == "subscribe":
+                    raise MediaError("not_found", "that publisher is not sending media in this room")
+                return None
+            return await self.workers.call(wid, op, {"room": room, **args})
         if self.thread is None or not self.thread.thread.is_alive():
             raise ApiError(ErrorCode.UNAVAILABLE, "the media relay is not running")
-        return await self.thread.call(fn)
+        if op == "publish":
+            return await self.thread.call(lambda r: r.publish(room, args["user_id"], args["sdp"]))
+        if op == "subscribe":
+            return await self.thread.call(
+                lambda r: r.subscribe(room, args["user_id"], args["publisher_id"], args["sdp"]))
+        if op == "unpublish":
+            return await self.thread.call(lambda r: r.unpublish(room, args["user_id"]))
+        if op == "unsubscribe":
+            return await self.thread.call(lambda r: r.unsubscribe(room, args["user_id"], args["publisher_id"]))
+        return await self.thread.call(lambda r: r.end_room(room, args.get("reason", "ended")))
+
+    async def _sweep(self) -> None:
+        """Media workers: rooms of a dead worker are freed and told `media.restart`."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                for room in await self.workers.sweep():
+                    log.warning("media %s: its worker is gone; asking clients to negotiate again", room)
+                    self.published.pop(room, None)
+                    gateway = self.services.components.get("gateway")
+                    if gateway is not None:
+                        await gateway.publish_room(room, {"type": "media.restart", "room": room})
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("the media worker sweep failed", exc_info=True)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -211,10 +260,18 @@ class MediaService:
                 decoded = decode_event(data)
             except Exception:
                 continue
+            room = event.channel.removeprefix("room.")
             for ev in decoded if isinstance(decoded, list) else [decoded]:
-                if isinstance(ev, dict) and ev.get("type") == "stage.updated":
-                    room = event.channel.removeprefix("room.")
+                if not isinstance(ev, dict):
+                    continue
+                kind = ev.get("type")
+                if kind == "stage.updated":
                     self._spawn(self._recheck(room))
+                elif kind == "media.published" and isinstance(ev.get("user_id"), str):
+                    # (with media workers, this is how this node learns who publishes)
+                    self.published.setdefault(room, {})[ev["user_id"]] = list(ev.get("kinds") or [])
+                elif kind == "media.unpublished" and isinstance(ev.get("user_id"), str):
+                    self.published.get(room, {}).pop(ev["user_id"], None)
 
     async def _recheck(self, room: str) -> None:
         """Unpublish whoever in `room` may no longer publish (left the stage, banned, muted)."""
@@ -230,7 +287,7 @@ class MediaService:
                 continue
             if not allowed:
                 log.info("media %s: %s may no longer publish; stopping their media", room, user_id)
-                await self._call(lambda r, u=user_id: r.unpublish(room, u))
+                await self._op(room, "unpublish", user_id=user_id)
 
     async def _on_moderation(self, payload: dict[str, Any]) -> None:
         community = payload.get("community_id")
@@ -244,8 +301,13 @@ class MediaService:
         if not lid:
             return
         room = f"live:{lid}"
-        if self.thread is not None and self.thread.thread.is_alive():
-            await self._call(lambda r: r.end_room(room, "live ended"))
+        if self.remote or (self.thread is not None and self.thread.thread.is_alive()):
+            try:
+                await self._op(room, "end_room", reason="live ended")
+            except Exception:
+                log.warning("ending the media of %s failed", room, exc_info=True)
+            if self.workers is not None:
+                await self.workers.forget(room)
         self.published.pop(room, None)
         if self.recorders is not None:
             await asyncio.to_thread(self.recorders.finish, room)
@@ -262,14 +324,19 @@ class MediaService:
         self._from_relay(self._store_thumbnail, room, path)
 
     async def _store_thumbnail(self, room: str, path: Path) -> None:
-        from live.lives.models import Live
-        from live.storage.base import utcnow
+        await store_thumbnail(self.services.db, room, path)
 
-        try:
-            async with self.services.db.session() as session:
-                live = await session.get(Live, live_id(room))
-                if live is not None:
-                    live.thumbnail_path = str(path)
-                    live.thumbnail_at = utcnow()
-        except Exception:
-            log.warning("saving the thumbnail of %s failed", room, exc_info=True)
+
+async def store_thumbnail(db: Any, room: str, path: Path) -> None:
+    """Note a fresh thumbnail file on the live's row (the live tab's `thumbnail_url`)."""
+    from live.lives.models import Live
+    from live.storage.base import utcnow
+
+    try:
+        async with db.session() as session:
+            live = await session.get(Live, live_id(room))
+            if live is not None:
+                live.thumbnail_path = str(path)
+                live.thumbnail_at = utcnow()
+    except Exception:
+        log.warning("saving the thumbnail of %s failed", room, exc_info=True)
