@@ -106,6 +106,12 @@ async def test_two_nodes_one_room(postgres_url: str | None, redis_url: str, redi
                 await fresh.request("room.join", room=room)
             assert getattr(caught.value, "code", None) == "banned"
             await fresh.close()
+            # node B has nobody in the room now; asked (the live tab), it still counts A's viewer
+            pb = b.services.components["presence"]
+            deadline = time.monotonic() + 6
+            while pb.count(room) != 1 and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            assert pb.count(room) == 1 and pb.local_count(room) == 0
             await c_bob.close()
 
 

@@ -24,6 +24,7 @@ log = logging.getLogger("live.rooms.presence")
 
 FRESH_SECONDS = 5.0
 KEY_TTL_SECONDS = 30
+WATCH_SECONDS = 60.0
 
 
 class Presence:
@@ -37,6 +38,9 @@ class Presence:
         self._toggled: dict[str, set[str]] = {}  # room -> users whose 0/1 presence changed
         self._gone: set[str] = set()
         self._syncs = 0
+        # Rooms this node has no viewers in but was asked about (the live tab): read each sync
+        # while they keep being asked, so the tab shows every node's viewers.
+        self._watched: dict[str, float] = {}
 
     # -- local, pure
 
@@ -87,6 +91,9 @@ class Presence:
         """The room's viewers across nodes as of the last sync (this node's own before one)."""
         if self._redis is None:
             return self.local_count(room)
+        if room not in self._local:
+            self._watched[room] = time.monotonic()
+            return self._global.get(room, 0)
         return self._global.get(room, self.local_count(room))
 
     # -- across nodes (Redis)
@@ -130,7 +137,14 @@ class Presence:
             if room not in self._local:
                 pipe.hdel(self._hash(room), self.node_id)
                 pipe.delete(self._set(room, self.node_id))
-        for room in rooms:
+        asked_since = time.monotonic() - WATCH_SECONDS
+        for room, asked in list(self._watched.items()):
+            if asked < asked_since or room in self._local:
+                del self._watched[room]
+                if room not in self._local:
+                    self._global.pop(room, None)
+        watched = list(self._watched)
+        for room in rooms + watched:
             pipe.hgetall(self._hash(room))
         try:
             results = await pipe.execute()
@@ -141,13 +155,15 @@ class Presence:
             self._gone |= gone
             return {room: self.count(room) for room in rooms}
         out: dict[str, int] = {}
-        for room, shares in zip(rooms, results[len(results) - len(rooms):]):
+        read = rooms + watched
+        for room, shares in zip(read, results[len(results) - len(read):]):
             total = 0
             for node, value in _fresh(shares, now):
                 total += value if _text(node) != self.node_id else 0
             total += self.local_count(room)
             self._global[room] = total
-            out[room] = total
+            if room in self._local:
+                out[room] = total
         return out
 
     async def user_count(self, room: str, user_id: str) -> int:
