@@ -185,8 +185,8 @@ class Connection:
         loop = asyncio.get_running_loop()
         while self.session.state is ConnectionState.OPEN:
             message = await self.ws.receive()
-            if message["type"] == "websocket.disconnect":
-                return
+            if message["type"] == "websocket.disconnect" or self.session.state is not ConnectionState.OPEN:
+                return  # gone, or closed by us meanwhile (a ban): later frames are not read
             frame = message.get("bytes")
             if frame is None:
                 frame = message.get("text") or ""

@@ -79,6 +79,25 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await gateway.disconnect(conn)
 
 
+OPENAPI_EXTRA: dict[str, Any] = {
+    "/v1/ws": {
+        "get": {
+            "tags": ["gateway"],
+            "summary": "The WebSocket gateway (upgrade); the protocol is in docs/protocol.md",
+            "description": (
+                "Subprotocols `live.v1.msgpack` (binary, MessagePack) or `live.v1.json` (text, "
+                "JSON; the default). The token goes in the query (browsers cannot set headers). "
+                "Close codes: 4001 unauthorized, 4003 forbidden (banned), 4008 too slow, "
+                "4009 frame too big, 4029 flooding, 1011 server error."
+            ),
+            "parameters": [{"name": "token", "in": "query", "required": True,
+                            "schema": {"type": "string"}, "description": "the JWT"}],
+            "responses": {"101": {"description": "Switching Protocols; `welcome` comes first"}},
+        }
+    }
+}
+
+
 def websocket_routes() -> list[WebSocketRoute]:
     return [WebSocketRoute("/v1/ws", websocket_endpoint)]
 
