@@ -173,6 +173,13 @@ async def test_guest_publishes_and_is_cut_off_when_removed_from_stage(media_serv
             # carol stops watching the host
             await c_carol.request("media.stop", room=room, publisher=alice.id)
             assert await _until(lambda: subs[0].received.ended, 5)
+            # bob watches again, then is banned: his media is cut with his connection
+            subs.append(await watch(c_bob, room))
+            assert await subs[2].wait_video(5, 20)
+            await alice.ok("POST", f"/v1/communities/{community['id']}/moderation", 201,
+                           json={"action": "ban", "user_id": bob.id, "reason": "spam"})
+            assert await _until(lambda: subs[2].received.ended, 5)
+            assert relay_of(server).publications[(room, alice.id)].subscriptions == {}
         finally:
             for s in subs:
                 await s.close()

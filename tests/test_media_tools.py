@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from tests.support.communities import make_community, people
-from tests.support.servers import RunningServer, run_server
+from tests.support.servers import RunningServer, run_server, settings
 
 
 @pytest.fixture
-async def media_server(make_settings: Any, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with run_server(make_settings(var_dir=str(tmp_path), thumbnail_seconds=1.0)) as running:
+async def media_server(sqlite_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
+    async with run_server(settings(database_url=sqlite_url, var_dir=str(tmp_path), thumbnail_seconds=1.0)) as running:
         yield running
 
 

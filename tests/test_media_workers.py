@@ -19,24 +19,24 @@ from live.client import LiveClient
 from live.media.peers import Subscriber, publisher
 from live.media.workers import WorkerClient
 from tests.support.communities import Person, add_member, make_community, people
-from tests.support.servers import SECRET, RunningServer, run_server
+from tests.support.servers import SECRET, RunningServer, run_server, settings
 
 
 @pytest.fixture
-async def worker_setup(make_settings: Any, tmp_path: Path, redis_url: str,
+async def worker_setup(sqlite_url: str, tmp_path: Path, redis_url: str,
                        redis_prefix: str) -> AsyncIterator[tuple[RunningServer, dict[str, Any]]]:
-    settings = make_settings(var_dir=str(tmp_path), redis_url=redis_url, redis_prefix=redis_prefix,
+    cfg = settings(database_url=sqlite_url, var_dir=str(tmp_path), redis_url=redis_url, redis_prefix=redis_prefix,
                              media_workers=True, thumbnail_seconds=0, media_timeout_seconds=3.0)
     env = {**os.environ, "LIVE_REDIS_URL": redis_url, "LIVE_REDIS_PREFIX": redis_prefix,
-           "LIVE_DATABASE_URL": settings.database_url, "LIVE_VAR_DIR": str(tmp_path),
+           "LIVE_DATABASE_URL": cfg.database_url, "LIVE_VAR_DIR": str(tmp_path),
            "LIVE_SECRET": SECRET, "LIVE_THUMBNAIL_SECONDS": "0", "LIVE_LOG_LEVEL": "WARNING"}
     procs: dict[str, Any] = {}
-    async with run_server(settings) as running:
+    async with run_server(cfg) as running:
         try:
             for wid in ("w1", "w2"):
                 procs[wid] = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "live", "media-worker", "--id", wid, env=env)
-            client = WorkerClient(settings)
+            client = WorkerClient(cfg)
             deadline = time.monotonic() + 20
             while len(await client.workers()) < 2:
                 assert time.monotonic() < deadline, "media workers did not start"
@@ -108,11 +108,11 @@ async def test_a_killed_worker_moves_its_room_and_clients_renegotiate(
             await c_bob.close()
 
 
-async def test_no_worker_means_unavailable(make_settings: Any, tmp_path: Path, redis_url: str,
+async def test_no_worker_means_unavailable(sqlite_url: str, tmp_path: Path, redis_url: str,
                                            redis_prefix: str) -> None:
-    settings = make_settings(var_dir=str(tmp_path), redis_url=redis_url, redis_prefix=redis_prefix,
+    cfg = settings(database_url=sqlite_url, var_dir=str(tmp_path), redis_url=redis_url, redis_prefix=redis_prefix,
                              media_workers=True)
-    async with run_server(settings) as server, people(server, "alice") as (alice,):
+    async with run_server(cfg) as server, people(server, "alice") as (alice,):
         community = await make_community(alice)
         live = await alice.ok("POST", f"/v1/communities/{community['id']}/live", 201, json={"title": "n"})
         c = await connect(server, alice)

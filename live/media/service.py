@@ -290,10 +290,22 @@ class MediaService:
                 await self._op(room, "unpublish", user_id=user_id)
 
     async def _on_moderation(self, payload: dict[str, Any]) -> None:
-        community = payload.get("community_id")
+        """A ban or kick cuts the user's media in the community's lives at once, sending and
+        watching; a mute or timeout stops their sending (`may_publish` says no while it lasts)."""
+        community, user_id = payload.get("community_id"), payload.get("user_id")
+        if not isinstance(user_id, str):
+            return
         for room, cid in list(self.communities.items()):
-            if cid == community and payload.get("user_id") in self.published.get(room, {}):
-                await self._recheck(room)
+            if cid != community:
+                continue
+            try:
+                if payload.get("action") in ("ban", "kick"):
+                    await self._op(room, "unpublish", user_id=user_id)
+                    await self._op(room, "unsubscribe", user_id=user_id, publisher_id=None)
+                elif user_id in self.published.get(room, {}):
+                    await self._recheck(room)
+            except Exception:
+                log.warning("cutting %s's media in %s failed", user_id, room, exc_info=True)
 
     async def _on_live_ended(self, payload: dict[str, Any]) -> None:
         live = payload.get("live") or {}
