@@ -301,3 +301,25 @@ def test_the_sink_turns_frames_into_packets_and_end_into_none() -> None:
     sink.put(None)
     assert bytes(got[0]) == b"\x10abc" and got[0].pts == 3000 and got[0].time_base.denominator == 90000
     assert got[1:] == [None]
+
+
+async def test_publishing_again_replaces_the_old_connection(relay: RelayThread, hooks: Hooks) -> None:
+    first = await _publish(relay)
+    sub = await _subscribe(relay, "viewer")
+    second = None
+    try:
+        assert await sub.wait_video(3, 15)
+        second = await _publish(relay)
+        assert [e[0] for e in hooks.events] == ["published", "unpublished", "published"]
+        assert hooks.events[1][4] == "replaced"
+        assert await _until(lambda: sub.received.ended, 5), "the old connection's viewers are told by its end"
+        again = await _subscribe(relay, "viewer")
+        try:
+            assert await again.wait_video(3, 15)
+        finally:
+            await again.close()
+    finally:
+        await sub.close()
+        await first.close()
+        if second is not None:
+            await second.close()

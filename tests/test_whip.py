@@ -19,7 +19,7 @@ from tests.support.servers import RunningServer, run_server, settings
 
 @pytest.fixture
 async def media_server(sqlite_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with run_server(settings(database_url=sqlite_url, var_dir=str(tmp_path), thumbnail_seconds=0)) as running:
+    async with run_server(settings(database_url=sqlite_url, var_dir=str(tmp_path), thumbnail_seconds=1.0)) as running:
         yield running
 
 
@@ -60,6 +60,8 @@ async def test_whip_from_ffmpeg_reaches_a_whep_viewer_and_is_recorded(media_serv
             assert len(sub.received.pictures) > 5
             source = media.relay.publications[(live["room"], alice.id)].sources["video"]
             assert source.codec.mimeType == "video/H264"
+            thumb = await _thumbnail(bob, lid)
+            assert thumb[:2] == b"\xff\xd8", "an H.264 keyframe made a JPEG"
             # another viewer's session cannot be deleted by someone else; the owner can
             error_of(await alice.call("DELETE", location), 404, "not_found")
             await bob.call("DELETE", location, 200)
@@ -123,6 +125,16 @@ async def test_whip_and_whep_errors(media_server: RunningServer) -> None:
         # ended without any media: no recording
         error_of(await bob.call("GET", f"/v1/live/{lid}/recording"), 404, "not_found")
         await anon.aclose()
+
+
+async def _thumbnail(person: Any, lid: str) -> bytes:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        resp = await person.call("GET", f"/v1/live/{lid}/thumbnail.jpg")
+        if resp.status_code == 200:
+            return bytes(resp.content)
+        await asyncio.sleep(0.2)
+    raise AssertionError("no thumbnail")
 
 
 async def _until(predicate: Any, timeout: float) -> bool:

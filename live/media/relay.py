@@ -322,7 +322,8 @@ class Relay:
         self._ensure_watchdog()
         old = self.publications.get((room, user_id))
         if old is not None:
-            await self._end_publication(old, "replaced", announce=False)
+            # subscribers of the old connection hear media.unpublished, then media.published
+            await self._end_publication(old, "replaced")
         pc = RTCPeerConnection(self._config())
         publication = Publication(self, room, user_id, pc)
         try:
