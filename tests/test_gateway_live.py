@@ -197,3 +197,31 @@ async def test_a_chat_message_that_skips_a_seq_is_held_and_the_room_recovered(se
             assert (got["seq"], got["text"]) == (second["seq"], "two")
         finally:
             await c_bob.close()
+
+
+async def test_group_rooms_chat_with_history(server: RunningServer) -> None:
+    async with people(server, "owner", "gina", "hank") as (owner, gina, hank):
+        community = await make_community(owner)
+        cid = community["id"]
+        for p in (gina, hank):
+            await add_member(owner, community, p)
+        group = await owner.ok("POST", f"/v1/communities/{cid}/groups", 201, json={"name": "crew"})
+        for p in (gina, hank):
+            await p.ok("POST", f"/v1/groups/{group['id']}/join")
+        room = f"group:{group['id']}"
+        c_gina, c_hank = await connect(server, gina, "msgpack"), await connect(server, hank)
+        try:
+            await c_gina.request("room.join", room=room)
+            sent = await c_gina.request("chat.send", room=room, text="crew only", nonce="g1")
+            assert sent["seq"] == 1
+            joined = await c_hank.request("room.join", room=room)
+            assert [m["text"] for m in joined["history"]] == ["crew only"]
+            assert "state" not in joined  # only live rooms carry a live state
+            await c_hank.request("chat.send", room=room, text="hi gina", nonce="h1")
+            own = await c_gina.next_event("chat.message", room=room)
+            got = await c_gina.next_event("chat.message", room=room)
+            assert (own["seq"], own["text"]) == (1, "crew only")
+            assert (got["seq"], got["text"], got["user"]["id"]) == (2, "hi gina", hank.id)
+        finally:
+            await c_gina.close()
+            await c_hank.close()
