@@ -4,6 +4,7 @@ the recording, with real aiortc peers."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -86,6 +87,10 @@ async def test_publish_watch_thumbnail_and_recording(media_server: RunningServer
             assert await subs[0].wait_video(20, 20)
             assert subs[0].received.sizes == {(320, 180)} and len(subs[0].received.pictures) > 5
             assert await _until(lambda: subs[0].received.frames["audio"] > 10, 5)
+
+            metrics = (await server.client().get("/metrics")).text
+            assert 'live_media_frames_out_total{kind="video"}' in metrics
+            assert re.search(r"^live_media_publications [1-9]", metrics, re.M)
 
             # the thumbnail: a JPEG, and the live tab links it
             async def thumb_ready() -> bool:

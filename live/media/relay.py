@@ -40,6 +40,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from live.media import metrics
 from live.media.passthrough import (
     ForwardingSender,
     PassThroughReceiver,
@@ -92,6 +93,7 @@ class KeyframeThrottle:
         self.pending = None
         self.last = time.monotonic()
         self.sent += 1
+        metrics.KEYFRAME_REQUESTS.inc()
         asyncio.ensure_future(self._send())
 
     async def _send(self) -> None:
@@ -141,6 +143,7 @@ class Output(MediaStreamTrack):
         if len(self.queue) >= self.limit:
             if self.kind == "video":
                 self.dropped += len(self.queue)
+                metrics.DROP["video"].inc(len(self.queue))
                 self.queue.clear()
                 if not keyframe:
                     self.need_keyframe = True
@@ -149,6 +152,7 @@ class Output(MediaStreamTrack):
             else:
                 self.queue.popleft()
                 self.dropped += 1
+                metrics.DROP["audio"].inc()
         self.queue.append(packet)
         self._wake()
 
@@ -168,6 +172,7 @@ class Output(MediaStreamTrack):
             await self.waiter
             self.waiter = None
         self.sent += 1
+        metrics.OUT[self.kind].inc()
         return self.queue.popleft()
 
     def stop(self) -> None:
@@ -213,6 +218,7 @@ class Source:
             self.publication.source_ended(self)
             return
         self.frames += 1
+        metrics.IN[self.kind].inc()
         self.last_frame = time.monotonic()
         if self.first_frame_at is None:
             self.first_frame_at = self.last_frame
@@ -244,7 +250,12 @@ class Subscription:
     pc: RTCPeerConnection
     outputs: list[Output]
 
+    closed: bool = False
+
     async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            metrics.SUBSCRIPTIONS.dec()
         for output in self.outputs:
             output.stop()
         await self.pc.close()
@@ -360,6 +371,7 @@ class Relay:
                 await self._end_publication(publication, pc.connectionState)
 
         self.publications[publication.key] = publication
+        metrics.PUBLICATIONS.inc()
         if self.on_published:
             self.on_published(room, user_id, publication.kinds())
         return pc.localDescription.sdp
@@ -377,6 +389,7 @@ class Relay:
         publication.closed = True
         if self.publications.get(publication.key) is publication:
             del self.publications[publication.key]
+            metrics.PUBLICATIONS.dec()
         kinds = publication.kinds()
         log.info("media %s: %s stopped publishing (%s)", publication.room, publication.user_id, reason)
         try:
@@ -425,6 +438,7 @@ class Relay:
             output.source.outputs.add(output)
         sub = Subscription(room, user_id, publisher_id, pc, outputs)
         publication.subscriptions[user_id] = sub
+        metrics.SUBSCRIPTIONS.inc()
 
         @pc.on("connectionstatechange")
         async def _state() -> None:
