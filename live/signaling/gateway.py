@@ -17,7 +17,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from live.auth.tokens import Principal
 from live.errors import ApiError, ErrorCode
 from live.rooms import metrics
 from live.rooms.access import RoomAccess, check_room, members_among, split_room
@@ -25,6 +24,7 @@ from live.rooms.channels import encode_event, room_channel, user_channel
 from live.rooms.hub import CONTROL_CHANNEL, Hub
 from live.rooms.presence import Presence
 from live.rooms.reactions import ReactionCounts
+from live.signaling.recovery import RoomRecovery
 from live.signaling import codec
 from live.signaling.connection import Connection, Seat
 from live.signaling.session import CLOSE_FORBIDDEN, Effect, Request
@@ -33,8 +33,6 @@ from live.storage.ids import new_id
 log = logging.getLogger("live.signaling.gateway")
 
 TICK_SECONDS = 1.0
-RECOVERY_ATTEMPTS = 5
-LATE_RECOVERY_SECONDS = 3.0
 
 Handler = Callable[[Connection, Request], Awaitable[dict[str, Any] | None]]
 
@@ -48,15 +46,15 @@ class Gateway:
         self.services = services
         self.settings = services.settings
         self.node_id = new_id()
-        self.hub = Hub(services.bus, on_internal=self._internal, on_gap=self._bus_gap,
-                       on_hole=self._gap)
+        self.recovery = RoomRecovery(self)
+        self.hub = Hub(services.bus, on_internal=self._internal, on_gap=self.recovery.after_bus_gap,
+                       on_hole=self.recovery.recover)
         redis = getattr(services.bus, "client", None)
         self.presence = Presence(self.node_id, redis, getattr(services.bus, "prefix", ""))
         self.connections: set[Connection] = set()
         self.reactions_local = ReactionCounts()
         self.reactions_heard = ReactionCounts()
         self._viewers_sent: dict[str, int] = {}
-        self._recovering: dict[str, bool] = {}  # room -> asked again while recovering
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._handlers: dict[str, Handler] = {
@@ -375,75 +373,6 @@ class Gateway:
     async def _on_moderation(self, payload: dict[str, Any]) -> None:
         event = {"type": "_moderation", **{k: v for k, v in payload.items() if k != "type"}}
         await self.services.bus.publish(CONTROL_CHANNEL, encode_event(event))
-
-    # -- recovery after a bus gap --------------------------------------------------------------
-
-    def _gap(self, room: str) -> None:
-        """Recover `room` from the store: one recovery at a time per room, and once more if
-        asked again meanwhile. After a bus outage a second pass a little later catches messages
-        whose publish failed on another node after this node had already reconnected."""
-        if room in self._recovering:
-            self._recovering[room] = True
-            return
-        self._recovering[room] = False
-        self.spawn(self._recover_until_done(room))
-
-    async def _recover_until_done(self, room: str) -> None:
-        try:
-            while True:
-                await self._recover(room)
-                if not self._recovering.get(room):
-                    break
-                self._recovering[room] = False
-        finally:
-            self._recovering.pop(room, None)
-
-    def _bus_gap(self, room: str) -> None:
-        self._gap(room)
-        loop = asyncio.get_running_loop()
-        loop.call_later(LATE_RECOVERY_SECONDS, self._gap, room)
-
-    async def _recover(self, room: str) -> None:
-        conns = [c for c in self.hub.rooms.get(room, ()) if isinstance(c, Connection)]
-        groups: dict[tuple[Any, int], list[Connection]] = {}
-        for conn in conns:
-            seat = conn.seats.get(room)
-            if seat is None or seat.pending is not None:
-                continue  # mid-join: the join's own state covers it
-            groups.setdefault((seat.epoch, seat.last_seq), []).append(conn)
-        kind, _ = split_room(room)
-        chat = self.services.components.get("chat")
-        for (epoch, last_seq), members in groups.items():
-            state: dict[str, Any] | None = None
-            if kind in ("live", "group") and chat is not None and epoch is not None:
-                for attempt in range(RECOVERY_ATTEMPTS):
-                    try:
-                        state = await chat.join_state(room, {"epoch": epoch, "seq": last_seq})
-                        break
-                    except Exception as exc:  # noqa: BLE001 - the database may be down too
-                        log.warning("recovering %s failed (%s); retrying", room, exc)
-                        await asyncio.sleep(0.2 * 2**attempt)
-            if state is not None and state.get("recovered"):
-                metrics.RECOVERIES.labels("true").inc()
-                self.hub.note_position(room, state.get("epoch"), int(state.get("seq") or 0))
-                now = time.time()
-                for message in state.get("history") or []:
-                    seq = message.get("seq")
-                    parts: dict[codec.Encoding, bytes] = {}
-                    for conn in members:
-                        part = parts.get(conn.encoding) or codec.encode_one(message, conn.encoding)
-                        parts[conn.encoding] = part
-                        conn.deliver(room, seq if isinstance(seq, int) else None, part, now)
-                continue
-            metrics.RECOVERIES.labels("false").inc()
-            notice: dict[str, Any] = {"type": "room.resync", "room": room, "recovered": False}
-            if state is not None:
-                notice.update(epoch=state.get("epoch"), seq=state.get("seq"))
-                if room in self.hub.rooms and state.get("epoch") is not None:
-                    # Start counting from here: the clients reload, the node need not recover again.
-                    self.hub.chat_position[room] = (state.get("epoch"), int(state.get("seq") or 0))
-            for conn in members:
-                conn.send(notice)
 
     # -- the once-a-second ticker ----------------------------------------------------------------
 
