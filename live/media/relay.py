@@ -325,7 +325,8 @@ class Relay:
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in self.ice_servers
         ]
-        return RTCConfiguration(iceServers=servers or None)
+        # An empty list, not None: aiortc's default would ask a public STUN server on every call.
+        return RTCConfiguration(iceServers=servers)
 
     # -- publishing ------------------------------------------------------------------------------
     async def publish(self, room: str, user_id: str, sdp: str) -> str:
