@@ -185,6 +185,19 @@ async def test_guest_publishes_and_is_cut_off_when_removed_from_stage(media_serv
                            json={"action": "ban", "user_id": bob.id, "reason": "spam"})
             assert await _until(lambda: subs[2].received.ended, 5)
             assert relay_of(server).publications[(room, alice.id)].subscriptions == {}
+            # carol goes on stage and publishes; a mute stops her media
+            await c_carol.request("stage.request", room=room)
+            await c_alice.request("stage.accept", room=room, user_id=carol.id)
+            pcs.append(await publish(c_carol, room))
+            await _media_event(c_alice, "media.published", room, carol.id)
+            await alice.ok("POST", f"/v1/communities/{community['id']}/moderation", 201,
+                           json={"action": "mute", "user_id": carol.id, "reason": "noise",
+                                 "duration_seconds": 600})
+            await _media_event(c_alice, "media.unpublished", room, carol.id)
+            # the relay never runs on the loop that serves the gateway
+            media = server.services.components["media"]
+            assert media.thread.loop is not asyncio.get_running_loop()
+            assert media.thread.thread.name == "media-relay"
         finally:
             for s in subs:
                 await s.close()
@@ -221,6 +234,14 @@ async def test_a_publisher_that_vanishes_ends_its_media_and_the_room_is_told(med
                 await pc.close()
             await c_alice.close()
             await c_bob.close()
+
+
+async def _media_event(client: LiveClient, kind: str, room: str, user_id: str) -> dict[str, Any]:
+    """The next `kind` event about `user_id` (earlier ones about others are skipped)."""
+    while True:
+        event = await client.next_event(kind, room=room, timeout=15)
+        if event["user_id"] == user_id:
+            return event
 
 
 async def _until(predicate: Any, timeout: float) -> bool:
