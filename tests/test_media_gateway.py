@@ -260,3 +260,32 @@ async def _until_async(predicate: Any, timeout: float) -> bool:
             return True
         await asyncio.sleep(0.2)
     return False
+
+
+async def test_a_recorder_that_fails_does_not_break_the_live(sqlite_url: str, tmp_path: Path) -> None:
+    from tests.support.servers import settings
+
+    (tmp_path / "recordings").write_text("not a directory")  # the recorder cannot create its file
+    async with run_server(settings(database_url=sqlite_url, var_dir=str(tmp_path), thumbnail_seconds=0)) as server:
+        async with people(server, "alice", "bob") as (alice, bob):
+            community = await make_community(alice)
+            live = await alice.ok("POST", f"/v1/communities/{community['id']}/live", 201, json={"title": "r"})
+            room, lid = live["room"], live["id"]
+            c_alice, c_bob = await connect(server, alice), await connect(server, bob)
+            pub = sub = None
+            try:
+                await c_bob.request("room.join", room=room)
+                pub = await publish(c_alice, room)
+                sub = await watch(c_bob, room)
+                assert await sub.wait_video(30, 20), "frames flow although the recorder failed"
+                recorder = server.services.components["media"].recorders.active[room]
+                assert await asyncio.to_thread(recorder.finished.wait, 5) and recorder.failed
+                await alice.ok("POST", f"/v1/live/{lid}/end")
+                error_of(await bob.call("GET", f"/v1/live/{lid}/recording"), 404, "not_found")
+            finally:
+                if sub is not None:
+                    await sub.close()
+                if pub is not None:
+                    await pub.close()
+                await c_alice.close()
+                await c_bob.close()
