@@ -75,6 +75,8 @@ class Recorder:
         self.thread.start()
 
     def feed(self, item: Item) -> None:
+        if self.finished.is_set():
+            return  # failed (or finished): nothing reads the queue any more
         try:
             self.queue.put_nowait(item)
         except queue.Full:
