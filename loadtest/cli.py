@@ -120,6 +120,9 @@ def _common(p: argparse.ArgumentParser, *, duration: float, ramp: float) -> None
                    help=f"seconds over which members connect, evenly spread (default {ramp:g})")
     g.add_argument("--duration", type=_positive(float), default=duration,
                    help=f"seconds of sending (or holding, for connections) after the ramp (default {duration:g})")
+    g.add_argument("--settle", type=_non_negative, default=1.0,
+                   help="seconds between the end of the ramp-up and the first send, for joins still "
+                        "in flight (default 1)")
     g.add_argument("--drain", type=_non_negative, default=3.0,
                    help="seconds after the last send before closing, for deliveries in flight (default 3)")
     g.add_argument("--connect-timeout", type=_positive(float), default=15.0,
@@ -346,7 +349,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         members_per_room=args.members, senders_per_room=args.senders, rate_per_room=args.rate,
         ramp=args.ramp, duration=args.duration, drain=args.drain, processes=args.processes,
         encoding=args.encoding, message_bytes=args.message_bytes, churners_per_room=churners,
-        churn_dwell=getattr(args, "dwell", (0.5, 2.0)), shard=args.shard,
+        churn_dwell=getattr(args, "dwell", (0.5, 2.0)), shard=args.shard, settle=args.settle,
         connect_timeout=args.connect_timeout, command="python -m loadtest " + shlex.join(args.argv),
     )
     source = ids or _Socketio(args.id_prefix or f"lt{secrets.token_hex(3)}")
@@ -381,7 +384,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
         scenario="connections", target=args.target, label=args.label or args.target, urls=urls,
         rooms=["?"] * n_rooms, members_per_room=per_room, senders_per_room=1, rate_per_room=0.0,
         ramp=args.ramp, duration=args.duration, drain=0.5, processes=args.processes,
-        encoding=args.encoding, join=not args.no_join, shard=args.shard, settle=2.0,
+        encoding=args.encoding, join=not args.no_join, shard=args.shard, settle=max(2.0, args.settle),
         connect_timeout=args.connect_timeout, command="python -m loadtest " + shlex.join(args.argv),
     )
     source = ids or _Socketio(args.id_prefix or f"lt{secrets.token_hex(3)}")

@@ -163,8 +163,7 @@ def run(spec: RunSpec, members: list[MemberPlan], quiet: bool = False) -> dict[s
     plans = [
         WorkerPlan(
             worker=i, target=spec.target, encoding=spec.encoding, members=members[i::processes],
-            send_start=spec.ramp + spec.settle, send_end=spec.ramp + spec.settle + spec.duration,
-            end=spec.ramp + spec.settle + spec.duration + spec.drain, message_bytes=spec.message_bytes,
+            message_bytes=spec.message_bytes,
             join=spec.join, churn_dwell=spec.churn_dwell, connect_timeout=spec.connect_timeout,
         )
         for i in range(processes)
@@ -173,7 +172,9 @@ def run(spec: RunSpec, members: list[MemberPlan], quiet: bool = False) -> dict[s
     q: Any = ctx.Queue()
     go = ctx.Event()
     t0_box = ctx.Value("d", 0.0)
-    procs = [ctx.Process(target=worker_main, args=(p, q, go, t0_box), daemon=True, name=f"loadtest-{p.worker}")
+    timing = ctx.Array("d", 3)  # send start, send end, end: named once every member has settled
+    procs = [ctx.Process(target=worker_main, args=(p, q, go, t0_box, timing), daemon=True,
+                         name=f"loadtest-{p.worker}")
              for p in plans]
     for p in procs:
         p.start()
@@ -198,8 +199,12 @@ def run(spec: RunSpec, members: list[MemberPlan], quiet: bool = False) -> dict[s
     t0 = time.time() + 0.5
     t0_box.value = t0
     go.set()
-    send_start, send_end = t0 + spec.ramp + spec.settle, t0 + spec.ramp + spec.settle + spec.duration
-    end = send_end + spec.drain
+    # Sending starts --settle seconds after every member has joined or failed (or, at the latest,
+    # once the slowest could have timed out), so the join storm is not part of what is measured.
+    ramp_end = t0 + spec.ramp
+    settle_cap = ramp_end + spec.connect_timeout + 1.0
+    send_start = send_end = end = 0.0
+    settled_at: float | None = None
 
     latest: dict[int, dict[str, Any]] = {}
     gen_cpu: dict[int, list[tuple[float, float]]] = {i: [] for i in range(processes)}
@@ -227,7 +232,7 @@ def run(spec: RunSpec, members: list[MemberPlan], quiet: bool = False) -> dict[s
                 delta = Histogram.from_json(hist)
                 total.merge(delta)
                 second_hist.setdefault(int(at), Histogram()).merge(delta)
-                if pct > CPU_WARN and send_start <= at <= send_end and w not in warned:
+                if pct > CPU_WARN and send_start and send_start <= at <= send_end and w not in warned:
                     warned.add(w)
                     text = (f"!!! generator process {w} at {pct:.0f}% CPU: the generator may be the "
                             f"bottleneck; use more --processes or more machines (--shard)")
@@ -241,6 +246,15 @@ def run(spec: RunSpec, members: list[MemberPlan], quiet: bool = False) -> dict[s
             elif kind == "crashed":
                 crashed.append(f"process {msg[1]}: {msg[2]}")
                 progress.loud(f"!!! generator process {msg[1]} crashed: {msg[2]}")
+        if not send_start and time.time() >= ramp_end:
+            agg = _sum_counters(list(latest.values()))
+            done = agg.get("connected", 0) + sum((agg.get("failed") or {}).values())
+            if done >= len(members) or time.time() >= settle_cap:
+                settled_at = time.time()
+                send_start = settled_at + spec.settle
+                send_end = send_start + spec.duration
+                end = send_end + spec.drain
+                timing[0], timing[1], timing[2] = send_start, send_end, end
         if time.time() >= next_tick:
             now = time.time()
             next_tick += 1.0
@@ -304,7 +318,8 @@ def run(spec: RunSpec, members: list[MemberPlan], quiet: bool = False) -> dict[s
             "message_bytes": spec.message_bytes, "churners_per_room": spec.churners_per_room,
             "churn_dwell": list(spec.churn_dwell), "join": spec.join, **spec.extra,
         },
-        "windows": {"t0": t0, "send_start": send_start, "send_end": send_end, "end": end},
+        "windows": {"t0": t0, "send_start": send_start, "send_end": send_end, "end": end,
+                    "settled": settled_at},
         "members_planned": len(members),
         "counters": counters,
         "room_last_seq": room_last,

@@ -64,6 +64,8 @@ class WsClient(asyncio.Protocol):
     async def connect(self, timeout: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
         self._open = loop.create_future()
+        # Read the outcome even when nobody waits any more (a timed-out handshake).
+        self._open.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.closed = loop.create_future()
         ctx = ssl.create_default_context() if self.uri.secure else None
         try:

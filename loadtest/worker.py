@@ -1,7 +1,9 @@
 """One generator process: many simulated members on one event loop, reporting once a second.
 
-Members connect at their planned offsets (the ramp-up), join their room, and senders send at a
-fixed schedule. The text of every chat message starts with the time it was *meant* to be sent
+Members connect at their planned offsets (the ramp-up) and join their room. The parent names the
+sending window once every member has joined or failed (`timing`, shared: send start, send end,
+end, as Unix times, 0 while unknown), so that slow joins never overlap the measurement; then
+senders send at a fixed schedule. The text of every chat message starts with the time it was *meant* to be sent
 (`"<unix time>|<member>|<n>|"`), so a generator that falls behind shows up as latency rather than
 hiding it (no coordinated omission). Every received `chat.message` is checked against the
 member's last `seq`: a jump records the skipped seqs as missing (they may still arrive late: then
@@ -46,9 +48,6 @@ class WorkerPlan:
     target: str  # "live" | "socketio"
     encoding: str
     members: list[MemberPlan]
-    send_start: float  # seconds after t0
-    send_end: float
-    end: float  # close everything at t0 + end
     message_bytes: int = 64
     join: bool = True
     churn_dwell: tuple[float, float] = (0.5, 2.0)
@@ -164,17 +163,29 @@ async def _sleep_until(when: float) -> None:
 
 
 class Worker:
-    def __init__(self, plan: WorkerPlan, t0: float) -> None:
+    def __init__(self, plan: WorkerPlan, t0: float, timing: Any) -> None:
         self.plan = plan
         self.t0 = t0
+        self.timing = timing
         self.stats = Stats()
         self.members = [Member(m, plan, self.stats) for m in plan.members]
         self.room_last: dict[str, int] = {}
         self.pad = "x" * max(0, plan.message_bytes - 32)
 
+    async def _window(self) -> tuple[float, float, float]:
+        """(send start, send end, end) once the parent has named them."""
+        while not self.timing[2]:
+            await asyncio.sleep(0.05)
+        return self.timing[0], self.timing[1], self.timing[2]
+
+    def _running(self) -> bool:
+        end = self.timing[2]
+        return not end or time.time() < end - 0.5
+
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._member(m)) for m in self.members]
-        await _sleep_until(self.t0 + self.plan.end)
+        _, _, end = await self._window()
+        await _sleep_until(end)
         for task in tasks:
             task.cancel()
         for m in self.members:
@@ -246,15 +257,15 @@ class Worker:
         if f.cancelled():
             return
         code = f.result()[0]
-        if time.time() < self.t0 + self.plan.end - 0.5:
+        if self._running():
             _bump(self.stats.closed, str(code))
         self.stats.resyncs += m.client.resyncs
 
     async def _send(self, m: Member) -> None:
         plan, stats = m.plan, self.stats
         interval = 1.0 / plan.send_rate
-        due = self.t0 + self.plan.send_start + plan.send_phase
-        end = self.t0 + self.plan.send_end
+        start, end, _ = await self._window()
+        due = start + plan.send_phase
         room, client = plan.room, m.client
         prefix = f"|{plan.index}|"
         n = 0
@@ -286,8 +297,7 @@ class Worker:
     async def _churn(self, m: Member) -> None:
         lo, hi = self.plan.churn_dwell
         stats, room = self.stats, m.plan.room
-        end = self.t0 + self.plan.send_end
-        while time.time() < end and m.open:
+        while m.open and (not self.timing[1] or time.time() < self.timing[1]):
             t = time.time()
             try:
                 await m.client.join(room)
@@ -327,10 +337,10 @@ async def _report_loop(worker: Worker, queue: Queue[Any]) -> None:
                    worker.stats.latency.take().to_json()))
 
 
-async def _main(plan: WorkerPlan, queue: Queue[Any], go: Event, t0_box: Any) -> None:
+async def _main(plan: WorkerPlan, queue: Queue[Any], go: Event, t0_box: Any, timing: Any) -> None:
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, go.wait)
-    worker = Worker(plan, t0_box.value)
+    worker = Worker(plan, t0_box.value, timing)
     reporter = asyncio.create_task(_report_loop(worker, queue))
     try:
         await worker.run()
@@ -343,7 +353,7 @@ async def _main(plan: WorkerPlan, queue: Queue[Any], go: Event, t0_box: Any) -> 
     }))
 
 
-def worker_main(plan: WorkerPlan, queue: Queue[Any], go: Event, t0_box: Any) -> None:
+def worker_main(plan: WorkerPlan, queue: Queue[Any], go: Event, t0_box: Any, timing: Any) -> None:
     """Entry point of a generator process (multiprocessing target)."""
     raise_fd_limit()
     queue.put(("ready", plan.worker))
@@ -355,7 +365,7 @@ def worker_main(plan: WorkerPlan, queue: Queue[Any], go: Event, t0_box: Any) -> 
         runner = asyncio.Runner()
     try:
         with runner:
-            runner.run(_main(plan, queue, go, t0_box))
+            runner.run(_main(plan, queue, go, t0_box, timing))
     except BaseException as exc:  # noqa: BLE001 - tell the parent rather than vanish
         queue.put(("crashed", plan.worker, f"{type(exc).__name__}: {exc}"))
         raise
