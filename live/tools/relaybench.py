@@ -1,20 +1,22 @@
 """Measure what the relay costs: CPU of the relay thread per subscriber, with real peers.
 
-    python -m live.tools.relaybench [--subscribers 1,10,20] [--seconds 10] [--size 640x360]
+    python -m live.tools.relaybench [--subscribers 1,10,20,40] [--seconds 10] [--size 640x360]
 
-One publisher (test pattern + tone) and N subscribers over loopback, all in this process; the
-relay runs on its own thread, whose CPU time is read from /proc (Linux). Subscribers do not
-decode here (they drain encoded frames), so the machine's cores go to the relay being measured.
+One publisher (test pattern + tone) in this process, the relay on its own thread here, and N
+subscribers in a separate process (so their cost does not land on the relay's process) over
+loopback. Subscribers do not decode: their receivers count encoded frames through the same patch
+the relay uses. The relay thread's CPU time is read from /proc (Linux).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing as mp
 import os
 import sys
-import threading
 import time
+from multiprocessing.connection import Connection
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
@@ -28,13 +30,11 @@ ROOM = "live:bench"
 def thread_cpu(native_id: int) -> float:
     with open(f"/proc/self/task/{native_id}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 class Drain:
-    """A subscriber that counts received frames without decoding them (its receivers forward to a
-    counter, the same patch the relay uses), so the cores go to the relay being measured."""
+    """A subscriber that counts received frames without decoding them."""
 
     def __init__(self) -> None:
         self.pc = RTCPeerConnection()
@@ -48,47 +48,87 @@ class Drain:
             self.frames += 1
 
 
-async def measure(rt: RelayThread, n: int, seconds: float) -> dict[str, float]:
-    subs = []
-    for i in range(n):
-        d = Drain()
-        await d.pc.setLocalDescription(await d.pc.createOffer())
-        answer = await rt.call(lambda r, d=d, i=i: r.subscribe(ROOM, f"s{i}", "host", d.pc.localDescription.sdp))
-        await d.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-        subs.append(d)
+def _subscribers(conn: Connection) -> None:
+    """Child process: on ("open", n) make n drains and trade offers for answers; ("count",) ->
+    frames so far; ("close",) closes them; ("exit",)."""
+
+    async def main() -> None:
+        drains: list[Drain] = []
+        loop = asyncio.get_running_loop()
+        while True:
+            msg = await loop.run_in_executor(None, conn.recv)
+            if msg[0] == "open":
+                new = [Drain() for _ in range(msg[1])]
+                for d in new:
+                    await d.pc.setLocalDescription(await d.pc.createOffer())
+                conn.send([d.pc.localDescription.sdp for d in new])
+                answers = await loop.run_in_executor(None, conn.recv)
+                for d, answer in zip(new, answers, strict=True):
+                    await d.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+                drains += new
+                conn.send("ok")
+            elif msg[0] == "count":
+                conn.send(sum(d.frames for d in drains))
+            elif msg[0] == "close":
+                for d in drains:
+                    await d.pc.close()
+                drains = []
+                conn.send("ok")
+            else:
+                return
+
+    asyncio.run(main())
+
+
+async def measure(rt: RelayThread, conn: Connection, n: int, seconds: float) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    conn.send(("open", n))
+    offers = await loop.run_in_executor(None, conn.recv)
+    answers = []
+    for i, offer in enumerate(offers):
+        answers.append(await rt.call(lambda r, o=offer, i=i: r.subscribe(ROOM, f"s{i}", "host", o)))
+    conn.send(answers)
+    await loop.run_in_executor(None, conn.recv)
     await asyncio.sleep(3)  # connections up, keyframes through
     tid = rt.thread.native_id
     assert tid is not None
+    conn.send(("count",))
+    f0 = await loop.run_in_executor(None, conn.recv)
     c0, t0 = thread_cpu(tid), time.monotonic()
-    sent0 = sum(d.frames for d in subs)
     await asyncio.sleep(seconds)
     c1, t1 = thread_cpu(tid), time.monotonic()
-    sent1 = sum(d.frames for d in subs)
-    for d in subs:
-        await d.pc.close()
+    conn.send(("count",))
+    f1 = await loop.run_in_executor(None, conn.recv)
+    conn.send(("close",))
+    await loop.run_in_executor(None, conn.recv)
     await asyncio.sleep(1)
-    return {"subscribers": n, "cpu": (c1 - c0) / (t1 - t0), "frames_per_s": (sent1 - sent0) / (t1 - t0)}
+    return {"cpu": (c1 - c0) / (t1 - t0), "frames_per_s": (f1 - f0) / (t1 - t0)}
 
 
 async def run(counts: list[int], seconds: float, size: tuple[int, int]) -> None:
+    parent, child = mp.Pipe()
+    proc = mp.get_context("spawn").Process(target=_subscribers, args=(child,), daemon=True)
+    proc.start()
     rt = RelayThread(lambda: Relay(media_timeout=30))
     rt.start()
     pc, offer = await publisher(size=size)
     answer = await rt.call(lambda r: r.publish(ROOM, "host", offer))
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     await asyncio.sleep(2)
-    print(f"{'subscribers':>11} {'relay CPU':>10} {'per subscriber':>15} {'frames recv/s':>13}")
+    print(f"{'subscribers':>11} {'relay CPU':>10} {'per subscriber':>15} {'frames recv/s':>14}")
     for n in counts:
-        m = await measure(rt, n, seconds)
+        m = await measure(rt, parent, n, seconds)
         per = m["cpu"] / n if n else 0.0
-        print(f"{n:>11} {m['cpu'] * 100:>9.1f}% {per * 100:>14.2f}% {m['frames_per_s']:>13.0f}", flush=True)
+        print(f"{n:>11} {m['cpu'] * 100:>9.1f}% {per * 100:>14.2f}% {m['frames_per_s']:>14.0f}", flush=True)
+    parent.send(("exit",))
+    proc.join(10)
     await pc.close()
     await asyncio.to_thread(rt.stop)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m live.tools.relaybench", description=__doc__.split("\n")[0])
-    parser.add_argument("--subscribers", default="1,10,20")
+    parser.add_argument("--subscribers", default="1,10,20,40")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--size", default="640x360")
     args = parser.parse_args(argv)
@@ -101,5 +141,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    threading.current_thread().name = "bench"
     sys.exit(main())
