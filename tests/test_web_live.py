@@ -52,6 +52,7 @@ async def _setup(server: RunningServer, host: str, viewer: str, moderator: str) 
     async with client(host, "Hana") as h, client(viewer, "Victor") as v, client(moderator, "Mona") as m:
         res = await h.post("/v1/communities", json={
             "name": f"Studio استوديو {secrets.token_hex(3)}", "join_policy": "open", "topics": ["music"],
+            "read_policy": "members",  # thumbnails then need the token: the page fetches them with it
         })
         assert res.status_code == 201, res.text
         community = res.json()
@@ -206,9 +207,20 @@ async def test_live_scenario(dev_server: RunningServer, browser: Any, request: A
     await viewer.get_by_test_id("live-status").filter(has_text="cannot watch").wait_for(timeout=15000)
     await shots.take(viewer, "viewer-banned", full_page=True)
 
-    # The host ends the live: it leaves the live tab.
+    # The live tab shows a thumbnail of the stream by now (taken every few seconds by the server).
+    await mod.goto(f"/#/c/{cid}/live")
+    mod_card = mod.get_by_test_id("live-card").filter(has_text="Friday jam")
+    await mod.wait_for_function(
+        "() => { const i = document.querySelector('[data-testid=live-thumbnail]');"
+        " return i && !i.hidden && i.complete && i.naturalWidth > 0; }",
+        timeout=20000,
+    )
+    await shots.take(mod, "live-tab-thumbnail")
+
+    # The host ends the live: it leaves the live tab at once (live.ended).
     await host.get_by_test_id("end-live").click()
     await host.get_by_test_id("live-status").filter(has_text="ended").wait_for()
-    await mod.get_by_test_id("live-status").filter(has_text="ended").wait_for(timeout=10000)
+    await mod_card.wait_for(state="detached", timeout=10000)
+    await mod.get_by_test_id("no-lives").wait_for()
     await shots.take(host, "host-ended")
     assert real_errors(errors) == []

@@ -1,7 +1,7 @@
 // The live tab: who is live now in this community, most viewers first, kept current by the
 // community room's events and, as a safety net for missed events, a slow refresh.
 
-import { api } from '../api.js';
+import { api, session } from '../api.js';
 import { h, replace, userName } from '../dom.js';
 
 const REFRESH_MS = 10000;
@@ -43,23 +43,45 @@ export function renderLiveTab(panel, ctx) {
         entry.thumb, entry.title);
       replace(entry.el, entry.link, entry.host);
     }
-    if (entry.thumbUrl !== (live.thumbnail_url || null) || !entry.thumb.firstChild) {
-      entry.thumbUrl = live.thumbnail_url || null;
-      const thumb = entry.thumbUrl
-        ? h('img', { src: entry.thumbUrl, alt: '', loading: 'lazy', class: 'thumb' })
-        : h('div', { class: 'thumb placeholder', 'aria-hidden': 'true' }, h('span', {}, '▶'));
-      replace(entry.thumb, thumb, h('span', { class: 'live-badge' }, 'LIVE'),
+    if (!entry.thumb.firstChild) {
+      entry.img = h('img', { alt: '', class: 'thumb', hidden: true, 'data-testid': 'live-thumbnail' });
+      entry.placeholder = h('div', { class: 'thumb placeholder', 'aria-hidden': 'true' }, h('span', {}, '▶'));
+      replace(entry.thumb, entry.img, entry.placeholder, h('span', { class: 'live-badge' }, 'LIVE'),
         h('span', { class: 'viewers-badge' }, entry.count, ' watching'));
     }
+    if (live.thumbnail_url) loadThumbnail(entry, live.thumbnail_url);
     entry.count.textContent = String(live.viewer_count ?? 0);
     entry.title.textContent = live.title || 'Untitled live';
     entry.link.setAttribute('aria-label', `Watch ${live.title || 'live'}, ${live.viewer_count ?? 0} watching`);
     replace(entry.host, 'with ', userName(live.host));
   }
 
+  // Thumbnails of members-only communities need the token, which an <img src> cannot send:
+  // fetch with it and show the bytes through a blob: URL. The same URL is a newer picture every
+  // few seconds, so it is fetched again on every refresh (at most one fetch in flight per card).
+  async function loadThumbnail(entry, url) {
+    if (entry.thumbLoading || (entry.thumbAt && Date.now() - entry.thumbAt < REFRESH_MS / 2)) return;
+    entry.thumbLoading = true;
+    try {
+      const res = await fetch(url, { headers: session.token ? { Authorization: `Bearer ${session.token}` } : {} });
+      if (!res.ok) return;
+      const blob = await res.blob();
+      if (!cards.has(entry.live.id)) return;
+      const old = entry.img.src;
+      entry.img.src = URL.createObjectURL(blob);
+      if (old.startsWith('blob:')) URL.revokeObjectURL(old);
+      entry.img.hidden = false;
+      entry.placeholder.hidden = true;
+      entry.thumbAt = Date.now();
+    } catch { /* keep the previous picture */ } finally {
+      entry.thumbLoading = false;
+    }
+  }
+
   function remove(id) {
     const entry = cards.get(id);
     if (!entry) return;
+    if (entry.img?.src.startsWith('blob:')) URL.revokeObjectURL(entry.img.src);
     entry.el.remove();
     cards.delete(id);
     order();
@@ -92,7 +114,7 @@ export function renderLiveTab(panel, ctx) {
     } else if (msg.type === 'local.joined' && msg.info.rejoin) refresh();
   });
   const timer = setInterval(refresh, REFRESH_MS);
-  cleanups.push(off, () => clearInterval(timer));
+  cleanups.push(off, () => clearInterval(timer), () => { for (const id of [...cards.keys()]) remove(id); });
   refresh();
   void app;
 }
