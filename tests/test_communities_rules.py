@@ -7,7 +7,7 @@ import itertools
 import pytest
 from pydantic import ValidationError
 
-from live.communities import cursors
+from live.http import cursors
 from live.communities.access import Role
 from live.communities.rules import check_role_change
 from live.communities.schemas import CommunityCreate

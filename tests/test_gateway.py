@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from live.app import COMPONENTS
 from live.client import Closed, LiveClient, RequestFailed, ws_url
-from tests.support.communities import Person, add_member, make_community, people
+from tests.support.communities import add_member, make_community, people
 from tests.support.servers import RunningServer, run_server, settings, uid
 
 

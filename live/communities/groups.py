@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from live.communities import cursors, views
+from live.communities import views
+from live.http import cursors
 from live.communities.access import Role, load_community, membership, require_member, require_reader, require_role
 from live.communities.guards import check_not_banned
 from live.communities.models import Announcement, AnnouncementTarget, Group, GroupMember

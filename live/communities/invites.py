@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from live.communities import cursors, views
+from live.communities import views
+from live.http import cursors
 from live.communities.access import Role, load_community, membership, require_member, require_role
 from live.communities.guards import check_not_banned
 from live.communities.models import Invite, JoinRequest, Membership

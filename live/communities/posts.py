@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from live.communities import cursors, views
+from live.communities import views
+from live.http import cursors
 from live.communities.access import require_member, require_reader
 from live.communities.guards import check_can_speak
 from live.communities.models import Comment, Community, Post, PostLike

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, Field
+
+from live.http.schemas import Body, Query, not_blank, storable  # noqa: F401 - re-exported
 
 JoinPolicy = Literal["open", "invite"]
 ReadPolicy = Literal["public", "members"]
@@ -29,43 +31,11 @@ def _topics(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))  # de-duplicated, first occurrence order
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
 Topic = Annotated[str, AfterValidator(_topic)]
 Topics = Annotated[list[Topic], Field(max_length=10), AfterValidator(_topics)]
-Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_not_blank)]
+Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(not_blank)]
 Description = Annotated[str, Field(max_length=2000)]
-BlockedWord = Annotated[str, Field(min_length=1, max_length=50), AfterValidator(_not_blank)]
-
-
-def storable(value: object) -> object:
-    """Reject what no database column can hold: NUL characters and lone surrogates.
-
-    PostgreSQL refuses NUL in text and UTF-8 cannot encode a lone surrogate (JSON allows both as
-    escapes); caught here they are a 422 naming the field instead of a database error.
-    """
-    for item in value if isinstance(value, list) else [value]:
-        if isinstance(item, str):
-            if "\x00" in item:
-                raise ValueError("must not contain NUL characters")
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("must be valid Unicode (no lone surrogates)") from None
-    return value
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
-
-    @field_validator("*")
-    @classmethod
-    def only_storable_text(cls, value: object) -> object:
-        return storable(value)
+BlockedWord = Annotated[str, Field(min_length=1, max_length=50), AfterValidator(not_blank)]
 
 
 class CommunityCreate(Body):
@@ -87,13 +57,8 @@ class CommunityPatch(Body):
     rules: Annotated[str, Field(max_length=10000)] | None = None
 
 
-class Page(BaseModel):
+class Page(Query):
     """Query of a paginated list (`cursor` is what the previous page returned as `next_cursor`)."""
-
-    @field_validator("*")
-    @classmethod
-    def only_storable_text(cls, value: object) -> object:
-        return storable(value)
 
     cursor: str | None = Field(None, max_length=512)
     limit: int = Field(20, ge=1, le=100)
@@ -139,7 +104,7 @@ class GroupPatch(Body):
     archived: bool | None = None
 
 
-class GroupsQuery(BaseModel):
+class GroupsQuery(Query):
     archived: bool = False
 
 

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from live.communities import cursors, views
+from live.communities import views
+from live.http import cursors
 from live.communities.access import Role, load_community, membership, require_reader, require_role
 from live.communities.guards import check_not_banned
 from live.communities.models import Community, CommunityTopic, Group, GroupMember, Invite, Membership

@@ -6,7 +6,7 @@ from typing import Any
 
 from live.errors import ErrorCode, invalid
 from live.http.api import Api, Ctx
-from live.moderation import appeals, chat_settings, insights, paging, reports, rules
+from live.moderation import appeals, chat_settings, insights, reports
 from live.moderation.models import ModerationAction
 from live.moderation.schemas import (
     AppealCreate,

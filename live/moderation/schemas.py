@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, Field
 
 from live.errors import not_found
+from live.http.schemas import Body, Query, not_blank, storable  # noqa: F401 - re-exported
 from live.http.api import Ctx
 from live.moderation import rules
 
@@ -26,48 +27,13 @@ def path_id(ctx: Ctx[Any, Any], name: str, what: str = "object") -> str:
     return value
 
 
-def storable(value: object) -> object:
-    """Refuse what no text column can hold: NUL characters and lone surrogates."""
-    for item in value if isinstance(value, list) else [value]:
-        if isinstance(item, str):
-            if "\x00" in item:
-                raise ValueError("must not contain NUL characters")
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("must be valid Unicode (no lone surrogates)") from None
-    return value
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
 def _text(max_length: int) -> Any:
     """A required, non-blank text field of at most `max_length` characters."""
-    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_not_blank)]
+    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(not_blank)]
 
 
 Reason = _text(1000)
 LongText = _text(2000)
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
-
-    @field_validator("*")
-    @classmethod
-    def only_storable_text(cls, value: object) -> object:
-        return storable(value)
-
-
-class Query(BaseModel):
-    @field_validator("*")
-    @classmethod
-    def only_storable_text(cls, value: object) -> object:
-        return storable(value)
 
 
 class ModerationPage(Query):
@@ -90,7 +56,7 @@ class ModerationActionBody(Body):
     reason: Reason = Field(description="told to the user and shown in the log")
 
 
-BlockedWord = Annotated[str, Field(min_length=1, max_length=50), AfterValidator(_not_blank)]
+BlockedWord = Annotated[str, Field(min_length=1, max_length=50), AfterValidator(not_blank)]
 
 
 class ChatSettingsBody(Body):

@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.auth.tokens import Principal
 from live.communities.access import Role, membership, require_reader, require_role, role_of
-from live.communities.models import Comment, Community, Group, GroupMember, Membership, Post
+from live.communities.service import remove_member
+from live.communities.models import Comment, Post
 from live.errors import ApiError, ErrorCode, not_found
 from live.moderation import messages, paging, rules, sanctions
 from live.moderation.models import ModerationAction, Sanction
@@ -82,7 +83,7 @@ async def take_action(
     if spec.sanction is not None and affected is not None:
         await sanctions.impose(session, community_id, affected, spec.sanction, until, record.id)
     if spec.removes_membership and affected is not None:
-        await remove_membership(session, community_id, affected)
+        await remove_member(session, community_id, affected)
     return record
 
 
@@ -131,29 +132,6 @@ async def _check_author_rank(
     # Removing one's own content is always allowed; anyone else's follows the rank rule.
     if author_id != actor.id:
         rules.check_rank(actor_role, role_of(await membership(session, community_id, author_id)))
-
-
-async def remove_membership(session: AsyncSession, community_id: str, user_id: str) -> bool:
-    """Take the user out of the community and its groups (the owner is never removed)."""
-    result = await session.execute(
-        delete(Membership)
-        .where(
-            Membership.community_id == community_id,
-            Membership.user_id == user_id,
-            Membership.role != Role.OWNER.value,
-        )
-        .returning(Membership.user_id)
-    )
-    if result.first() is None:
-        return False
-    groups = select(Group.id).where(Group.community_id == community_id)
-    await session.execute(
-        delete(GroupMember).where(GroupMember.user_id == user_id, GroupMember.group_id.in_(groups))
-    )
-    await session.execute(
-        update(Community).where(Community.id == community_id).values(member_count=Community.member_count - 1)
-    )
-    return True
 
 
 def target_of(a: ModerationAction) -> dict[str, str] | None:
