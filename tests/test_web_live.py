@@ -187,6 +187,20 @@ async def test_live_scenario(dev_server: RunningServer, browser: Any, request: A
     assert await viewer.evaluate("window.live.gateway.connects") >= 2
     await wait_frames_rising(viewer)  # the media path came back too
 
+    # The host's connection drops too: the host page reconnects and publishes again, and the
+    # viewer's video resumes without a reload.
+    for conn in [c for c in list(gateway.connections) if c.user_id == host_id]:
+        conn.abort(1012, "network drop")
+    await host.wait_for_function("() => window.live.gateway.connects >= 2 && window.live.gateway.status === 'open'")
+    for _ in range(80):
+        stats = await host.evaluate("window.live.current.stats()")
+        if stats["publication"] and stats["publication"]["state"] == "connected":
+            break
+        await asyncio.sleep(0.25)
+    assert stats["publication"]["state"] == "connected", stats
+    await asyncio.sleep(1)
+    await wait_frames_rising(viewer)
+
     # A moderator bans the viewer from the chat, with a reason; the viewer is told.
     mod = await new_page(browser, dev_server.url, errors=errors)
     await dev_sign_in(mod, mod_id, "Mona")
