@@ -128,6 +128,41 @@ class _Static(StaticFiles):
         return response
 
 
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+# The page and the dev-only route are plain Starlette routes; they are described here.
+OPENAPI_EXTRA: dict[str, Any] = {
+    "/": {
+        "get": {
+            "tags": ["web"],
+            "summary": "The web client (a single HTML page; its modules are under /static/)",
+            "security": [],
+            "responses": {"200": {"description": "the page", "content": {"text/html": {}}}},
+        }
+    },
+    "/v1/dev/token": {
+        "post": {
+            "tags": ["web"],
+            "summary": "Development only: a token for any user (absent unless `live serve --dev`)",
+            "description": (
+                "Exists only when the server runs with `--dev`; otherwise the path does not match "
+                "and answers 404 `not_found` like any unknown path. Body `{user_id, name?}`."
+            ),
+            "security": [],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": DevTokenBody.model_json_schema()}},
+            },
+            "responses": {
+                "200": {"description": "`{token, user: {id, name}, expires_in}`"},
+                "404": {"description": "not in dev mode", "content": _ERROR},
+                "422": {"description": "invalid_request (`fields` names the bad ones)", "content": _ERROR},
+            },
+        }
+    },
+}
+
+
 def websocket_routes() -> list[BaseRoute]:
     """The page and its assets (plain routes: the component hook adds any Starlette route)."""
     return [
