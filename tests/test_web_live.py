@@ -3,7 +3,7 @@
 A host goes live from the (fake) camera; a viewer sees the live appear in the community's live tab
 with its viewer count, opens it, and the video plays (frames decoded keep rising, per getStats and
 the video element); chat goes both ways; a reaction shows on both pages; the viewer asks to join
-the stage and the host accepts; the viewer's connection drops and the chat missed meanwhile comes
+the stage, the host accepts (the guest's video reaches the host) and later removes them; the viewer's connection drops and the chat missed meanwhile comes
 back; a moderator bans the viewer from the chat, and the viewer sees the notice.
 
 Screenshots of each step are kept under test-artifacts/ (test_live_scenario-NN-step.png).
@@ -163,8 +163,12 @@ async def test_live_scenario(dev_server: RunningServer, browser: Any, request: A
     await viewer.get_by_test_id("local-video").wait_for()
     await wait_frames_rising(host, viewer_id)
     await shots.take(host, "host-with-guest")
-    await viewer.get_by_test_id("stage-leave").click()
+    # The host takes the guest off the stage: the guest's camera stops, the tile goes away.
+    guest = host.get_by_test_id("stage-entry").filter(has_text="on stage")
+    await guest.get_by_test_id("stage-remove").click()
     await viewer.get_by_test_id("stage-request").wait_for()
+    await viewer.get_by_test_id("local-video").wait_for(state="detached")
+    await host.locator(f"figure.tile[data-user='{viewer_id}']").wait_for(state="detached")
 
     # The network drops (the browser goes offline and the server loses the connection); chat
     # goes on meanwhile; the viewer reconnects by itself and gets what it missed (since/recovered).
