@@ -3,8 +3,10 @@
 A host goes live from the (fake) camera; a viewer sees the live appear in the community's live tab
 with its viewer count, opens it, and the video plays (frames decoded keep rising, per getStats and
 the video element); chat goes both ways; a reaction shows on both pages; the viewer asks to join
-the stage, the host accepts (the guest's video reaches the host) and later removes them; the viewer's connection drops and the chat missed meanwhile comes
-back; a moderator bans the viewer from the chat, and the viewer sees the notice.
+the stage, the host accepts (the guest's video reaches the host) and later removes them; the
+viewer's connection drops and the chat missed meanwhile comes back, then the host's, and the video
+resumes; a moderator bans the viewer from the chat, and the viewer sees the notice; the live tab
+shows a thumbnail; the host ends the live.
 
 Screenshots of each step are kept under test-artifacts/ (test_live_scenario-NN-step.png).
 """
