@@ -340,8 +340,15 @@ def markdown(sections: list[Section], env_notes: list[str], elapsed: float, args
         "Server, Redis, database and load generator all share these cores.",
         "- " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
         *[f"- {note}" for note in env_notes],
-        "",
     ]
+    others = [r["summary"]["other_cpu_avg"] for _, rs, _, _ in sections for r in rs if "other_cpu_avg" in r["summary"]]
+    steal = [r["summary"]["steal_avg"] for _, rs, _, _ in sections for r in rs if "steal_avg" in r["summary"]]
+    if others:
+        out.append(f"- **Other work on the machine** (not the server, its Redis or the generator) used on average "
+                   f"{sum(others) / len(others):.0f}% of a core during the measured windows (up to "
+                   f"{max(others):.0f}%), and the host stole {sum(steal) / max(1, len(steal)):.0f}% on average: "
+                   "each run's table shows its own figure. Where that is high, every figure here is a lower bound.")
+    out.append("")
     ladder = next((s[3].get("ladder") for s in sections if s[3].get("ladder")), None)
     if ladder:
         live_cap, sio_cap = _capacity(ladder["steps"]["live"]), _capacity(ladder["steps"]["socketio"])
@@ -448,7 +455,31 @@ NOTES = """## Notes on the method and its limits
 - **Connections**: RSS per connection is (RSS while holding, minus before) / connections, counting
   the server process and its Redis (`live` subscribes a Redis channel per connected user); idle CPU
   is their average while every connection is held.
+- **Connections** are measured connected but not joined to a room: on this machine `live` admits
+  about 40-60 `room.join`s a second (see below), so 10,000 joins alone would take minutes. The
+  chat runs measure joins (`join p99`), and sending starts only once every member has joined.
 - **Media** (`loadtest media`) is not part of this set yet.
+
+## What limits the figures (profiles)
+
+Sampled with py-spy (`py-spy record -p PID` during a run; the bench extra installs it):
+
+- **Fan-out, per delivery.** Each connection's writer task wakes once per message and waits for the
+  next one with `asyncio.wait_for(outbox.wake.wait(), heartbeat)`, which creates a task and a timer
+  per message per connection: in a 300-member, 20 msgs/s room the writer loop
+  (`live/signaling/connection.py`, `Connection._write`) was about 60% of the event loop's busy
+  time, `wait_for`/`ensure_future` alone about 13%, and uvicorn's per-frame `transport.write` about
+  10%. A plain `Event.wait()` (heartbeats from one node-wide timer) and writing straight to the
+  transport when a connection's outbox was empty would take the task switch out of every delivery.
+- **Joins** cost about 15-20 ms of server CPU each on PostgreSQL: the room check (live, reader,
+  ban: several queries), the chat history, and the live's state (`LiveService.state`) each read the
+  database, through the ORM, with a pre-ping round trip per session checkout. A live's info and state
+  cached for a second and one session per join would cut most of it.
+- **Connects** write the user record on every WebSocket connect (`UserDirectory.ensure`, about 15%
+  of a connect storm's samples); a cache of known (id, name) pairs would make repeat connects free.
+  Past about 100 connects a second the listen backlog overflows and clients see resets.
+- **The generator** reads a frame in about 7 us (its own frame cutter over the websockets protocol
+  object, MessagePack, the histogram); it reports its CPU every second and warns past 80%.
 """
 
 

@@ -111,6 +111,17 @@ def pids_listening_on(port: int) -> list[int]:
     return sorted(found)
 
 
+def machine_jiffies() -> tuple[int, int, int] | None:
+    """(total, idle + iowait, steal) clock ticks of all CPUs since boot, from /proc/stat."""
+    try:
+        with open(PROC / "stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    steal = fields[7] if len(fields) > 7 else 0
+    return sum(fields[:8]), fields[3] + (fields[4] if len(fields) > 4 else 0), steal
+
+
 class Sampler:
     """Once-a-second CPU% (of one core) and RSS of a set of processes, kept as a timeline."""
 
@@ -122,6 +133,9 @@ class Sampler:
                 self.pids.setdefault(child, describe(child))
         self._last: dict[int, tuple[float, float]] = {}
         self.series: dict[int, list[tuple[float, float, int]]] = {pid: [] for pid in self.pids}
+        self._machine = machine_jiffies()
+        self.cores = os.cpu_count() or 1
+        self.machine: tuple[float, float] = (0.0, 0.0)  # last busy % and steal % (of one core)
         for pid in self.pids:
             cpu = cpu_seconds(pid)
             if cpu is not None:
@@ -131,6 +145,13 @@ class Sampler:
         """(cpu %, rss bytes) of each live process now; also appended to the timeline."""
         now = time.time()
         out: dict[int, tuple[float, int]] = {}
+        machine = machine_jiffies()
+        if machine is not None and self._machine is not None and machine[0] > self._machine[0]:
+            total = machine[0] - self._machine[0]
+            busy = total - (machine[1] - self._machine[1])
+            steal = machine[2] - self._machine[2]
+            self.machine = (round(100.0 * self.cores * busy / total, 1), round(100.0 * self.cores * steal / total, 1))
+        self._machine = machine
         for pid in self.pids:
             cpu = cpu_seconds(pid)
             rss = rss_bytes(pid)

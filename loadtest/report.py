@@ -82,6 +82,9 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
         ("server RSS MB (max)", _mb(server_rss), "low"),
         ("generator CPU % (max process)", s["generator_cpu_max"], ""),
     ]
+    if "other_cpu_avg" in s:
+        out += [("other processes' CPU % (avg)", s["other_cpu_avg"], ""),
+                ("CPU stolen by the host % (avg)", s["steal_avg"], "")]
     return out
 
 

@@ -270,6 +270,10 @@ def run(spec: RunSpec, members: list[MemberPlan], quiet: bool = False) -> dict[s
                 "closed": sum((agg.get("closed") or {}).values()),
                 "server_cpu": round(sum(c for c, _ in server_now.values()), 1),
                 "server_rss": sum(r for _, r in server_now.values()),
+                # Everything running on this machine (% of one core), and CPU stolen by the host:
+                # what else competed with the server and the generator.
+                "machine_cpu": sampler.machine[0],
+                "steal": sampler.machine[1],
                 "generator_cpu": [gen_cpu[w][-1][1] if gen_cpu[w] else 0.0 for w in range(processes)],
             }
             prev = timeline[-1] if timeline else None
@@ -414,5 +418,14 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         if window:
             gens.append(max(s[1] for s in window))
     summary["generator_cpu_max"] = round(max(gens), 1) if gens else 0.0
+    # Other work on the machine during the window: all CPU use minus the server's and ours.
+    points = [p for p in result["timeline"] if "machine_cpu" in p
+              and w["send_start"] + 0.5 <= p["t"] <= w["send_end"]]
+    if points:
+        machine = sum(p["machine_cpu"] for p in points) / len(points)
+        generator = sum(sum(p["generator_cpu"]) for p in points) / len(points)
+        summary["machine_cpu_avg"] = round(machine, 1)
+        summary["other_cpu_avg"] = round(max(0.0, machine - generator - summary["server_cpu_avg"]), 1)
+        summary["steal_avg"] = round(sum(p.get("steal", 0) for p in points) / len(points), 1)
     result["summary"] = summary
     return result
