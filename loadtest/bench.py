@@ -269,8 +269,12 @@ def _bench(servers: Servers, workdir: Path, args: argparse.Namespace) -> tuple[l
         result = run_loadtest([kind, *target(name), *options, *common, "--label", name],
                               workdir / f"{n:02d}-{kind}-{name}.json", timeout)
         s = result["summary"]
-        print(f"  -> {name}: {s.get('delivered_per_s', 0):,.0f} deliveries/s, p99 "
-              f"{s['latency_ms']['p99']} ms, missing {s['missing']}, connected {s['connected']}", flush=True)
+        if kind == "media":
+            print(f"  -> {name}: {s['connected']} subscribers, {s['fps_avg']} fps, loss {s['loss_pct_avg']}%, "
+                  f"first frame p99 {s['first_frame_ms']['p99']} ms", flush=True)
+        else:
+            print(f"  -> {name}: {s.get('delivered_per_s', 0):,.0f} deliveries/s, p99 "
+                  f"{s['latency_ms']['p99']} ms, missing {s['missing']}, connected {s['connected']}", flush=True)
         return result
 
     # 1. The fan-out ladder: the same rooms and rates on both servers.
@@ -310,6 +314,11 @@ def _bench(servers: Servers, workdir: Path, args: argparse.Namespace) -> tuple[l
     c = churn["config"]
     sections.append((f"Churn: {c['churners_per_room']} members joining and leaving while "
                      f"{c['members_per_room']} chat", [churn], "", {"kind": "churn"}))
+    # 4. Media: a few decoding subscribers (the generator decodes every frame, like a browser).
+    n_subs = 2 if args.quick else 4
+    media = one("media", "live", ["--subscribers", str(n_subs), "--ramp", "1", "--duration", "5" if args.quick else "10"])
+    sections.append((f"Media: one 640x360 publisher, {n_subs} subscribers through the relay", [media], "",
+                     {"kind": "media"}))
     sections[0][3]["ladder"] = ladder_info
     return sections, env_notes
 
@@ -458,7 +467,11 @@ NOTES = """## Notes on the method and its limits
 - **Connections** are measured connected but not joined to a room: on this machine `live` admits
   about 40-60 `room.join`s a second (see below), so 10,000 joins alone would take minutes. The
   chat runs measure joins (`join p99`), and sending starts only once every member has joined.
-- **Media** (`loadtest media`) is not part of this set yet.
+- **Media**: every subscriber decodes the video (as a browser does), which costs the generator far
+  more than forwarding costs the relay: a few subscribers fill a generator core here, so this set
+  checks that video flows (fps, loss, join to first frame) rather than the relay's capacity, and
+  the stock-`MediaRelay` peer is not measured yet. `python -m live.tools.relaybench` measures the
+  relay alone (docs/media.md).
 
 ## What limits the figures (profiles)
 

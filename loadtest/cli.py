@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     conns.set_defaults(func=cmd_connections, scenario="connections")
 
     media = sub.add_parser(
-        "media", help="one publisher, N WebRTC subscribers (needs the media relay)",
+        "media", help="one publisher, N WebRTC subscribers through the media relay",
         description="Media fan-out: one publisher (synthetic video + Opus) and N aiortc subscribers: "
                     "per-subscriber fps, bitrate, loss, join-to-first-frame, worker CPU.")
     _common(media, duration=20, ramp=5)
@@ -404,10 +404,28 @@ def cmd_connections(args: argparse.Namespace) -> int:
 
 
 def cmd_media(args: argparse.Namespace) -> int:
-    print("loadtest media: not available yet. It needs the media relay (media.publish / "
-          "media.subscribe through the gateway, live/media), which this server build does not have; "
-          "the chat, churn and connections scenarios work.", file=sys.stderr)
-    return 3
+    from loadtest.media import run_media
+
+    if args.target != "live":
+        raise ValueError("the media scenario has no socketio peer; use --target live")
+    urls = args.url or ["http://127.0.0.1:8080"]
+    ids = _identities(args)
+    assert ids is not None
+    cid, rooms, hosts = _rooms_for(args, ids, 1, urls, "media", False, [])
+    if args.setup_only:
+        return 0
+    host = hosts[0] if hosts else (ids.get(0, "host") if ids.minted else ids.get(0))
+    viewers = [_member_source(args, ids, ids, 1)(g) for g in range(args.subscribers)]
+    w, h = (int(x) for x in args.resolution.split("x"))
+    try:
+        result = asyncio.run(run_media(
+            urls[0], host, viewers, rooms[0], size=(w, h), ramp=args.ramp, duration=args.duration,
+            server_pids=_server_pids(args, urls), quiet=args.quiet,
+            command="python -m loadtest " + shlex.join(args.argv), label=args.label or "live"))
+    finally:
+        if hosts:
+            asyncio.run(end_lives(urls[0], hosts, rooms))
+    return _finish(args, result)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

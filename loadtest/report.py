@@ -43,6 +43,18 @@ def _mb(value: float | int | None) -> float | None:
 def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
     """(figure, value, better) for one result; better is "high", "low" or "" (no ratio)."""
     s = result["summary"]
+    if result["scenario"] == "media":
+        ff = s["first_frame_ms"]
+        return [
+            ("subscribers", s["subscribers"], ""), ("subscribed", s["connected"], ""),
+            ("failures", s["failed"], "low"), ("video fps per subscriber (avg)", s["fps_avg"], "high"),
+            ("video fps (worst subscriber)", s["fps_min"], "high"), ("kbit/s per subscriber (audio + video)", s["kbps_avg"], ""),
+            ("packet loss % (avg)", s["loss_pct_avg"], "low"), ("packet loss % (worst)", s["loss_pct_max"], "low"),
+            ("join to first frame p50 ms", ff["p50"], "low"), ("join to first frame p99 ms", ff["p99"], "low"),
+            ("join to first frame max ms", ff["max"], "low"),
+            ("server CPU % (avg, all processes)", s["server_cpu_avg"], ""),
+            ("generator CPU % (max)", s["generator_cpu_max"], ""),
+        ]
     lat = s["latency_ms"]
     server_rss = sum(p["rss_max"] for p in s.get("server", [])) or None
     out: list[tuple[str, Any, str]] = [
@@ -362,7 +374,14 @@ def section(results: Sequence[dict[str, Any]], notes: str = "", level: int = 2) 
     names = [r.get("label") or r["target"] for r in results]
     pairs = list(zip(names, results, strict=True))
     charts = []
-    if any(r["scenario"] != "connections" for r in results):
+    if all(r["scenario"] == "media" for r in results):
+        charts.append(line_chart([(n, latency_series(r)) for n, r in pairs],
+                                 title="media.subscribe to first decoded video frame, by percentile",
+                                 x_label="percentile", y_label="ms", x_ticks=LATENCY_TICKS))
+        charts.append(line_chart([(n, _timeline(r, "delivered_per_s")) for n, r in pairs],
+                                 title="Video frames decoded per second (all subscribers)",
+                                 x_label="seconds since start", y_label="frames/s"))
+    elif any(r["scenario"] != "connections" for r in results):
         charts.append(line_chart([(n, latency_series(r)) for n, r in pairs],
                                  title="Send-to-delivery latency by percentile", x_label="percentile",
                                  y_label="ms", x_ticks=LATENCY_TICKS))

@@ -358,6 +358,8 @@ def _within(samples: list[Any], lo: float, hi: float) -> list[Any]:
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
     """Derive the headline figures from the raw parts (used again after `merge`)."""
+    if result.get("scenario") == "media":
+        return result  # summarised where it is measured (loadtest.media)
     c = result["counters"]
     w = result["windows"]
     duration = max(1e-6, w["send_end"] - w["send_start"])

@@ -192,8 +192,22 @@ async def test_failures_are_reported_not_hidden(live_server: RunningServer, tmp_
     # Sharding without shared rooms, and media without a relay path, are refused plainly.
     code, _, err = await loadtest("chat", "--url", live_server.url, "--secret", SECRET, "--shard", "1/2", *FAST)
     assert code == 1 and "--setup-only" in err
-    code, _, err = await loadtest("media", "--url", live_server.url, "--secret", SECRET)
-    assert code == 3 and "not available yet" in err
+    code, _, err = await loadtest("media", "--target", "socketio", "--url", live_server.url)
+    assert code == 1 and "no socketio peer" in err
+
+
+async def test_media_subscribers_get_video(live_server: RunningServer, tmp_path: Path) -> None:
+    out = tmp_path / "media.json"
+    code, stdout, err = await loadtest("media", "--url", live_server.url, "--secret", SECRET,
+                                       "--subscribers", "2", "--ramp", "0.5", "--duration", "2",
+                                       "--out", str(out), "--quiet", timeout=120)
+    assert code == 0, err
+    s = _load(out)["summary"]
+    assert s["connected"] == 2 and s["failed"] == 0
+    assert s["fps_min"] > 5 and s["kbps_avg"] > 0
+    assert Histogram.from_json(_load(out)["latency"]).total == 2  # a first frame per subscriber
+    assert "join to first frame p99 ms" in stdout
+    assert out.with_suffix(".html").read_text().count("<svg") >= 4
 
 
 # -- the python-socketio peer ------------------------------------------------------------------
