@@ -11,7 +11,7 @@ from sqlalchemy import update
 from live.moderation.models import Sanction
 from live.moderation.sanctions import check_can_speak, check_not_banned
 from live.errors import ApiError, ErrorCode
-from tests.test_moderation_support import has_chat, make_cast, store_message
+from tests.test_moderation_support import has_chat, make_cast, store_message, record_events
 
 
 def _code(r: Any) -> str:
@@ -277,12 +277,7 @@ async def test_validation_and_unknowns(server: Any) -> None:
 
 async def test_every_action_emits_the_event(server: Any) -> None:
     cast = await make_cast(server)
-    seen: list[dict[str, Any]] = []
-
-    async def handler(payload: dict[str, Any]) -> None:
-        seen.append(payload)
-
-    server.services.events.on("moderation.action", handler)
+    seen = record_events(server, "moderation.action")
     try:
         r = await cast.act("moderator", action="timeout", user_id=cast.ids["member"], duration_seconds=30,
                            reason="cool off")

@@ -80,3 +80,14 @@ async def store_message(server: RunningServer, room: str, user_id: str, text: st
             )
         )
     return message_id
+
+
+def record_events(server: RunningServer, name: str) -> list[dict[str, Any]]:
+    """Every payload of the domain event `name` emitted on this server from now on."""
+    seen: list[dict[str, Any]] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        seen.append(payload)
+
+    server.services.events.on(name, handler)
+    return seen

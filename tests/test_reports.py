@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.test_moderation_support import has_chat, make_cast, store_message
+from tests.test_moderation_support import has_chat, make_cast, store_message, record_events
 
 
 def _code(r: Any) -> str:
@@ -85,12 +85,7 @@ async def test_report_refusals(server: Any) -> None:
 
 async def test_appeal_overturned_lifts_the_ban(server: Any) -> None:
     cast = await make_cast(server)
-    seen: list[dict[str, Any]] = []
-
-    async def handler(payload: dict[str, Any]) -> None:
-        seen.append(payload)
-
-    server.services.events.on("moderation.action", handler)
+    seen = record_events(server, "moderation.action")
     try:
         cid, member = cast.cid, cast.ids["member"]
         action = (await cast.act("moderator", action="ban", user_id=member, reason="misread")).json()
