@@ -1,20 +1,28 @@
 """One WebSocket connection: the thin adapter between a Starlette socket and the session core.
 
-Three pieces of I/O around the pure `Session`:
+I/O around the pure `Session`, with as few tasks per connection as the work allows (a
+connection costs memory per task, and fan-out costs CPU per task switch):
 
-- the reader feeds frames to the session and carries out its effects in order (requests are
-  awaited one at a time, so replies come back in request order; media negotiation, which can
-  take seconds, runs beside the others);
-- the writer owns the sending side: it takes everything queued in the byte-capped `Outbox` and
-  writes it as one frame, sends a `ping` message when nothing went out for a heartbeat, and
-  sends the close frame;
+- the reader (the connection's own task) feeds frames to the session and carries out its effects
+  in order (requests are awaited one at a time, so replies come back in request order; media
+  negotiation, which can take seconds, runs beside the others);
 - `deliver` is what the hub calls for each room event: never awaits, de-duplicates chat
-  messages by `seq`, and holds events back while a join is in flight so they follow its reply.
+  messages by `seq`, holds events back while a join is in flight so they follow its reply, and
+  puts the bytes in the byte-capped `Outbox`;
+- the node's `Flusher` then writes every connection's queued messages at once, one frame each,
+  once per event-loop iteration, through the server's synchronous write (`live.signaling.wire`):
+  no task switch per recipient;
+- a writer task exists only while a connection has a backlog the socket cannot take now (the
+  transport paused for backpressure), to send the close frame, or under a server without the
+  synchronous write; it awaits each frame and ends when the backlog is gone;
+- the gateway's once-a-second ticker sends the `ping` message to connections idle for a
+  heartbeat (`keepalive`), so idle connections hold no timer of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -37,6 +45,7 @@ from live.signaling.session import (
     Request,
     Session,
 )
+from live.signaling.wire import SendNow
 
 if TYPE_CHECKING:
     from live.signaling.gateway import Gateway
@@ -60,8 +69,47 @@ class Seat:
     ready: bool = False
 
 
+class Flusher:
+    """Writes what deliveries queued, for all marked connections at once, once per loop iteration.
+
+    A delivery marks its connection (once until flushed); the first mark of an iteration
+    schedules one callback that writes each marked connection's whole outbox as one frame. A
+    room event reaching 1,000 connections costs 1,000 synchronous writes and one callback,
+    instead of 1,000 task wake-ups.
+    """
+
+    def __init__(self) -> None:
+        self._marked: list[Connection] = []
+        self._scheduled = False
+
+    def mark(self, conn: Connection) -> None:
+        self._marked.append(conn)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        marked, self._marked = self._marked, []
+        now, loop_now = time.time(), asyncio.get_running_loop().time()
+        messages = frames = 0
+        for conn in marked:
+            try:
+                m, f = conn.flush_now(now, loop_now)
+            except Exception:
+                log.exception("flushing a connection of %s failed", conn.user_id)
+                conn.abort(CLOSE_SERVER_ERROR, "server error")
+                continue
+            messages += m
+            frames += f
+        if frames:
+            metrics.MESSAGES_OUT.inc(messages)
+            metrics.FRAMES_OUT.inc(frames)
+
+
 class Connection:
-    def __init__(self, websocket: WebSocket, gateway: Gateway, session: Session) -> None:
+    def __init__(self, websocket: WebSocket, gateway: Gateway, session: Session,
+                 send_now: SendNow | None = None) -> None:
         self.ws = websocket
         self.gateway = gateway
         self.session = session
@@ -72,10 +120,15 @@ class Connection:
         self.heartbeat = gateway.settings.heartbeat_seconds
         self.seats: dict[str, Seat] = {}
         self.close_code: int | None = None
+        self._send_now = send_now  # the server's synchronous write, when it offers one
+        self._marked = False  # waiting in the flusher
         self._flush_then_close: tuple[int, str] | None = None
         self._closed = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
+        self._main: asyncio.Task[Any] | None = None
+        self._reading = False
+        self._reader_stopped = False
         self._last_sent = 0.0  # loop time of the last frame written (heartbeat)
 
     # -- delivery (called by the hub and the gateway; never awaits) ---------------------------
@@ -107,6 +160,43 @@ class Connection:
             log.info("closing a slow connection of %s (backlog over %d bytes)",
                      self.user_id, self.outbox.cap_bytes)
             self.abort(CLOSE_TOO_SLOW, "too slow: outgoing backlog over the limit")
+        elif self._writer is None and not self._marked:
+            if self._send_now is not None:
+                self._marked = True
+                self.gateway.flusher.mark(self)
+            else:
+                self._start_writer()
+
+    def flush_now(self, now: float, loop_now: float) -> tuple[int, int]:
+        """Write the outbox now, one frame per batch (the flusher); (messages, frames) written.
+
+        What the socket cannot take now goes to a writer task, in order.
+        """
+        self._marked = False
+        if self._writer is not None or self._send_now is None:
+            return 0, 0  # a writer owns the sending side until the backlog is gone
+        messages = frames = 0
+        while len(self.outbox):
+            items = self.outbox.take()
+            if not items:
+                break
+            frame = codec.batch([p for p, _ in items], self.encoding)
+            if not self._send_now(frame):
+                self._start_writer(items)
+                break
+            self.outbox.release(sum(len(p) for p, _ in items))
+            metrics.FANOUT_LAG.observe(max(0.0, now - items[0][1]))
+            messages += len(items)
+            frames += 1
+        if frames:
+            self._last_sent = loop_now
+        return messages, frames
+
+    def keepalive(self, loop_now: float) -> None:
+        """Send a `ping` message if nothing went out for a heartbeat (the gateway's ticker)."""
+        if self.close_code is None and loop_now - self._last_sent >= self.heartbeat and not len(self.outbox):
+            self._last_sent = loop_now
+            self.send({"type": "ping"})
 
     def finish_join(self, room: str, epoch: Any, seq: int) -> None:
         """The join's reply is queued: release the events held back, minus what it covered."""
@@ -128,6 +218,7 @@ class Connection:
         self.session.close(code, reason)
         self._flush_then_close = (code, reason)
         self.outbox.wake.set()
+        self._start_writer()
 
     def abort(self, code: int, reason: str) -> None:
         """Close now, dropping the backlog (a slow consumer)."""
@@ -142,11 +233,12 @@ class Connection:
         task.add_done_callback(self._side_tasks.discard)
 
     async def _close_now(self, code: int, reason: str) -> None:
-        if self._writer is not None and self._writer is not asyncio.current_task():
-            self._writer.cancel()
+        writer = self._writer
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
             try:
-                await self._writer
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                await writer
+            except (asyncio.CancelledError, Exception):
                 pass
         await self._send_close(code, reason)
 
@@ -154,36 +246,44 @@ class Connection:
         metrics.CLOSES.labels(str(code)).inc()
         try:
             await asyncio.wait_for(self.ws.close(code, reason[:120]), CLOSE_TIMEOUT)
-        except Exception:  # noqa: BLE001 - the peer is gone or not reading: nothing more to do
+        except Exception:
             pass
         finally:
             self._closed.set()
+            # The close is sent (or the peer is beyond reach): stop reading, whatever it sends.
+            if self._reading and self._main is not None and self._main is not asyncio.current_task():
+                self._reader_stopped = True
+                self._main.cancel()
 
     # -- running -------------------------------------------------------------------------------
 
     async def run(self, welcome: dict[str, Any]) -> None:
-        self.send(welcome)
+        """Serve the connection until it closes, in the calling task (which reads)."""
+        self._main = asyncio.current_task()
         self._last_sent = asyncio.get_running_loop().time()
-        self._writer = asyncio.create_task(self._write(), name="ws-writer")
-        heartbeat = asyncio.create_task(self._heartbeat(), name="ws-heartbeat")
-        self._side_tasks.add(heartbeat)
-        reader = asyncio.create_task(self._read(), name="ws-reader")
-        closed = asyncio.create_task(self._closed.wait())
+        self.send(welcome)
         try:
-            await asyncio.wait({reader, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if reader.done() and not reader.cancelled() and reader.exception() is not None:
-                exc = reader.exception()
+            self._reading = True
+            try:
+                await self._read()
+            except asyncio.CancelledError:
+                if not self._reader_stopped:
+                    raise
+                self._main.uncancel()  # our own stop (the close went out): not a cancellation
+            except Exception as exc:
                 log.error("connection of %s failed", self.user_id, exc_info=exc)
                 self.close(CLOSE_SERVER_ERROR, "server error")
-            if self.close_code is not None:
+            finally:
+                self._reading = False
+            if self.close_code is not None and not self._closed.is_set():
                 # Our close (4009, 4029, 4003, 1011...) goes out once the writer has flushed.
-                await asyncio.wait_for(self._closed.wait(), CLOSE_TIMEOUT + 1)
-        except TimeoutError:
-            pass
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), CLOSE_TIMEOUT + 1)
         finally:
-            for task in (reader, closed, self._writer, *self._side_tasks):
+            tasks = [t for t in (self._writer, *self._side_tasks) if t is not None]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(reader, closed, self._writer, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
@@ -220,43 +320,49 @@ class Connection:
             if seat is not None and seat.pending is not None and seat.ready:
                 self.finish_join(request.room, seat.epoch, seat.last_seq)
 
-    async def _heartbeat(self) -> None:
-        """Sends a `ping` message when nothing went out for a heartbeat.
+    def _start_writer(self, first: list[tuple[bytes, float]] | None = None) -> None:
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write(first), name="ws-writer")
 
-        Its own task with one timer a heartbeat, so the writer's wait per message is a plain
-        event wait: a `wait_for` there cost a task and a timer per message per connection, the
-        largest share of fan-out time in profiles.
+    async def _write(self, first: list[tuple[bytes, float]] | None) -> None:
+        """Write the backlog frame by frame, awaiting the socket; then the close, if one is due.
+
+        With the synchronous write it ends once the outbox is empty (deliveries go back to the
+        flusher); without, it waits for the next message and runs as long as the connection.
         """
-        loop = asyncio.get_running_loop()
-        while self.close_code is None:
-            await asyncio.sleep(max(0.05, self.heartbeat - (loop.time() - self._last_sent)))
-            if loop.time() - self._last_sent >= self.heartbeat and not len(self.outbox):
-                self.send({"type": "ping"})
-                self._last_sent = loop.time()
+        items = first
+        try:
+            while True:
+                if items is None:
+                    if not len(self.outbox):
+                        if self._flush_then_close is not None:
+                            await self._send_close(*self._flush_then_close)
+                            return
+                        if self._send_now is not None:
+                            return
+                        self.outbox.wake.clear()
+                        await self.outbox.wake.wait()
+                        continue
+                    items = self.outbox.take()
+                    if not items:
+                        items = None
+                        continue
+                await self._write_frame(items)
+                items = None
+        finally:
+            if self._writer is asyncio.current_task():
+                self._writer = None
 
-    async def _write(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if not len(self.outbox):
-                if self._flush_then_close is not None:
-                    await self._send_close(*self._flush_then_close)
-                    return
-                self.outbox.wake.clear()
-                await self.outbox.wake.wait()
-                continue
-            items = self.outbox.take()
-            if not items:
-                continue
-            size = sum(len(p) for p, _ in items)
-            frame = codec.batch([p for p, _ in items], self.encoding)
-            if isinstance(frame, bytes):
-                await self.ws.send({"type": "websocket.send", "bytes": frame})
-            else:
-                await self.ws.send({"type": "websocket.send", "text": frame})
-            self.outbox.release(size)
-            now = time.time()
-            for _, origin in items:
-                metrics.FANOUT_LAG.observe(max(0.0, now - origin))
-            metrics.MESSAGES_OUT.inc(len(items))
-            metrics.FRAMES_OUT.inc()
-            self._last_sent = loop.time()
+    async def _write_frame(self, items: list[tuple[bytes, float]]) -> None:
+        size = sum(len(p) for p, _ in items)
+        frame = codec.batch([p for p, _ in items], self.encoding)
+        if isinstance(frame, bytes):
+            await self.ws.send({"type": "websocket.send", "bytes": frame})
+        else:
+            await self.ws.send({"type": "websocket.send", "text": frame})
+        self.outbox.release(size)
+        now = time.time()
+        metrics.FANOUT_LAG.observe(max(0.0, now - items[0][1]))
+        metrics.MESSAGES_OUT.inc(len(items))
+        metrics.FRAMES_OUT.inc()
+        self._last_sent = asyncio.get_running_loop().time()

@@ -2,7 +2,8 @@
 
 The token is checked after the handshake is accepted, so a client with a bad token sees the
 close code (4001) rather than a failed handshake. Uvicorn's own limits are set from the settings
-(`uvicorn_ws_options`): its message size limit sits well above `LIVE_MAX_FRAME_BYTES` so that the
+(`uvicorn_ws_options`): the protocol is `live.signaling.wire`'s (uvicorn's sans-I/O one with a
+synchronous write for fan-out); its message size limit sits well above `LIVE_MAX_FRAME_BYTES` so that the
 session, not the transport, judges an oversized frame (4009 rather than 1009), and its protocol
 pings (every heartbeat, pong due within 1.5 heartbeats) drop dead peers.
 """
@@ -22,6 +23,7 @@ from live.signaling import codec
 from live.signaling.connection import Connection
 from live.signaling.gateway import Gateway
 from live.signaling.session import CLOSE_SERVER_ERROR, CLOSE_UNAUTHORIZED, Session
+from live.signaling.wire import LiveWebSocketProtocol, send_now_of
 from live.storage.ids import new_id
 
 log = logging.getLogger("live.signaling.endpoint")
@@ -34,7 +36,9 @@ TRANSPORT_MIN_BYTES = 1 << 20
 
 def uvicorn_ws_options(settings: Settings) -> dict[str, Any]:
     """The uvicorn WebSocket options every way of serving `live` uses."""
+    protocol: dict[str, Any] = {"ws": LiveWebSocketProtocol} if LiveWebSocketProtocol is not None else {}
     return {
+        **protocol,
         "ws_max_size": max(settings.max_frame_bytes * TRANSPORT_SIZE_FACTOR, TRANSPORT_MIN_BYTES),
         "ws_ping_interval": settings.heartbeat_seconds,
         "ws_ping_timeout": settings.heartbeat_seconds * 1.5,
@@ -64,7 +68,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_SERVER_ERROR, "unavailable; retry")
         return
     session = Session(new_id(), principal, encoding=encoding, max_frame_bytes=settings.max_frame_bytes)
-    conn = Connection(websocket, gateway, session)
+    conn = Connection(websocket, gateway, session, send_now=send_now_of(websocket.scope))
     try:
         await gateway.connect(conn)
     except Exception as exc:  # noqa: BLE001 - the bus is down

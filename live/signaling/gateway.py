@@ -5,7 +5,7 @@ Requests are routed by type to the owning service (chat, lives, media) after the
 checks of `live.rooms.access`. Domain events raised on one node (announcements, lives starting and
 ending, moderation actions) are published on the bus and acted upon by every node for its own
 connections. Once a second a ticker syncs presence (`room.viewers`, `record_viewers`) and
-coalesces reactions (`reactions`).
+coalesces reactions (`reactions`), and idle connections get their heartbeat `ping`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from live.rooms.channels import encode_event, room_channel, user_channel
 from live.rooms.hub import CONTROL_CHANNEL, Hub
 from live.rooms.presence import Presence
 from live.rooms.reactions import ReactionCounts
-from live.signaling.recovery import RoomRecovery
 from live.signaling import codec
-from live.signaling.connection import Connection, Seat
+from live.signaling.connection import Connection, Flusher, Seat
+from live.signaling.recovery import RoomRecovery
 from live.signaling.session import CLOSE_FORBIDDEN, Effect, Request
 from live.storage.ids import new_id
 
@@ -52,6 +52,7 @@ class Gateway:
         redis = getattr(services.bus, "client", None)
         self.presence = Presence(self.node_id, redis, getattr(services.bus, "prefix", ""))
         self.connections: set[Connection] = set()
+        self.flusher = Flusher()
         self.reactions_local = ReactionCounts()
         self.reactions_heard = ReactionCounts()
         self._viewers_sent: dict[str, int] = {}
@@ -387,6 +388,9 @@ class Gateway:
                 log.exception("gateway tick failed")
 
     async def tick(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for conn in list(self.connections):
+            conn.keepalive(now)
         counts = await self.presence.sync()
         lives = self.services.components.get("lives")
         for room, count in counts.items():
@@ -398,7 +402,7 @@ class Gateway:
             if kind == "live" and lives is not None and hasattr(lives, "record_viewers"):
                 try:
                     await _maybe_await(lives.record_viewers(ident, count))
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     log.warning("record_viewers failed: %s", exc)
         for room in [r for r in self._viewers_sent if r not in counts]:
             del self._viewers_sent[room]

@@ -61,20 +61,20 @@ class RunningServer:
 
 @contextlib.asynccontextmanager
 async def run_server(
-    cfg: Settings, *, components: tuple[str, ...] = COMPONENTS
+    cfg: Settings, *, components: tuple[str, ...] = COMPONENTS, ws: str | None = None
 ) -> AsyncIterator[RunningServer]:
-    """Serve `create_app(cfg)` with uvicorn on a free port until the block exits."""
+    """Serve `create_app(cfg)` with uvicorn on a free port until the block exits.
+
+    `ws` names another uvicorn WebSocket implementation than the one `live serve` uses (a server
+    without the synchronous-write extension, say).
+    """
     port = free_port()
     cfg = dataclasses.replace(cfg, host="127.0.0.1", port=port)
     app = create_app(cfg, components=components)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        **uvicorn_ws_options(cfg),
-    )
+    options = uvicorn_ws_options(cfg)
+    if ws is not None:
+        options["ws"] = ws
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())

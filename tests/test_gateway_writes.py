@@ -1,0 +1,137 @@
+"""How the gateway writes to sockets: the flusher's synchronous writes (`live.send_now`), the
+writer task for backlogs and for servers without the extension, and the heartbeat `ping`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+
+from live.client import LiveClient, ws_url
+from live.signaling.connection import Connection
+from tests.support.communities import add_member, make_community, people
+from tests.support.servers import RunningServer, run_server, settings, uid
+
+
+def connections(server: RunningServer) -> list[Connection]:
+    return list(server.services.components["gateway"].connections)
+
+
+async def one_connection(server: RunningServer, user_id: str) -> Connection:
+    for _ in range(200):
+        found = [c for c in connections(server) if c.user_id == user_id]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no connection of {user_id}")
+
+
+@pytest.fixture
+async def fast(sqlite_url: str) -> AsyncIterator[RunningServer]:
+    async with run_server(settings(database_url=sqlite_url)) as running:
+        yield running
+
+
+@pytest.fixture
+async def plain(sqlite_url: str) -> AsyncIterator[RunningServer]:
+    """uvicorn's own sans-I/O protocol: no `live.send_now`, every frame through the writer."""
+    async with run_server(settings(database_url=sqlite_url), ws="websockets-sansio") as running:
+        yield running
+
+
+async def test_live_serve_offers_the_synchronous_write(fast: RunningServer) -> None:
+    who = uid("f")
+    async with connect(ws_url(fast.url, fast.token(who))) as ws:
+        await ws.recv()  # welcome
+        conn = await one_connection(fast, who)
+        assert conn._send_now is not None
+        assert conn._writer is None  # no task of its own while the socket keeps up
+
+
+async def test_what_one_loop_iteration_queues_goes_out_as_one_frame(fast: RunningServer) -> None:
+    who = uid("b")
+    async with connect(ws_url(fast.url, fast.token(who))) as ws:
+        await ws.recv()  # welcome
+        conn = await one_connection(fast, who)
+        for i in range(3):
+            conn.send({"type": "ping", "n": i})  # same iteration: one flush, one frame
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert frame == [{"type": "ping", "n": 0}, {"type": "ping", "n": 1}, {"type": "ping", "n": 2}]
+        conn.send({"type": "ping", "n": 3})
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "ping", "n": 3}
+
+
+async def test_a_backlog_the_socket_cannot_take_goes_through_the_writer_in_order(sqlite_url: str) -> None:
+    """A client that pauses reading fills the socket; the rest waits in the outbox, in order."""
+    async with run_server(settings(database_url=sqlite_url, send_queue_bytes=32 << 20)) as srv:
+        await _backlog_in_order(srv)
+
+
+async def _backlog_in_order(fast: RunningServer) -> None:
+    who = uid("p")
+    n = 400  # 8 MB: more than loopback's socket buffers (4 MB at most here), less than the cap
+    async with connect(ws_url(fast.url, fast.token(who)), max_size=None) as ws:
+        await ws.recv()  # welcome
+        conn = await one_connection(fast, who)
+        pad = "x" * 20_000
+        for i in range(n):
+            conn.send({"type": "ping", "n": i, "pad": pad})
+            await asyncio.sleep(0)
+        for _ in range(100):
+            if conn._writer is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert conn._writer is not None, "the paused socket should have handed the backlog to a writer"
+        seen: list[int] = []
+        while len(seen) < n:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            seen += [m["n"] for m in (frame if isinstance(frame, list) else [frame])]
+        assert seen == list(range(n))
+        for _ in range(100):
+            if conn._writer is None:
+                break
+            await asyncio.sleep(0.01)
+        assert conn._writer is None  # backlog gone: back to synchronous writes
+        conn.send({"type": "ping", "n": n})
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["n"] == n
+
+
+async def test_without_the_extension_everything_still_works(plain: RunningServer) -> None:
+    async with people(plain, "owner", "member") as (owner, member):
+        community = await make_community(owner)
+        await add_member(owner, community, member)
+        group = await owner.ok("POST", f"/v1/communities/{community['id']}/groups", 201, json={"name": "g"})
+        for p in (owner, member):
+            await p.ok("POST", f"/v1/groups/{group['id']}/join")
+        room = f"group:{group['id']}"
+        a = await LiveClient.connect(plain.url, plain.token(owner.id, "Owner"), "msgpack")
+        b = await LiveClient.connect(plain.url, plain.token(member.id, "Member"), "json")
+        try:
+            conn = await one_connection(plain, owner.id)
+            assert conn._send_now is None and conn._writer is not None
+            await a.request("room.join", room=room)
+            await b.request("room.join", room=room)
+            for i in range(5):
+                await a.request("chat.send", room=room, text=f"m{i}")
+            got: list[str] = []
+            while len(got) < 5:
+                event = await b.next_event("chat.message", timeout=5)
+                got.append(event["text"])
+            assert got == [f"m{i}" for i in range(5)]
+            await b.ws.send("x" * (plain.settings.max_frame_bytes + 1))
+            assert await b.wait_closed() == 4009
+        finally:
+            await a.close()
+            await b.close()
+
+
+async def test_an_idle_connection_gets_a_ping_each_heartbeat(sqlite_url: str) -> None:
+    async with run_server(settings(database_url=sqlite_url, heartbeat_seconds=1)) as srv:
+        async with connect(ws_url(srv.url, srv.token(uid("i")))) as ws:
+            assert json.loads(await ws.recv())["type"] == "welcome"
+            got: Any = json.loads(await asyncio.wait_for(ws.recv(), 4))
+            assert got == {"type": "ping"}
