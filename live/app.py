@@ -28,7 +28,8 @@ from live.storage.db import Database
 log = logging.getLogger("live.app")
 
 # A component is a module with an `api: Api`, and optionally `websocket_routes() -> list`,
-# `async start(services)` and `async stop(services)`. Order matters for start (stop is reversed).
+# `middleware() -> list` (outermost, before the app's own), `async start(services)` and
+# `async stop(services)`. Order matters for start (stop is reversed).
 COMPONENTS: tuple[str, ...] = (
     "live.http.system",
     "live.communities.routes",
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, components: tuple[str, ...] = COMPONENTS) 
     app = Starlette(
         routes=all_routes,
         middleware=[
+            *(m for module in modules if hasattr(module, "middleware") for m in module.middleware()),
             Middleware(HttpMetrics),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         ],

@@ -62,9 +62,14 @@ async def require_reader(
     """Reading: anyone signed in for `public`, members only for `members` (else 404)."""
     community = await load_community(session, community_id)
     member = await membership(session, community_id, user_id)
+    reader_allowed(community, member)
+    return community, member
+
+
+def reader_allowed(community: Community, member: Membership | None) -> None:
+    """`require_reader`'s rule on what was read: a `members` community hides from others (404)."""
     if community.read_policy != "public" and member is None:
         raise not_found("community")
-    return community, member
 
 
 async def require_member(

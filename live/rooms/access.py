@@ -13,10 +13,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from live.communities.access import require_reader
-from live.communities.models import Group, GroupMember
+from sqlalchemy import select
+
+from live.coalesce import Batcher, Coalescer
+from live.communities.access import reader_allowed, require_reader
+from live.communities.models import Community, Group, GroupMember, Membership
 from live.errors import ApiError, ErrorCode, not_found
-from live.moderation.sanctions import check_not_banned
+from live.moderation.models import Sanction
+from live.moderation.sanctions import BAN, banned_error, check_not_banned, in_force
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,48 +45,97 @@ def split_room(room: str) -> tuple[str, str]:
 
 
 async def check_room(services: Any, room: str, user_id: str) -> RoomAccess:
-    """The user's access to `room`, or the ApiError that refuses it."""
-    kind, ident = split_room(room)
-    if kind == "live":
-        lives = services.components.get("lives")
-        if lives is None:
-            raise ApiError(ErrorCode.UNAVAILABLE, "live sessions are not available on this server")
-        info = await lives.room_info(ident)
-        if info is None:
-            raise not_found("live")
-        if getattr(info, "status", "live") != "live":
-            raise ApiError(ErrorCode.CONFLICT, "this live has ended")
-        community_id = info.community_id
-        async with services.db.session() as session:
-            _, member = await require_reader(session, community_id, user_id)
-            await check_not_banned(session, community_id, user_id)
-        return RoomAccess(room, kind, ident, community_id, member is not None, host_id=info.host_id)
-    if kind == "group":
-        async with services.db.session() as session:
-            group = await session.get(Group, ident)
-            if group is None or group.archived_at is not None:
-                raise not_found("group")
-            _, member = await require_reader(session, group.community_id, user_id)
-            await check_not_banned(session, group.community_id, user_id)
-            in_group = await session.get(GroupMember, (ident, user_id)) is not None
-            if not in_group:
-                raise ApiError(ErrorCode.FORBIDDEN, "only members of this group can join its room")
-            return RoomAccess(room, kind, ident, group.community_id, member is not None)
-    if kind == "community":
-        async with services.db.session() as session:
-            _, member = await require_reader(session, ident, user_id)
-            await check_not_banned(session, ident, user_id)
-        return RoomAccess(room, kind, ident, ident, member is not None)
-    raise ApiError(ErrorCode.INVALID_REQUEST, "unknown room kind", fields={"room": "unknown kind"})
+    """The user's access to `room`, or the ApiError that refuses it (one caller, no sharing)."""
+    return await RoomChecks(services, shared=False).check(room, user_id)
+
+
+class RoomChecks:
+    """Room-access decisions for the gateway, with the reads of a join storm shared.
+
+    Joins that arrive together read the live's row once (`Coalescer`) and the joiners'
+    memberships and bans in one query per community (`Batcher`) instead of one each: the same
+    decisions, read at the same moment or later than one at a time would.
+    """
+
+    def __init__(self, services: Any, *, shared: bool = True) -> None:
+        self.services = services
+        self._lives = Coalescer() if shared else None
+        self._standing = Batcher(self._read_standing) if shared else None
+
+    async def check(self, room: str, user_id: str) -> RoomAccess:
+        kind, ident = split_room(room)
+        if kind == "live":
+            lives = self.services.components.get("lives")
+            if lives is None:
+                raise ApiError(ErrorCode.UNAVAILABLE, "live sessions are not available on this server")
+            if self._lives is not None:
+                info = await self._lives.run(ident, lambda: lives.room_info(ident))
+            else:
+                info = await lives.room_info(ident)
+            if info is None:
+                raise not_found("live")
+            if getattr(info, "status", "live") != "live":
+                raise ApiError(ErrorCode.CONFLICT, "this live has ended")
+            member = await self._reader(info.community_id, user_id)
+            return RoomAccess(room, kind, ident, info.community_id, member is not None, host_id=info.host_id)
+        if kind == "group":
+            async with self.services.db.session() as session:
+                group = await session.get(Group, ident)
+                if group is None or group.archived_at is not None:
+                    raise not_found("group")
+                _, member = await require_reader(session, group.community_id, user_id)
+                await check_not_banned(session, group.community_id, user_id)
+                in_group = await session.get(GroupMember, (ident, user_id)) is not None
+                if not in_group:
+                    raise ApiError(ErrorCode.FORBIDDEN, "only members of this group can join its room")
+                return RoomAccess(room, kind, ident, group.community_id, member is not None)
+        if kind == "community":
+            member = await self._reader(ident, user_id)
+            return RoomAccess(room, kind, ident, ident, member is not None)
+        raise ApiError(ErrorCode.INVALID_REQUEST, "unknown room kind", fields={"room": "unknown kind"})
+
+    async def _reader(self, community_id: str, user_id: str) -> Membership | None:
+        """The membership (None: a reader who is not a member); refused as `require_reader` and
+        `check_not_banned` would."""
+        if self._standing is None:
+            async with self.services.db.session() as session:
+                _, member = await require_reader(session, community_id, user_id)
+                await check_not_banned(session, community_id, user_id)
+            return member
+        community, member, ban = await self._standing.load((community_id, user_id))
+        if community is None:
+            raise not_found("community")
+        reader_allowed(community, member)
+        if ban is not None and in_force(ban):
+            raise banned_error(ban)
+        return member
+
+    async def _read_standing(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        by_community: dict[str, list[str]] = {}
+        for community_id, user_id in keys:
+            by_community.setdefault(community_id, []).append(user_id)
+        found: dict[tuple[str, str], Any] = {}
+        async with self.services.db.session() as session:
+            for community_id, user_ids in by_community.items():
+                community = (await session.execute(
+                    select(Community).where(Community.id == community_id, Community.deleted_at.is_(None))
+                )).scalar_one_or_none()
+                members: dict[str, Membership] = {}
+                bans: dict[str, Sanction] = {}
+                if community is not None:
+                    members = {m.user_id: m for m in (await session.execute(select(Membership).where(
+                        Membership.community_id == community_id, Membership.user_id.in_(user_ids)))).scalars()}
+                    bans = {b.user_id: b for b in (await session.execute(select(Sanction).where(
+                        Sanction.community_id == community_id, Sanction.kind == BAN,
+                        Sanction.user_id.in_(user_ids)))).scalars()}
+                for user_id in user_ids:
+                    found[(community_id, user_id)] = (community, members.get(user_id), bans.get(user_id))
+        return found
 
 
 async def members_among(services: Any, community_id: str, user_ids: set[str],
                         group_ids: list[str]) -> set[str]:
     """Which of `user_ids` an announcement reaches: members, and of the named groups if any."""
-    from sqlalchemy import select
-
-    from live.communities.models import Membership
-
     if not user_ids:
         return set()
     async with services.db.session() as session:

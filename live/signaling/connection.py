@@ -123,7 +123,7 @@ class Connection:
         self._send_now = send_now  # the server's synchronous write, when it offers one
         self._marked = False  # waiting in the flusher
         self._flush_then_close: tuple[int, str] | None = None
-        self._closed = asyncio.Event()
+        self._closed: asyncio.Event | None = None  # made when a close is under way
         self._writer: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[Any] | None = None
@@ -249,11 +249,17 @@ class Connection:
         except Exception:
             pass
         finally:
-            self._closed.set()
+            self._closing_event().set()
             # The close is sent (or the peer is beyond reach): stop reading, whatever it sends.
             if self._reading and self._main is not None and self._main is not asyncio.current_task():
                 self._reader_stopped = True
                 self._main.cancel()
+
+    def _closing_event(self) -> asyncio.Event:
+        """Set once our close frame went out (or could not); made on first use."""
+        if self._closed is None:
+            self._closed = asyncio.Event()
+        return self._closed
 
     # -- running -------------------------------------------------------------------------------
 
@@ -275,10 +281,11 @@ class Connection:
                 self.close(CLOSE_SERVER_ERROR, "server error")
             finally:
                 self._reading = False
-            if self.close_code is not None and not self._closed.is_set():
+            closed = self._closing_event()
+            if self.close_code is not None and not closed.is_set():
                 # Our close (4009, 4029, 4003, 1011...) goes out once the writer has flushed.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closed.wait(), CLOSE_TIMEOUT + 1)
+                    await asyncio.wait_for(closed.wait(), CLOSE_TIMEOUT + 1)
         finally:
             tasks = [t for t in (self._writer, *self._side_tasks) if t is not None]
             for task in tasks:
@@ -349,6 +356,10 @@ class Connection:
                         continue
                 await self._write_frame(items)
                 items = None
+        except Exception as exc:  # noqa: BLE001 - the peer is gone: the reader sees it too
+            log.debug("writing to %s failed: %s", self.user_id, exc)
+            self.outbox.clear()
+            self._closing_event().set()
         finally:
             if self._writer is asyncio.current_task():
                 self._writer = None

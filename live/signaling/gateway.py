@@ -19,8 +19,9 @@ from typing import Any
 
 from live.errors import ApiError, ErrorCode
 from live.rooms import metrics
-from live.rooms.access import RoomAccess, check_room, members_among, split_room
+from live.rooms.access import RoomAccess, RoomChecks, members_among, split_room
 from live.rooms.channels import encode_event, room_channel, user_channel
+from live.coalesce import Coalescer
 from live.rooms.hub import CONTROL_CHANNEL, Hub
 from live.rooms.presence import Presence
 from live.rooms.reactions import ReactionCounts
@@ -53,6 +54,8 @@ class Gateway:
         self.presence = Presence(self.node_id, redis, getattr(services.bus, "prefix", ""))
         self.connections: set[Connection] = set()
         self.flusher = Flusher()
+        self.shared = Coalescer()  # reads shared by the joins of a room arriving together
+        self.checks = RoomChecks(services)
         self.reactions_local = ReactionCounts()
         self.reactions_heard = ReactionCounts()
         self._viewers_sent: dict[str, int] = {}
@@ -150,7 +153,7 @@ class Gateway:
     async def _join(self, conn: Connection, request: Request) -> dict[str, Any]:
         room = request.message["room"]
         since = request.message.get("since")
-        access = await check_room(self.services, room, conn.user_id)
+        access = await self.checks.check(room, conn.user_id)
         previous = conn.seats.get(room)
         seat = Seat(access)
         conn.seats[room] = seat
@@ -183,13 +186,16 @@ class Gateway:
         if access.has_chat:
             chat = self.services.components.get("chat")
             if chat is not None:
-                state = await chat.join_state(room, since)
+                if since is None:  # the same for every fresh joiner: shared in a join storm
+                    state = await self.shared.run(("chat", room), lambda: chat.join_state(room, None))
+                else:
+                    state = await chat.join_state(room, since)
                 data.update({k: v for k, v in state.items() if k in ("epoch", "seq", "history", "recovered")})
         if since is not None:
             data.setdefault("recovered", False)
         if access.kind == "live":
             lives = self.component("lives", "live sessions")
-            data["state"] = await lives.state(access.ident)
+            data["state"] = dict(await self.shared.run(("state", access.ident), lambda: lives.state(access.ident)))
         return data
 
     def _present(self, conn: Connection, access: RoomAccess) -> None:
@@ -227,7 +233,7 @@ class Gateway:
         seat = conn.seats.get(room)
         if seat is not None and seat.ready:
             return seat.access
-        return await check_room(self.services, room, conn.user_id)
+        return await self.checks.check(room, conn.user_id)
 
     # -- chat, reactions, stage, media ---------------------------------------------------------
 

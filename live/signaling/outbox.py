@@ -11,7 +11,6 @@ nobody else waits for it.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 
 # One frame carries at most this much (a long backlog goes out as several frames).
 MAX_BATCH_BYTES = 256 * 1024
@@ -21,11 +20,22 @@ MAX_BATCH_MESSAGES = 512
 class Outbox:
     def __init__(self, cap_bytes: int) -> None:
         self.cap_bytes = cap_bytes
-        self._parts: deque[tuple[bytes, float]] = deque()
+        # A list, not a deque: an empty list costs 56 bytes, an empty deque over 600, and most
+        # outboxes are empty most of the time (10,000 idle connections hold 10,000 of them).
+        self._parts: list[tuple[bytes, float]] = []
         self.queued_bytes = 0
         self.inflight_bytes = 0
         self.overflowed = False
-        self.wake = asyncio.Event()
+        self._wake: asyncio.Event | None = None
+
+    @property
+    def wake(self) -> asyncio.Event:
+        """Set when something is queued (for a writer task that waits; made on first use)."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
+            if self._parts:
+                self._wake.set()
+        return self._wake
 
     def put(self, part: bytes, origin: float) -> bool:
         """Queue one encoded message (`origin`: when it was published); False past the cap."""
@@ -36,28 +46,35 @@ class Outbox:
             self.overflowed = True
             self._parts.clear()
             self.queued_bytes = 0
-            self.wake.set()
+            if self._wake is not None:
+                self._wake.set()
             return False
         self._parts.append((part, origin))
         self.queued_bytes += size
-        self.wake.set()
+        if self._wake is not None:
+            self._wake.set()
         return True
 
     def take(self) -> list[tuple[bytes, float]]:
         """Everything queued, up to one frame's worth; the caller `release`s it once written."""
-        out: list[tuple[bytes, float]] = []
-        size = 0
-        while self._parts and len(out) < MAX_BATCH_MESSAGES:
-            part, origin = self._parts[0]
-            if out and size + len(part) > MAX_BATCH_BYTES:
-                break
-            self._parts.popleft()
-            out.append((part, origin))
-            size += len(part)
+        parts = self._parts
+        if len(parts) == 1 or (len(parts) <= MAX_BATCH_MESSAGES and self.queued_bytes <= MAX_BATCH_BYTES):
+            out, self._parts = parts, []  # the usual case: everything queued fits one frame
+            size = self.queued_bytes
+        else:
+            size = n = 0
+            while n < len(parts) and n < MAX_BATCH_MESSAGES:
+                length = len(parts[n][0])
+                if n and size + length > MAX_BATCH_BYTES:
+                    break
+                size += length
+                n += 1
+            out = parts[:n]
+            del parts[:n]
         self.queued_bytes -= size
         self.inflight_bytes += size
-        if not self._parts:
-            self.wake.clear()
+        if not self._parts and self._wake is not None:
+            self._wake.clear()
         return out
 
     def release(self, size: int) -> None:

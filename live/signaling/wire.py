@@ -50,6 +50,13 @@ if WebSocketsSansIOProtocol is not None:
             self.scope["extensions"][EXTENSION] = self.send_now
             await super().run_asgi()
 
+        async def send(self, message: Any) -> None:
+            await super().send(message)
+            if self.handshake_complete and getattr(self, "response", None) is not None:
+                # The handshake's request and response (headers and all) are of no more use:
+                # not holding them for the connection's lifetime saves a few KB per connection.
+                self.request = self.response = None
+
         def send_now(self, frame: bytes | str) -> bool:
             """Write one data frame now if the socket can take it; False (nothing done) if not.
 
