@@ -135,3 +135,17 @@ async def test_an_idle_connection_gets_a_ping_each_heartbeat(sqlite_url: str) ->
             assert json.loads(await ws.recv())["type"] == "welcome"
             got: Any = json.loads(await asyncio.wait_for(ws.recv(), 4))
             assert got == {"type": "ping"}
+
+
+async def test_the_protocols_inbox_keeps_order_and_wakes_its_reader() -> None:
+    from live.signaling.wire import Inbox
+
+    inbox = Inbox()
+    assert inbox.empty() and inbox.qsize() == 0
+    reader = asyncio.ensure_future(inbox.get())
+    await asyncio.sleep(0)
+    assert not reader.done()
+    inbox.put_nowait({"n": 1})
+    inbox.put_nowait({"n": 2})
+    assert await asyncio.wait_for(reader, 1) == {"n": 1}
+    assert inbox.qsize() == 1 and await inbox.get() == {"n": 2} and inbox.empty()

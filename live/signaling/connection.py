@@ -108,6 +108,11 @@ class Flusher:
 
 
 class Connection:
+    # Slots: 10,000 connections on a node; a __dict__ each would be 10 MB of nothing.
+    __slots__ = ("ws", "gateway", "session", "user", "user_id", "encoding", "outbox", "heartbeat", "seats",
+                 "close_code", "_send_now", "_marked", "_flush_then_close", "_closed", "_writer", "_side_tasks",
+                 "_main", "_reading", "_reader_stopped", "_last_sent", "__weakref__")
+
     def __init__(self, websocket: WebSocket, gateway: Gateway, session: Session,
                  send_now: SendNow | None = None) -> None:
         self.ws = websocket

@@ -18,6 +18,8 @@ MAX_BATCH_MESSAGES = 512
 
 
 class Outbox:
+    __slots__ = ("cap_bytes", "_parts", "queued_bytes", "inflight_bytes", "overflowed", "_wake")
+
     def __init__(self, cap_bytes: int) -> None:
         self.cap_bytes = cap_bytes
         # A list, not a deque: an empty list costs 56 bytes, an empty deque over 600, and most

@@ -128,6 +128,8 @@ def error_reply(ref: Any, error: ApiError) -> dict[str, Any]:
 class TokenBucket:
     """`rate` tokens a second up to `burst`; each frame takes one. The clock is the caller's."""
 
+    __slots__ = ("rate", "burst", "_tokens", "_at")
+
     def __init__(self, rate: float = FLOOD_RATE, burst: float = FLOOD_BURST, now: float = 0.0):
         self.rate = rate
         self.burst = burst
@@ -149,6 +151,8 @@ class TokenBucket:
 
 class Session:
     """One client connection's protocol state."""
+
+    __slots__ = ("id", "user", "encoding", "max_frame_bytes", "limiter", "state", "rooms", "frames_in")
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ absent and connections use their writer task for every frame; behaviour is the s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -41,10 +42,50 @@ def send_now_of(scope: Any) -> SendNow | None:
     return found if callable(found) else None
 
 
+class Inbox:
+    """The protocol's queue of received events, as small as a queue can be.
+
+    The protocol only ever puts without waiting and has one reader (the connection's task); an
+    `asyncio.Queue` (three deques, over 2 KB) per connection is more than that needs.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
 if WebSocketsSansIOProtocol is not None:
 
     class LiveWebSocketProtocol(WebSocketsSansIOProtocol):  # type: ignore[misc,valid-type]
-        """uvicorn's sans-I/O WebSocket protocol with the `live.send_now` extension."""
+        """uvicorn's sans-I/O WebSocket protocol with the `live.send_now` extension, holding less
+        per connection (a small inbox; the handshake dropped once done)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.queue = Inbox()  # type: ignore[assignment]
 
         async def run_asgi(self) -> None:
             self.scope["extensions"][EXTENSION] = self.send_now
@@ -53,9 +94,11 @@ if WebSocketsSansIOProtocol is not None:
         async def send(self, message: Any) -> None:
             await super().send(message)
             if self.handshake_complete and getattr(self, "response", None) is not None:
-                # The handshake's request and response (headers and all) are of no more use:
+                # The handshake's request and response, and the headers in the scope, are of no
+                # more use once accepted (the gateway reads its token and subprotocol before):
                 # not holding them for the connection's lifetime saves a few KB per connection.
                 self.request = self.response = None
+                self.scope["headers"] = []
 
         def send_now(self, frame: bytes | str) -> bool:
             """Write one data frame now if the socket can take it; False (nothing done) if not.
