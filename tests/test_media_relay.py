@@ -323,3 +323,94 @@ async def test_publishing_again_replaces_the_old_connection(relay: RelayThread, 
         await first.close()
         if second is not None:
             await second.close()
+
+
+# -- joining viewers start from the newest group of pictures -----------------------------------
+
+
+def _timed(data: bytes, pts: int) -> av.Packet:
+    import fractions
+
+    packet = av.Packet(data)
+    packet.pts = packet.dts = pts
+    packet.time_base = fractions.Fraction(1, 90000)
+    return packet
+
+
+def test_the_gop_cache_keeps_the_newest_keyframe_and_what_follows() -> None:
+    from live.media.gop import GopCache
+
+    gop = GopCache(max_age=1.0, max_frames=5, max_bytes=100)
+    gop.add(_timed(b"\x31d0", 0), keyframe=False, now=0.0)
+    assert gop.replay(0.0) == [], "nothing before the first keyframe"
+    gop.add(_timed(b"\x10k1", 3000), keyframe=True, now=0.1)
+    gop.add(_timed(b"\x31d1", 6000), keyframe=False, now=0.13)
+    gop.add(_timed(b"\x31d2", 9000), keyframe=False, now=0.16)
+    replay = gop.replay(0.2)
+    assert [bytes(p) for p in replay] == [b"\x10k1", b"\x31d1", b"\x31d2"]
+    # caught up in three ticks of the clock, ending at the newest frame's time
+    assert [p.pts for p in replay] == [8998, 8999, 9000] and replay[0].time_base == gop.packets[0].time_base
+    assert [p.pts for p in gop.packets] == [3000, 6000, 9000], "the kept frames are not changed"
+    assert gop.replay(1.2) == [], "a keyframe older than max_age is not replayed"
+    gop.add(_timed(b"\x10k2", 12000), keyframe=True, now=2.0)
+    assert [bytes(p) for p in gop.replay(2.0)] == [b"\x10k2"], "a new keyframe starts a new group"
+    for i in range(4):
+        gop.add(_timed(b"\x31dd", 15000 + i), keyframe=False, now=2.0)
+    assert len(gop.replay(2.0)) == 5
+    gop.add(_timed(b"\x31dd", 15004), keyframe=False, now=2.0)
+    assert gop.replay(2.0) == [], "past max_frames the group is dropped"
+    gop.add(_timed(b"\x31dd", 15005), keyframe=False, now=2.0)
+    assert gop.packets == [], "and stays dropped until the next keyframe"
+    gop.add(_timed(b"\x10" + bytes(98), 20000), keyframe=True, now=3.0)
+    gop.add(_timed(b"\x31dd", 20001), keyframe=False, now=3.0)
+    assert gop.replay(3.0) == [], "past max_bytes the group is dropped"
+    assert gop.replays == 3
+
+
+def test_a_joining_output_starts_from_the_kept_group_without_asking_for_a_keyframe() -> None:
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    video = Source(_FakePublication(), "video", vp8)  # type: ignore[arg-type]
+    requests: list[str] = []
+    video.request_keyframe = lambda: requests.append("pli")  # type: ignore[method-assign]
+    video.on_packet(_timed(b"\x10key", 0))
+    video.on_packet(_timed(b"\x31delta", 3000))
+    out = Output(video)
+    video.outputs.add(out)
+    out.activate()
+    assert requests == [] and not out.need_keyframe
+    assert [bytes(p) for p in out.queue] == [b"\x10key", b"\x31delta"]
+    video.on_packet(_timed(b"\x31next", 6000))
+    assert [p.pts for p in out.queue] == [2999, 3000, 6000]
+    # with the group too old to replay, the output waits for a keyframe and asks for one
+    video.gop.keyframe_at -= 10
+    late = Output(video)
+    late.activate()
+    assert requests == ["pli"] and late.need_keyframe and not late.queue
+
+
+async def test_a_late_joiner_starts_from_the_kept_group_not_a_new_keyframe(relay: RelayThread) -> None:
+    pub = await _publish(relay)
+    first = await _subscribe(relay, "early")
+    try:
+        assert await first.wait_video(5, 15)
+        source = relay.relay.publications[(ROOM, "host")].sources["video"]
+        # The first viewer's PLI brought a keyframe; no further PLI can reach the publisher now.
+        source.throttle.interval = 60.0
+        source.throttle.last = time.monotonic()
+        plis = source.throttle.sent
+        started = time.monotonic()
+        late = await _subscribe(relay, "late")
+        try:
+            assert await late.wait_video(1, 10)
+            assert late.received.first_video_at is not None
+            # set-up (ICE, DTLS) plus one decode: well under a second, while a PLI would wait 60 s
+            assert late.received.first_video_at - started < 3.0
+            assert await late.wait_video(10, 5), "live frames follow the replayed ones"
+            assert source.throttle.sent == plis and source.gop.replays >= 1
+        finally:
+            await late.close()
+    finally:
+        await first.close()
+        await pub.close()

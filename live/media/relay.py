@@ -8,8 +8,9 @@ on the loop that serves the gateway: a burst of packets cannot delay a chat mess
                                                                    +--> taps (recorder, thumbnails: their own threads)
 
 What forwarding has to do that an encoder would otherwise do for us:
-- keyframes: a new subscriber's video is held until a keyframe, and the publisher is asked for one
-  (PLI) when the subscriber's connection comes up;
+- keyframes: a new subscriber's video starts, as soon as its connection comes up, with the
+  source's newest keyframe and the frames since (`GopCache`, when they are under 1.5 s old);
+  otherwise it is held until a keyframe, and the publisher is asked for one (PLI);
 - subscribers' PLI/FIR go to the publisher, at most one a second per source (`KeyframeThrottle`:
   a request inside the window is deferred to its end, never lost, and requests coalesce);
 - per-subscriber queues are bounded: a slow subscriber loses its oldest audio; for video a full
@@ -41,6 +42,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from live.media import metrics
+from live.media.gop import GopCache
 from live.media.passthrough import (
     ForwardingSender,
     PassThroughReceiver,
@@ -131,7 +133,13 @@ class Output(MediaStreamTrack):
         if not self.active:
             self.active = True
             if self.need_keyframe:
-                self.source.request_keyframe()
+                replay = self.source.gop.replay(time.monotonic()) if self.kind == "video" else []
+                if replay:
+                    self.need_keyframe = False
+                    self.queue.extend(replay)  # GOP_MAX_FRAMES is under the queue limit
+                    self._wake()
+                else:
+                    self.source.request_keyframe()
 
     def push(self, packet: av.Packet, keyframe: bool) -> None:
         if not self.active or self.ended:
@@ -197,6 +205,7 @@ class Source:
         self.outputs: set[Output] = set()
         self.receiver: PassThroughReceiver | None = None
         self.throttle = KeyframeThrottle(self._pli)
+        self.gop = GopCache()  # what a joining subscriber starts with (video)
         self.frames = 0
         self.keyframes = 0
         self.last_frame = time.monotonic()
@@ -223,8 +232,10 @@ class Source:
         if self.first_frame_at is None:
             self.first_frame_at = self.last_frame
         keyframe = is_keyframe(self.codec_key, bytes(packet)) if self.kind == "video" else True
-        if keyframe and self.kind == "video":
-            self.keyframes += 1
+        if self.kind == "video":
+            if keyframe:
+                self.keyframes += 1
+            self.gop.add(packet, keyframe, self.last_frame)
         for output in tuple(self.outputs):
             output.push(packet, keyframe)
         for tap in tuple(self.publication.relay.taps):
@@ -237,6 +248,7 @@ class Source:
     def close(self) -> None:
         self.ended = True
         self.throttle.cancel()
+        self.gop.clear()
         for output in tuple(self.outputs):
             output.end()
         self.outputs.clear()
@@ -492,6 +504,7 @@ class Relay:
                         "keyframes": s.keyframes,
                         "pli_sent": s.throttle.sent,
                         "pli_requested": s.throttle.requested,
+                        "gop_replays": s.gop.replays,
                         "dropped": sum(o.dropped for o in s.outputs),
                     }
                     for k, s in p.sources.items()
