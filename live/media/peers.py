@@ -1,5 +1,6 @@
 """Client-side WebRTC peers for the tools and the tests: a publisher of the test pattern (or a
-file), and a subscriber that decodes what it receives and keeps count."""
+file), a subscriber that decodes what it receives and keeps count, and one that only counts the
+encoded frames (to measure a relay without paying for decoding)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import contextlib
 import dataclasses
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from live.media.passthrough import PassThroughReceiver
 from live.media.synthetic import PatternVideoTrack, ToneAudioTrack
 
 
@@ -114,3 +117,37 @@ class Subscriber:
         await self.pc.close()
         for task in self.tasks:
             task.cancel()
+
+
+class CountingSubscriber(Subscriber):
+    """A recvonly peer that counts complete encoded frames instead of decoding them.
+
+    Its receivers are the relay's own `PassThroughReceiver`: RTP, SRTP, the jitter buffer, NACK
+    and PLI work as in a decoding viewer, but the frames the decoder would get are only counted.
+    One process holds many of them, so a load generator measures the relay, not its own decoders.
+    `received.sizes` and `received.pictures` stay empty; `first_video_at` is the first complete
+    encoded video frame (the relay starts every viewer at a keyframe).
+    """
+
+    def __init__(self, config: RTCConfiguration | None = None) -> None:
+        super().__init__(config, keep_pictures=0)
+        for transceiver in self.pc.getTransceivers():
+            clock = 90000 if transceiver.kind == "video" else 48000
+            PassThroughReceiver.adopt(transceiver.receiver, self._counter(transceiver.kind), clock)
+
+    def _counter(self, kind: str) -> Callable[[Any], None]:
+        r = self.received
+
+        def count(packet: Any) -> None:
+            if packet is None:
+                r.ended = True
+            else:
+                r.frames[kind] += 1
+                if kind == "video" and r.first_video_at is None:
+                    r.first_video_at = time.monotonic()
+            r.event.set()
+
+        return count
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        pass  # nothing is decoded, so the tracks never yield frames

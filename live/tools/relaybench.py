@@ -18,10 +18,9 @@ import sys
 import time
 from multiprocessing.connection import Connection
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCSessionDescription
 
-from live.media.passthrough import PassThroughReceiver
-from live.media.peers import publisher
+from live.media.peers import CountingSubscriber, publisher
 from live.media.relay import Relay, RelayThread
 
 ROOM = "live:bench"
@@ -33,32 +32,17 @@ def thread_cpu(native_id: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-class Drain:
-    """A subscriber that counts received frames without decoding them."""
-
-    def __init__(self) -> None:
-        self.pc = RTCPeerConnection()
-        self.frames = 0
-        for kind, clock in (("video", 90000), ("audio", 48000)):
-            t = self.pc.addTransceiver(kind, direction="recvonly")
-            PassThroughReceiver.adopt(t.receiver, self._count, clock)
-
-    def _count(self, packet: object) -> None:
-        if packet is not None:
-            self.frames += 1
-
-
 def _subscribers(conn: Connection) -> None:
-    """Child process: on ("open", n) make n drains and trade offers for answers; ("count",) ->
-    frames so far; ("close",) closes them; ("exit",)."""
+    """Child process: on ("open", n) make n counting (non-decoding) subscribers and trade offers
+    for answers; ("count",) -> frames so far; ("close",) closes them; ("exit",)."""
 
     async def main() -> None:
-        drains: list[Drain] = []
+        drains: list[CountingSubscriber] = []
         loop = asyncio.get_running_loop()
         while True:
             msg = await loop.run_in_executor(None, conn.recv)
             if msg[0] == "open":
-                new = [Drain() for _ in range(msg[1])]
+                new = [CountingSubscriber() for _ in range(msg[1])]
                 for d in new:
                     await d.pc.setLocalDescription(await d.pc.createOffer())
                 conn.send([d.pc.localDescription.sdp for d in new])
@@ -68,7 +52,7 @@ def _subscribers(conn: Connection) -> None:
                 drains += new
                 conn.send("ok")
             elif msg[0] == "count":
-                conn.send(sum(d.frames for d in drains))
+                conn.send(sum(sum(d.received.frames.values()) for d in drains))
             elif msg[0] == "close":
                 for d in drains:
                     await d.pc.close()
