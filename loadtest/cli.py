@@ -182,12 +182,21 @@ def build_parser() -> argparse.ArgumentParser:
     media = sub.add_parser(
         "media", help="one publisher, N WebRTC subscribers through the media relay",
         description="Media fan-out: one publisher (synthetic video + Opus) and N aiortc subscribers: "
-                    "per-subscriber fps, bitrate, loss, join-to-first-frame, worker CPU.")
+                    "per-subscriber fps, bitrate, loss, join-to-first-frame, server CPU (and per subscriber). "
+                    "The peer is aiortc's stock MediaRelay, re-encoding per viewer "
+                    "(python -m loadtest.peers.mediarelay_server).")
     _common(media, duration=20, ramp=5)
+    target = next(a for a in media._actions if a.dest == "target")
+    target.choices = ("live", "mediarelay")
+    target.help = ("what the URL serves: `live`, or the stock-MediaRelay peer "
+                   "(loadtest/peers/mediarelay_server.py; no tokens, rooms or --secret) (default live)")
     g = media.add_argument_group("media")
     g.add_argument("--subscribers", type=_positive(int), default=10, help="subscribers N (default 10)")
     g.add_argument("--resolution", choices=("640x360", "1280x720"), default="640x360",
                    help="publisher's synthetic video size (default 640x360)")
+    g.add_argument("--no-decode", action="store_true",
+                   help="subscribers count complete encoded frames instead of decoding them, so one generator "
+                        "process holds many: measures the relay's capacity, not the generator's decoders")
     media.set_defaults(func=cmd_media, scenario="media")
 
     churn = sub.add_parser(
@@ -406,9 +415,14 @@ def cmd_connections(args: argparse.Namespace) -> int:
 def cmd_media(args: argparse.Namespace) -> int:
     from loadtest.media import run_media
 
-    if args.target != "live":
-        raise ValueError("the media scenario has no socketio peer; use --target live")
     urls = args.url or ["http://127.0.0.1:8080"]
+    w, h = (int(x) for x in args.resolution.split("x"))
+    command = "python -m loadtest " + shlex.join(args.argv)
+    if args.target == "mediarelay":
+        return _finish(args, asyncio.run(run_media(
+            urls[0], None, [None] * args.subscribers, "", size=(w, h), ramp=args.ramp, duration=args.duration,
+            server_pids=_server_pids(args, urls), quiet=args.quiet, command=command,
+            label=args.label or "mediarelay", target="mediarelay", decode=not args.no_decode)))
     ids = _identities(args)
     assert ids is not None
     cid, rooms, hosts = _rooms_for(args, ids, 1, urls, "media", False, [])
@@ -416,12 +430,11 @@ def cmd_media(args: argparse.Namespace) -> int:
         return 0
     host = hosts[0] if hosts else (ids.get(0, "host") if ids.minted else ids.get(0))
     viewers = [_member_source(args, ids, ids, 1)(g) for g in range(args.subscribers)]
-    w, h = (int(x) for x in args.resolution.split("x"))
     try:
         result = asyncio.run(run_media(
             urls[0], host, viewers, rooms[0], size=(w, h), ramp=args.ramp, duration=args.duration,
-            server_pids=_server_pids(args, urls), quiet=args.quiet,
-            command="python -m loadtest " + shlex.join(args.argv), label=args.label or "live"))
+            server_pids=_server_pids(args, urls), quiet=args.quiet, command=command,
+            label=args.label or "live", decode=not args.no_decode))
     finally:
         if hosts:
             asyncio.run(end_lives(urls[0], hosts, rooms))

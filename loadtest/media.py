@@ -1,11 +1,16 @@
-"""The media scenario: one publisher (synthetic video + Opus tone) and N aiortc subscribers, all
-through the gateway (`media.publish` / `media.subscribe`), in one generator process.
+"""The media scenario: one publisher (synthetic video + Opus tone) and N aiortc subscribers, in
+one generator process, through `live` (the gateway's `media.publish` / `media.subscribe`) or
+through the stock-`MediaRelay` peer (loadtest/peers/mediarelay_server.py, plain HTTP).
 
-Every subscriber decodes what it receives, as a viewer's browser would, so the generator's CPU
-grows with N and is reported beside the server's: past one core the generator, not the relay,
-sets the figures (use more machines with --shard, each with its own subscribers).
+By default every subscriber decodes what it receives, as a viewer's browser would, so the
+generator's CPU grows fast with N and is reported beside the server's: past one core the
+generator, not the relay, sets the figures. With `decode=False` (`--no-decode`) subscribers only
+count complete encoded frames (`CountingSubscriber`: RTP, SRTP, jitter buffer, NACK and PLI as
+usual, no decoder), so one process holds many and the run measures the relay's capacity.
 Per subscriber: video frames per second over the measured window, bitrate and packet loss from
-its RTP receiver statistics, and the time from its `media.subscribe` to its first decoded frame.
+its RTP receiver statistics, and the time from creating its offer to its first video frame
+(decoded, or complete when not decoding). Server CPU per subscriber is the server's average CPU
+over the window divided by the subscribers connected.
 """
 
 from __future__ import annotations
@@ -21,6 +26,79 @@ from loadtest.hdr import Histogram
 from loadtest.runner import CPU_WARN, Progress, machine_info
 
 FIRST_FRAME_TIMEOUT = 20.0
+TARGETS = ("live", "mediarelay")
+
+
+class LiveTarget:
+    """`live`: each subscriber is a member with its own WebSocket, joined to the live's room."""
+
+    name = "live"
+
+    def __init__(self, url: str, host: Any, room: str) -> None:
+        self.url, self.host, self.room = url, host, room
+        self.host_client: Any = None
+
+    async def publish(self, offer: str) -> str:
+        from live.client import LiveClient
+
+        self.host_client = await LiveClient.connect(self.url, self.host.token, encoding="msgpack")
+        await self.host_client.request("room.join", room=self.room)
+        reply = await self.host_client.request("media.publish", room=self.room, sdp=offer, timeout=30)
+        return str(reply["sdp"])
+
+    async def join(self, viewer: Any) -> Any:
+        from live.client import LiveClient
+
+        client = await LiveClient.connect(self.url, viewer.token, encoding="msgpack")
+        await client.request("room.join", room=self.room)
+        return client
+
+    async def subscribe(self, handle: Any, offer: str) -> str:
+        reply = await handle.request("media.subscribe", room=self.room, sdp=offer, timeout=30)
+        return str(reply["sdp"])
+
+    async def leave(self, handle: Any) -> None:
+        await handle.close()
+
+    async def close(self) -> None:
+        if self.host_client is not None:
+            with contextlib.suppress(Exception):
+                await self.host_client.request("media.stop", room=self.room)
+            await self.host_client.close()
+
+
+class MediaRelayTarget:
+    """The stock-`MediaRelay` peer: offers and answers over `POST /publish` and `POST /subscribe`."""
+
+    name = "mediarelay"
+
+    def __init__(self, url: str) -> None:
+        import httpx
+
+        self.http = httpx.AsyncClient(base_url=url.rstrip("/"), timeout=30)
+
+    async def _post(self, path: str, offer: str) -> str:
+        response = await self.http.post(path, json={"sdp": offer})
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text[:80]}")
+        return str(response.json()["sdp"])
+
+    async def publish(self, offer: str) -> str:
+        return await self._post("/publish", offer)
+
+    async def join(self, viewer: Any) -> Any:
+        return None
+
+    async def subscribe(self, handle: Any, offer: str) -> str:
+        return await self._post("/subscribe", offer)
+
+    async def leave(self, handle: Any) -> None:
+        pass
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.http.delete("/publish")
+        await self.http.aclose()
 
 
 async def _stats(pc: Any) -> tuple[int, int, int]:
@@ -38,21 +116,23 @@ async def _stats(pc: Any) -> tuple[int, int, int]:
 
 
 async def run_media(url: str, host: Any, viewers: list[Any], room: str, *, size: tuple[int, int], ramp: float,
-                    duration: float, server_pids: list[int], quiet: bool, command: str, label: str) -> dict[str, Any]:
+                    duration: float, server_pids: list[int], quiet: bool, command: str, label: str,
+                    target: str = "live", decode: bool = True) -> dict[str, Any]:
+    """`viewers` are the subscribers' identities (for `live`; anything for the peer, only counted)."""
     from aiortc import RTCSessionDescription
 
-    from live.client import LiveClient
-    from live.media.peers import Subscriber, publisher
+    from live.media.peers import CountingSubscriber, Subscriber, publisher
 
+    if target not in TARGETS:
+        raise ValueError(f"the media scenario's targets are {', '.join(TARGETS)}")
+    signaling: LiveTarget | MediaRelayTarget = LiveTarget(url, host, room) if target == "live" else MediaRelayTarget(url)
     progress = Progress()
     sampler = procstat.Sampler(server_pids)
     sampler.sample()
     t0 = time.time()
-    host_client = await LiveClient.connect(url, host.token, encoding="msgpack")
-    await host_client.request("room.join", room=room)
     pub_pc, offer = await publisher(size=size)
-    reply = await host_client.request("media.publish", room=room, sdp=offer, timeout=30)
-    await pub_pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+    answer = await signaling.publish(offer)
+    await pub_pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
 
     first = Histogram()
     failed: dict[str, int] = {}
@@ -61,12 +141,10 @@ async def run_media(url: str, host: Any, viewers: list[Any], room: str, *, size:
     async def one(i: int, viewer: Any) -> None:
         await asyncio.sleep(ramp * i / max(1, len(viewers)))
         try:
-            client = await LiveClient.connect(url, viewer.token, encoding="msgpack")
-            await client.request("room.join", room=room)
-            sub = Subscriber()
+            client = await signaling.join(viewer)
+            sub = Subscriber() if decode else CountingSubscriber()
             asked = time.monotonic()
-            answer = await client.request("media.subscribe", room=room, sdp=await sub.offer(), timeout=30)
-            await sub.accept(answer["sdp"])
+            await sub.accept(await signaling.subscribe(client, await sub.offer()))
             subs.append((client, sub))
             if await sub.wait_video(1, FIRST_FRAME_TIMEOUT) and sub.received.first_video_at is not None:
                 first.record(int((sub.received.first_video_at - asked) * 1e6))
@@ -102,8 +180,10 @@ async def run_media(url: str, host: Any, viewers: list[Any], room: str, *, size:
         prev_frames = frames
         timeline.append(point)
         if pct > CPU_WARN and measuring and not warnings:
-            warnings.append(f"!!! the generator process is at {pct:.0f}% CPU decoding {len(subs)} streams: "
-                            "it may be the bottleneck; split subscribers over machines")
+            what = "decoding" if decode else "receiving"
+            warnings.append(f"!!! the generator process is at {pct:.0f}% CPU {what} {len(subs)} streams: "
+                            "it may be the bottleneck; split subscribers over machines"
+                            + ("" if not decode else " or use --no-decode"))
             progress.loud(warnings[-1])
         if not quiet:
             progress.line(f"[{now - t0:5.0f}s] media | subscribers {len(subs)}/{len(viewers)} fail "
@@ -132,11 +212,9 @@ async def run_media(url: str, host: Any, viewers: list[Any], room: str, *, size:
         await joins
     for client, s in subs:
         await s.close()
-        await client.close()
-    with contextlib.suppress(Exception):
-        await host_client.request("media.stop", room=room)
+        await signaling.leave(client)
+    await signaling.close()
     await pub_pc.close()
-    await host_client.close()
 
     servers = []
     for proc in sampler.to_json():
@@ -151,13 +229,15 @@ async def run_media(url: str, host: Any, viewers: list[Any], room: str, *, size:
         "kbps_avg": round(sum(kbps) / len(kbps)) if kbps else 0, "loss_pct_avg": round(sum(loss) / len(loss), 2) if loss else 0.0,
         "loss_pct_max": round(max(loss), 2) if loss else 0.0, "first_frame_ms": first.summary_ms(),
         "server": servers, "server_cpu_avg": round(sum(p["cpu_avg"] for p in servers), 1),
+        "server_cpu_per_subscriber": round(sum(p["cpu_avg"] for p in servers) / len(subs), 2) if subs else None,
         "generator_cpu_max": max((c for t, c in gen_cpu if window["send_start"] <= t <= window["send_end"]), default=0.0),
     }
     return {
-        "tool": "loadtest", "format": 1, "scenario": "media", "target": "live", "label": label, "command": command,
+        "tool": "loadtest", "format": 1, "scenario": "media", "target": target, "label": label, "command": command,
         "started_at": dt.datetime.fromtimestamp(t0, dt.UTC).isoformat(timespec="seconds"), "shards": ["0/1"],
         "machine": machine_info(), "config": {"url": url, "room": room, "subscribers": len(viewers),
-                                              "size": f"{size[0]}x{size[1]}", "ramp": ramp, "duration": duration},
+                                              "size": f"{size[0]}x{size[1]}", "ramp": ramp, "duration": duration,
+                                              "decode": decode},
         "windows": {"t0": t0, **window, "end": time.time()}, "counters": {"failed": failed},
         "latency": first.to_json(), "timeline": timeline,
         "generator": {"processes": 1, "cpu": {"0": gen_cpu}}, "server": {"processes": sampler.to_json()},
