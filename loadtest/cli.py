@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(python -m loadtest.peers.mediarelay_server).")
     _common(media, duration=20, ramp=5)
     target = next(a for a in media._actions if a.dest == "target")
-    target.choices = ("live", "mediarelay")
+    target.choices = ("live", "mediarelay", "socketio")  # socketio: refused in cmd_media, with a reason
     target.help = ("what the URL serves: `live`, or the stock-MediaRelay peer "
                    "(loadtest/peers/mediarelay_server.py; no tokens, rooms or --secret) (default live)")
     g = media.add_argument_group("media")
@@ -415,6 +415,8 @@ def cmd_connections(args: argparse.Namespace) -> int:
 def cmd_media(args: argparse.Namespace) -> int:
     from loadtest.media import run_media
 
+    if args.target == "socketio":
+        raise ValueError("the media scenario has no socketio peer; its peer is --target mediarelay")
     urls = args.url or ["http://127.0.0.1:8080"]
     w, h = (int(x) for x in args.resolution.split("x"))
     command = "python -m loadtest " + shlex.join(args.argv)

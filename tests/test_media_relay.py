@@ -414,3 +414,32 @@ async def test_a_late_joiner_starts_from_the_kept_group_not_a_new_keyframe(relay
     finally:
         await first.close()
         await pub.close()
+
+
+async def test_a_counting_subscriber_counts_encoded_frames_and_never_decodes(
+    relay: RelayThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from live.media.peers import CountingSubscriber
+
+    decoders: list[int] = []
+    real_worker = aiortc.rtcrtpreceiver.decoder_worker
+
+    def decoder_worker(loop: asyncio.AbstractEventLoop, *args: Any) -> None:
+        decoders.append(id(loop))
+        real_worker(loop, *args)
+
+    monkeypatch.setattr(aiortc.rtcrtpreceiver, "decoder_worker", decoder_worker)
+    pub = await _publish(relay)
+    counter = CountingSubscriber()
+    offer = await counter.offer()
+    await counter.accept(await relay.call(lambda r: r.subscribe(ROOM, "counter", "host", offer)))
+    try:
+        assert await counter.wait_video(30, 15)
+        assert await _until(lambda: counter.received.frames["audio"] >= 30, 5)
+        assert counter.received.first_video_at is not None
+        assert counter.received.sizes == set() and counter.received.pictures == set()
+        assert decoders == [], "neither the relay nor the counting subscriber decodes"
+    finally:
+        await counter.close()
+        await pub.close()
+    assert await _until(lambda: counter.received.ended, 5)
