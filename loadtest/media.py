@@ -26,7 +26,11 @@ from loadtest.hdr import Histogram
 from loadtest.runner import CPU_WARN, Progress, machine_info
 
 FIRST_FRAME_TIMEOUT = 20.0
+# The publisher's video is held at this bitrate (the "about 1-1.5 Mbit/s") instead of
+# following the server's REMB, so that every target relays the same stream (see `hold_bitrate`).
+PUBLISHER_BITRATE = 1_200_000
 TARGETS = ("live", "mediarelay")
+PHASES = ("offer", "answer", "connect", "first_frame")
 
 
 class LiveTarget:
@@ -130,11 +134,14 @@ async def run_media(url: str, host: Any, viewers: list[Any], room: str, *, size:
     sampler = procstat.Sampler(server_pids)
     sampler.sample()
     t0 = time.time()
-    pub_pc, offer = await publisher(size=size)
+    pub_pc, offer = await publisher(size=size, bitrate=PUBLISHER_BITRATE)
     answer = await signaling.publish(offer)
     await pub_pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
 
     first = Histogram()
+    # where a first frame's time goes: the offer (ICE gathering), the server's answer (signaling
+    # and its own gathering), the connection (ICE checks and DTLS), then the first video frame
+    phases = {name: Histogram() for name in PHASES}
     failed: dict[str, int] = {}
     subs: list[tuple[Any, Any]] = []
 
@@ -143,11 +150,27 @@ async def run_media(url: str, host: Any, viewers: list[Any], room: str, *, size:
         try:
             client = await signaling.join(viewer)
             sub = Subscriber() if decode else CountingSubscriber()
-            asked = time.monotonic()
-            await sub.accept(await signaling.subscribe(client, await sub.offer()))
+            marks = {"asked": time.monotonic()}
+
+            @sub.pc.on("connectionstatechange")
+            def _connected(pc: Any = sub.pc) -> None:
+                if pc.connectionState == "connected":
+                    marks.setdefault("connect", time.monotonic())
+
+            offer = await sub.offer()
+            marks["offer"] = time.monotonic()
+            answer = await signaling.subscribe(client, offer)
+            marks["answer"] = time.monotonic()
+            await sub.accept(answer)
             subs.append((client, sub))
             if await sub.wait_video(1, FIRST_FRAME_TIMEOUT) and sub.received.first_video_at is not None:
-                first.record(int((sub.received.first_video_at - asked) * 1e6))
+                marks["first_frame"] = sub.received.first_video_at
+                first.record(int((marks["first_frame"] - marks["asked"]) * 1e6))
+                previous = marks["asked"]
+                for name in PHASES:
+                    at = marks.get(name, previous)
+                    phases[name].record(max(0, int((at - previous) * 1e6)))
+                    previous = at
             else:
                 failed["no video within 20 s"] = failed.get("no video within 20 s", 0) + 1
         except Exception as exc:  # noqa: BLE001 - counted and reported, never hidden
@@ -228,6 +251,8 @@ async def run_media(url: str, host: Any, viewers: list[Any], room: str, *, size:
         "fps_avg": round(sum(fps) / len(fps), 1) if fps else 0.0, "fps_min": round(min(fps), 1) if fps else 0.0,
         "kbps_avg": round(sum(kbps) / len(kbps)) if kbps else 0, "loss_pct_avg": round(sum(loss) / len(loss), 2) if loss else 0.0,
         "loss_pct_max": round(max(loss), 2) if loss else 0.0, "first_frame_ms": first.summary_ms(),
+        "first_frame_phases_ms": {name: {k: v for k, v in h.summary_ms().items() if k in ("p50", "p99")}
+                                  for name, h in phases.items()},
         "server": servers, "server_cpu_avg": round(sum(p["cpu_avg"] for p in servers), 1),
         "server_cpu_per_subscriber": round(sum(p["cpu_avg"] for p in servers) / len(subs), 2) if subs else None,
         "generator_cpu_max": max((c for t, c in gen_cpu if window["send_start"] <= t <= window["send_end"]), default=0.0),
@@ -237,7 +262,7 @@ async def run_media(url: str, host: Any, viewers: list[Any], room: str, *, size:
         "started_at": dt.datetime.fromtimestamp(t0, dt.UTC).isoformat(timespec="seconds"), "shards": ["0/1"],
         "machine": machine_info(), "config": {"url": url, "room": room, "subscribers": len(viewers),
                                               "size": f"{size[0]}x{size[1]}", "ramp": ramp, "duration": duration,
-                                              "decode": decode},
+                                              "decode": decode, "publisher_bitrate": PUBLISHER_BITRATE},
         "windows": {"t0": t0, **window, "end": time.time()}, "counters": {"failed": failed},
         "latency": first.to_json(), "timeline": timeline,
         "generator": {"processes": 1, "cpu": {"0": gen_cpu}}, "server": {"processes": sampler.to_json()},

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket
 
 from live.media.passthrough import PassThroughReceiver
 from live.media.synthetic import PatternVideoTrack, ToneAudioTrack
@@ -37,15 +38,39 @@ async def publisher(
     codec: str | None = None,
     size: tuple[int, int] = (320, 180),
     config: RTCConfiguration | None = None,
+    bitrate: int | None = None,
 ) -> tuple[RTCPeerConnection, str]:
-    """A sendonly peer with the test pattern and tone (unless tracks are given); returns its offer."""
+    """A sendonly peer with the test pattern and tone (unless tracks are given); returns its offer.
+    With `bitrate` (bits/s) the video encoder is held there instead of following REMB."""
     pc = RTCPeerConnection(config)
-    pc.addTransceiver(video or PatternVideoTrack(*size), direction="sendonly")
+    sender = pc.addTransceiver(video or PatternVideoTrack(*size), direction="sendonly").sender
+    if bitrate is not None:
+        hold_bitrate(sender, bitrate)
     pc.addTransceiver(audio or ToneAudioTrack(), direction="sendonly")
     if codec:
         prefer_codec(pc, "video", codec)
     await pc.setLocalDescription(await pc.createOffer())
     return pc, pc.localDescription.sdp
+
+
+def hold_bitrate(sender: RTCRtpSender, bitrate: int) -> None:
+    """Keep a video sender's encoder at `bitrate` whatever the receiver estimates (REMB).
+
+    A load generator's publisher must send the same stream to every server it is compared on:
+    left to REMB, aiortc starts at 500 kbit/s and follows the receiver's delay-based estimate,
+    which a busy receiver (its own processing delay looks like queueing) pulls down. The encoder
+    is set on each REMB, the first of which comes within about a second."""
+    handle = sender._handle_rtcp_packet
+
+    async def _handle(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+            if encoder is not None and hasattr(encoder, "target_bitrate"):
+                encoder.target_bitrate = bitrate
+            return
+        await handle(packet)
+
+    sender._handle_rtcp_packet = _handle  # type: ignore[method-assign]
 
 
 @dataclasses.dataclass
