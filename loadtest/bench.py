@@ -314,13 +314,52 @@ def _bench(servers: Servers, workdir: Path, args: argparse.Namespace) -> tuple[l
     c = churn["config"]
     sections.append((f"Churn: {c['churners_per_room']} members joining and leaving while "
                      f"{c['members_per_room']} chat", [churn], "", {"kind": "churn"}))
-    # 4. Media: a few decoding subscribers (the generator decodes every frame, like a browser).
-    n_subs = 2 if args.quick else 4
-    media = one("media", "live", ["--subscribers", str(n_subs), "--ramp", "1", "--duration", "5" if args.quick else "10"])
-    sections.append((f"Media: one 640x360 publisher, {n_subs} subscribers through the relay", [media], "",
-                     {"kind": "media"}))
+    # 4. Media: live's relay and the stock-MediaRelay peer, the same publisher, counting subscribers.
+    sections.append(media_section(servers, workdir, target("live"), common, args.quick))
     sections[0][3]["ladder"] = ladder_info
     return sections, env_notes
+
+
+# Subscribers per media run (full set, --quick): the peer encodes once per viewer, so it gets few.
+MEDIA_SUBSCRIBERS = {"live": (20, 4), "mediarelay": (3, 1)}
+
+
+def media_section(servers: Servers, workdir: Path, live_target: list[str], common: list[str],
+                  quick: bool) -> Section:
+    """The media runs (about 50 s): live's pass-through relay, then aiortc's stock MediaRelay peer
+    (`loadtest.peers.mediarelay_server`, re-encoding per viewer), each with one 640x360 publisher and
+    subscribers that count encoded frames instead of decoding them (--no-decode), so the generator
+    holds them all and the servers' CPU per subscriber is what compares."""
+    port = free_port()
+    from loadtest.media import PUBLISHER_BITRATE
+
+    # The peer's viewers get the bitrate live forwards: its encoders are held at the publisher's.
+    peer = servers.start("mediarelay", [PY, "-m", "loadtest.peers.mediarelay_server", "--port", str(port),
+                                        "--video-bitrate", str(PUBLISHER_BITRATE)])
+    wait_http(f"http://127.0.0.1:{port}/healthz", timeout=30)
+    targets = {"live": live_target,
+               "mediarelay": ["--target", "mediarelay", "--url", f"http://127.0.0.1:{port}", "--server-pid", str(peer.pid)]}
+    results = []
+    for name, argv in targets.items():
+        n = MEDIA_SUBSCRIBERS[name][1 if quick else 0]
+        result = run_loadtest(["media", *argv, "--no-decode", "--subscribers", str(n), "--ramp", "2",
+                               "--duration", "4" if quick else "10", *common, "--label", name],
+                              workdir / f"media-{name}.json", timeout=120)
+        s = result["summary"]
+        print(f"  -> {name}: {s['connected']} subscribers, {s['fps_avg']} fps, loss {s['loss_pct_avg']}%, "
+              f"first frame p99 {s['first_frame_ms']['p99']} ms, server CPU {s['server_cpu_avg']}% "
+              f"({s.get('server_cpu_per_subscriber')}% per subscriber)", flush=True)
+        results.append(result)
+    live, stock = (r["summary"].get("server_cpu_per_subscriber") for r in results)
+    ratio = f"{stock / live:.0f}x" if live and stock else "n/a"
+    heading = (f"Media: one 640x360 publisher at 1.2 Mbit/s; server CPU per subscriber {live}% for live's relay "
+               f"({results[0]['summary']['connected']} subscribers) and {stock}% for aiortc's stock MediaRelay "
+               f"({results[1]['summary']['connected']}): {ratio}")
+    notes = ("<p>Subscribers count encoded frames without decoding them (<code>--no-decode</code>). The stock "
+             "MediaRelay peer decodes the publisher once and encodes again for every viewer, each encoder held "
+             "at the publisher's 1.2 Mbit/s; live forwards the encoded frames. Server CPU per subscriber: "
+             f"live {live}%, MediaRelay {stock}% ({ratio}).</p>")
+    return heading, results, notes, {"kind": "media", "cpu_per_subscriber": {"live": live, "mediarelay": stock}}
 
 
 def _capacity(results: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -7,7 +7,9 @@ and what one would build without a forwarding relay; `live`'s relay forwards the
 instead (docs/media.md). Video proxies are unbuffered (`buffered=False`: a viewer whose encoder
 falls behind skips to the newest frame rather than queueing without bound); audio is buffered.
 While the publisher has no viewer, its frames go to a `MediaBlackhole` through the relay, so
-decoded frames never pile up.
+decoded frames never pile up. Each viewer's encoder follows that viewer's REMB (aiortc's default:
+from 500 kbit/s up); `--video-bitrate` holds them at a fixed bitrate instead, so that viewers get
+the bitrate `live` forwards from the publisher (make bench passes the load generator's 1.2 Mbit/s).
 
 HTTP (JSON bodies; every ICE candidate is in the SDP, no trickle; no authentication):
 
@@ -18,7 +20,7 @@ HTTP (JSON bodies; every ICE candidate is in the SDP, no trickle; no authenticat
 - `DELETE /publish` -> 204: stop the publisher (and its viewers).
 - `GET /healthz` -> 200 {"status": "ok", "publishing": bool, "viewers": n}.
 
-    python -m loadtest.peers.mediarelay_server --port 8091
+    python -m loadtest.peers.mediarelay_server --port 8091 [--video-bitrate 1200000]
     python -m loadtest media --target mediarelay --url http://127.0.0.1:8091 --subscribers 4
 """
 
@@ -35,11 +37,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from live.media.peers import hold_bitrate
+
 
 class Broadcast:
     """The publisher's decoded tracks and the viewers' connections that re-encode them."""
 
-    def __init__(self) -> None:
+    def __init__(self, video_bitrate: int | None = None) -> None:
+        self.video_bitrate = video_bitrate
         self.relay = MediaRelay()
         self.publisher: RTCPeerConnection | None = None
         self.tracks: dict[str, MediaStreamTrack] = {}
@@ -91,7 +96,9 @@ class Broadcast:
             for transceiver in pc.getTransceivers():
                 track = self.tracks.get(transceiver.kind)
                 if track is not None:
-                    pc.addTrack(self.relay.subscribe(track, buffered=track.kind != "video"))
+                    sender = pc.addTrack(self.relay.subscribe(track, buffered=track.kind != "video"))
+                    if track.kind == "video" and self.video_bitrate:
+                        hold_bitrate(sender, self.video_bitrate)
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception:
             await pc.close()
@@ -130,8 +137,8 @@ async def _offer(request: Request) -> str:
     return sdp
 
 
-def build_app() -> Starlette:
-    broadcast = Broadcast()
+def build_app(video_bitrate: int | None = None) -> Starlette:
+    broadcast = Broadcast(video_bitrate)
 
     async def publish(request: Request) -> Response:
         if request.method == "DELETE":
@@ -173,9 +180,11 @@ def main(argv: list[str] | None = None) -> int:
                                      description="aiortc's stock MediaRelay, re-encoding per viewer (the media peer)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8091)
+    parser.add_argument("--video-bitrate", type=int, default=None, metavar="BPS",
+                        help="hold every viewer's video encoder at this bitrate (default: follow REMB)")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(build_app(), host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(build_app(args.video_bitrate), host=args.host, port=args.port, log_level="warning")
     return 0
 
 
