@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Media fan-out: one publisher (synthetic video + Opus) and N aiortc subscribers: "
                     "per-subscriber fps, bitrate, loss, join-to-first-frame, server CPU (and per subscriber). "
                     "The peer is aiortc's stock MediaRelay, re-encoding per viewer "
-                    "(python -m loadtest.peers.mediarelay_server).")
+                    "(python -m loadtest.peers.mediarelay_server). With --processes P > 1 the subscribers "
+                    "are spread over P child processes; the publisher stays in the parent.")
     _common(media, duration=20, ramp=5)
     target = next(a for a in media._actions if a.dest == "target")
     target.choices = ("live", "mediarelay", "socketio")  # socketio: refused in cmd_media, with a reason
@@ -424,7 +425,8 @@ def cmd_media(args: argparse.Namespace) -> int:
         return _finish(args, asyncio.run(run_media(
             urls[0], None, [None] * args.subscribers, "", size=(w, h), ramp=args.ramp, duration=args.duration,
             server_pids=_server_pids(args, urls), quiet=args.quiet, command=command,
-            label=args.label or "mediarelay", target="mediarelay", decode=not args.no_decode)))
+            label=args.label or "mediarelay", target="mediarelay", decode=not args.no_decode,
+            processes=args.processes)))
     ids = _identities(args)
     assert ids is not None
     cid, rooms, hosts = _rooms_for(args, ids, 1, urls, "media", False, [])
@@ -434,9 +436,9 @@ def cmd_media(args: argparse.Namespace) -> int:
     viewers = [_member_source(args, ids, ids, 1)(g) for g in range(args.subscribers)]
     try:
         result = asyncio.run(run_media(
-            urls[0], host, viewers, rooms[0], size=(w, h), ramp=args.ramp, duration=args.duration,
-            server_pids=_server_pids(args, urls), quiet=args.quiet, command=command,
-            label=args.label or "live", decode=not args.no_decode))
+            urls[0], host.token, [v.token for v in viewers], rooms[0], size=(w, h), ramp=args.ramp,
+            duration=args.duration, server_pids=_server_pids(args, urls), quiet=args.quiet, command=command,
+            label=args.label or "live", decode=not args.no_decode, processes=args.processes))
     finally:
         if hosts:
             asyncio.run(end_lives(urls[0], hosts, rooms))

@@ -1,16 +1,19 @@
-"""The media scenario: one publisher (synthetic video + Opus tone) and N aiortc subscribers, in
-one generator process, through `live` (the gateway's `media.publish` / `media.subscribe`) or
-through the stock-`MediaRelay` peer (loadtest/peers/mediarelay_server.py, plain HTTP).
+"""The media scenario: one publisher (synthetic video + Opus tone) and N aiortc subscribers, through
+`live` (the gateway's `media.publish` / `media.subscribe`) or through the stock-`MediaRelay` peer
+(loadtest/peers/mediarelay_server.py, plain HTTP).
 
 By default every subscriber decodes what it receives, as a viewer's browser would, so the
 generator's CPU grows fast with N and is reported beside the server's: past one core the
 generator, not the relay, sets the figures. With `decode=False` (`--no-decode`) subscribers only
 count complete encoded frames (`CountingSubscriber`: RTP, SRTP, jitter buffer, NACK and PLI as
-usual, no decoder), so one process holds many and the run measures the relay's capacity.
+usual, no decoder), so one process holds many and the run measures the relay's capacity. With
+`processes` > 1 the subscribers are spread over that many child processes (the publisher stays in
+the parent), each reporting its own CPU.
+
 Per subscriber: video frames per second over the measured window, bitrate and packet loss from
 its RTP receiver statistics, and the time from creating its offer to its first video frame
-(decoded, or complete when not decoding). Server CPU per subscriber is the server's average CPU
-over the window divided by the subscribers connected.
+(decoded, or complete when not decoding), split into phases. Server CPU per subscriber is the
+server's average CPU over the window divided by the subscribers connected.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import multiprocessing as mp
+import threading
 import time
+from multiprocessing.connection import Connection
 from typing import Any
 
 from loadtest import procstat
@@ -30,30 +36,32 @@ FIRST_FRAME_TIMEOUT = 20.0
 # following the server's REMB, so that every target relays the same stream (see `hold_bitrate`).
 PUBLISHER_BITRATE = 1_200_000
 TARGETS = ("live", "mediarelay")
+# Where a first frame's time goes: the offer (ICE gathering), the server's answer (signaling and
+# its own gathering), the connection (ICE checks and DTLS), then the first video frame.
 PHASES = ("offer", "answer", "connect", "first_frame")
 
 
 class LiveTarget:
     """`live`: each subscriber is a member with its own WebSocket, joined to the live's room."""
 
-    name = "live"
-
-    def __init__(self, url: str, host: Any, room: str) -> None:
-        self.url, self.host, self.room = url, host, room
+    def __init__(self, url: str, room: str, host_token: str | None = None) -> None:
+        self.url, self.room, self.host_token = url, room, host_token
         self.host_client: Any = None
 
     async def publish(self, offer: str) -> str:
         from live.client import LiveClient
 
-        self.host_client = await LiveClient.connect(self.url, self.host.token, encoding="msgpack")
+        assert self.host_token is not None
+        self.host_client = await LiveClient.connect(self.url, self.host_token, encoding="msgpack")
         await self.host_client.request("room.join", room=self.room)
         reply = await self.host_client.request("media.publish", room=self.room, sdp=offer, timeout=30)
         return str(reply["sdp"])
 
-    async def join(self, viewer: Any) -> Any:
+    async def join(self, token: str | None) -> Any:
         from live.client import LiveClient
 
-        client = await LiveClient.connect(self.url, viewer.token, encoding="msgpack")
+        assert token is not None
+        client = await LiveClient.connect(self.url, token, encoding="msgpack")
         await client.request("room.join", room=self.room)
         return client
 
@@ -74,8 +82,6 @@ class LiveTarget:
 class MediaRelayTarget:
     """The stock-`MediaRelay` peer: offers and answers over `POST /publish` and `POST /subscribe`."""
 
-    name = "mediarelay"
-
     def __init__(self, url: str) -> None:
         import httpx
 
@@ -90,7 +96,7 @@ class MediaRelayTarget:
     async def publish(self, offer: str) -> str:
         return await self._post("/publish", offer)
 
-    async def join(self, viewer: Any) -> Any:
+    async def join(self, token: str | None) -> Any:
         return None
 
     async def subscribe(self, handle: Any, offer: str) -> str:
@@ -103,6 +109,12 @@ class MediaRelayTarget:
         with contextlib.suppress(Exception):
             await self.http.delete("/publish")
         await self.http.aclose()
+
+
+def _target(target: str, url: str, room: str, host_token: str | None = None) -> LiveTarget | MediaRelayTarget:
+    if target not in TARGETS:
+        raise ValueError(f"the media scenario's targets are {', '.join(TARGETS)}")
+    return LiveTarget(url, room, host_token) if target == "live" else MediaRelayTarget(url)
 
 
 async def _stats(pc: Any) -> tuple[int, int, int]:
@@ -119,37 +131,36 @@ async def _stats(pc: Any) -> tuple[int, int, int]:
     return got, lost, size
 
 
-async def run_media(url: str, host: Any, viewers: list[Any], room: str, *, size: tuple[int, int], ramp: float,
-                    duration: float, server_pids: list[int], quiet: bool, command: str, label: str,
-                    target: str = "live", decode: bool = True) -> dict[str, Any]:
-    """`viewers` are the subscribers' identities (for `live`; anything for the peer, only counted)."""
-    from aiortc import RTCSessionDescription
+class SubscriberGroup:
+    """Some of the run's subscribers, on one event loop: they join at their offsets from `start()`,
+    `mark()` opens the measured window, `finish()` closes it, ends them and returns the figures."""
 
-    from live.media.peers import CountingSubscriber, Subscriber, publisher
+    def __init__(self, target: str, url: str, room: str, tokens: list[str | None], offsets: list[float],
+                 decode: bool) -> None:
+        self.signaling = _target(target, url, room)
+        self.tokens, self.offsets, self.decode = tokens, offsets, decode
+        self.subs: list[tuple[Any, Any]] = []
+        self.failed: dict[str, int] = {}
+        self.first = Histogram()
+        self.phases = {name: Histogram() for name in PHASES}
+        self.joins: asyncio.Future[Any] | None = None
+        self.frames_before: dict[int, int] = {}
+        self.stats_before: dict[int, tuple[int, int, int]] = {}
+        self.marked_at = 0.0
 
-    if target not in TARGETS:
-        raise ValueError(f"the media scenario's targets are {', '.join(TARGETS)}")
-    signaling: LiveTarget | MediaRelayTarget = LiveTarget(url, host, room) if target == "live" else MediaRelayTarget(url)
-    progress = Progress()
-    sampler = procstat.Sampler(server_pids)
-    sampler.sample()
-    t0 = time.time()
-    pub_pc, offer = await publisher(size=size, bitrate=PUBLISHER_BITRATE)
-    answer = await signaling.publish(offer)
-    await pub_pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    def start(self) -> None:
+        self.joins = asyncio.gather(*(self._one(t, at) for t, at in zip(self.tokens, self.offsets, strict=True)))
 
-    first = Histogram()
-    # where a first frame's time goes: the offer (ICE gathering), the server's answer (signaling
-    # and its own gathering), the connection (ICE checks and DTLS), then the first video frame
-    phases = {name: Histogram() for name in PHASES}
-    failed: dict[str, int] = {}
-    subs: list[tuple[Any, Any]] = []
+    def _fail(self, key: str) -> None:
+        self.failed[key] = self.failed.get(key, 0) + 1
 
-    async def one(i: int, viewer: Any) -> None:
-        await asyncio.sleep(ramp * i / max(1, len(viewers)))
+    async def _one(self, token: str | None, at: float) -> None:
+        from live.media.peers import CountingSubscriber, Subscriber
+
+        await asyncio.sleep(at)
         try:
-            client = await signaling.join(viewer)
-            sub = Subscriber() if decode else CountingSubscriber()
+            client = await self.signaling.join(token)
+            sub = Subscriber() if self.decode else CountingSubscriber()
             marks = {"asked": time.monotonic()}
 
             @sub.pc.on("connectionstatechange")
@@ -159,86 +170,235 @@ async def run_media(url: str, host: Any, viewers: list[Any], room: str, *, size:
 
             offer = await sub.offer()
             marks["offer"] = time.monotonic()
-            answer = await signaling.subscribe(client, offer)
+            answer = await self.signaling.subscribe(client, offer)
             marks["answer"] = time.monotonic()
             await sub.accept(answer)
-            subs.append((client, sub))
+            self.subs.append((client, sub))
             if await sub.wait_video(1, FIRST_FRAME_TIMEOUT) and sub.received.first_video_at is not None:
                 marks["first_frame"] = sub.received.first_video_at
-                first.record(int((marks["first_frame"] - marks["asked"]) * 1e6))
+                self.first.record(int((marks["first_frame"] - marks["asked"]) * 1e6))
                 previous = marks["asked"]
                 for name in PHASES:
-                    at = marks.get(name, previous)
-                    phases[name].record(max(0, int((at - previous) * 1e6)))
-                    previous = at
+                    now = marks.get(name, previous)
+                    self.phases[name].record(max(0, int((now - previous) * 1e6)))
+                    previous = now
             else:
-                failed["no video within 20 s"] = failed.get("no video within 20 s", 0) + 1
+                self._fail(f"no video within {FIRST_FRAME_TIMEOUT:g} s")
         except Exception as exc:  # noqa: BLE001 - counted and reported, never hidden
-            key = f"{type(exc).__name__}: {str(exc)[:60]}"
-            failed[key] = failed.get(key, 0) + 1
+            self._fail(f"{type(exc).__name__}: {str(exc)[:60]}")
+
+    def status(self) -> dict[str, Any]:
+        return {"connected": len(self.subs), "frames": sum(s.received.frames["video"] for _, s in self.subs),
+                "failed": sum(self.failed.values()), "joined": self.joins is not None and self.joins.done()}
+
+    async def mark(self) -> None:
+        self.marked_at = time.monotonic()
+        for _, s in self.subs:
+            self.frames_before[id(s)] = s.received.frames["video"]
+            self.stats_before[id(s)] = await _stats(s.pc)
+
+    async def finish(self) -> dict[str, Any]:
+        span = max(1e-6, time.monotonic() - self.marked_at)
+        fps, kbps, loss = [], [], []
+        for _, s in self.subs:
+            fps.append((s.received.frames["video"] - self.frames_before.get(id(s), 0)) / span)
+            got, lost, size_b = await _stats(s.pc)
+            g0, l0, b0 = self.stats_before.get(id(s), (0, 0, 0))
+            kbps.append((size_b - b0) * 8 / span / 1000)
+            loss.append(100.0 * (lost - l0) / max(1, (got - g0) + (lost - l0)))
+        if self.joins is not None:
+            self.joins.cancel()
+            with contextlib.suppress(BaseException):
+                await self.joins
+        for client, s in self.subs:
+            await s.close()
+            await self.signaling.leave(client)
+        await self.signaling.close()
+        return {"fps": fps, "kbps": kbps, "loss": loss, "failed": self.failed, "connected": len(self.subs),
+                "first": self.first.to_json(), "phases": {k: h.to_json() for k, h in self.phases.items()}}
+
+
+def _group_process(conn: Connection, config: dict[str, Any]) -> None:
+    """A child process's subscribers: status once a second; "mark" and "finish" from the parent."""
+
+    async def main() -> None:
+        group = SubscriberGroup(**config)
+        group.start()
+        last_wall, last_cpu = time.time(), time.process_time()
+        while True:
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                if conn.poll():
+                    command = conn.recv()
+                    if command == "mark":
+                        await group.mark()
+                        conn.send(("marked", None))
+                    else:
+                        conn.send(("finished", await group.finish()))
+                        return
+                await asyncio.sleep(0.05)
+            now, cpu = time.time(), time.process_time()
+            conn.send(("status", {**group.status(), "cpu": 100.0 * (cpu - last_cpu) / max(1e-6, now - last_wall)}))
+            last_wall, last_cpu = now, cpu
+
+    asyncio.run(main())
+
+
+class ProcessGroup:
+    """The parent's side of a child process running a `SubscriberGroup`."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited event loop or threads
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_group_process, args=(child, config), daemon=True)
+        self.latest: dict[str, Any] = {"connected": 0, "frames": 0, "failed": 0, "joined": False, "cpu": 0.0}
+        self.replies: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.size = len(config["tokens"])
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.process.start()
+
+        def read() -> None:
+            while True:
+                try:
+                    kind, value = self.conn.recv()
+                except (EOFError, OSError):
+                    loop.call_soon_threadsafe(self.replies.put_nowait, ("gone", None))
+                    return
+                if kind == "status":
+                    self.latest = value
+                else:
+                    loop.call_soon_threadsafe(self.replies.put_nowait, (kind, value))
+                    if kind == "finished":
+                        return
+
+        threading.Thread(target=read, name="media-group-reader", daemon=True).start()
+
+    def status(self) -> dict[str, Any]:
+        return self.latest
+
+    async def _ask(self, command: str, timeout: float) -> Any:
+        self.conn.send(command)
+        kind, value = await asyncio.wait_for(self.replies.get(), timeout)
+        if kind == "gone":
+            raise RuntimeError("a subscriber process ended early")
+        return value
+
+    async def mark(self) -> None:
+        await self._ask("mark", 60)
+
+    async def finish(self) -> dict[str, Any]:
+        try:
+            return dict(await self._ask("finish", 120))
+        finally:
+            await asyncio.to_thread(self.process.join, 10)
+
+
+async def run_media(url: str, host_token: str | None, tokens: list[str | None], room: str, *, size: tuple[int, int],
+                    ramp: float, duration: float, server_pids: list[int], quiet: bool, command: str, label: str,
+                    target: str = "live", decode: bool = True, processes: int = 1) -> dict[str, Any]:
+    """`tokens` are the subscribers' (for `live`; None for the peer, which has no accounts)."""
+    from aiortc import RTCSessionDescription
+
+    from live.media.peers import publisher
+
+    signaling = _target(target, url, room, host_token)
+    progress = Progress()
+    sampler = procstat.Sampler(server_pids)
+    sampler.sample()
+    t0 = time.time()
+    pub_pc, offer = await publisher(size=size, bitrate=PUBLISHER_BITRATE)
+    answer = await signaling.publish(offer)
+    await pub_pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+
+    n = len(tokens)
+    offsets = [ramp * i / max(1, n) for i in range(n)]
+    groups: list[SubscriberGroup | ProcessGroup] = []
+    if processes <= 1:
+        groups.append(SubscriberGroup(target, url, room, tokens, offsets, decode))
+    else:
+        # round-robin, so every process joins subscribers all along the ramp
+        for p in range(min(processes, n)):
+            groups.append(ProcessGroup({"target": target, "url": url, "room": room, "tokens": tokens[p::processes],
+                                        "offsets": offsets[p::processes], "decode": decode}))
+    for group in groups:
+        group.start()
 
     timeline: list[dict[str, Any]] = []
-    gen_cpu: list[tuple[float, float]] = []
+    gen_cpu: dict[str, list[tuple[float, float]]] = {str(w): [] for w in range(len(groups) + (processes > 1))}
     warnings: list[str] = []
+    warned: set[str] = set()
     last_wall, last_cpu = time.time(), time.process_time()
-    joins = asyncio.gather(*(one(i, v) for i, v in enumerate(viewers)))
     window: dict[str, float] = {}
-    frames_before: dict[int, int] = {}
-    stats_before: dict[int, tuple[int, int, int]] = {}
     phase_end = time.time() + ramp + FIRST_FRAME_TIMEOUT
     measuring = False
     prev_frames = 0
     while True:
         await asyncio.sleep(1.0)
         now, cpu = time.time(), time.process_time()
-        pct = 100.0 * (cpu - last_cpu) / max(1e-6, now - last_wall)
+        statuses = [g.status() for g in groups]
+        # process "0" is this one (the publisher, and the subscribers when there is one process)
+        cpus = [100.0 * (cpu - last_cpu) / max(1e-6, now - last_wall)] + [s["cpu"] for s in statuses if "cpu" in s]
         last_wall, last_cpu = now, cpu
-        gen_cpu.append((round(now, 3), round(pct, 1)))
+        for w, pct in enumerate(cpus):
+            gen_cpu[str(w)].append((round(now, 3), round(pct, 1)))
         server = sampler.sample()
-        frames = sum(s.received.frames["video"] for _, s in subs)
-        point = {"t": round(now, 3), "connected": len(subs), "delivered_per_s": frames - prev_frames,
+        connected = sum(s["connected"] for s in statuses)
+        frames = sum(s["frames"] for s in statuses)
+        point = {"t": round(now, 3), "connected": connected, "delivered_per_s": frames - prev_frames,
                  "delivered": frames, "server_cpu": round(sum(c for c, _ in server.values()), 1),
-                 "server_rss": sum(r for _, r in server.values()), "generator_cpu": [round(pct, 1)],
+                 "server_rss": sum(r for _, r in server.values()), "generator_cpu": [round(c, 1) for c in cpus],
                  "machine_cpu": sampler.machine[0], "steal": sampler.machine[1]}
         prev_frames = frames
         timeline.append(point)
-        if pct > CPU_WARN and measuring and not warnings:
-            what = "decoding" if decode else "receiving"
-            warnings.append(f"!!! the generator process is at {pct:.0f}% CPU {what} {len(subs)} streams: "
-                            "it may be the bottleneck; split subscribers over machines"
-                            + ("" if not decode else " or use --no-decode"))
-            progress.loud(warnings[-1])
+        for w, pct in enumerate(cpus):
+            if pct > CPU_WARN and measuring and str(w) not in warned:
+                warned.add(str(w))
+                what = "decoding" if decode else "receiving"
+                warnings.append(f"!!! generator process {w} is at {pct:.0f}% CPU {what} video: it may be the "
+                                "bottleneck; use more --processes or machines"
+                                + (" or --no-decode" if decode else ""))
+                progress.loud(warnings[-1])
         if not quiet:
-            progress.line(f"[{now - t0:5.0f}s] media | subscribers {len(subs)}/{len(viewers)} fail "
-                          f"{sum(failed.values())} | video {point['delivered_per_s']} frames/s | gen cpu {pct:.0f}% "
-                          f"| server cpu {point['server_cpu']:.0f}% rss {point['server_rss'] / 1e6:.0f} MB")
-        if not measuring and (joins.done() or now >= phase_end):
+            progress.line(f"[{now - t0:5.0f}s] media | subscribers {connected}/{n} fail "
+                          f"{sum(s['failed'] for s in statuses)} | video {point['delivered_per_s']} frames/s | gen cpu "
+                          f"{'/'.join(f'{c:.0f}' for c in cpus)}% | server cpu {point['server_cpu']:.0f}% "
+                          f"rss {point['server_rss'] / 1e6:.0f} MB")
+        if not measuring and (all(s["joined"] for s in statuses) or now >= phase_end):
             measuring = True
             window["send_start"] = now
             window["send_end"] = now + duration
-            for _, s in subs:
-                frames_before[id(s)] = s.received.frames["video"]
-                stats_before[id(s)] = await _stats(s.pc)
+            await asyncio.gather(*(g.mark() for g in groups))
         elif measuring and now >= window["send_end"]:
             break
     progress.done()
-    fps, kbps, loss = [], [], []
-    span = max(1e-6, time.time() - window["send_start"])
-    for _, s in subs:
-        fps.append((s.received.frames["video"] - frames_before.get(id(s), 0)) / span)
-        got, lost, size_b = await _stats(s.pc)
-        g0, l0, b0 = stats_before.get(id(s), (0, 0, 0))
-        kbps.append((size_b - b0) * 8 / span / 1000)
-        loss.append(100.0 * (lost - l0) / max(1, (got - g0) + (lost - l0)))
-    joins.cancel()
-    with contextlib.suppress(BaseException):
-        await joins
-    for client, s in subs:
-        await s.close()
-        await signaling.leave(client)
+    results = await asyncio.gather(*(g.finish() for g in groups))
     await signaling.close()
     await pub_pc.close()
+    return _result(results, sampler, window, timeline, gen_cpu, warnings, t0, n, {
+        "target": target, "label": label, "command": command, "config": {
+            "url": url, "room": room, "subscribers": n, "size": f"{size[0]}x{size[1]}", "ramp": ramp,
+            "duration": duration, "decode": decode, "processes": len(groups) + (processes > 1),
+            "publisher_bitrate": PUBLISHER_BITRATE}})
 
+
+def _result(groups: list[dict[str, Any]], sampler: procstat.Sampler, window: dict[str, float],
+            timeline: list[dict[str, Any]], gen_cpu: dict[str, list[tuple[float, float]]], warnings: list[str],
+            t0: float, n: int, about: dict[str, Any]) -> dict[str, Any]:
+    fps = [x for g in groups for x in g["fps"]]
+    kbps = [x for g in groups for x in g["kbps"]]
+    loss = [x for g in groups for x in g["loss"]]
+    connected = sum(g["connected"] for g in groups)
+    failed: dict[str, int] = {}
+    first = Histogram()
+    phases = {name: Histogram() for name in PHASES}
+    for g in groups:
+        for key, count in g["failed"].items():
+            failed[key] = failed.get(key, 0) + count
+        first.merge(Histogram.from_json(g["first"]))
+        for name in PHASES:
+            phases[name].merge(Histogram.from_json(g["phases"][name]))
     servers = []
     for proc in sampler.to_json():
         w = [x for x in proc["samples"] if window["send_start"] <= x[0] <= window["send_end"]] or proc["samples"]
@@ -246,25 +406,25 @@ async def run_media(url: str, host: Any, viewers: list[Any], room: str, *, size:
             servers.append({"pid": proc["pid"], "name": proc["name"], "cpu_avg": round(sum(x[1] for x in w) / len(w), 1),
                             "cpu_max": max(x[1] for x in w), "rss_max": max(x[2] for x in proc["samples"]),
                             "rss_median": sorted(x[2] for x in w)[len(w) // 2]})
+    server_cpu = sum(p["cpu_avg"] for p in servers)
+    in_window = [c for samples in gen_cpu.values() for t, c in samples if window["send_start"] <= t <= window["send_end"]]
     summary = {
-        "subscribers": len(viewers), "connected": len(subs), "failed": sum(failed.values()),
+        "subscribers": n, "connected": connected, "failed": sum(failed.values()),
         "fps_avg": round(sum(fps) / len(fps), 1) if fps else 0.0, "fps_min": round(min(fps), 1) if fps else 0.0,
-        "kbps_avg": round(sum(kbps) / len(kbps)) if kbps else 0, "loss_pct_avg": round(sum(loss) / len(loss), 2) if loss else 0.0,
+        "kbps_avg": round(sum(kbps) / len(kbps)) if kbps else 0,
+        "loss_pct_avg": round(sum(loss) / len(loss), 2) if loss else 0.0,
         "loss_pct_max": round(max(loss), 2) if loss else 0.0, "first_frame_ms": first.summary_ms(),
         "first_frame_phases_ms": {name: {k: v for k, v in h.summary_ms().items() if k in ("p50", "p99")}
                                   for name, h in phases.items()},
-        "server": servers, "server_cpu_avg": round(sum(p["cpu_avg"] for p in servers), 1),
-        "server_cpu_per_subscriber": round(sum(p["cpu_avg"] for p in servers) / len(subs), 2) if subs else None,
-        "generator_cpu_max": max((c for t, c in gen_cpu if window["send_start"] <= t <= window["send_end"]), default=0.0),
+        "server": servers, "server_cpu_avg": round(server_cpu, 1),
+        "server_cpu_per_subscriber": round(server_cpu / connected, 2) if connected else None,
+        "generator_cpu_max": max(in_window, default=0.0),
     }
     return {
-        "tool": "loadtest", "format": 1, "scenario": "media", "target": target, "label": label, "command": command,
+        "tool": "loadtest", "format": 1, "scenario": "media", **about,
         "started_at": dt.datetime.fromtimestamp(t0, dt.UTC).isoformat(timespec="seconds"), "shards": ["0/1"],
-        "machine": machine_info(), "config": {"url": url, "room": room, "subscribers": len(viewers),
-                                              "size": f"{size[0]}x{size[1]}", "ramp": ramp, "duration": duration,
-                                              "decode": decode, "publisher_bitrate": PUBLISHER_BITRATE},
-        "windows": {"t0": t0, **window, "end": time.time()}, "counters": {"failed": failed},
-        "latency": first.to_json(), "timeline": timeline,
-        "generator": {"processes": 1, "cpu": {"0": gen_cpu}}, "server": {"processes": sampler.to_json()},
+        "machine": machine_info(), "windows": {"t0": t0, **window, "end": time.time()},
+        "counters": {"failed": failed}, "latency": first.to_json(), "timeline": timeline,
+        "generator": {"processes": len(gen_cpu), "cpu": gen_cpu}, "server": {"processes": sampler.to_json()},
         "warnings": warnings, "summary": summary,
     }

@@ -78,7 +78,7 @@ async def _until(predicate: Callable[[], bool], timeout: float) -> bool:
     return predicate()
 
 
-async def test_media_scenario_against_the_peer_with_counting_subscribers(tmp_path: Path) -> None:
+async def test_media_scenario_against_the_peer_with_counting_subscribers_in_two_processes(tmp_path: Path) -> None:
     port = _free_port()
     peer = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "loadtest.peers.mediarelay_server", "--port", str(port), cwd=ROOT,
@@ -94,12 +94,15 @@ async def test_media_scenario_against_the_peer_with_counting_subscribers(tmp_pat
         out = tmp_path / "peer.json"
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "loadtest", "media", "--target", "mediarelay", "--url", f"http://127.0.0.1:{port}",
-            "--no-decode", "--subscribers", "3", "--ramp", "0.3", "--duration", "2", "--quiet", "--out", str(out),
+            "--no-decode", "--subscribers", "3", "--processes", "2", "--ramp", "0.3", "--duration", "2", "--quiet",
+            "--out", str(out),
             cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         stdout, stderr = await asyncio.wait_for(proc.communicate(), 90)
         assert proc.returncode == 0, stderr.decode()
         result = json.loads(out.read_text())
         assert result["target"] == "mediarelay" and result["config"]["decode"] is False
+        # two subscriber processes (2 + 1 subscribers) beside the publisher's, each reporting its CPU
+        assert result["generator"]["processes"] == 3 and sorted(result["generator"]["cpu"]) == ["0", "1", "2"]
         s = result["summary"]
         assert s["connected"] == 3 and s["failed"] == 0
         assert s["fps_min"] > 10, "encoded frames counted for every subscriber"
