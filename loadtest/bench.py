@@ -326,7 +326,7 @@ MEDIA_SUBSCRIBERS = {"live": (20, 4), "mediarelay": (3, 1)}
 
 def media_section(servers: Servers, workdir: Path, live_target: list[str], common: list[str],
                   quick: bool) -> Section:
-    """The media runs (about 50 s): live's pass-through relay, then aiortc's stock MediaRelay peer
+    """The media runs (about 30 s): live's pass-through relay, then aiortc's stock MediaRelay peer
     (`loadtest.peers.mediarelay_server`, re-encoding per viewer), each with one 640x360 publisher and
     subscribers that count encoded frames instead of decoding them (--no-decode), so the generator
     holds them all and the servers' CPU per subscriber is what compares."""
@@ -545,11 +545,14 @@ NOTES = """## Notes on the method and its limits
 - **Connections** are measured connected but not joined: a `room.join` costs about 10 ms of
   server CPU on PostgreSQL (see below), so 10,000 joins alone would take a couple of minutes here.
   The chat runs measure joins (`join p99`), and sending starts only once every member has joined.
-- **Media**: every subscriber decodes the video (as a browser does), which costs the generator far
-  more than forwarding costs the relay: a few subscribers fill a generator core here, so this set
-  checks that video flows (fps, loss, join to first frame) rather than the relay's capacity, and
-  the stock-`MediaRelay` peer is not measured yet. `python -m live.tools.relaybench` measures the
-  relay alone (docs/media.md).
+- **Media**: one 640x360 publisher held at 1.2 Mbit/s, and subscribers that count the encoded
+  frames instead of decoding them (`--no-decode`: decoding costs the generator far more than
+  forwarding costs the relay, and a few decoders fill a generator core). `live` gets 20 of them;
+  the stock-`MediaRelay` peer (`loadtest/peers/mediarelay_server.py`: one decode, then one VP8
+  encode per viewer, held at the same 1.2 Mbit/s) gets 3, as each costs it about a quarter of a
+  core. The figure to compare is server CPU per subscriber. Join to first frame runs from creating
+  the offer to the first complete video frame. docs/media.md has larger runs (50 subscribers over
+  two generator processes) and where the relay's time goes.
 
 ## What limits the figures (profiles)
 
