@@ -443,3 +443,25 @@ async def test_a_counting_subscriber_counts_encoded_frames_and_never_decodes(
         await counter.close()
         await pub.close()
     assert await _until(lambda: counter.received.ended, 5)
+
+
+async def test_a_publisher_can_hold_its_bitrate_against_remb(relay: RelayThread) -> None:
+    pc, offer = await publisher(bitrate=900_000)
+    answer = await relay.call(lambda r: r.publish(ROOM, "host", offer))
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    sub = await _subscribe(relay, "viewer")
+    try:
+        assert await sub.wait_video(5, 15)
+        sender = next(t.sender for t in pc.getTransceivers() if t.kind == "video")
+
+        def target() -> int | None:
+            encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+            return getattr(encoder, "target_bitrate", None)
+
+        # the relay's REMB (its own estimate) would move the encoder; it stays where it was put
+        assert await _until(lambda: target() == 900_000, 10)
+        await asyncio.sleep(1.0)
+        assert target() == 900_000
+    finally:
+        await sub.close()
+        await pc.close()
