@@ -53,6 +53,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
             ("join to first frame p50 ms", ff["p50"], "low"), ("join to first frame p99 ms", ff["p99"], "low"),
             ("join to first frame max ms", ff["max"], "low"),
             ("server CPU % (avg, all processes)", s["server_cpu_avg"], ""),
+            ("server CPU % per subscriber", s.get("server_cpu_per_subscriber"), "low"),
             ("generator CPU % (max)", s["generator_cpu_max"], ""),
         ]
     lat = s["latency_ms"]
