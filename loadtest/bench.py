@@ -472,7 +472,8 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 def headline(sections: list[Section]) -> list[str]:
     """The few figures the README repeats from docs/benchmarks.md."""
-    lines = ["| scenario | live | python-socketio + Redis |", "|---|---|---|"]
+    lines = ["| scenario | live | the peer (chat, connections: python-socketio + Redis; media: aiortc MediaRelay) |",
+             "|---|---|---|"]
     ladder = next((s[3].get("ladder") for s in sections if s[3].get("ladder")), None)
     if ladder:
         caps = [_capacity(ladder["steps"][n]) for n in ("live", "socketio")]
@@ -496,6 +497,14 @@ def headline(sections: list[Section]) -> list[str]:
                 s = r["summary"]
                 cells.append(f"{s['connected']:,} connected, {s.get('rss_per_connection', 0) / 1024:.1f} KB RSS each")
             lines.append(f"| {heading.lower()} | " + " | ".join(cells) + " |")
+        elif meta.get("kind") == "media" and len(results) == 2:
+            cells = []
+            for r in results:
+                s = r["summary"]
+                cells.append(f"{s.get('server_cpu_per_subscriber')}% of a core each ({s['connected']} subscribers, "
+                             f"{s['fps_avg']:g} fps, loss {s['loss_pct_avg']:g}%, first frame p99 "
+                             f"{s['first_frame_ms']['p99']:,.0f} ms)")
+            lines.append("| media: server CPU per 640x360 subscriber | " + " | ".join(cells) + " |")
     return lines
 
 
