@@ -150,6 +150,13 @@ async def server(db_url: str) -> AsyncIterator[RunningServer]:
 
 
 @pytest.fixture
+async def sqlite_server(sqlite_url: str) -> AsyncIterator[RunningServer]:
+    """A real `live` server on SQLite only (for tests of the transport, not of the database)."""
+    async with run_server(settings(database_url=sqlite_url)) as running:
+        yield running
+
+
+@pytest.fixture
 def make_settings(db_url: str) -> Any:
     """Settings on this test's database, with overrides."""
 

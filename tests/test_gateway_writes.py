@@ -31,9 +31,9 @@ async def one_connection(server: RunningServer, user_id: str) -> Connection:
 
 
 @pytest.fixture
-async def fast(sqlite_url: str) -> AsyncIterator[RunningServer]:
-    async with run_server(settings(database_url=sqlite_url)) as running:
-        yield running
+def fast(sqlite_server: RunningServer) -> RunningServer:
+    """What `live serve` runs: the protocol with `live.send_now`."""
+    return sqlite_server
 
 
 @pytest.fixture

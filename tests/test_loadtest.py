@@ -22,6 +22,7 @@ from loadtest.cli import build_parser
 from loadtest.hdr import Histogram, index_of, value_of
 from loadtest.runner import summarize
 from tests.support import banner
+from tests.support.processes import python_module
 from tests.support.redis_server import free_port
 from tests.support.servers import SECRET, RunningServer, run_server, settings
 
@@ -217,20 +218,11 @@ async def test_socketio_peer_same_scenario(redis_url: str, redis_prefix: str, tm
     try:
         import socketio  # noqa: F401
     except ImportError:
-        banner.say("python-socketio is not installed (the bench extra): the socketio peer test was SKIPPED")
-        pytest.skip("python-socketio is not installed (pip install -e '.[bench]')")
+        banner.say("python-socketio is not installed (the test extra): the socketio peer test was SKIPPED")
+        pytest.skip("python-socketio is not installed (pip install -e '.[test]')")
     port = free_port()
-    peer = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "loadtest.peers.socketio_server", "--port", str(port), "--redis-url", redis_url,
-        "--prefix", redis_prefix, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.1)
+    async with python_module("loadtest.peers.socketio_server", "--port", str(port), "--redis-url", redis_url,
+                             "--prefix", redis_prefix, port=port) as peer:
         out = tmp_path / "sio.json"
         code, _, err = await loadtest("chat", "--target", "socketio", "--url", f"http://127.0.0.1:{port}",
                                       "--rooms", "2", "--members", "6", "--senders", "2", "--rate", "6",
@@ -242,6 +234,3 @@ async def test_socketio_peer_same_scenario(redis_url: str, redis_prefix: str, tm
         # Side by side with a live result: a table with ratios, and one report.
         text = report.table([result, summarize(json.loads(out.read_text()))])
         assert "socketio vs socketio" in text and "1.00x" in text
-    finally:
-        peer.terminate()
-        await peer.wait()

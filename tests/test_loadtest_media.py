@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,20 +16,14 @@ from aiortc import RTCSessionDescription
 from live.media.peers import Subscriber, publisher
 from loadtest.hdr import Histogram
 from loadtest.peers.mediarelay_server import build_app
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.processes import ROOT, python_module
+from tests.support.redis_server import free_port
 
 
 @pytest.fixture
 async def peer_url() -> AsyncIterator[str]:
     """The peer's app under uvicorn, on this test's event loop."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(build_app(), host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -79,18 +72,8 @@ async def _until(predicate: Callable[[], bool], timeout: float) -> bool:
 
 
 async def test_media_scenario_against_the_peer_with_counting_subscribers_in_two_processes(tmp_path: Path) -> None:
-    port = _free_port()
-    peer = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "loadtest.peers.mediarelay_server", "--port", str(port), cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        for _ in range(150):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.1)
+    port = free_port()
+    async with python_module("loadtest.peers.mediarelay_server", "--port", str(port), port=port) as peer:
         out = tmp_path / "peer.json"
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "loadtest", "media", "--target", "mediarelay", "--url", f"http://127.0.0.1:{port}",
@@ -112,6 +95,3 @@ async def test_media_scenario_against_the_peer_with_counting_subscribers_in_two_
         assert s["server"] and s["server"][0]["pid"] == peer.pid
         assert s["server_cpu_per_subscriber"] is not None
         assert "mediarelay" in stdout.decode()
-    finally:
-        peer.terminate()
-        await peer.wait()

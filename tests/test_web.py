@@ -18,9 +18,8 @@ STATIC = Path(web.__file__).parent / "static"
 
 # The web routes do not touch the database beyond /v1/me: SQLite alone is enough here.
 @pytest.fixture
-async def server(sqlite_url: str) -> AsyncIterator[RunningServer]:
-    async with run_server(settings(database_url=sqlite_url)) as running:
-        yield running
+def server(sqlite_server: RunningServer) -> RunningServer:
+    return sqlite_server
 
 
 @pytest.fixture
