@@ -170,6 +170,8 @@ SETTINGS: tuple[Setting, ...] = (
             "STUN/TURN servers: comma-separated URLs or a JSON list of RTCIceServer objects."),
     Setting("LIVE_MEDIA_TIMEOUT_SECONDS", "media_timeout_seconds", _float(0.5, 600), "10",
             "A publisher whose media stops for this long is unpublished (media.unpublished)."),
+    Setting("LIVE_MEDIA_MIN_BITRATE", "media_min_bitrate", _int(0, 100_000_000), "1000000",
+            "Lowest bitrate (bits/s) the relay's bandwidth estimate (REMB) asks of a publisher; 0: no floor."),
     Setting("LIVE_RECORDING", "recording", _bool, "1",
             "Record every live's host audio and video (remuxed, no re-encoding) under the var dir."),
     Setting("LIVE_THUMBNAIL_SECONDS", "thumbnail_seconds", _float(0, 3600), "5",
@@ -210,6 +212,7 @@ class Settings:
     max_frame_bytes: int
     ice_servers: list[dict[str, Any]]
     media_timeout_seconds: float = 10.0
+    media_min_bitrate: int = 1_000_000
     recording: bool = True
     thumbnail_seconds: float = 5.0
     media_workers: bool = False

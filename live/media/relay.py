@@ -322,10 +322,12 @@ class Relay:
         media_timeout: float = 10.0,
         on_published: PublishedHook | None = None,
         on_unpublished: UnpublishedHook | None = None,
+        min_bitrate: int = 0,
     ) -> None:
         check_aiortc()
         self.ice_servers = ice_servers or []
         self.media_timeout = media_timeout
+        self.min_bitrate = min_bitrate  # REMB floor to publishers (LIVE_MEDIA_MIN_BITRATE)
         self.on_published = on_published
         self.on_unpublished = on_unpublished
         self.publications: dict[tuple[str, str], Publication] = {}
@@ -365,7 +367,8 @@ class Relay:
                     raise MediaError("invalid", f"no supported {kind} codec offered (Opus; VP8 or H.264)")
                 transceiver.direction = "recvonly"
                 source = Source(publication, kind, codec)
-                source.receiver = PassThroughReceiver.adopt(transceiver.receiver, source.on_packet, codec.clockRate)
+                source.receiver = PassThroughReceiver.adopt(transceiver.receiver, source.on_packet, codec.clockRate,
+                                                            min_bitrate=self.min_bitrate)
                 publication.sources[kind] = source
             if not publication.sources:
                 raise MediaError("invalid", "the offer sends neither audio nor video")

@@ -80,6 +80,7 @@ class MediaService:
             relay = Relay(
                 ice_servers=self.settings.ice_servers,
                 media_timeout=self.settings.media_timeout_seconds,
+                min_bitrate=self.settings.media_min_bitrate,
                 on_published=self._relay_published,
                 on_unpublished=self._relay_unpublished,
             )

@@ -145,7 +145,7 @@ class MediaWorker:
         )
         self.loop = asyncio.get_running_loop()
         self.relay = Relay(self.settings.ice_servers, self.settings.media_timeout_seconds,
-                           self._published, self._unpublished)
+                           self._published, self._unpublished, min_bitrate=self.settings.media_min_bitrate)
         for tap in (self.recorders, self.thumbnails):
             if tap is not None:
                 self.relay.taps.append(tap.tap)
