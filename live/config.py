@@ -164,6 +164,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Outgoing backlog per WebSocket; past it the connection is closed with 4008."),
     Setting("LIVE_HEARTBEAT_SECONDS", "heartbeat_seconds", _float(1, 600), "25",
             "Server heartbeat interval on WebSockets; a peer silent for 2.5x this is dropped."),
+    Setting("LIVE_WRITE_INTERVAL_MS", "write_interval_ms", _float(0, 1000), "20",
+            "Shortest time between two writes to a WebSocket while messages keep coming; what arrives "
+            "meanwhile goes out batched in one frame. The first after a quiet spell is written at once; 0: no wait."),
     Setting("LIVE_MAX_FRAME_BYTES", "max_frame_bytes", _int(1024, 16 << 20), "65536",
             "Largest WebSocket frame a client may send; larger closes with 4009."),
     Setting("LIVE_ICE_SERVERS", "ice_servers", _ice_servers, "",
@@ -211,6 +214,7 @@ class Settings:
     heartbeat_seconds: float
     max_frame_bytes: int
     ice_servers: list[dict[str, Any]]
+    write_interval_ms: float = 20.0
     media_timeout_seconds: float = 10.0
     media_min_bitrate: int = 1_000_000
     recording: bool = True

@@ -149,3 +149,55 @@ async def test_the_protocols_inbox_keeps_order_and_wakes_its_reader() -> None:
     inbox.put_nowait({"n": 2})
     assert await asyncio.wait_for(reader, 1) == {"n": 1}
     assert inbox.qsize() == 1 and await inbox.get() == {"n": 2} and inbox.empty()
+
+
+class FlushRecorder:
+    """Stands in for a connection in the flusher: records the loop time of each flush."""
+
+    user_id = "f"
+
+    def __init__(self) -> None:
+        self.flushed: list[float] = []
+
+    def flush_now(self, now: float, loop_now: float) -> tuple[int, int]:
+        self.flushed.append(loop_now)
+        return 1, 1
+
+
+async def test_a_busy_node_flushes_at_most_once_per_write_interval() -> None:
+    from live.signaling.connection import Flusher
+
+    loop = asyncio.get_running_loop()
+    flusher = Flusher(0.05)
+    conn: Any = FlushRecorder()
+    start = loop.time()
+    flusher.mark(conn)  # after a quiet spell: the next loop iteration
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(conn.flushed) == 1 and conn.flushed[0] - start < 0.04
+    flusher.mark(conn)  # right after a flush: waits for the rest of the interval
+    await asyncio.sleep(0.01)
+    assert len(conn.flushed) == 1
+    await asyncio.sleep(0.06)
+    assert len(conn.flushed) == 2 and conn.flushed[1] - conn.flushed[0] >= 0.049
+    await asyncio.sleep(0.1)  # quiet again: at once
+    marked = loop.time()
+    flusher.mark(conn)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(conn.flushed) == 3 and conn.flushed[2] - marked < 0.04
+
+
+async def test_messages_within_the_write_interval_share_a_frame(sqlite_url: str) -> None:
+    async with run_server(settings(database_url=sqlite_url, write_interval_ms=500)) as srv:
+        who = uid("w")
+        async with connect(ws_url(srv.url, srv.token(who))) as ws:
+            await ws.recv()  # welcome
+            conn = await one_connection(srv, who)
+            conn.send({"type": "ping", "n": -1})
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["n"] == -1  # a flush just now
+            conn.send({"type": "ping", "n": 0})
+            await asyncio.sleep(0.05)
+            conn.send({"type": "ping", "n": 1})  # later iterations, the same interval
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert frame == [{"type": "ping", "n": 0}, {"type": "ping", "n": 1}]

@@ -14,9 +14,13 @@ REFUSED = Counter("live_chat_refused_total", "Chat sends refused by a rule, by e
 PUBLISH_FAILURES = Counter("live_chat_publish_failures_total",
                            "Stored chat events whose publish failed (recovery fills the gap)", registry=REGISTRY)
 APPEND_SECONDS = Histogram(
-    "live_chat_append_seconds", "Store + publish of one chat message, room lock included",
+    "live_chat_append_seconds", "Store + publish of one batch of a room's chat messages, room lock included",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
+)
+APPEND_BATCH = Histogram(
+    "live_chat_append_batch_messages", "Chat messages stored together in one transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 100), registry=REGISTRY,
 )
 HISTORY_READS = Counter("live_chat_history_reads_total", "Join/recovery history reads, by source",
                         ["source"], registry=REGISTRY)

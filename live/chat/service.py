@@ -7,9 +7,11 @@ Ordering and durability (see docs/recovery.md):
 2. One transaction takes the room row's lock (SELECT ... FOR UPDATE on PostgreSQL; SQLite's
    BEGIN IMMEDIATE serializes every writer), answers a repeated nonce with the stored event,
    checks slow mode against the user's last stored message, allocates `last_seq + 1`, inserts.
-3. Still holding the lock, the event is published: with Redis, one Lua script appends it to the
-   room's capped stream and PUBLISHes the same bytes; without, the in-process bus.
-4. Commit, then return the event: the `ok` a client gets always names a stored message.
+   The appends that arrive while a room's transaction runs share the next one (group commit,
+   `live.chat.appends`): consecutive seqs, one INSERT, one publish.
+3. Still holding the lock, the events are published: with Redis, one Lua script appends each to
+   the room's capped stream and PUBLISHes the batch; without, the in-process bus.
+4. Commit, then return each event: the `ok` a client gets always names a stored message.
 
 Because publishing happens under the room lock, the bus carries a room's messages in seq order
 whichever node wrote them.
@@ -30,6 +32,7 @@ from sqlalchemy import select
 
 from live.auth.tokens import Principal
 from live.chat import metrics, rules, store
+from live.chat.appends import Append, RoomWriters
 from live.chat.models import ChatMessage, ChatRoom
 from live.communities.access import Role, load_community, membership, role_of
 from live.communities.models import Group, GroupMember
@@ -104,6 +107,7 @@ class ChatService:
             if client is not None
             else None
         )
+        self.writers = RoomWriters(self._store_batch)
 
     # -- caches -------------------------------------------------------------------------------
 
@@ -241,43 +245,70 @@ class ChatService:
             return store.event_of(msg, chat_room.epoch if chat_room is not None else "")
 
     async def _store(self, room: str, user: Principal, text: str, nonce: str, slow: int) -> dict[str, Any]:
+        return await self.writers.append(room, user, text, nonce, slow)
+
+    async def _store_batch(self, room: str, batch: list[Append]) -> None:
+        """Store a batch of a room's messages in one transaction and publish them (group commit,
+        `live.chat.appends`); answers each append with its event or its own error."""
         started = time.perf_counter()
+        answers: list[tuple[Append, dict[str, Any] | ApiError]] = []
         async with self.db.session() as session:
             chat_room = await store.room_row(session, room, lock="update")
-            previous = await store.by_nonce(session, room, user.id, nonce)
-            if previous is not None:
-                metrics.DUPLICATES.inc()
-                return store.event_of(previous, chat_room.epoch)
-            if slow:
-                last = await store.last_sent_at(session, room, user.id)
-                wait = rules.slow_mode_wait(
-                    last.timestamp() if last is not None else None, utcnow().timestamp(), slow
+            epoch = chat_room.epoch
+            seen = await store.by_nonces(session, room, {(a.user.id, a.nonce) for a in batch})
+            last_at: dict[str, float | None] = {}
+            for user_id in {a.user.id for a in batch if a.slow}:
+                last = await store.last_sent_at(session, room, user_id)
+                last_at[user_id] = last.timestamp() if last is not None else None
+            now = utcnow()
+            seq = chat_room.last_seq
+            stored: list[ChatMessage] = []
+            for a in batch:
+                previous = seen.get((a.user.id, a.nonce))
+                if previous is not None:  # a retry (or a twin in this batch): the stored event
+                    metrics.DUPLICATES.inc()
+                    answers.append((a, store.event_of(previous, epoch)))
+                    continue
+                if a.slow:
+                    wait = rules.slow_mode_wait(last_at.get(a.user.id), now.timestamp(), a.slow)
+                    if wait > 0:
+                        answers.append((a, rules.slow_mode_error(wait)))
+                        continue
+                seq += 1
+                msg = ChatMessage(
+                    room=room, seq=seq, id=new_id(), user_id=a.user.id, user_name=a.user.name or a.user.id,
+                    text=a.text, nonce=a.nonce, created_at=now,
                 )
-                if wait > 0:
-                    raise rules.slow_mode_error(wait)
-            seq = chat_room.last_seq + 1
-            chat_room.last_seq = seq
-            msg = ChatMessage(
-                room=room, seq=seq, id=new_id(), user_id=user.id, user_name=user.name or user.id,
-                text=text, nonce=nonce, created_at=utcnow(),
-            )
-            session.add(msg)
-            await session.flush()
-            event = store.event_of(msg, chat_room.epoch)
-            await self._publish(room, event, seq=seq, epoch=chat_room.epoch)
-        metrics.STORED.inc()
+                seen[(a.user.id, a.nonce)] = msg
+                last_at[a.user.id] = now.timestamp()
+                stored.append(msg)
+                answers.append((a, store.event_of(msg, epoch)))
+            if stored:
+                chat_room.last_seq = seq
+                session.add_all(stored)
+                await session.flush()
+                await self._publish(room, [store.event_of(m, epoch) for m in stored], epoch=epoch)
+        # Committed: only now does anyone hear `ok`.
+        metrics.STORED.inc(len(stored))
+        metrics.APPEND_BATCH.observe(len(batch))
         metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
-        return event
+        for a, answer in answers:
+            a.answer(answer)
 
-    async def _publish(self, room: str, event: dict[str, Any], *, seq: int, epoch: str) -> None:
-        """Publish under the room lock. A bus failure does not lose the message: it is stored,
-        the Redis listeners see a Gap when they reconnect, and recovery reads the database."""
-        data = encode_event(event)
+    async def _publish(self, room: str, events: list[dict[str, Any]], *, epoch: str) -> None:
+        """Publish under the room lock, one bus message for the batch. A bus failure does not lose
+        the messages: they are stored, the Redis listeners see a Gap when they reconnect, and
+        recovery reads the database."""
+        parts = [encode_event(e) for e in events]
+        data = parts[0] if len(parts) == 1 else encode_event(events)
         channel = room_channel(room)
         try:
             if self.stream is not None:
                 await asyncio.wait_for(
-                    self.stream.append_and_publish(room, seq, epoch, channel, data), PUBLISH_TIMEOUT
+                    self.stream.append_and_publish(
+                        room, epoch, channel, [(e["seq"], p) for e, p in zip(events, parts, strict=True)], data
+                    ),
+                    PUBLISH_TIMEOUT,
                 )
             else:
                 await self.bus.publish(channel, data)

@@ -4,8 +4,9 @@ Database: `chat_rooms` holds each room's epoch and last seq and is the room's lo
 `chat_messages` holds every message with its seq. A room row is made on first use.
 
 Redis (when configured): `{{prefix}room.{room}}:chat` is a stream of the room's latest ~1000 events,
-written by one Lua script together with the PUBLISH of the same bytes, as Centrifugo does: a
-message is either in the stream and published, or neither. Deletions (by an author, a
+written by one Lua script together with the PUBLISH of the same events, as Centrifugo does: a
+message is either in the stream and published, or neither (a batch of a group commit is one
+script: an entry per message, one PUBLISH). Deletions (by an author, a
 moderator, or an account's erasure) are recorded in the database only; readers of the stream
 drop the seqs the database marks deleted, so erased text is never served from Redis. The stream
 is a fast path only: a read that does not find every wanted seq, in order, in the room's epoch
@@ -63,6 +64,19 @@ async def by_nonce(session: AsyncSession, room: str, user_id: str, nonce: str) -
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def by_nonces(
+    session: AsyncSession, room: str, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], ChatMessage]:
+    """The stored messages of a room with these (user_id, nonce) keys, in one query."""
+    if not keys:
+        return {}
+    stmt = select(ChatMessage).where(
+        ChatMessage.room == room, ChatMessage.nonce.in_({nonce for _, nonce in keys})
+    )
+    found = (await session.execute(stmt)).scalars()
+    return {(m.user_id, m.nonce): m for m in found if (m.user_id, m.nonce) in keys}
+
+
 async def last_sent_at(session: AsyncSession, room: str, user_id: str) -> Any:
     """When the user last wrote in the room (slow mode), from the database so every node agrees."""
     stmt = select(func.max(ChatMessage.created_at)).where(
@@ -118,11 +132,14 @@ def event_of(msg: ChatMessage, epoch: str) -> dict[str, Any]:
 
 # -- the Redis stream ---------------------------------------------------------------------------
 
-# KEYS[1] stream; ARGV: maxlen, seq, epoch, payload, ttl, channel, publish command.
+# KEYS[1] stream; ARGV: maxlen, ttl, channel, publish command, payload, epoch, then a seq and its
+# event's bytes for each message of the batch (an entry each; the payload is published once).
 _APPEND = """
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 's', ARGV[2], 'e', ARGV[3], 'd', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call(ARGV[7], ARGV[6], ARGV[4])
+for i = 7, #ARGV, 2 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 's', ARGV[i], 'e', ARGV[6], 'd', ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call(ARGV[4], ARGV[3], ARGV[5])
 return 1
 """
 
@@ -141,12 +158,15 @@ class StreamHistory:
         # and the shard channel live in the same slot (a script may only touch one slot).
         return "{" + self.prefix + (channel or room_channel(room)) + "}:chat"
 
-    async def append_and_publish(self, room: str, seq: int, epoch: str, channel: str, data: bytes) -> None:
-        await self._append(
-            keys=[self.stream_key(room, channel)],
-            args=[STREAM_MAXLEN, seq, epoch, data, STREAM_TTL_SECONDS, self.prefix + channel,
-                  self._publish_command],
-        )
+    async def append_and_publish(
+        self, room: str, epoch: str, channel: str, entries: list[tuple[int, bytes]], payload: bytes
+    ) -> None:
+        """Append each (seq, event bytes) to the room's stream and publish `payload` (the batch)."""
+        args: list[Any] = [STREAM_MAXLEN, STREAM_TTL_SECONDS, self.prefix + channel, self._publish_command,
+                           payload, epoch]
+        for seq, data in entries:
+            args += [seq, data]
+        await self._append(keys=[self.stream_key(room, channel)], args=args)
 
     async def read(self, room: str, epoch: str, after_seq: int, upto_seq: int) -> list[dict[str, Any]] | None:
         """Events with seq in (after_seq, upto_seq], oldest first; or None when the stream does

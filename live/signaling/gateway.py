@@ -53,7 +53,7 @@ class Gateway:
         redis = getattr(services.bus, "client", None)
         self.presence = Presence(self.node_id, redis, getattr(services.bus, "prefix", ""))
         self.connections: set[Connection] = set()
-        self.flusher = Flusher()
+        self.flusher = Flusher(self.settings.write_interval_ms / 1000)
         self.shared = Coalescer()  # reads shared by the joins of a room arriving together
         self.checks = RoomChecks(services)
         self.reactions_local = ReactionCounts()
