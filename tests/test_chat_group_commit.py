@@ -5,7 +5,6 @@ PostgreSQL with the in-process bus and with Redis."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from live.errors import ApiError, ErrorCode
 from live.rooms.channels import decode_event, room_channel
 from tests.support.communities import people
 from tests.support.servers import RunningServer, run_server
-from tests.test_chat import Listener, make_world, me
+from tests.test_chat import Listener, chat_server, make_world, me  # noqa: F401 - chat_server: a fixture
 
 USER = Principal("u1", "U")
 
@@ -110,16 +109,6 @@ async def test_closing_answers_whoever_still_waits() -> None:
 # -- on the real stores ------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def chat_server(request: pytest.FixtureRequest, make_settings: Any) -> AsyncIterator[RunningServer]:
-    overrides: dict[str, Any] = {"chat_burst": 1000}
-    if request.param == "redis":
-        overrides["redis_url"] = request.getfixturevalue("redis_url")
-        overrides["redis_prefix"] = request.getfixturevalue("redis_prefix")
-    async with run_server(make_settings(**overrides)) as running:
-        yield running
-
-
 class BusMessages:
     """The raw bus messages of a room's channel: how many publishes carried its events."""
 
@@ -157,7 +146,23 @@ async def test_a_burst_is_stored_in_few_transactions_with_consecutive_seqs(chat_
                 return [await w.chat.append(w.room, me(person), f"{person.name}-{i}", f"{person.name}-{i}")
                         for i in range(5)]
 
-            results = await asyncio.gather(*(sender(p) for p in cast))
+            # Hold the first transaction until every sender's first message has queued behind it.
+            gate = asyncio.Event()
+            real = w.chat.writers._store_batch
+
+            async def gated(room: str, batch: list[Append]) -> None:
+                await gate.wait()
+                await real(room, batch)
+
+            w.chat.writers._store_batch = gated
+            running = asyncio.gather(*(sender(p) for p in cast))
+            for _ in range(500):
+                if w.chat.writers.queued(w.room) == len(cast) - 1:
+                    break
+                await asyncio.sleep(0.01)
+            assert w.chat.writers.queued(w.room) == len(cast) - 1
+            gate.set()
+            results = await running
             assert sorted(e["seq"] for r in results for e in r) == list(range(1, 61))
             for r in results:  # each sender's messages in the order it sent them
                 assert [e["seq"] for e in r] == sorted(e["seq"] for e in r)
