@@ -40,7 +40,7 @@ class UserDirectory:
         """Create or rename the users of one batch (a connect storm): one read, one insert."""
         names = dict(keys)
         async with self.db.session() as session:
-            stored = dict((await session.execute(select(User.id, User.name).where(User.id.in_(list(names))))).tuples().all())
+            stored = dict((await session.execute(select(User.id, User.name).where(User.id.in_(list(names))))).all())
             for user_id, name in names.items():
                 if user_id in stored and stored[user_id] != name:
                     await session.execute(update(User).where(User.id == user_id).values(name=name, updated_at=utcnow()))
