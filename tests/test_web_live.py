@@ -115,7 +115,7 @@ async def test_live_scenario(dev_server: RunningServer, browser: Any, request: A
     await dev_sign_in(host, host_id, "Hana")
     await host.goto(f"/#/c/{cid}/golive")
     await host.get_by_text("Camera and microphone ready.").wait_for()
-    await host.wait_for_function("document.querySelector('[data-testid=preview]').videoWidth > 0")
+    await host.wait_for_function("() => document.querySelector('[data-testid=preview]').videoWidth > 0")
     await host.get_by_test_id("live-title").fill("Friday jam جلسة الجمعة")
     await shots.take(host, "host-preview")
     await host.get_by_test_id("start-live").click()
@@ -180,7 +180,7 @@ async def test_live_scenario(dev_server: RunningServer, browser: Any, request: A
     assert dropped
     for conn in dropped:
         conn.abort(1012, "network drop")
-    await viewer.wait_for_function("window.live.gateway.status === 'reconnecting'")
+    await viewer.wait_for_function("() => window.live.gateway.status === 'reconnecting'")
     await asyncio.sleep(1.5)
     assert await viewer.evaluate("window.live.gateway.status") != "open"  # offline: no way back yet
     await shots.take(viewer, "viewer-offline", full_page=True)
