@@ -93,16 +93,28 @@ async def test_a_caller_that_goes_away_does_not_stop_the_writer() -> None:
     assert rec.batches == [["a"], ["b"]]  # the cancelled caller's message was still written
 
 
-async def test_closing_answers_whoever_still_waits() -> None:
+async def test_closing_lets_the_batch_in_flight_commit() -> None:
     rec = Recorder()
     writers = RoomWriters(rec)
     rec.gate.clear()
     waiting = [asyncio.create_task(writers.append("r", USER, t, t, 0)) for t in "abc"]
     await asyncio.sleep(0.01)
-    await writers.close()
+    asyncio.get_running_loop().call_later(0.05, rec.gate.set)  # commits during the grace
+    await writers.close(grace=5)
+    assert [(await t)["text"] for t in waiting] == ["a", "b", "c"]
+
+
+async def test_closing_answers_whoever_still_waits_with_unavailable() -> None:
+    rec = Recorder()
+    writers = RoomWriters(rec)
+    rec.gate.clear()  # never opens: the batch in flight is cut off
+    waiting = [asyncio.create_task(writers.append("r", USER, t, t, 0)) for t in "abc"]
+    await asyncio.sleep(0.01)
+    await writers.close(grace=0.05)
     for task in waiting:
-        with pytest.raises(ConnectionAbortedError):
+        with pytest.raises(ApiError) as err:
             await task
+        assert err.value.code is ErrorCode.UNAVAILABLE
     assert not writers._queues
 
 

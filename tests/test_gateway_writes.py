@@ -167,25 +167,32 @@ class FlushRecorder:
 async def test_a_busy_node_flushes_at_most_once_per_write_interval() -> None:
     from live.signaling.connection import Flusher
 
-    loop = asyncio.get_running_loop()
-    flusher = Flusher(0.05)
+    async def turns(n: int = 5) -> None:
+        for _ in range(n):
+            await asyncio.sleep(0)
+
+    flusher = Flusher(0.3)
     conn: Any = FlushRecorder()
-    start = loop.time()
     flusher.mark(conn)  # after a quiet spell: the next loop iteration
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert len(conn.flushed) == 1 and conn.flushed[0] - start < 0.04
-    flusher.mark(conn)  # right after a flush: waits for the rest of the interval
-    await asyncio.sleep(0.01)
+    await turns()
     assert len(conn.flushed) == 1
-    await asyncio.sleep(0.06)
-    assert len(conn.flushed) == 2 and conn.flushed[1] - conn.flushed[0] >= 0.049
-    await asyncio.sleep(0.1)  # quiet again: at once
-    marked = loop.time()
+    flusher.mark(conn)  # right after a flush: waits for the rest of the interval
+    await turns()
+    assert len(conn.flushed) == 1
+    for _ in range(200):
+        if len(conn.flushed) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert len(conn.flushed) == 2 and conn.flushed[1] - conn.flushed[0] >= 0.299
+    await asyncio.sleep(0.35)  # quiet for longer than the interval: at once again
     flusher.mark(conn)
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert len(conn.flushed) == 3 and conn.flushed[2] - marked < 0.04
+    await turns()
+    assert len(conn.flushed) == 3
+    no_wait = Flusher(0)  # 0: every loop iteration, as before
+    for _ in range(3):
+        no_wait.mark(conn)
+        await turns()
+    assert len(conn.flushed) == 6
 
 
 async def test_messages_within_the_write_interval_share_a_frame(sqlite_url: str) -> None:

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from live.auth.tokens import Principal
-
-log = logging.getLogger("live.chat.appends")
+from live.errors import ApiError, ErrorCode
 
 MAX_BATCH = 100  # messages in one transaction (and one bus message)
+CLOSE_GRACE = 5.0  # seconds a stopping node gives the batches in flight to commit
+
+
+def _stopping() -> ApiError:
+    return ApiError(ErrorCode.UNAVAILABLE, "the server is stopping; retry")
 
 
 @dataclasses.dataclass(slots=True)
@@ -90,8 +93,8 @@ class RoomWriters:
                 try:
                     await self._store_batch(room, batch)
                 except asyncio.CancelledError:
-                    for item in batch:
-                        item.answer(ConnectionAbortedError("the server is stopping"))
+                    for item in batch:  # rolled back: not stored, and told so
+                        item.answer(_stopping())
                     raise
                 except Exception as exc:  # noqa: BLE001 - each caller gets the error, the room goes on
                     for item in batch:
@@ -100,9 +103,13 @@ class RoomWriters:
             # No await since the last look at the queue: nothing can have joined it meanwhile.
             left = self._queues.pop(room, [])
             for item in left:
-                item.answer(ConnectionAbortedError("the server is stopping"))
+                item.answer(_stopping())
 
-    async def close(self) -> None:
+    async def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Let the writers store what is queued for up to `grace` seconds, then stop them: whoever
+        still waits gets `unavailable` (nothing of theirs was stored)."""
+        if self._tasks and grace > 0:
+            await asyncio.wait(list(self._tasks), timeout=grace)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -234,7 +234,7 @@ class ChatService:
                 return stored
             self.limiter.check(user.id)
         slow = 0 if standing.role.at_least(Role.MODERATOR) else community.slow_mode_seconds
-        return await self._store(room, user, text, nonce, slow)
+        return await self.writers.append(room, user, text, nonce, slow)  # group commit: _store_batch
 
     async def _stored(self, room: str, user_id: str, nonce: str) -> dict[str, Any] | None:
         async with self.db.session() as session:
@@ -243,9 +243,6 @@ class ChatService:
                 return None
             chat_room = await session.get(ChatRoom, room)
             return store.event_of(msg, chat_room.epoch if chat_room is not None else "")
-
-    async def _store(self, room: str, user: Principal, text: str, nonce: str, slow: int) -> dict[str, Any]:
-        return await self.writers.append(room, user, text, nonce, slow)
 
     async def _store_batch(self, room: str, batch: list[Append]) -> None:
         """Store a batch of a room's messages in one transaction and publish them (group commit,
@@ -263,6 +260,7 @@ class ChatService:
             now = utcnow()
             seq = chat_room.last_seq
             stored: list[ChatMessage] = []
+            events: list[dict[str, Any]] = []  # of the stored ones: published, and each its sender's answer
             for a in batch:
                 previous = seen.get((a.user.id, a.nonce))
                 if previous is not None:  # a retry (or a twin in this batch): the stored event
@@ -282,12 +280,13 @@ class ChatService:
                 seen[(a.user.id, a.nonce)] = msg
                 last_at[a.user.id] = now.timestamp()
                 stored.append(msg)
-                answers.append((a, store.event_of(msg, epoch)))
+                events.append(store.event_of(msg, epoch))
+                answers.append((a, events[-1]))
             if stored:
                 chat_room.last_seq = seq
                 session.add_all(stored)
                 await session.flush()
-                await self._publish(room, [store.event_of(m, epoch) for m in stored], epoch=epoch)
+                await self._publish(room, events, epoch=epoch)
         # Committed: only now does anyone hear `ok`.
         metrics.STORED.inc(len(stored))
         metrics.APPEND_BATCH.observe(len(batch))

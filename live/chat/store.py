@@ -19,7 +19,7 @@ import logging
 import secrets
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,11 +70,12 @@ async def by_nonces(
     """The stored messages of a room with these (user_id, nonce) keys, in one query."""
     if not keys:
         return {}
+    # (user_id, nonce) pairs, not nonces alone: the unique index is (room, user_id, nonce), and a
+    # filter on the nonce alone would scan every message of the room.
     stmt = select(ChatMessage).where(
-        ChatMessage.room == room, ChatMessage.nonce.in_({nonce for _, nonce in keys})
+        ChatMessage.room == room, tuple_(ChatMessage.user_id, ChatMessage.nonce).in_(sorted(keys))
     )
-    found = (await session.execute(stmt)).scalars()
-    return {(m.user_id, m.nonce): m for m in found if (m.user_id, m.nonce) in keys}
+    return {(m.user_id, m.nonce): m for m in (await session.execute(stmt)).scalars()}
 
 
 async def last_sent_at(session: AsyncSession, room: str, user_id: str) -> Any:

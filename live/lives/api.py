@@ -153,4 +153,6 @@ async def stop(services: Any) -> None:
     live_service = services.components.pop("lives", None)
     if live_service is not None:
         await live_service.close()
-    services.components.pop("chat", None)
+    chat = services.components.pop("chat", None)
+    if chat is not None:
+        await chat.writers.close()
