@@ -130,6 +130,7 @@ class Source:
             "pli_sent": self.throttle.sent,
             "pli_requested": self.throttle.requested,
             "gop_replays": self.gop.replays,
+            "first_frame_at": self.first_frame_at,
             "consumers": len(self.consumers),
             "dropped": self.dropped + sum(c.dropped for c in self.consumers),
         }
