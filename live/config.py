@@ -191,6 +191,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIVE_MEDIA_PIPE_HOST", "media_pipe_host", _str, "127.0.0.1",
             "Address media processes listen on for pipes from other media processes (the relay tree); "
             "with workers on several machines, one the others can reach."),
+    Setting("LIVE_MEDIA_PIPE_BUFFER_BYTES", "media_pipe_buffer_bytes", _int(16 * 1024, 1 << 30), "2097152",
+            "Bytes an origin buffers towards one edge before it drops that edge's frames (its viewers then "
+            "wait for the next keyframe); a stalled edge never slows the origin."),
     Setting("LIVE_MEDIA_PIPE_ADVERTISE", "media_pipe_advertise", _opt_str, "",
             "Address other media processes use to reach this one's pipe (default: LIVE_MEDIA_PIPE_HOST), "
             "e.g. the machine's address when listening on 0.0.0.0."),
@@ -237,6 +240,7 @@ class Settings:
     media_viewers_per_worker: int = 150
     media_pipe_host: str = "127.0.0.1"
     media_pipe_advertise: str | None = None
+    media_pipe_buffer_bytes: int = 2 << 20
     dev: bool = False
 
     @classmethod

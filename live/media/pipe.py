@@ -47,7 +47,7 @@ HEADER = struct.Struct("!IB")
 FRAME = struct.Struct("!BBq")
 HELLO, CODECS, ERROR, FRAME_MSG, KEYFRAME, END = b"HCEFKX"
 MAX_MESSAGE = 8 << 20  # bytes: larger is a broken or hostile peer
-PIPE_BUFFER = 2 << 20  # bytes buffered towards one edge before its frames are dropped
+PIPE_BUFFER = 2 << 20  # bytes buffered towards one edge before its frames are dropped (default)
 HANDSHAKE_SECONDS = 5.0
 KINDS = ("audio", "video")
 EDGE_KEYFRAME_INTERVAL = 0.2  # an edge's viewers' requests, merged before they go up the pipe
@@ -91,9 +91,10 @@ def _codec_from_wire(raw: dict[str, Any]) -> RTCRtpCodecParameters:
 class PipeSink:
     """One edge's consumer of one source at the origin: writes frames, never waits."""
 
-    def __init__(self, source: Source, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, source: Source, writer: asyncio.StreamWriter, limit: int = PIPE_BUFFER) -> None:
         self.source = source
         self.writer = writer
+        self.limit = limit
         self.kind_id = KINDS.index(source.kind)
         self.need_keyframe = source.kind == "video"
         self.forwarded = 0
@@ -118,7 +119,7 @@ class PipeSink:
             if not frame.keyframe:
                 return
             self.need_keyframe = False
-        if self.writer.transport.get_write_buffer_size() > PIPE_BUFFER:
+        if self.writer.transport.get_write_buffer_size() > self.limit:
             self.dropped += 1
             if self.kind_id == 1:
                 self.need_keyframe = True
@@ -142,8 +143,9 @@ class PipeServer:
     """Serves this relay's feeds to edges (`host:port` is advertised with the worker's state)."""
 
     def __init__(self, relay: Relay, secret: str, host: str = "127.0.0.1", port: int = 0,
-                 advertise: str | None = None) -> None:
+                 advertise: str | None = None, buffer_limit: int = PIPE_BUFFER) -> None:
         self.relay = relay
+        self.buffer_limit = buffer_limit
         self.key = pipe_key(secret)
         self.host = host
         self.port = port
@@ -184,7 +186,7 @@ class PipeServer:
             writer.write(_message(CODECS, msgpack.packb(
                 {kind: _codec_to_wire(source.codec) for kind, source in feed.sources.items()})))
             for source in feed.sources.values():
-                sink = PipeSink(source, writer)
+                sink = PipeSink(source, writer, self.buffer_limit)
                 source.add(sink)
                 sinks.append(sink)
                 sink.start()

@@ -82,7 +82,8 @@ class MediaWorker:
             if tap is not None:
                 self.relay.taps.append(tap.tap)
         self.pipe = PipeServer(self.relay, self.settings.secret or "", self.settings.media_pipe_host,
-                               advertise=self.settings.media_pipe_advertise)
+                               advertise=self.settings.media_pipe_advertise,
+                               buffer_limit=self.settings.media_pipe_buffer_bytes)
         await self.pipe.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
