@@ -18,6 +18,7 @@ Deaths, found by `sweep` each second:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,14 @@ RECENT_SECONDS = 5.0  # placements remembered past a worker's reports (states ar
 
 # (room, publisher or None for every publisher, users or None for the whole room)
 RestartHook = Callable[[str, str | None, list[str] | None], Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Placed:
+    """An SDP answer and the media process that gave it."""
+
+    sdp: str
+    worker: str
 
 
 class WorkerDirectory(Protocol):
@@ -82,7 +91,7 @@ class MediaCluster:
         await self.directory.close()
 
     # -- operations -------------------------------------------------------------------------------
-    async def publish(self, room: str, user_id: str, sdp: str, host_id: str, lid: str) -> str:
+    async def publish(self, room: str, user_id: str, sdp: str, host_id: str, lid: str) -> Placed:
         await self.directory.ready()
         workers = await self.directory.workers()
         owner = await self.directory.room_owner(room)
@@ -94,9 +103,9 @@ class MediaCluster:
                 raise ApiError(ErrorCode.UNAVAILABLE, "no media worker is running; try again")
             owner = await self.directory.claim_room(room, choose_origin(workers, self._recent_load()))
         args = {"room": room, "user_id": user_id, "sdp": sdp, "host_id": host_id, "lid": lid}
-        return str(await self.directory.call(owner, "publish", args))
+        return Placed(str(await self.directory.call(owner, "publish", args)), owner)
 
-    async def subscribe(self, room: str, user_id: str, publisher_id: str, sdp: str) -> str:
+    async def subscribe(self, room: str, user_id: str, publisher_id: str, sdp: str) -> Placed:
         origin = await self.directory.room_owner(room)
         workers = await self.directory.workers() if origin is not None else {}
         if origin is None or origin not in workers:
@@ -113,7 +122,7 @@ class MediaCluster:
         answer = str(await self.directory.call(wid, "subscribe", args))
         self.placed[key] = wid
         self.recent.append((time.time(), wid, feed))
-        return answer
+        return Placed(answer, wid)
 
     async def unpublish(self, room: str, user_id: str) -> None:
         owner = await self.directory.room_owner(room)

@@ -22,9 +22,11 @@ from typing import Any
 from live.auth.tokens import Principal
 from live.errors import ApiError, ErrorCode, not_found
 from live.media import metrics
-from live.media.cluster import MediaCluster, WorkerDirectory
+from live.media.cluster import MediaCluster, Placed, WorkerDirectory
 from live.media.local import LocalWorkers
+from live.media.passthrough import check_aiortc
 from live.media.relay import MediaError
+from live.media.sender import check_sender
 from live.media.thumbnails import store_thumbnail
 from live.rooms.channels import decode_event, room_channel
 
@@ -75,6 +77,9 @@ class MediaService:
 
     # -- life cycle ------------------------------------------------------------------------------
     async def start(self) -> None:
+        # the media processes check too, but an incompatible aiortc should stop start-up here, loudly
+        check_aiortc()
+        check_sender()
         self.loop = asyncio.get_running_loop()
         self.cluster.start()
         metrics.watch(self.cluster.directory)
@@ -99,7 +104,7 @@ class MediaService:
             task.cancel()
 
     # -- the interface the gateway and WHIP/WHEP use ---------------------------------------------
-    async def publish(self, room: str, user: Principal, sdp: str) -> str:
+    async def publish(self, room: str, user: Principal, sdp: str) -> Placed:
         """Answer a publisher's offer; only the host or a guest on stage (not banned/muted)."""
         info = await self.live_info(room)
         lives = self.services.components["lives"]
@@ -112,7 +117,7 @@ class MediaService:
         except MediaError as exc:
             raise _api_error(exc) from None
 
-    async def subscribe(self, room: str, user: Principal, sdp: str, publisher: str | None) -> str:
+    async def subscribe(self, room: str, user: Principal, sdp: str, publisher: str | None) -> Placed:
         """Answer a viewer's offer for one publisher's media (default: the host)."""
         info = await self.live_info(room)
         target = publisher or info.host_id
