@@ -10,8 +10,9 @@ header's SSRC, sequence number and timestamp (and the SRTP keys) differ.
 `ForwardingSender` replaces that loop for the relay's own subscriber connections:
 
 - the payloads come prepared, made once per frame and source (`Frame.payloads`), shared by all;
-- the header is serialized once per frame (extensions included: the send time is read once per
-  frame), and each packet only patches its marker bit and sequence number into a copy;
+- the header is serialized once per viewer (by aiortc, so the negotiated extensions are laid out
+  as aiortc would); per frame only its timestamp and send time are patched in, per packet its
+  marker bit and sequence number;
 - SRTP `protect` and the datagram `sendto` are called directly on the selected ICE pair, with no
   await in between (falling back to aiortc's awaited path when the pair is not known);
 - the RTCP sender-report fields and the retransmission history (for NACK, through RTX when
@@ -26,10 +27,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCRtpSender, clock
+from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpsender import random_sequence_number
@@ -43,6 +45,8 @@ _NEEDED = ("rtp_started", "rtp_exited", "rtp_header_extensions_map", "mid", "ntp
            "rtp_timestamp", "octet_count", "packet_count", "rtx_payload_type", "rtx_sequence_number",
            "track", "transport")
 _SEQ = struct.Struct("!H")
+_U32 = struct.Struct("!L")
+NTP_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 
 def check_sender() -> None:
@@ -106,15 +110,31 @@ class ForwardingSender(RTCRtpSender):
         except ConnectionError:
             pass
 
+    def _header(self, payload_type: int) -> tuple[bytearray, int | None]:
+        """This sender's RTP header (extensions included) and where its send time sits in it.
+
+        Serialized once with aiortc's own code (so the negotiated extension ids and layout are
+        aiortc's), twice with different send times to find the three bytes that carry it; per
+        frame only the timestamp and send time are patched in, per packet the marker and sequence."""
+        extensions = getattr(self, f"{_S}rtp_header_extensions_map")
+        template = RtpPacket(payload_type=payload_type, sequence_number=0, timestamp=0, ssrc=self._ssrc)
+        template.extensions.mid = getattr(self, f"{_S}mid")
+        template.extensions.abs_send_time = 0
+        zero = template.serialize(extensions)
+        template.extensions.abs_send_time = 0xFFFFFF
+        ones = template.serialize(extensions)
+        changed = [i for i in range(len(zero)) if zero[i] != ones[i]]
+        at = changed[0] if len(changed) == 3 and changed[2] - changed[0] == 2 else None
+        return bytearray(zero), at
+
     async def _run_rtp(self, codec: Any) -> None:
         getattr(self, f"{_S}rtp_started").set()
-        extensions = getattr(self, f"{_S}rtp_header_extensions_map")
-        mid = getattr(self, f"{_S}mid")
         dtls = self.transport
         history = self._history
         sequence_number = random_sequence_number()
         timestamp_origin = random32()
         payload_type = codec.payloadType
+        header, send_time_at = self._header(payload_type)
         send: Callable[[bytes], None] | None = None
         octets = packets = 0
         try:
@@ -135,11 +155,10 @@ class ForwardingSender(RTCRtpSender):
                 if send is None:
                     send = _direct_send(dtls)
                 timestamp = (timestamp_origin + frame.pts) & 0xFFFFFFFF
-                ntp = clock.current_ntp_time()
-                template = RtpPacket(payload_type=payload_type, sequence_number=0, timestamp=timestamp, ssrc=self._ssrc)
-                template.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
-                template.extensions.mid = mid
-                header = bytearray(template.serialize(extensions))
+                ntp = int((time.time() + NTP_OFFSET) * 4294967296.0)
+                _U32.pack_into(header, 4, timestamp)
+                if send_time_at is not None:
+                    header[send_time_at:send_time_at + 3] = ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big")
                 last = len(payloads) - 1
                 for i, payload in enumerate(payloads):
                     header[1] = (0x80 if i == last else 0) | payload_type
