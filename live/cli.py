@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("media-worker", help="run a media relay worker (with LIVE_MEDIA_WORKERS=1)")
     worker.add_argument("--id", help="worker id (default: host name and process id)")
+    worker.add_argument("--ipc-fd", type=int, help=argparse.SUPPRESS)  # a media process `live serve` started
     worker.set_defaults(func=_media_worker)
 
     db = sub.add_parser("db", help="database schema")
@@ -133,13 +134,24 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _media_worker(args: argparse.Namespace) -> int:
-    from live.media import workers
+    import socket
+
+    from live.media.worker import run_worker
 
     settings = Settings.load()
+    _setup_logging(settings.log_level)
+    logging.getLogger("aioice").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    worker_id = args.id or f"{socket.gethostname()}-{os.getpid()}"
+    if args.ipc_fd is not None:
+        from live.media.local import LocalLink
+
+        fd: int = args.ipc_fd
+        return run_worker(settings, worker_id, lambda: LocalLink(fd))
     if not settings.redis_url:
         raise SettingsError("LIVE_REDIS_URL: a media worker needs Redis to reach the app nodes")
-    _setup_logging(settings.log_level)
-    return workers.run(settings, args.id)
+    from live.media.redis_workers import RedisLink
+
+    return run_worker(settings, worker_id, lambda: RedisLink(settings))
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -180,7 +180,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIVE_THUMBNAIL_SECONDS", "thumbnail_seconds", _float(0, 3600), "5",
             "How often a live's thumbnail is refreshed from a keyframe; 0 turns thumbnails off."),
     Setting("LIVE_MEDIA_WORKERS", "media_workers", _bool, "0",
-            "Relay media in `live media-worker` processes (needs LIVE_REDIS_URL) instead of in each app node."),
+            "Relay media in `live media-worker` processes on any machine, reached through Redis (needs "
+            "LIVE_REDIS_URL), instead of in media processes that each app node starts."),
+    Setting("LIVE_MEDIA_PROCESSES", "media_processes", _int(0, 256), "0",
+            "Media processes `live serve` starts and supervises (without LIVE_MEDIA_WORKERS); 0: the machine's "
+            "cores minus one, at least 1."),
+    Setting("LIVE_MEDIA_VIEWERS_PER_WORKER", "media_viewers_per_worker", _int(1, 100_000), "150",
+            "WebRTC viewers of one live that one media process takes before the live's next viewers go to "
+            "another process (an edge of the live's relay tree)."),
+    Setting("LIVE_MEDIA_PIPE_HOST", "media_pipe_host", _str, "127.0.0.1",
+            "Address media processes listen on for pipes from other media processes (the relay tree); "
+            "with workers on several machines, one the others can reach."),
+    Setting("LIVE_MEDIA_PIPE_BUFFER_BYTES", "media_pipe_buffer_bytes", _int(16 * 1024, 1 << 30), "2097152",
+            "Bytes an origin buffers towards one edge before it drops that edge's frames (its viewers then "
+            "wait for the next keyframe); a stalled edge never slows the origin."),
+    Setting("LIVE_MEDIA_PIPE_ADVERTISE", "media_pipe_advertise", _opt_str, "",
+            "Address other media processes use to reach this one's pipe (default: LIVE_MEDIA_PIPE_HOST), "
+            "e.g. the machine's address when listening on 0.0.0.0."),
 )
 
 _BY_FIELD = {s.field: s for s in SETTINGS}
@@ -220,6 +236,11 @@ class Settings:
     recording: bool = True
     thumbnail_seconds: float = 5.0
     media_workers: bool = False
+    media_processes: int = 0
+    media_viewers_per_worker: int = 150
+    media_pipe_host: str = "127.0.0.1"
+    media_pipe_advertise: str | None = None
+    media_pipe_buffer_bytes: int = 2 << 20
     dev: bool = False
 
     @classmethod
@@ -264,6 +285,26 @@ class Settings:
     @property
     def var_path(self) -> Path:
         return Path(self.var_dir)
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as LIVE_* variables: how a child process (a media process) gets the same."""
+        out: dict[str, str] = {}
+        for setting in SETTINGS:
+            value = getattr(self, setting.field)
+            if value is None:
+                out[setting.env] = ""
+            elif isinstance(value, bool):
+                out[setting.env] = "1" if value else "0"
+            elif isinstance(value, list):
+                out[setting.env] = json.dumps(value) if value else ""
+            else:
+                out[setting.env] = str(value)
+        return out
+
+    @property
+    def media_process_count(self) -> int:
+        """How many media processes an app node starts (LIVE_MEDIA_PROCESSES, 0: cores - 1, at least 1)."""
+        return self.media_processes or max(1, (os.cpu_count() or 2) - 1)
 
     @property
     def is_sqlite(self) -> bool:

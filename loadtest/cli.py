@@ -198,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-decode", action="store_true",
                    help="subscribers count complete encoded frames instead of decoding them, so one generator "
                         "process holds many: measures the relay's capacity, not the generator's decoders")
+    g.add_argument("--workers", type=_positive(int), default=1,
+                   help="media processes the server spreads the live's viewers over (start it with "
+                        "LIVE_MEDIA_PROCESSES>=W and LIVE_MEDIA_VIEWERS_PER_WORKER<=N/W): reports loss, fps, first "
+                        "frame and CPU per process and the origin's cost per edge (default 1)")
     media.set_defaults(func=cmd_media, scenario="media")
 
     churn = sub.add_parser(
@@ -438,7 +442,8 @@ def cmd_media(args: argparse.Namespace) -> int:
         result = asyncio.run(run_media(
             urls[0], host.token, [v.token for v in viewers], rooms[0], size=(w, h), ramp=args.ramp,
             duration=args.duration, server_pids=_server_pids(args, urls), quiet=args.quiet, command=command,
-            label=args.label or "live", decode=not args.no_decode, processes=args.processes))
+            label=args.label or "live", decode=not args.no_decode, processes=args.processes,
+            workers=args.workers))
     finally:
         if hosts:
             asyncio.run(end_lives(urls[0], hosts, rooms))

@@ -47,6 +47,7 @@ class LiveTarget:
     def __init__(self, url: str, room: str, host_token: str | None = None) -> None:
         self.url, self.room, self.host_token = url, room, host_token
         self.host_client: Any = None
+        self.origin = ""  # the media process the publisher landed on
 
     async def publish(self, offer: str) -> str:
         from live.client import LiveClient
@@ -55,6 +56,7 @@ class LiveTarget:
         self.host_client = await LiveClient.connect(self.url, self.host_token, encoding="msgpack")
         await self.host_client.request("room.join", room=self.room)
         reply = await self.host_client.request("media.publish", room=self.room, sdp=offer, timeout=30)
+        self.origin = str(reply.get("worker") or "")
         return str(reply["sdp"])
 
     async def join(self, token: str | None) -> Any:
@@ -65,9 +67,10 @@ class LiveTarget:
         await client.request("room.join", room=self.room)
         return client
 
-    async def subscribe(self, handle: Any, offer: str) -> str:
+    async def subscribe(self, handle: Any, offer: str) -> tuple[str, str]:
+        """The answer, and the media process the subscriber was placed on."""
         reply = await handle.request("media.subscribe", room=self.room, sdp=offer, timeout=30)
-        return str(reply["sdp"])
+        return str(reply["sdp"]), str(reply.get("worker") or "")
 
     async def leave(self, handle: Any) -> None:
         await handle.close()
@@ -86,6 +89,7 @@ class MediaRelayTarget:
         import httpx
 
         self.http = httpx.AsyncClient(base_url=url.rstrip("/"), timeout=30)
+        self.origin = ""
 
     async def _post(self, path: str, offer: str) -> str:
         response = await self.http.post(path, json={"sdp": offer})
@@ -99,8 +103,8 @@ class MediaRelayTarget:
     async def join(self, token: str | None) -> Any:
         return None
 
-    async def subscribe(self, handle: Any, offer: str) -> str:
-        return await self._post("/subscribe", offer)
+    async def subscribe(self, handle: Any, offer: str) -> tuple[str, str]:
+        return await self._post("/subscribe", offer), ""
 
     async def leave(self, handle: Any) -> None:
         pass
@@ -140,8 +144,10 @@ class SubscriberGroup:
         self.signaling = _target(target, url, room)
         self.tokens, self.offsets, self.decode = tokens, offsets, decode
         self.subs: list[tuple[Any, Any]] = []
+        self.worker_of: dict[int, str] = {}  # id(subscriber) -> the media process it was placed on
         self.failed: dict[str, int] = {}
         self.first = Histogram()
+        self.first_by_worker: dict[str, Histogram] = {}
         self.phases = {name: Histogram() for name in PHASES}
         self.joins: asyncio.Future[Any] | None = None
         self.frames_before: dict[int, int] = {}
@@ -170,13 +176,16 @@ class SubscriberGroup:
 
             offer = await sub.offer()
             marks["offer"] = time.monotonic()
-            answer = await self.signaling.subscribe(client, offer)
+            answer, worker = await self.signaling.subscribe(client, offer)
             marks["answer"] = time.monotonic()
             await sub.accept(answer)
             self.subs.append((client, sub))
+            self.worker_of[id(sub)] = worker
             if await sub.wait_video(1, FIRST_FRAME_TIMEOUT) and sub.received.first_video_at is not None:
                 marks["first_frame"] = sub.received.first_video_at
-                self.first.record(int((marks["first_frame"] - marks["asked"]) * 1e6))
+                took = int((marks["first_frame"] - marks["asked"]) * 1e6)
+                self.first.record(took)
+                self.first_by_worker.setdefault(worker, Histogram()).record(took)
                 previous = marks["asked"]
                 for name in PHASES:
                     now = marks.get(name, previous)
@@ -199,8 +208,9 @@ class SubscriberGroup:
 
     async def finish(self) -> dict[str, Any]:
         span = max(1e-6, time.monotonic() - self.marked_at)
-        fps, kbps, loss = [], [], []
+        fps, kbps, loss, workers = [], [], [], []
         for _, s in self.subs:
+            workers.append(self.worker_of.get(id(s), ""))
             fps.append((s.received.frames["video"] - self.frames_before.get(id(s), 0)) / span)
             got, lost, size_b = await _stats(s.pc)
             g0, l0, b0 = self.stats_before.get(id(s), (0, 0, 0))
@@ -214,8 +224,10 @@ class SubscriberGroup:
             await s.close()
             await self.signaling.leave(client)
         await self.signaling.close()
-        return {"fps": fps, "kbps": kbps, "loss": loss, "failed": self.failed, "connected": len(self.subs),
-                "first": self.first.to_json(), "phases": {k: h.to_json() for k, h in self.phases.items()}}
+        return {"fps": fps, "kbps": kbps, "loss": loss, "workers": workers, "failed": self.failed,
+                "connected": len(self.subs), "first": self.first.to_json(),
+                "first_by_worker": {w: h.to_json() for w, h in self.first_by_worker.items()},
+                "phases": {k: h.to_json() for k, h in self.phases.items()}}
 
 
 def _group_process(conn: Connection, config: dict[str, Any]) -> None:
@@ -297,8 +309,14 @@ class ProcessGroup:
 
 async def run_media(url: str, host_token: str | None, tokens: list[str | None], room: str, *, size: tuple[int, int],
                     ramp: float, duration: float, server_pids: list[int], quiet: bool, command: str, label: str,
-                    target: str = "live", decode: bool = True, processes: int = 1) -> dict[str, Any]:
-    """`tokens` are the subscribers' (for `live`; None for the peer, which has no accounts)."""
+                    target: str = "live", decode: bool = True, processes: int = 1, workers: int = 1) -> dict[str, Any]:
+    """`tokens` are the subscribers' (for `live`; None for the peer, which has no accounts).
+
+    `workers` > 1: the server is expected to spread the live's viewers over that many media processes
+    (start it with LIVE_MEDIA_PROCESSES >= workers and LIVE_MEDIA_VIEWERS_PER_WORKER <= N / workers);
+    the report then has loss, fps, first-frame time and CPU per process, and the origin's cost per
+    edge (its CPU beyond the publisher alone, measured before any viewer joins, and beyond its own
+    viewers at the edges' cost per viewer)."""
     from aiortc import RTCSessionDescription
 
     from live.media.peers import publisher
@@ -311,6 +329,18 @@ async def run_media(url: str, host_token: str | None, tokens: list[str | None], 
     pub_pc, offer = await publisher(size=size, bitrate=PUBLISHER_BITRATE)
     answer = await signaling.publish(offer)
     await pub_pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    sampler.refresh()  # the media processes a server starts when media is first needed
+    base: dict[int, float] = {}
+    if workers > 1:
+        # the publisher alone: what the origin spends before any viewer or edge
+        await asyncio.sleep(1.0)
+        sampler.sample()
+        samples: dict[int, list[float]] = {}
+        for _ in range(3):
+            await asyncio.sleep(1.0)
+            for pid, (pct, _) in sampler.sample().items():
+                samples.setdefault(pid, []).append(pct)
+        base = {pid: sum(v) / len(v) for pid, v in samples.items()}
 
     n = len(tokens)
     offsets = [ramp * i / max(1, n) for i in range(n)]
@@ -376,11 +406,69 @@ async def run_media(url: str, host_token: str | None, tokens: list[str | None], 
     results = await asyncio.gather(*(g.finish() for g in groups))
     await signaling.close()
     await pub_pc.close()
-    return _result(results, sampler, window, timeline, gen_cpu, warnings, t0, n, {
+    result = _result(results, sampler, window, timeline, gen_cpu, warnings, t0, n, {
         "target": target, "label": label, "command": command, "config": {
             "url": url, "room": room, "subscribers": n, "size": f"{size[0]}x{size[1]}", "ramp": ramp,
             "duration": duration, "decode": decode, "processes": len(groups) + (processes > 1),
-            "publisher_bitrate": PUBLISHER_BITRATE}})
+            "publisher_bitrate": PUBLISHER_BITRATE, "workers": workers}})
+    result["summary"]["by_worker"] = by_worker(results, result["summary"]["server"], base, signaling.origin)
+    used = len(result["summary"]["by_worker"])
+    if workers > 1 and used < workers:
+        result["warnings"].append(f"!!! the viewers landed on {used} media process(es), not {workers}: start the "
+                                  f"server with LIVE_MEDIA_PROCESSES>={workers} and LIVE_MEDIA_VIEWERS_PER_WORKER<="
+                                  f"{max(1, n // workers)}")
+        progress.loud(result["warnings"][-1])
+    if workers > 1:
+        result["summary"]["tree"] = tree_costs(result["summary"]["by_worker"])
+    return result
+
+
+def by_worker(groups: list[dict[str, Any]], servers: list[dict[str, Any]], base: dict[int, float],
+              origin: str) -> dict[str, dict[str, Any]]:
+    """Loss, fps, first frame and CPU of each media process the viewers were placed on."""
+    cpu_of = {procstat.worker_id(int(p["pid"])): p for p in servers}
+    out: dict[str, dict[str, Any]] = {}
+    for g in groups:
+        for worker, fps, loss in zip(g.get("workers") or [], g["fps"], g["loss"], strict=False):
+            row = out.setdefault(worker, {"subscribers": 0, "fps": [], "loss": [], "first": Histogram()})
+            row["subscribers"] += 1
+            row["fps"].append(fps)
+            row["loss"].append(loss)
+        for worker, hist in (g.get("first_by_worker") or {}).items():
+            out.setdefault(worker, {"subscribers": 0, "fps": [], "loss": [], "first": Histogram()})["first"].merge(
+                Histogram.from_json(hist))
+    if origin and origin not in out:
+        out[origin] = {"subscribers": 0, "fps": [], "loss": [], "first": Histogram()}
+    summary: dict[str, dict[str, Any]] = {}
+    for worker, row in sorted(out.items()):
+        proc = cpu_of.get(worker)
+        first = row["first"].summary_ms()
+        summary[worker] = {
+            "origin": worker == origin, "subscribers": row["subscribers"],
+            "fps_avg": round(sum(row["fps"]) / len(row["fps"]), 1) if row["fps"] else 0.0,
+            "loss_pct_avg": round(sum(row["loss"]) / len(row["loss"]), 2) if row["loss"] else 0.0,
+            "loss_pct_max": round(max(row["loss"]), 2) if row["loss"] else 0.0,
+            "first_frame_ms": {k: first[k] for k in ("p50", "p99") if k in first},
+            "pid": proc["pid"] if proc else None,
+            "cpu_avg": proc["cpu_avg"] if proc else None,
+            "cpu_publisher_only": round(base.get(int(proc["pid"]), 0.0), 1) if proc else None,
+        }
+    return summary
+
+
+def tree_costs(workers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per-viewer cost at the edges, and what each edge costs its origin (in % of a core, and in viewers)."""
+    edges = [w for w in workers.values() if not w["origin"] and w["cpu_avg"] is not None]
+    origin = next((w for w in workers.values() if w["origin"] and w["cpu_avg"] is not None), None)
+    viewers_at_edges = sum(w["subscribers"] for w in edges)
+    if not edges or origin is None or not viewers_at_edges:
+        return {}
+    per_viewer = sum(w["cpu_avg"] for w in edges) / viewers_at_edges
+    extra = origin["cpu_avg"] - (origin["cpu_publisher_only"] or 0.0) - origin["subscribers"] * per_viewer
+    per_edge = extra / len(edges)
+    return {"edges": len(edges), "cpu_per_viewer_pct": round(per_viewer, 3),
+            "origin_cpu_per_edge_pct": round(per_edge, 3),
+            "edge_cost_in_viewers": round(per_edge / per_viewer, 2) if per_viewer > 0 else None}
 
 
 def _result(groups: list[dict[str, Any]], sampler: procstat.Sampler, window: dict[str, float],

@@ -58,6 +58,19 @@ def describe(pid: int) -> str:
     return cmd if len(cmd) <= 60 else cmd[:57] + "..."
 
 
+def worker_id(pid: int) -> str:
+    """A `live media-worker` process's id (its `--id` argument); the pid as text otherwise."""
+    try:
+        args = (PROC / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return str(pid)
+    if b"media-worker" in args and b"--id" in args:
+        at = args.index(b"--id")
+        if at + 1 < len(args):
+            return args[at + 1].decode(errors="replace")
+    return str(pid)
+
+
 def children(pid: int) -> list[int]:
     """Direct and indirect children (uvicorn workers, multiprocessing pools)."""
     if not PROC.exists():
@@ -132,6 +145,7 @@ class Sampler:
             for child in children(pid):
                 self.pids.setdefault(child, describe(child))
         self._last: dict[int, tuple[float, float]] = {}
+        self.roots = list(pids)
         self.series: dict[int, list[tuple[float, float, int]]] = {pid: [] for pid in self.pids}
         self._machine = machine_jiffies()
         self.cores = os.cpu_count() or 1
@@ -140,6 +154,17 @@ class Sampler:
             cpu = cpu_seconds(pid)
             if cpu is not None:
                 self._last[pid] = (time.time(), cpu)
+
+    def refresh(self) -> None:
+        """Also follow children started since (a server's media processes start on first use)."""
+        for root in self.roots:
+            for child in children(root):
+                if child not in self.pids:
+                    self.pids[child] = describe(child)
+                    self.series[child] = []
+                    cpu = cpu_seconds(child)
+                    if cpu is not None:
+                        self._last[child] = (time.time(), cpu)
 
     def sample(self) -> dict[int, tuple[float, int]]:
         """(cpu %, rss bytes) of each live process now; also appended to the timeline."""

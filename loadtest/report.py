@@ -45,6 +45,17 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
     s = result["summary"]
     if result["scenario"] == "media":
         ff = s["first_frame_ms"]
+        tree: list[tuple[str, Any, str]] = []
+        for worker, w in (s.get("by_worker") or {}).items() if len(s.get("by_worker") or {}) > 1 else ():
+            role = "origin" if w["origin"] else "edge"
+            tree += [(f"{role} {worker}: subscribers", w["subscribers"], ""),
+                     (f"{role} {worker}: CPU %", w["cpu_avg"], ""),
+                     (f"{role} {worker}: loss % (avg)", w["loss_pct_avg"], "low"),
+                     (f"{role} {worker}: first frame p99 ms", w["first_frame_ms"].get("p99"), "low")]
+        if s.get("tree"):
+            tree += [("CPU % per viewer at the edges", s["tree"]["cpu_per_viewer_pct"], "low"),
+                     ("origin CPU % per edge", s["tree"]["origin_cpu_per_edge_pct"], "low"),
+                     ("an edge costs its origin (viewers)", s["tree"]["edge_cost_in_viewers"], "low")]
         return [
             ("subscribers", s["subscribers"], ""), ("subscribed", s["connected"], ""),
             ("failures", s["failed"], "low"), ("video fps per subscriber (avg)", s["fps_avg"], "high"),
@@ -55,6 +66,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
             ("server CPU % (avg, all processes)", s["server_cpu_avg"], ""),
             ("server CPU % per subscriber", s.get("server_cpu_per_subscriber"), "low"),
             ("generator CPU % (max)", s["generator_cpu_max"], ""),
+            *tree,
         ]
     lat = s["latency_ms"]
     server_rss = sum(p["rss_max"] for p in s.get("server", [])) or None

@@ -15,8 +15,10 @@ import av
 import pytest
 from aiortc import RTCSessionDescription
 
-from live.media.passthrough import EncodedSink, PassThroughReceiver, is_keyframe
+from live.media.frames import is_keyframe
+from live.media.passthrough import EncodedSink, PassThroughReceiver
 from live.media.peers import Subscriber, publisher
+from live.media.frames import Frame
 from live.media.relay import KeyframeThrottle, MediaError, Output, Relay, RelayThread, Source
 
 ROOM = "live:relaytest"
@@ -254,15 +256,19 @@ async def test_keyframe_requests_are_throttled_to_one_a_second() -> None:
 
 
 class _FakePublication:
-    relay = type("R", (), {"taps": []})()
+    taps: list[Any] = []
     key = (ROOM, "host")
 
     def source_ended(self, source: Any) -> None:
         pass
 
 
-def _packet(data: bytes) -> av.Packet:
-    return av.Packet(data)
+async def _no_upstream() -> bool:
+    return True
+
+
+def _packet(data: bytes, keyframe: bool, pts: int = 0) -> Frame:
+    return Frame(data, pts, keyframe)
 
 
 async def test_a_slow_subscribers_queue_drops_oldest_and_waits_for_a_keyframe() -> None:
@@ -270,37 +276,39 @@ async def test_a_slow_subscribers_queue_drops_oldest_and_waits_for_a_keyframe() 
 
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
     opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
-    video = Source(_FakePublication(), "video", vp8)  # type: ignore[arg-type]
-    audio = Source(_FakePublication(), "audio", opus)  # type: ignore[arg-type]
+    video = Source(_FakePublication(), "video", vp8, _no_upstream)  # type: ignore[arg-type]
+    audio = Source(_FakePublication(), "audio", opus, _no_upstream)  # type: ignore[arg-type]
     requests: list[str] = []
     video.request_keyframe = lambda: requests.append("pli")  # type: ignore[method-assign]
     out = Output(video)
     out.activate()
     assert requests == ["pli"]
-    out.push(_packet(b"\x31delta"), keyframe=False)
+    out.push(_packet(b"\x31delta", False))
     assert not out.queue, "video is held until a keyframe"
-    out.push(_packet(b"\x10key"), keyframe=True)
+    out.push(_packet(b"\x10key", True))
     for _ in range(out.limit + 5):
-        out.push(_packet(b"\x31delta"), keyframe=False)
+        out.push(_packet(b"\x31delta", False))
     assert len(out.queue) <= out.limit and out.need_keyframe and out.dropped > 0
     assert requests == ["pli", "pli"]
     aout = Output(audio)
     aout.activate()
     for i in range(aout.limit + 7):
-        aout.push(_packet(bytes([i])), keyframe=True)
+        aout.push(_packet(bytes([i]), True))
     assert len(aout.queue) == aout.limit and aout.dropped == 7
     assert bytes(aout.queue[0]) == bytes([7]), "the oldest went first"
 
 
-def test_the_sink_turns_frames_into_packets_and_end_into_none() -> None:
+def test_the_sink_turns_frames_into_relay_frames_and_end_into_none() -> None:
     got: list[Any] = []
-    sink = EncodedSink(got.append, 90000)
-    frame = type("F", (), {"data": b"\x10abc", "timestamp": 3000})()
-    sink.put((None, frame))  # type: ignore[arg-type]
+    sink = EncodedSink(got.append, 90000, "VP8")
+    for data, ts in ((b"\x10abc", 3000), (b"\x31def", 6000)):
+        frame = type("F", (), {"data": data, "timestamp": ts})()
+        sink.put((None, frame))  # type: ignore[arg-type]
     sink.put(None)
     sink.put(None)
-    assert bytes(got[0]) == b"\x10abc" and got[0].pts == 3000 and got[0].time_base.denominator == 90000
-    assert got[1:] == [None]
+    assert bytes(got[0]) == b"\x10abc" and got[0].pts == 3000 and got[0].keyframe
+    assert bytes(got[1]) == b"\x31def" and got[1].pts == 6000 and not got[1].keyframe
+    assert got[2:] == [None]
 
 
 async def test_publishing_again_replaces_the_old_connection(relay: RelayThread, hooks: Hooks) -> None:
@@ -328,17 +336,12 @@ async def test_publishing_again_replaces_the_old_connection(relay: RelayThread, 
 # -- joining viewers start from the newest group of pictures -----------------------------------
 
 
-def _timed(data: bytes, pts: int) -> av.Packet:
-    import fractions
-
-    packet = av.Packet(data)
-    packet.pts = packet.dts = pts
-    packet.time_base = fractions.Fraction(1, 90000)
-    return packet
+def _timed(data: bytes, pts: int) -> Frame:
+    return Frame(data, pts, keyframe=not data[0] & 0x01)
 
 
 def test_the_gop_cache_keeps_the_newest_keyframe_and_what_follows() -> None:
-    from live.media.gop import GopCache
+    from live.media.relay.gop import GopCache
 
     gop = GopCache(max_age=1.0, max_frames=5, max_bytes=100)
     gop.add(_timed(b"\x31d0", 0), keyframe=False, now=0.0)
@@ -349,7 +352,7 @@ def test_the_gop_cache_keeps_the_newest_keyframe_and_what_follows() -> None:
     replay = gop.replay(0.2)
     assert [bytes(p) for p in replay] == [b"\x10k1", b"\x31d1", b"\x31d2"]
     # caught up in three ticks of the clock, ending at the newest frame's time
-    assert [p.pts for p in replay] == [8998, 8999, 9000] and replay[0].time_base == gop.packets[0].time_base
+    assert [p.pts for p in replay] == [8998, 8999, 9000]
     assert [p.pts for p in gop.packets] == [3000, 6000, 9000], "the kept frames are not changed"
     assert gop.replay(1.2) == [], "a keyframe older than max_age is not replayed"
     gop.add(_timed(b"\x10k2", 12000), keyframe=True, now=2.0)
@@ -371,17 +374,17 @@ def test_a_joining_output_starts_from_the_kept_group_without_asking_for_a_keyfra
     from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
-    video = Source(_FakePublication(), "video", vp8)  # type: ignore[arg-type]
+    video = Source(_FakePublication(), "video", vp8, _no_upstream)  # type: ignore[arg-type]
     requests: list[str] = []
     video.request_keyframe = lambda: requests.append("pli")  # type: ignore[method-assign]
-    video.on_packet(_timed(b"\x10key", 0))
-    video.on_packet(_timed(b"\x31delta", 3000))
+    video.on_frame(_timed(b"\x10key", 0))
+    video.on_frame(_timed(b"\x31delta", 3000))
     out = Output(video)
-    video.outputs.add(out)
+    video.add(out)
     out.activate()
     assert requests == [] and not out.need_keyframe
     assert [bytes(p) for p in out.queue] == [b"\x10key", b"\x31delta"]
-    video.on_packet(_timed(b"\x31next", 6000))
+    video.on_frame(_timed(b"\x31next", 6000))
     assert [p.pts for p in out.queue] == [2999, 3000, 6000]
     # with the group too old to replay, the output waits for a keyframe and asks for one
     video.gop.keyframe_at -= 10

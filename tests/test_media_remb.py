@@ -44,11 +44,11 @@ async def test_the_relays_receivers_carry_the_configured_floor() -> None:
     pc = RTCPeerConnection()
     try:
         receiver = pc.addTransceiver("video", direction="recvonly").receiver
-        adopted = PassThroughReceiver.adopt(receiver, lambda *_: None, 90000, min_bitrate=750_000)
+        adopted = PassThroughReceiver.adopt(receiver, lambda *_: None, 90000, "VP8", min_bitrate=750_000)
         estimator = adopted._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
         assert isinstance(estimator, FlooredEstimator) and estimator.floor == 750_000
         other = PassThroughReceiver.adopt(pc.addTransceiver("video", direction="recvonly").receiver,
-                                          lambda *_: None, 90000)
+                                          lambda *_: None, 90000, "VP8")
         assert not isinstance(other._RTCRtpReceiver__remote_bitrate_estimator,  # type: ignore[attr-defined]
                               FlooredEstimator)  # 0: no floor
     finally:

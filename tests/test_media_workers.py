@@ -17,7 +17,7 @@ from aiortc import RTCSessionDescription
 
 from live.client import LiveClient
 from live.media.peers import Subscriber, publisher
-from live.media.workers import WorkerClient
+from live.media.redis_workers import RedisWorkers
 from tests.support.communities import Person, add_member, make_community, people
 from tests.support.servers import SECRET, RunningServer, run_server, settings
 
@@ -36,7 +36,7 @@ async def worker_setup(sqlite_url: str, tmp_path: Path, redis_url: str,
             for wid in ("w1", "w2"):
                 procs[wid] = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "live", "media-worker", "--id", wid, env=env)
-            client = WorkerClient(cfg)
+            client = RedisWorkers(cfg)
             deadline = time.monotonic() + 20
             while len(await client.workers()) < 2:
                 assert time.monotonic() < deadline, "media workers did not start"
@@ -88,7 +88,7 @@ async def test_a_killed_worker_moves_its_room_and_clients_renegotiate(
             await c_alice.request("room.join", room=room)
             await c_bob.request("room.join", room=room)
             await go()
-            owner = await media.workers.owner(room, place=False)
+            owner = await media.cluster.directory.room_owner(room)
             assert owner in procs
             procs[owner].kill()  # no goodbye: the heartbeat just stops
             await procs[owner].wait()
@@ -97,7 +97,7 @@ async def test_a_killed_worker_moves_its_room_and_clients_renegotiate(
                 assert restart["room"] == room
             # negotiate again: the room lands on the surviving worker and frames flow
             await go()
-            again = await media.workers.owner(room, place=False)
+            again = await media.cluster.directory.room_owner(room)
             assert again is not None and again != owner
         finally:
             for s in subs:

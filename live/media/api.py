@@ -90,12 +90,12 @@ async def _open_session(ctx: Ctx[Any, Any], kind: str) -> Response:
     sdp = await _sdp_body(ctx)
     media = _media(ctx)
     if kind == "whip":
-        answer = await media.publish(room, ctx.user, sdp)
+        answer = (await media.publish(room, ctx.user, sdp)).sdp
         publisher = ctx.user.id
     else:
         await check_room(ctx.services, room, ctx.user.id)
         publisher = (await media.live_info(room)).host_id
-        answer = await media.subscribe(room, ctx.user, sdp, publisher)
+        answer = (await media.subscribe(room, ctx.user, sdp, publisher)).sdp
     sid = secrets.token_urlsafe(16)
     media.sessions[sid] = (room, ctx.user.id, kind, publisher)
     location = f"/v1/live/{lid}/{kind}/{sid}"

@@ -7,12 +7,11 @@ owns (never on the class, so a client in the same process keeps decoding):
 1. `PassThroughReceiver`: the receiver's class is swapped right after the offer is applied (before
    DTLS completes, so before `receive()` runs). Its `receive()` is the stock one minus the decoder
    thread: the jitter buffer's complete encoded frames go to an `EncodedSink`, which turns them into
-   `av.Packet`s (pts in the codec's clock) and hands them to the relay on the event loop, where
-   they already are. Stopping (BYE, disconnect, close) puts `None`, which the sink turns into
+   `Frame`s (pts in the codec's clock, keyframe flag read once here) and hands them to the relay on
+   the event loop, where they already are. Stopping (BYE, disconnect, close) puts `None`, which the sink turns into
    "publisher ended". Its `_handle_rtp_packet` remembers the media SSRC so the relay can send PLI.
-2. `ForwardingSender`: the sender's `_send_keyframe` (called on a subscriber's PLI or FIR) tells
-   the relay instead of flagging a local encoder. Given `av.Packet`s, the stock sender only
-   packetizes (`Encoder.pack`), which is exactly what forwarding needs.
+2. `ForwardingSender` (`live.media.sender`): the viewer's sender forwards prepared payloads and
+   tells the relay of a viewer's PLI or FIR instead of flagging a local encoder.
 3. `restrict_codecs`: the negotiated codec list of a transceiver is narrowed to one codec (plus its
    RTX) after the offer is applied, so the publisher sends one known codec and every subscriber
    receives that same codec.
@@ -24,23 +23,23 @@ exist at start-up so an incompatible aiortc fails loudly instead of silently dec
 from __future__ import annotations
 
 import asyncio
-import fractions
 import logging
 from collections.abc import Callable
 from typing import Any
 
-import av
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCRtpReceiver
 from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
+
+from live.media.frames import Frame, is_keyframe
 
 log = logging.getLogger("live.media")
 
 _P = "_RTCRtpReceiver__"  # the mangled prefix of RTCRtpReceiver's private attributes
 _NEEDED = ("started", "codecs", "rtx_ssrc", "decoder_queue", "decoder_thread", "transport", "rtcp_task")
 
-# (packet or None at the end) -> None, called on the relay's event loop
-PacketHandler = Callable[[av.Packet | None], None]
+# (frame or None at the end) -> None, called on the relay's event loop
+FrameHandler = Callable[[Frame | None], None]
 
 
 def check_aiortc() -> None:
@@ -48,35 +47,17 @@ def check_aiortc() -> None:
     probe = RTCRtpReceiver.__new__(RTCRtpReceiver)
     init_names = RTCRtpReceiver.__init__.__code__.co_names
     missing = [n for n in _NEEDED if f"{_P}{n}" not in init_names]
-    if missing or not hasattr(probe, "_run_rtcp") or not hasattr(RTCRtpSender, "_send_keyframe"):
+    if missing or not hasattr(probe, "_run_rtcp"):
         raise RuntimeError(f"aiortc {missing} changed: the pass-through relay needs aiortc 1.10-1.x")
-
-
-def is_keyframe(codec: str, data: bytes) -> bool:
-    """Whether an encoded frame can be decoded on its own (codec is 'VP8', 'H264' or 'opus')."""
-    if codec == "VP8":
-        # RFC 6386 9.1: bit 0 of the frame tag is the inverse key frame flag.
-        return len(data) > 0 and not data[0] & 0x01
-    if codec == "H264":
-        # Annex B (as aiortc depayloads it): an IDR slice (5) or SPS (7) in the access unit.
-        i, n = 0, len(data)
-        while True:
-            i = data.find(b"\x00\x00\x01", i, n)
-            if i < 0 or i + 3 >= n:
-                return False
-            nal_type = data[i + 3] & 0x1F
-            if nal_type in (5, 7):
-                return True
-            i += 3
-    return True  # audio: every frame stands alone
 
 
 class EncodedSink:
     """Stands in for the decoder queue and thread: complete encoded frames go to `handler`."""
 
-    def __init__(self, handler: PacketHandler, clock_rate: int) -> None:
+    def __init__(self, handler: FrameHandler, clock_rate: int, codec: str) -> None:
         self.handler = handler
-        self.time_base = fractions.Fraction(1, clock_rate)
+        self.clock_rate = clock_rate
+        self.codec = codec  # 'VP8', 'H264' or 'opus' (is_keyframe's names)
         self.frames = 0
         self.closed = False
 
@@ -87,14 +68,11 @@ class EncodedSink:
             return
         if self.closed:
             return
-        _codec, frame = task
-        packet = av.Packet(frame.data)
-        packet.pts = frame.timestamp
-        packet.dts = frame.timestamp
-        packet.time_base = self.time_base
+        _codec, encoded = task
+        data = encoded.data
         self.frames += 1
         try:
-            self.handler(packet)
+            self.handler(Frame(data, encoded.timestamp, is_keyframe(self.codec, data)))
         except Exception:
             log.exception("forwarding a frame failed")
 
@@ -145,12 +123,12 @@ class PassThroughReceiver(RTCRtpReceiver):
     sink: EncodedSink | None
 
     @classmethod
-    def adopt(cls, receiver: RTCRtpReceiver, handler: PacketHandler, clock_rate: int,
+    def adopt(cls, receiver: RTCRtpReceiver, handler: FrameHandler, clock_rate: int, codec: str,
               min_bitrate: int = 0) -> PassThroughReceiver:
         receiver.__class__ = cls
         assert isinstance(receiver, PassThroughReceiver)
         receiver.media_ssrc = None
-        receiver.sink = EncodedSink(handler, clock_rate)
+        receiver.sink = EncodedSink(handler, clock_rate, codec)
         estimator = getattr(receiver, f"{_P}remote_bitrate_estimator", None)
         if estimator is not None and min_bitrate > 0:
             setattr(receiver, f"{_P}remote_bitrate_estimator", FlooredEstimator(estimator, min_bitrate))
@@ -185,24 +163,6 @@ class PassThroughReceiver(RTCRtpReceiver):
             return False
         await self._send_rtcp_pli(self.media_ssrc)
         return True
-
-
-class ForwardingSender(RTCRtpSender):
-    """An RTCRtpSender that reports a subscriber's PLI/FIR to the relay."""
-
-    on_keyframe_request: Callable[[], None] | None
-
-    @classmethod
-    def adopt(cls, sender: RTCRtpSender, on_keyframe_request: Callable[[], None]) -> ForwardingSender:
-        sender.__class__ = cls
-        assert isinstance(sender, ForwardingSender)
-        sender.on_keyframe_request = on_keyframe_request
-        return sender
-
-    def _send_keyframe(self) -> None:
-        callback = self.on_keyframe_request
-        if callback is not None:
-            callback()
 
 
 def _matches(a: RTCRtpCodecParameters, b: RTCRtpCodecParameters) -> bool:

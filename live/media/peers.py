@@ -157,8 +157,9 @@ class CountingSubscriber(Subscriber):
     def __init__(self, config: RTCConfiguration | None = None) -> None:
         super().__init__(config, keep_pictures=0)
         for transceiver in self.pc.getTransceivers():
-            clock = 90000 if transceiver.kind == "video" else 48000
-            PassThroughReceiver.adopt(transceiver.receiver, self._counter(transceiver.kind), clock)
+            clock, codec = (90000, "VP8") if transceiver.kind == "video" else (48000, "opus")
+            # (the codec name only decides how keyframes are spotted, which counting does not need)
+            PassThroughReceiver.adopt(transceiver.receiver, self._counter(transceiver.kind), clock, codec)
 
     def _counter(self, kind: str) -> Callable[[Any], None]:
         r = self.received

@@ -115,3 +115,18 @@ class Thumbnails:
                 self.written(room, path)
             except Exception:
                 log.warning("thumbnail of %s failed", room, exc_info=True)
+
+
+async def store_thumbnail(db: Any, room: str, path: Path) -> None:
+    """Note a fresh thumbnail file on the live's row (the live tab's `thumbnail_url`)."""
+    from live.lives.models import Live
+    from live.storage.base import utcnow
+
+    try:
+        async with db.session() as session:
+            live = await session.get(Live, room.partition(":")[2])
+            if live is not None:
+                live.thumbnail_path = str(path)
+                live.thumbnail_at = utcnow()
+    except Exception:
+        log.warning("saving the thumbnail of %s failed", room, exc_info=True)

@@ -284,9 +284,11 @@ class Gateway:
         await self._access(conn, room)
         msg = request.message
         if request.type == "media.publish":
-            return {"sdp": await media.publish(room, conn.user, msg["sdp"])}
+            placed = await media.publish(room, conn.user, msg["sdp"])
+            return {"sdp": placed.sdp, "worker": placed.worker}
         if request.type == "media.subscribe":
-            return {"sdp": await media.subscribe(room, conn.user, msg["sdp"], msg.get("publisher"))}
+            placed = await media.subscribe(room, conn.user, msg["sdp"], msg.get("publisher"))
+            return {"sdp": placed.sdp, "worker": placed.worker}
         await media.stop(room, conn.user, msg.get("publisher"))
         return {}
 

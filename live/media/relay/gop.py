@@ -16,7 +16,7 @@ Only when the kept group is too old or too large does a joining viewer wait for 
 
 from __future__ import annotations
 
-import av
+from live.media.frames import Frame
 
 GOP_MAX_AGE = 1.5  # seconds since the keyframe: longer than the keyframe throttle's window
 GOP_MAX_FRAMES = 45  # at most half a subscriber's video queue (relay.VIDEO_QUEUE)
@@ -31,12 +31,12 @@ class GopCache:
         self.max_age = max_age
         self.max_frames = max_frames
         self.max_bytes = max_bytes
-        self.packets: list[av.Packet] = []
+        self.packets: list[Frame] = []
         self.keyframe_at = 0.0
         self.size = 0
         self.replays = 0
 
-    def add(self, packet: av.Packet, keyframe: bool, now: float) -> None:
+    def add(self, packet: Frame, keyframe: bool, now: float) -> None:
         if keyframe:
             self.packets = [packet]
             self.keyframe_at = now
@@ -55,17 +55,11 @@ class GopCache:
         self.packets = []
         self.size = 0
 
-    def replay(self, now: float) -> list[av.Packet]:
-        """Copies of the kept frames with compressed timestamps; [] when none is fit to replay."""
+    def replay(self, now: float) -> list[Frame]:
+        """The kept frames, retimed one tick apart up to the newest; [] when none is fit to replay."""
         if not self.packets or now - self.keyframe_at > self.max_age:
             return []
         self.replays += 1
         n = len(self.packets)
         last = self.packets[-1].pts
-        out = []
-        for i, packet in enumerate(self.packets):
-            copy = av.Packet(bytes(packet))
-            copy.time_base = packet.time_base
-            copy.pts = copy.dts = packet.pts if last is None else last - (n - 1 - i)
-            out.append(copy)
-        return out
+        return [packet.retimed(last - (n - 1 - i)) for i, packet in enumerate(self.packets)]

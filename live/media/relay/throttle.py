@@ -1,0 +1,64 @@
+"""At most one keyframe request a second reaches a publisher, and none is lost.
+
+Keyframes are 5-20x the size of delta frames: a keyframe storm (every joiner, every lossy viewer,
+every edge asking at once) would congest every viewer's link at the same moment. A request inside
+the window is deferred to the window's end, and further requests merge into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("live.media")
+
+KEYFRAME_INTERVAL = 1.0  # seconds: at most one PLI a second reaches a publisher, per source
+
+
+class KeyframeThrottle:
+    """At most one keyframe request per `interval`; a request inside the window is sent at its end.
+
+    `send` returns False when it could not ask yet (no media seen, so no SSRC to address): the
+    request is then tried again at the end of the next window.
+    """
+
+    def __init__(self, send: Callable[[], Awaitable[bool]], interval: float = KEYFRAME_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.send = send
+        self.interval = interval
+        self.clock = clock
+        self.last = -1e9
+        self.pending: asyncio.TimerHandle | None = None
+        self.sent = 0
+        self.requested = 0
+
+    def request(self) -> None:
+        self.requested += 1
+        if self.pending is not None:
+            return  # one is already scheduled: coalesce
+        wait = self.last + self.interval - self.clock()
+        if wait <= 0:
+            self._fire()
+        else:
+            self.pending = asyncio.get_running_loop().call_later(wait, self._fire)
+
+    def _fire(self) -> None:
+        self.pending = None
+        self.last = self.clock()
+        self.sent += 1
+        asyncio.ensure_future(self._send())
+
+    async def _send(self) -> None:
+        try:
+            if not await self.send():
+                self.sent -= 1
+                self.pending = asyncio.get_running_loop().call_later(self.interval, self._fire)
+        except Exception:
+            log.debug("keyframe request failed", exc_info=True)
+
+    def cancel(self) -> None:
+        if self.pending is not None:
+            self.pending.cancel()
+            self.pending = None
