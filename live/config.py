@@ -138,7 +138,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIVE_SECRET", "secret", _opt_str, "",
             "HS256 key for tokens (at least 32 characters). Required outside `--dev`."),
     Setting("LIVE_VAR_DIR", "var_dir", _str, "var",
-            "Directory for the dev secret, recordings and thumbnails."),
+            "Directory for the dev secret, recordings, thumbnails and HLS segments."),
     Setting("LIVE_LOG_LEVEL", "log_level", _log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Setting("LIVE_MAX_BODY_BYTES", "max_body_bytes", _int(1024, 1 << 30), "1048576",
             "Largest HTTP request body; larger gets 413 `payload_too_large`."),
@@ -181,6 +181,12 @@ SETTINGS: tuple[Setting, ...] = (
             "How often a live's thumbnail is refreshed from a keyframe; 0 turns thumbnails off."),
     Setting("LIVE_MEDIA_WORKERS", "media_workers", _bool, "0",
             "Relay media in `live media-worker` processes (needs LIVE_REDIS_URL) instead of in each app node."),
+    Setting("LIVE_HLS", "hls", _bool, "1",
+            "Write every live's host media as HLS (fMP4) under the var dir, served at `/v1/live/{lid}/hls/index.m3u8`."),
+    Setting("LIVE_HLS_SEGMENT_SECONDS", "hls_segment_seconds", _float(1, 10), "2",
+            "Target HLS segment length; H.264 hosts are asked for a keyframe this often."),
+    Setting("LIVE_HLS_PART_SECONDS", "hls_part_seconds", _float(0, 2), "0.5",
+            "Target LL-HLS part length (low-latency players fetch these); 0: segments only."),
 )
 
 _BY_FIELD = {s.field: s for s in SETTINGS}
@@ -220,6 +226,9 @@ class Settings:
     recording: bool = True
     thumbnail_seconds: float = 5.0
     media_workers: bool = False
+    hls: bool = True
+    hls_segment_seconds: float = 2.0
+    hls_part_seconds: float = 0.5
     dev: bool = False
 
     @classmethod

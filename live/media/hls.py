@@ -394,3 +394,12 @@ class HlsWriters:
                 writer = self.active.pop(room, None)
             if writer is not None:
                 writer.finish()
+
+
+def hls_writers(settings: Any, hosts: dict[str, str]) -> HlsWriters | None:
+    """The HLS tap a relay's process runs (None with `LIVE_HLS=0`)."""
+    if not settings.hls:
+        return None
+    var = Path(settings.var_dir)
+    return HlsWriters(var / "hls", hosts, settings.hls_segment_seconds, settings.hls_part_seconds,
+                      var / "recordings" if settings.recording else None)

@@ -21,6 +21,7 @@ from typing import Any
 
 from live.auth.tokens import Principal
 from live.errors import ApiError, ErrorCode, not_found
+from live.media.hls import hls_writers
 from live.media.recorder import Recorders
 from live.media.relay import MediaError, Relay, RelayThread
 from live.media.thumbnails import Thumbnails
@@ -61,6 +62,7 @@ class MediaService:
         self.workers: Any = None
         local = not self.remote
         self.recorders = Recorders(var / "recordings", self.hosts) if self.settings.recording and local else None
+        self.hls = hls_writers(self.settings, self.hosts) if local else None
         self.thumbnails = (
             Thumbnails(var / "thumbnails", self.hosts, self.settings.thumbnail_seconds, self._thumbnail_written)
             if self.settings.thumbnail_seconds > 0 and local else None
@@ -86,6 +88,8 @@ class MediaService:
             )
             if self.recorders is not None:
                 relay.taps.append(self.recorders.tap)
+            if self.hls is not None:
+                relay.taps.append(self.hls.tap)
             if self.thumbnails is not None:
                 relay.taps.append(self.thumbnails.tap)
             return relay
@@ -120,6 +124,8 @@ class MediaService:
             await asyncio.to_thread(self.thread.stop)
         if self.recorders is not None:
             await asyncio.to_thread(self.recorders.close_all)
+        if self.hls is not None:
+            await asyncio.to_thread(self.hls.close_all)
         if self.thumbnails is not None:
             await asyncio.to_thread(self.thumbnails.close)
         for task in list(self._tasks):
@@ -141,6 +147,8 @@ class MediaService:
         self.communities[room] = info.community_id
         if self.recorders is not None and user.id == info.host_id:
             self.recorders.expect(room, info.id)
+        if self.hls is not None and user.id == info.host_id:
+            self.hls.expect(room, info.id)
         await self._follow(room)
         try:
             return str(await self._op(room, "publish", user_id=user.id, sdp=sdp, host_id=info.host_id, lid=info.id))
@@ -324,6 +332,8 @@ class MediaService:
         self.published.pop(room, None)
         if self.recorders is not None:
             await asyncio.to_thread(self.recorders.finish, room)
+        if self.hls is not None:
+            await asyncio.to_thread(self.hls.finish, room)
         if self.thumbnails is not None:
             self.thumbnails.forget(room)
         self.hosts.pop(room, None)

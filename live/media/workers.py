@@ -33,6 +33,7 @@ import redis.asyncio as aioredis
 
 from live.bus import open_bus
 from live.config import Settings
+from live.media.hls import hls_writers
 from live.media.recorder import Recorders
 from live.media.relay import MediaError, Relay
 from live.media.thumbnails import Thumbnails
@@ -139,6 +140,7 @@ class MediaWorker:
         self.db = Database(self.settings.database_url)
         var = Path(self.settings.var_dir)
         self.recorders = Recorders(var / "recordings", self.hosts) if self.settings.recording else None
+        self.hls = hls_writers(self.settings, self.hosts)
         self.thumbnails = (
             Thumbnails(var / "thumbnails", self.hosts, self.settings.thumbnail_seconds, self._thumbnail)
             if self.settings.thumbnail_seconds > 0 else None
@@ -146,7 +148,7 @@ class MediaWorker:
         self.loop = asyncio.get_running_loop()
         self.relay = Relay(self.settings.ice_servers, self.settings.media_timeout_seconds,
                            self._published, self._unpublished, min_bitrate=self.settings.media_min_bitrate)
-        for tap in (self.recorders, self.thumbnails):
+        for tap in (self.recorders, self.thumbnails, self.hls):
             if tap is not None:
                 self.relay.taps.append(tap.tap)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -165,6 +167,8 @@ class MediaWorker:
             await self.relay.close()
             if self.recorders is not None:
                 await asyncio.to_thread(self.recorders.close_all)
+            if self.hls is not None:
+                await asyncio.to_thread(self.hls.close_all)
             if self.thumbnails is not None:
                 await asyncio.to_thread(self.thumbnails.close)
             await self.bus.close()
@@ -197,6 +201,8 @@ class MediaWorker:
                     self.hosts[room] = args["host_id"]
                 if self.recorders is not None and args.get("lid") and args["user_id"] == args.get("host_id"):
                     self.recorders.expect(room, args["lid"])
+                if self.hls is not None and args.get("lid") and args["user_id"] == args.get("host_id"):
+                    self.hls.expect(room, args["lid"])
                 result: Any = await self.relay.publish(room, args["user_id"], args["sdp"])
             elif op == "subscribe":
                 result = await self.relay.subscribe(room, args["user_id"], args["publisher_id"], args["sdp"])
@@ -208,6 +214,8 @@ class MediaWorker:
                 await self.relay.end_room(room, args.get("reason", "ended"))
                 if self.recorders is not None:
                     await asyncio.to_thread(self.recorders.finish, room)
+                if self.hls is not None:
+                    await asyncio.to_thread(self.hls.finish, room)
                 if self.thumbnails is not None:
                     self.thumbnails.forget(room)
                 self.hosts.pop(room, None)
