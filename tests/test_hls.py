@@ -249,7 +249,7 @@ async def test_an_ended_live_without_recording_has_no_hls(make_settings: Any, tm
             url = await hls_ready(bob, lid, 1)
             await alice.ok("POST", f"/v1/live/{lid}/end")
             assert (await bob.ok("GET", f"/v1/live/{lid}"))["hls_url"] is None
-            await asyncio.sleep(0)  # the access cache keeps decisions a few seconds; a new token asks again
+            # (read rights are cached per token for a few seconds: a fresh token is decided anew)
             error_of(await bob.call("GET", f"{url}?token={server.token(bob.id, 'again')}"), 404, "not_found")
             assert not (tmp_path / "hls" / lid).exists()
         finally:

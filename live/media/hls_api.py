@@ -42,6 +42,7 @@ from starlette.middleware import Middleware
 from starlette.responses import Response
 
 from live.auth.tokens import verify
+from live.communities.access import load_community, require_reader
 from live.errors import ApiError, ErrorCode
 from live.errors import ErrorCode as E
 from live.http.api import Api, Ctx
@@ -107,9 +108,11 @@ class PlaylistFile:
         self.waiters = 0
         self.poller: asyncio.Task[None] | None = None
         self.variants: dict[str, bytes] = {}  # the text with a query on every URI, by query
+        self.used = time.monotonic()
 
     def current(self) -> bool:
         """Re-read the file if it changed; whether it exists."""
+        self.used = time.monotonic()
         try:
             st = os.stat(self.path)
         except OSError:
@@ -321,8 +324,6 @@ class HlsService:
 
     async def _decide(self, lid: str, token: str | None) -> Grant:
         """The read right of the live itself (live.communities.access), and its recording."""
-        from live.communities.access import load_community, require_reader
-
         user = None
         if token is not None:
             user = verify(self.settings.secret or "", token, leeway=self.settings.token_leeway_seconds)
@@ -354,6 +355,9 @@ class HlsService:
         while True:
             await asyncio.sleep(1.0)
             try:
+                idle = time.monotonic() - 60
+                for lid in [lid for lid, p in self.playlists.items() if p.used < idle and p.waiters == 0]:
+                    del self.playlists[lid]  # a live nobody asked about for a minute
                 counts = await self.viewers.sync()
                 lives = self.services.components.get("lives")
                 for lid in counts:
