@@ -39,6 +39,7 @@ COMPONENTS: tuple[str, ...] = (
     "live.lives.api",
     "live.signaling.endpoint",
     "live.media.api",
+    "live.media.hls_api",
     "live.web.routes",
 )
 

@@ -138,7 +138,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIVE_SECRET", "secret", _opt_str, "",
             "HS256 key for tokens (at least 32 characters). Required outside `--dev`."),
     Setting("LIVE_VAR_DIR", "var_dir", _str, "var",
-            "Directory for the dev secret, recordings and thumbnails."),
+            "Directory for the dev secret, recordings, thumbnails and HLS segments."),
     Setting("LIVE_LOG_LEVEL", "log_level", _log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Setting("LIVE_MAX_BODY_BYTES", "max_body_bytes", _int(1024, 1 << 30), "1048576",
             "Largest HTTP request body; larger gets 413 `payload_too_large`."),
@@ -197,6 +197,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIVE_MEDIA_PIPE_ADVERTISE", "media_pipe_advertise", _opt_str, "",
             "Address other media processes use to reach this one's pipe (default: LIVE_MEDIA_PIPE_HOST), "
             "e.g. the machine's address when listening on 0.0.0.0."),
+    Setting("LIVE_HLS", "hls", _bool, "1",
+            "Write every live's host media as HLS (fMP4) under the var dir, served at `/v1/live/{lid}/hls/index.m3u8`."),
+    Setting("LIVE_HLS_SEGMENT_SECONDS", "hls_segment_seconds", _float(1, 10), "2",
+            "Target HLS segment length; H.264 hosts are asked for a keyframe this often."),
+    Setting("LIVE_HLS_PART_SECONDS", "hls_part_seconds", _float(0, 2), "0.5",
+            "Target LL-HLS part length (low-latency players fetch these); 0: segments only."),
 )
 
 _BY_FIELD = {s.field: s for s in SETTINGS}
@@ -241,6 +247,9 @@ class Settings:
     media_pipe_host: str = "127.0.0.1"
     media_pipe_advertise: str | None = None
     media_pipe_buffer_bytes: int = 2 << 20
+    hls: bool = True
+    hls_segment_seconds: float = 2.0
+    hls_part_seconds: float = 0.5
     dev: bool = False
 
     @classmethod

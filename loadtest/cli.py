@@ -1,4 +1,4 @@
-"""`python -m loadtest`: the command line (chat, connections, media, churn, merge, report)."""
+"""`python -m loadtest`: the command line (chat, connections, media, hls, churn, merge, report)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ examples:
       --rooms 1 --members 1000 --senders 10 --rate 20 --duration 30
   python -m loadtest chat --target socketio --url http://127.0.0.1:8090 --members 1000 --rate 20
   python -m loadtest connections --secret "$LIVE_SECRET" --connections 10000 --processes 1
+  python -m loadtest hls --url http://127.0.0.1:8080 --live LID --viewers 2000 --duration 60
   python -m loadtest merge a.json b.json --out all.json --html all.html
   python -m loadtest report live.json socketio.json --html compare.html
 """
@@ -203,6 +204,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "LIVE_MEDIA_PROCESSES>=W and LIVE_MEDIA_VIEWERS_PER_WORKER<=N/W): reports loss, fps, first "
                         "frame and CPU per process and the origin's cost per edge (default 1)")
     media.set_defaults(func=cmd_media, scenario="media")
+
+    hls = sub.add_parser(
+        "hls", help="N HTTP viewers of one live's HLS (segment fetch latency, stalls, glass to glass)",
+        description="N cheap HTTP viewers (one keep-alive connection each, one process) playing one live's "
+                    "HLS like a player: blocking playlist reloads, each new segment fetched. Reports segment "
+                    "fetch latency, stalls, glass-to-glass latency and the server's CPU (docs/media.md).")
+    hls.add_argument("--url", default="http://127.0.0.1:8080", help="the app node (default %(default)s)")
+    hls.add_argument("--live", required=True, metavar="LID", help="the live to watch (its host must be sending)")
+    hls.add_argument("--viewers", type=_positive(int), default=100, help="viewers N (default 100)")
+    hls.add_argument("--duration", type=_positive(float), default=30.0,
+                     help="seconds of watching after the ramp (default 30)")
+    hls.add_argument("--ramp", type=_non_negative, default=5.0, help="seconds over which viewers start (default 5)")
+    hls.add_argument("--token", help="a reader's token (members-only communities; public lives need none)")
+    hls.add_argument("--server-pid", type=int, action="append", metavar="PID",
+                     help="a server process to sample (default: the processes listening on --url's port)")
+    hls.add_argument("--no-server-stats", action="store_true", help="do not sample any server process")
+    hls.add_argument("--out", metavar="FILE", help="JSON result (default var/loadtest/hls-<time>.json)")
+    hls.add_argument("--quiet", action="store_true", help="no progress line")
+    hls.set_defaults(func=cmd_hls, scenario="hls")
 
     churn = sub.add_parser(
         "churn", help="members joining and leaving rooms quickly while others chat",
@@ -448,6 +468,20 @@ def cmd_media(args: argparse.Namespace) -> int:
         if hosts:
             asyncio.run(end_lives(urls[0], hosts, rooms))
     return _finish(args, result)
+
+
+def cmd_hls(args: argparse.Namespace) -> int:
+    from loadtest.hls import run_hls, table
+
+    result = asyncio.run(run_hls(args.url, args.live, args.viewers, args.duration, token=args.token, ramp=args.ramp,
+                                 server_pids=_server_pids(args, [args.url]), quiet=args.quiet))
+    result["command"] = "python -m loadtest " + shlex.join(args.argv)
+    out = Path(args.out or f"var/loadtest/hls-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(table(result))
+    print(f"\nresult: {out}")
+    return 0 if result["errors"] == 0 else 1
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

@@ -69,17 +69,21 @@ class LiveService:
     # -- views ----------------------------------------------------------------------------------
 
     def viewer_count(self, lid: str) -> int:
+        """WebSocket/WebRTC viewers, plus HLS players whose user is not also in the room."""
         presence = self.services.components.get("presence")
+        hls = self.services.components.get("hls")
+        count = hls.outside(lid) if hls is not None else 0
         if presence is None:
-            return 0
+            return count
         try:
-            return int(presence.count(room_of(lid)))
+            return count + int(presence.count(room_of(lid)))
         except Exception:  # noqa: BLE001 - a count is decoration; the live tab still answers
             log.exception("presence.count failed")
-            return 0
+            return count
 
     def view(self, live: Live, host_name: str) -> dict[str, Any]:
         """A live as the HTTP API and the live.started / live.ended events carry it."""
+        hls = self.services.components.get("hls")  # live.media.hls_api.HlsService
         return {
             "id": live.id,
             "community_id": live.community_id,
@@ -92,6 +96,8 @@ class LiveService:
             "viewer_count": self.viewer_count(live.id) if live.status == LIVE else 0,
             "peak_viewers": live.peak_viewers,
             "thumbnail_url": thumbnail_url(live),
+            "hls_url": hls.url(live.id, live.status) if hls is not None else None,
+            "hls_viewer_count": hls.count(live.id) if hls is not None and live.status == LIVE else 0,
         }
 
     async def _host_name(self, session: Any, user_id: str) -> str:

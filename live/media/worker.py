@@ -1,4 +1,4 @@
-"""A media process: one relay, its taps (recording, thumbnails), its pipe, and the operations app
+"""A media process: one relay, its taps (recording, HLS, thumbnails), its pipe, and the operations app
 nodes ask of it.
 
 Media never runs under an app node's interpreter: an app node either starts media processes of its
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from live.config import Settings
+from live.media.hls import hls_writers
 from live.media.pipe import PipeServer, Upstream
 from live.media.recorder import Recorders
 from live.media.relay import MediaError, Relay
@@ -67,6 +68,7 @@ class MediaWorker:
         self.upstream = Upstream(settings.secret or "")
         var = Path(settings.var_dir)
         self.recorders = Recorders(var / "recordings", self.hosts) if settings.recording else None
+        self.hls = hls_writers(settings, self.hosts)
         self.thumbnails = (
             Thumbnails(var / "thumbnails", self.hosts, settings.thumbnail_seconds, self._thumbnail)
             if settings.thumbnail_seconds > 0 else None
@@ -78,7 +80,7 @@ class MediaWorker:
         self.relay = Relay(self.settings.ice_servers, self.settings.media_timeout_seconds,
                            self._published, self._unpublished, min_bitrate=self.settings.media_min_bitrate,
                            attach=self.upstream.attach)
-        for tap in (self.recorders, self.thumbnails):
+        for tap in (self.recorders, self.thumbnails, self.hls):
             if tap is not None:
                 self.relay.taps.append(tap.tap)
         self.pipe = PipeServer(self.relay, self.settings.secret or "", self.settings.media_pipe_host,
@@ -107,6 +109,8 @@ class MediaWorker:
             await self.relay.close()
         if self.recorders is not None:
             await asyncio.to_thread(self.recorders.close_all)
+        if self.hls is not None:
+            await asyncio.to_thread(self.hls.close_all)
         if self.thumbnails is not None:
             await asyncio.to_thread(self.thumbnails.close)
         await self.link.close()
@@ -123,8 +127,11 @@ class MediaWorker:
         if op == "publish":
             if args.get("host_id"):
                 self.hosts[room] = args["host_id"]
-            if self.recorders is not None and args.get("lid") and args["user_id"] == args.get("host_id"):
-                self.recorders.expect(room, args["lid"])
+            if args.get("lid") and args["user_id"] == args.get("host_id"):
+                if self.recorders is not None:
+                    self.recorders.expect(room, args["lid"])
+                if self.hls is not None:
+                    self.hls.expect(room, args["lid"])
             return await relay.publish(room, args["user_id"], args["sdp"])
         if op == "subscribe":
             return await relay.subscribe(room, args["user_id"], args["publisher_id"], args["sdp"],
@@ -136,6 +143,8 @@ class MediaWorker:
         await relay.end_room(room, args.get("reason", "ended"))
         if self.recorders is not None:
             await asyncio.to_thread(self.recorders.finish, room)
+        if self.hls is not None:
+            await asyncio.to_thread(self.hls.finish, room)
         if self.thumbnails is not None:
             self.thumbnails.forget(room)
         self.hosts.pop(room, None)

@@ -401,7 +401,10 @@ class Gateway:
             conn.keepalive(now)
         counts = await self.presence.sync()
         lives = self.services.components.get("lives")
+        hls = self.services.components.get("hls")
         for room, count in counts.items():
+            if hls is not None and room.startswith("live:"):
+                count += hls.outside(room[5:])  # HLS players not in the room themselves
             if room.startswith("community:") or self._viewers_sent.get(room) == count:
                 continue
             self._viewers_sent[room] = count

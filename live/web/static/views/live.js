@@ -5,10 +5,15 @@
 // stage requests (accept, remove) and can end the live. A viewer may ask to join the stage; once
 // accepted they publish too. Media sessions renegotiate after a reconnect, a media.restart, or a
 // failed peer connection.
+//
+// A viewer whose WebRTC connection to the host keeps failing, or who picks "data saver", plays the
+// host over HLS instead (hlsplayer.js; guests on stage are WebRTC only). An ended live's page plays
+// its recording as VOD from the same playlist.
 
 import { api, webConfig } from '../api.js';
 import { busy, describeError, h, replace, toast, userName } from '../dom.js';
 import { STAFF } from '../roles.js';
+import { playHls } from '../hlsplayer.js';
 import { openCamera, publish, subscribe } from '../rtc.js';
 import { createChat } from './chat.js';
 
@@ -24,6 +29,9 @@ const ON_STAGE = new Set(['host', 'guest', 'speaker', 'on_stage', 'accepted']);
 const REQUESTED = new Set(['requested', 'request', 'pending']);
 const INVITED = new Set(['invited', 'invite']);
 const RETRY_MS = [1000, 2000, 4000, 8000];
+const DATA_SAVER_KEY = 'live.dataSaver';
+const FALLBACK_AFTER = 2; // failed WebRTC attempts at the host's media before HLS takes over
+const CONNECT_MS = 5000; // a connection still not up after this counts as failed (ICE can hang)
 
 // The camera opened on the go-live page, handed to the live page without asking again.
 let pendingStream = null;
@@ -58,8 +66,7 @@ export async function renderLive(main, [lid], app) {
   const iceServers = config.ice_servers || [];
 
   if (live.status === 'ended') {
-    renderEnded(main, live, community);
-    return undefined;
+    return renderEnded(main, live, community, app);
   }
 
   // -- layout -----------------------------------------------------------------------------------
@@ -105,6 +112,10 @@ export async function renderLive(main, [lid], app) {
   let localPending = false;
   let ended = false;
   let stage = [];
+  // The host over HLS: {player, reason: 'data-saver' | 'fallback'} or null (WebRTC).
+  let hls = null;
+  let hlsStarting = false;
+  let dataSaver = !isHost && localStorage.getItem(DATA_SAVER_KEY) === '1';
 
   function tile(userId, label) {
     let t = tiles.get(userId);
@@ -123,6 +134,7 @@ export async function renderLive(main, [lid], app) {
     const t = tiles.get(userId);
     if (!t) return;
     clearTimeout(t.timer);
+    clearTimeout(t.connectTimer);
     t.session?.close();
     t.fig.remove();
     tiles.delete(userId);
@@ -130,6 +142,7 @@ export async function renderLive(main, [lid], app) {
 
   async function watch(userId) {
     if (ended || (me && userId === me.id)) return;
+    if (userId === host.id && (hls || dataSaver)) { if (!hls) startHls(dataSaver ? 'data-saver' : 'fallback'); return; }
     const t = tile(userId, userId === host.id ? 'host' : 'guest');
     if (t.negotiating) { t.again = true; return; }
     clearTimeout(t.timer);
@@ -145,13 +158,27 @@ export async function renderLive(main, [lid], app) {
           t.waiting.hidden = true;
         },
         onState: (state, session) => {
-          if ((state === 'failed' || state === 'closed') && t.session === session && !ended) retry(t);
+          if (state === 'connected') t.failures = 0;
+          if ((state === 'failed' || state === 'closed') && t.session === session && !ended) {
+            t.failures = (t.failures || 0) + 1;
+            retry(t);
+          }
         },
       });
       t.tries = 0;
+      const session = t.session;
+      clearTimeout(t.connectTimer);
+      t.connectTimer = setTimeout(() => {
+        if (t.session === session && session.state !== 'connected' && !ended) {
+          t.failures = (t.failures || 0) + 1;
+          retry(t);
+        }
+      }, CONNECT_MS);
     } catch (err) {
       // Most often the publisher has not started sending yet: media.published will call again.
-      t.waiting.textContent = err.code === 'not_found' || err.code === 'conflict' ? 'Waiting for video…' : `Video unavailable (${describeError(err)})`;
+      const waiting = err.code === 'not_found' || err.code === 'conflict';
+      if (!waiting) t.failures = (t.failures || 0) + 1;
+      t.waiting.textContent = waiting ? 'Waiting for video…' : `Video unavailable (${describeError(err)})`;
       retry(t);
     } finally {
       t.negotiating = false;
@@ -163,6 +190,7 @@ export async function renderLive(main, [lid], app) {
 
   function retry(t) {
     if (ended || !tiles.has(t.userId)) return;
+    if (t.userId === host.id && (t.failures || 0) >= FALLBACK_AFTER) { startHls('fallback'); return; }
     clearTimeout(t.timer);
     const delay = RETRY_MS[Math.min(t.tries, RETRY_MS.length - 1)];
     t.tries += 1;
@@ -219,6 +247,55 @@ export async function renderLive(main, [lid], app) {
     local.stream.getTracks().forEach((t) => t.stop());
     local.fig.remove();
     local = null;
+    renderControls();
+  }
+
+  // -- the host over HLS -----------------------------------------------------------------------
+  async function startHls(reason) {
+    if (ended || hls || hlsStarting) return;
+    hlsStarting = true;
+    const t = tile(host.id, 'host');
+    try {
+      const fresh = await api.get(`/v1/live/${lid}`);
+      if (!fresh.hls_url) { t.waiting.hidden = false; t.waiting.textContent = 'Waiting for video…'; return; }
+      clearTimeout(t.timer);
+      clearTimeout(t.connectTimer);
+      t.session?.close();
+      t.session = null;
+      t.video.srcObject = null;
+      const player = await playHls(t.video, fresh.hls_url, {
+        live: true,
+        lowLatency: reason !== 'data-saver', // data saver: whole segments, fewer requests
+        joined: true,
+        onFatal: (what) => { t.waiting.hidden = false; t.waiting.textContent = `Video unavailable (${what})`; },
+      });
+      if (ended) { player.destroy(); return; }
+      hls = { player, reason };
+      t.waiting.hidden = true;
+      t.fig.dataset.transport = 'hls';
+      banner.textContent = reason === 'fallback' ? 'Playing over HLS: a few seconds behind.' : '';
+      renderControls();
+    } catch (err) {
+      t.waiting.hidden = false;
+      t.waiting.textContent = `Video unavailable (${describeError(err)})`;
+    } finally {
+      hlsStarting = false;
+    }
+  }
+
+  function stopHls() {
+    if (!hls) return;
+    hls.player.destroy();
+    hls = null;
+    const t = tiles.get(host.id);
+    if (t) { delete t.fig.dataset.transport; t.failures = 0; }
+    banner.textContent = '';
+  }
+
+  function setDataSaver(on) {
+    dataSaver = on;
+    localStorage.setItem(DATA_SAVER_KEY, on ? '1' : '0');
+    if (on) { stopHls(); startHls('data-saver'); } else { stopHls(); watch(host.id); }
     renderControls();
   }
 
@@ -344,6 +421,12 @@ export async function renderLive(main, [lid], app) {
       for (const t of tiles.values()) { t.video.muted = !on; if (on) t.video.play().catch(() => {}); }
     });
     controls.append(unmute);
+    if (!isHost) {
+      const saver = h('button', { type: 'button', class: 'secondary', 'aria-pressed': dataSaver ? 'true' : 'false', 'data-testid': 'data-saver',
+        title: 'Watch over HLS: less data and battery, a few seconds behind' }, dataSaver ? 'Data saver on' : 'Data saver');
+      saver.addEventListener('click', () => setDataSaver(!dataSaver));
+      controls.append(saver);
+    }
     if (local) {
       const audio = local.stream.getAudioTracks()[0];
       const video = local.stream.getVideoTracks()[0];
@@ -412,6 +495,7 @@ export async function renderLive(main, [lid], app) {
     ended = true;
     banner.textContent = text;
     banner.classList.add('ended');
+    stopHls();
     for (const id of [...tiles.keys()]) dropTile(id);
     offAir();
     controls.replaceChildren(community ? h('a', { class: 'button secondary', href: `#/c/${community.id}/live` }, 'Back to the community') : null);
@@ -438,6 +522,8 @@ export async function renderLive(main, [lid], app) {
           totalVideoFrames: q?.totalVideoFrames || 0,
           videoWidth: t.video.videoWidth,
           currentTime: t.video.currentTime,
+          transport: id === host.id && hls ? 'hls' : 'webrtc',
+          hls: id === host.id && hls ? hls.player.stats() : null,
         };
       }
       if (local?.session) out.publication = { state: local.session.state, ...(await local.session.videoStats()) };
@@ -447,6 +533,7 @@ export async function renderLive(main, [lid], app) {
 
   return () => {
     ended = true;
+    stopHls();
     chat.destroy();
     for (const id of [...tiles.keys()]) dropTile(id);
     offAir();
@@ -455,15 +542,31 @@ export async function renderLive(main, [lid], app) {
   };
 }
 
-function renderEnded(main, live, community) {
+function renderEnded(main, live, community, app) {
   const recording = h('p', { class: 'muted small' });
+  // The recording, played from the live's own playlist (now a VOD), while it exists.
+  const replay = live.hls_url
+    ? h('video', { controls: true, playsinline: true, muted: true, class: 'replay', 'data-testid': 'replay-video' })
+    : null;
   replace(main, h('section', { class: 'panel narrow', 'data-testid': 'live-ended' },
     h('h1', { dir: 'auto' }, live.title || 'Live'),
     h('p', {}, 'This live has ended', live.peak_viewers !== undefined ? ` (peak: ${live.peak_viewers} watching)` : '', '.'),
+    replay,
     recording,
     community ? h('p', {}, h('a', { href: `#/c/${community.id}/live` }, 'Back to ', h('bdi', {}, community.name))) : null));
+  let player = null;
+  if (replay) {
+    playHls(replay, live.hls_url, { live: false }).then((p) => { player = p; }).catch((err) => {
+      replay.replaceWith(h('p', { class: 'muted small' }, `The replay cannot play here (${describeError(err)}).`));
+    });
+  }
   api.get(`/v1/live/${live.id}/recording`).then((rec) => {
     const url = rec && (rec.download_url || rec.url);
     if (url) replace(recording, h('a', { href: url, download: '' }, 'Download the recording'));
   }).catch(() => {});
+  app.current = { lid: live.id, async stats() { return { replay: player ? player.stats() : null }; } };
+  return () => {
+    player?.destroy();
+    if (app.current?.lid === live.id) app.current = null;
+  };
 }

@@ -1,0 +1,117 @@
+"""The pure parts of HLS (playlists, their positions) and viewer counting, in memory and across
+two nodes through a real Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from live.media.hls_playlist import (
+    NAME,
+    Part,
+    Position,
+    Segment,
+    read_position,
+    render_live,
+    render_vod,
+    segment_lines,
+)
+from live.media.hls_viewers import HlsViewers
+
+
+def segment(msn: int, generation: int = 0, parts: int = 4, complete: bool = True) -> Segment:
+    seg = Segment(msn, generation, 1_700_000_000.0 + 2 * msn, complete=complete)
+    for i in range(parts):
+        seg.parts.append(Part(msn, i, 0.5, i == 0))
+        seg.duration += 0.5
+    return seg
+
+
+def test_the_live_playlist_lists_segments_parts_and_discontinuities() -> None:
+    window = [segment(5), segment(6), segment(7, generation=1), segment(8, generation=1, parts=2, complete=False)]
+    text = render_live(window, target=2, part_target=0.5, discontinuity_sequence=3, part_segments=2)
+    assert "#EXT-X-MEDIA-SEQUENCE:5\n#EXT-X-DISCONTINUITY-SEQUENCE:3" in text
+    assert "PART-HOLD-BACK=1.500" in text and "HOLD-BACK=6.0" in text
+    assert text.count('#EXT-X-MAP:URI="init0.mp4"') == 1 and text.count('#EXT-X-MAP:URI="init1.mp4"') == 1
+    assert text.index("#EXT-X-DISCONTINUITY\n") < text.index('URI="init1.mp4"') < text.index("s7.m4s")
+    assert "p5.0.m4s" not in text and 'URI="p6.0.m4s",INDEPENDENT=YES' in text  # parts: the last 2 + open
+    assert text.rstrip().endswith('#EXT-X-PART:DURATION=0.500,URI="p8.1.m4s"')
+    assert text.count("#EXT-X-PROGRAM-DATE-TIME:") == 4
+    assert read_position(text) == Position(8, 2, False)
+
+
+def test_positions_answer_blocking_reloads() -> None:
+    pos = Position(next_msn=8, parts=2, ended=False)
+    assert pos.has(7, None) and pos.has(7, 9) and pos.has(8, 1)
+    assert not pos.has(8, 2) and not pos.has(8, None) and not pos.has(9, 0)
+    assert not pos.too_far(9) and pos.too_far(10)
+    assert Position(8, 0, True).has(100, 0) and not Position(8, 0, True).too_far(100)
+
+
+def test_without_parts_the_playlist_has_none() -> None:
+    text = render_live([segment(0), segment(1, complete=False)], target=2, part_target=0,
+                       discontinuity_sequence=0)
+    assert "EXT-X-PART" not in text and "s0.m4s" in text and "s1.m4s" not in text
+    assert read_position(text) == Position(1, 0, False)
+
+
+def test_the_vod_is_made_from_the_log_and_ignores_a_torn_last_entry() -> None:
+    log = segment_lines(segment(0), None) + segment_lines(segment(1), 0) + segment_lines(segment(2, generation=1), 0)
+    log += "#EXT-X-PROGRAM-DATE-TIME:2024-01-01T00:00:00.000Z\n#EXTINF:2.0"  # cut off by a crash
+    vod = render_vod(log)
+    assert vod.endswith("s2.m4s\n#EXT-X-ENDLIST\n") and "#EXT-X-PLAYLIST-TYPE:VOD" in vod
+    assert vod.count("#EXTINF:") == 3 and "#EXT-X-DISCONTINUITY\n" in vod
+    assert read_position(vod).ended
+
+
+@pytest.mark.parametrize("name", ["index.m3u8", "init0.mp4", "init12.mp4", "s0.m4s", "s123.m4s", "p4.0.m4s"])
+def test_names_served(name: str) -> None:
+    assert NAME.match(name)
+
+
+@pytest.mark.parametrize("name", ["..", "../index.m3u8", "segments.log", "s1.mp4", "p1.m4s", "index.m3u8\x00",
+                                  "init.mp4", ".index.m3u8.tmp", "s-1.m4s", "S1.m4s", "s1.m4s/"])
+def test_names_refused(name: str) -> None:
+    assert not NAME.match(name)
+
+
+async def test_viewers_in_memory_slide_out_of_the_window() -> None:
+    viewers = HlsViewers(window=15)
+    viewers.seen("L", "a", False, now=100)
+    viewers.seen("L", "b", True, now=105)
+    viewers.seen("L", "a", False, now=110)
+    assert (await viewers.sync(now=112)) == {"L": 2}
+    assert viewers._local_counts("L", 112) == (2, 1)
+    assert await viewers.sync(now=121) == {"L": 1}  # b was last seen at 105
+    assert await viewers.sync(now=126) == {}
+
+
+async def test_viewers_across_two_nodes_count_each_player_once(redis_url: str, redis_prefix: str) -> None:
+    clients: list[Any] = [aioredis.from_url(redis_url) for _ in range(2)]
+    try:
+        a, b = (HlsViewers(client, redis_prefix) for client in clients)
+        import time
+
+        now = time.time()
+        a.seen("L", "p1", False, now)
+        b.seen("L", "p1", False, now)  # the same player's requests on both nodes
+        b.seen("L", "p2", False, now)
+        b.seen("L", "p3", True, now)  # in the room over the WebSocket too
+        await a.sync(now)
+        await b.sync(now)
+        await a.sync(now)
+        assert a.count("L") == 3 and b.count("L") == 3
+        assert a.outside("L") == 2
+        # a node with no player of its own reads the count once it is asked
+        c = HlsViewers(clients[0], redis_prefix)
+        assert c.count("L") == 0
+        await c.sync(now)
+        assert c.count("L") == 3
+        # 16 s later nobody was seen again: everyone is gone
+        await a.sync(now + 16)
+        assert a.count("L") == 0
+    finally:
+        for client in clients:
+            await client.aclose()
