@@ -55,6 +55,10 @@ class GopCache:
         self.packets = []
         self.size = 0
 
+    def fresh(self, now: float) -> bool:
+        """Whether a joiner could start from the kept group now."""
+        return bool(self.packets) and now - self.keyframe_at <= self.max_age
+
     def replay(self, now: float) -> list[Frame]:
         """The kept frames, retimed one tick apart up to the newest; [] when none is fit to replay."""
         if not self.packets or now - self.keyframe_at > self.max_age:

@@ -218,6 +218,10 @@ class Relay:
             raise MediaError("not_found", "that publisher is not sending media in this room")
         for output in outputs:
             output.source.add(output)
+            if output.need_keyframe and not output.source.gop.fresh(output.source.clock()):
+                # ask now, not when the viewer's transport is up (ICE and DTLS take a round trip or
+                # three): the keyframe is then in the kept group by the time the viewer can take it
+                output.source.request_keyframe()
         sub = Subscription(room, user_id, publisher_id, pc, outputs)
         feed.subscriptions[user_id] = sub
         if isinstance(feed, RelayedFeed):
