@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -71,12 +72,29 @@ async def test_a_backlog_the_socket_cannot_take_goes_through_the_writer_in_order
         await _backlog_in_order(srv)
 
 
+SMALL_BUFFER = 64 * 1024
+
+
+def _small_socket(url: str) -> socket.socket:
+    """A client socket with a small, fixed receive buffer (no autotuning): how much the kernel holds
+    for a reader that pauses is then known, whatever the machine's tcp_rmem says."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+    sock.connect((host, int(port)))
+    sock.setblocking(False)
+    return sock
+
+
 async def _backlog_in_order(fast: RunningServer) -> None:
     who = uid("p")
-    n = 400  # 8 MB: more than loopback's socket buffers (4 MB at most here), less than the cap
-    async with connect(ws_url(fast.url, fast.token(who)), max_size=None) as ws:
+    n = 400  # 8 MB: far more than the two small socket buffers below hold, less than the cap
+    async with connect(ws_url(fast.url, fast.token(who)), max_size=None, sock=_small_socket(fast.url)) as ws:
         await ws.recv()  # welcome
         conn = await one_connection(fast, who)
+        # the server's side of the socket too: a small fixed send buffer
+        server_socket = conn._send_now.__self__.transport.get_extra_info("socket")  # type: ignore[union-attr]
+        server_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
         pad = "x" * 20_000
         for i in range(n):
             conn.send({"type": "ping", "n": i, "pad": pad})
