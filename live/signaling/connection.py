@@ -41,6 +41,7 @@ from live.signaling.session import (
     Close,
     ConnectionState,
     Effect,
+    Limited,
     Reply,
     Request,
     Session,
@@ -67,6 +68,7 @@ class Seat:
     # Events that arrive while the join is in flight: delivered after its reply.
     pending: list[tuple[int | None, bytes, float]] | None = dataclasses.field(default_factory=list)
     ready: bool = False
+    present: bool = False  # counted in the room's presence (taken back when it leaves)
 
 
 class Flusher:
@@ -333,6 +335,8 @@ class Connection:
                 self.send(effect.message)
             elif isinstance(effect, Close):
                 self.close(effect.code, effect.reason)
+            elif isinstance(effect, Limited):
+                metrics.LIMITED.labels(effect.limit).inc()
             elif isinstance(effect, Request):
                 metrics.MESSAGES_IN.labels(effect.type).inc()
                 if effect.type in CONCURRENT_TYPES:
