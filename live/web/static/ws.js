@@ -107,6 +107,13 @@ export class Gateway {
       return;
     }
     if (this.stopped) { this._setStatus('idle'); return; }
+    // Replaced by a newer connection of the same user (past the server's sockets per user):
+    // reconnecting would close another of the user's tabs or devices in turn, so wait for a reload.
+    if (ev.code === 4029 && /replaced/.test(ev.reason || '')) {
+      this.stopped = true;
+      this._setStatus('replaced');
+      return;
+    }
     // 4029 (flooding) deserves a longer pause than a network blip.
     if (ev.code === 4029) this.attempt = Math.max(this.attempt, 4);
     this._scheduleReconnect();
