@@ -36,14 +36,13 @@ from live.signaling import codec
 from live.signaling.connection import Connection, Flusher, Seat
 from live.signaling.recovery import RoomRecovery
 from live.signaling.revocation import Revocations
-from live.signaling.session import CLOSE_FLOODING, Effect, Limits, Request
-from live.signaling.sockets import SocketLimit
+from live.signaling.session import Effect, Limits, Request
+from live.signaling.sockets import SocketLimit, UserSockets
 from live.storage.ids import new_id
 
 log = logging.getLogger("live.signaling.gateway")
 
 TICK_SECONDS = 1.0
-LIMIT_SOCKETS = "sockets_per_user"
 LIMIT_HISTORY = "join_history_bytes"
 
 Handler = Callable[[Connection, Request], Awaitable[dict[str, Any] | None]]
@@ -68,7 +67,7 @@ class Gateway:
         s = self.settings
         self.limits = Limits(max_rooms=s.max_rooms_per_connection, join_rate=s.join_rate,
                              join_burst=float(s.join_burst), max_in_flight=s.max_requests_in_flight)
-        self.sockets: SocketLimit[Connection] = SocketLimit(s.max_sockets_per_user, redis, prefix)
+        self.sockets = UserSockets(SocketLimit(s.max_sockets_per_user, redis, prefix), services.bus)
         # A join reply's history must fit the outgoing cap with room to spare, whatever the setting.
         self.history_bytes = min(s.join_history_bytes, s.send_queue_bytes // 2)
         self.connections: set[Connection] = set()
@@ -143,39 +142,7 @@ class Gateway:
         await self.hub.add_user(conn)
         self.connections.add(conn)
         metrics.CONNECTIONS.set(len(self.connections))
-        await self._admit(conn)
-
-    async def _admit(self, conn: Connection) -> None:
-        """Hold the user to `LIVE_MAX_SOCKETS_PER_USER`: the oldest sockets give way (4029)."""
-        user, sid = conn.user_id, conn.session.id
-        for old in self.sockets.admit(user, sid, conn):
-            self._give_way(old)
-            await self.sockets.release(user, old.session.id)
-        elsewhere = []
-        for old_sid in await self.sockets.admit_across_nodes(user, sid):
-            old = self.sockets.local(user, old_sid)
-            if old is not None:
-                self._give_way(old)
-            else:
-                elsewhere.append(old_sid)
-        if elsewhere:
-            try:
-                event = {"type": "_evict", "sessions": elsewhere}
-                await self.services.bus.publish(user_channel(user), encode_event(event))
-            except Exception as exc:  # noqa: BLE001 - they stay until they close; the count is right
-                log.warning("asking other nodes to close %s's oldest sockets failed: %s", user, exc)
-
-    def _give_way(self, conn: Connection) -> None:
-        metrics.LIMITED.labels(LIMIT_SOCKETS).inc()
-        conn.close(CLOSE_FLOODING, f"more than {self.sockets.limit} connections for this user: "
-                                   "a newer one replaced this one")
-
-    def _evict(self, user_id: str, event: dict[str, Any]) -> None:
-        sessions = event.get("sessions")
-        for sid in sessions if isinstance(sessions, list) else []:
-            conn = self.sockets.local(user_id, sid) if isinstance(sid, str) else None
-            if conn is not None:
-                self._give_way(conn)
+        await self.sockets.admit(conn)
 
     async def disconnect(self, conn: Connection) -> None:
         self.connections.discard(conn)
@@ -183,7 +150,7 @@ class Gateway:
         for room in list(conn.seats):
             await self.leave_room(conn, room)
         await self.hub.remove_user(conn)
-        await self.sockets.release(conn.user_id, conn.session.id)
+        await self.sockets.release(conn)
 
     async def handle(self, conn: Connection, request: Request) -> list[Effect]:
         """Perform one client request; the session turns the outcome into the reply."""
@@ -400,7 +367,7 @@ class Gateway:
         elif kind in ("_moderation", "_revoke") and channel == CONTROL_CHANNEL:
             self.revocations.heard(event)
         elif kind == "_evict" and channel.startswith("user."):
-            self._evict(channel[5:], event)
+            self.sockets.evict(channel[5:], event)
 
     async def _deliver_announcement(self, room: str, event: dict[str, Any]) -> None:
         conns = [c for c in self.hub.rooms.get(room, ()) if isinstance(c, Connection)]

@@ -22,9 +22,19 @@ Redis cannot answer, the per-node count still holds.
 from __future__ import annotations
 
 import logging
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from live.rooms import metrics
+from live.rooms.channels import encode_event, user_channel
+from live.signaling.session import CLOSE_FLOODING
+
+if TYPE_CHECKING:
+    from live.bus import Bus
+    from live.signaling.connection import Connection
 
 log = logging.getLogger("live.signaling.sockets")
+
+LIMIT_SOCKETS = "sockets_per_user"
 
 KEY_TTL_SECONDS = 86400
 
@@ -98,3 +108,45 @@ class SocketLimit(Generic[S]):
             await self._redis.zrem(self._key(user_id), session_id)
         except Exception as exc:  # noqa: BLE001 - the entry goes when it is the oldest, or expires
             log.debug("forgetting a socket of %s across nodes failed: %s", user_id, exc)
+
+
+class UserSockets:
+    """The gateway's side: admit each new connection, close those that give way (4029)."""
+
+    def __init__(self, limit: SocketLimit[Connection], bus: Bus) -> None:
+        self.limit = limit
+        self._bus = bus
+
+    async def admit(self, conn: Connection) -> None:
+        user, sid = conn.user_id, conn.session.id
+        for old in self.limit.admit(user, sid, conn):
+            self._give_way(old)
+            await self.limit.release(user, old.session.id)
+        elsewhere = []
+        for old_sid in await self.limit.admit_across_nodes(user, sid):
+            old = self.limit.local(user, old_sid)
+            if old is not None:
+                self._give_way(old)
+            else:
+                elsewhere.append(old_sid)
+        if elsewhere:
+            try:
+                await self._bus.publish(user_channel(user), encode_event({"type": "_evict", "sessions": elsewhere}))
+            except Exception as exc:  # noqa: BLE001 - they stay open until they close; the count is right
+                log.warning("asking other nodes to close %s's oldest sockets failed: %s", user, exc)
+
+    def evict(self, user_id: str, event: dict[str, Any]) -> None:
+        """`_evict {sessions}` heard on the user's channel: close those held here."""
+        sessions = event.get("sessions")
+        for sid in sessions if isinstance(sessions, list) else []:
+            conn = self.limit.local(user_id, sid) if isinstance(sid, str) else None
+            if conn is not None:
+                self._give_way(conn)
+
+    async def release(self, conn: Connection) -> None:
+        await self.limit.release(conn.user_id, conn.session.id)
+
+    def _give_way(self, conn: Connection) -> None:
+        metrics.LIMITED.labels(LIMIT_SOCKETS).inc()
+        conn.close(CLOSE_FLOODING, f"more than {self.limit.limit} connections for this user: "
+                                   "a newer one replaced this one")
