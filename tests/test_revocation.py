@@ -294,6 +294,52 @@ async def test_a_node_that_lost_control_messages_decides_every_room_again(
                 await p.http.aclose()
 
 
+@pytest.mark.postgres
+async def test_a_join_decided_before_a_revocation_commits_does_not_slip_in(postgres_url: str | None) -> None:
+    """The race: a join reads "member" just before a leave commits, and finishes after the
+    revocation was handled (so the revocation found no seat to take out). The join must be
+    decided again and refused.
+
+    Made deterministic on PostgreSQL: the test locks the sanctions table, which a join reads last
+    (after the membership) and a leave never reads, so the join waits there with its stale answer
+    while the leave commits and its revocation is handled.
+    """
+    import asyncpg
+
+    if postgres_url is None:
+        pytest.skip("PostgreSQL is not reachable (see the banner at the end of the run)")
+    async with run_server(settings(database_url=postgres_url)) as node:
+        w = await build(node, node, "members", True)
+        gateway = node.services.components["gateway"]
+        subject = await connect(node, w.subject)
+        pg = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            lock = pg.transaction()
+            await lock.start()
+            await pg.execute("LOCK TABLE sanctions IN ACCESS EXCLUSIVE MODE")
+            join = asyncio.create_task(subject.request("room.join", room=w.rooms["community"], timeout=30))
+            waiting = ("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                       "WHERE c.relname = 'sanctions' AND NOT l.granted")
+            while not await pg.fetchval(waiting):
+                await asyncio.sleep(0.02)
+            before = gateway.revocations.generation
+            await w.subject.ok("POST", f"/v1/communities/{w.cid}/leave")
+            while gateway.revocations.generation == before:
+                await asyncio.sleep(0.02)
+            await lock.rollback()
+            with pytest.raises(RequestFailed) as caught:
+                await join
+            assert caught.value.code == "not_found"
+            [conn] = gateway.hub.users[w.subject.id]
+            assert w.rooms["community"] not in conn.seats
+            assert w.rooms["community"] not in gateway.hub.rooms or conn not in gateway.hub.rooms[w.rooms["community"]]
+        finally:
+            await pg.close()
+            await subject.close()
+            for p in (w.owner, w.subject, w.witness):
+                await p.http.aclose()
+
+
 # -- the documented table is the tested one ----------------------------------------------------------
 
 
