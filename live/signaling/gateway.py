@@ -11,7 +11,7 @@ connections get their heartbeat `ping`.
 Limits per user and per connection (docs/security.md): `LIVE_MAX_SOCKETS_PER_USER` here at
 connect (`live.signaling.sockets`: the oldest socket gives way, 4029), rooms, join rate and
 requests in flight in the session core, and the chat history a join carries
-(`LIVE_JOIN_HISTORY_BYTES`) in `_room_state`.
+(`LIVE_JOIN_HISTORY_BYTES`) in `_fitted`.
 """
 
 from __future__ import annotations
@@ -224,7 +224,8 @@ class Gateway:
             chat = self.services.components.get("chat")
             if chat is not None:
                 if since is None:  # the same for every fresh joiner: shared in a join storm
-                    state = await self.shared.run(("chat", room), lambda: self._fitted(chat.join_state(room, None)))
+                    state = await self.shared.run(("chat", room),
+                                                  lambda: self._fitted(chat.join_state(room, None)))
                 else:
                     state = await self._fitted(chat.join_state(room, since))
                 data.update({k: v for k, v in state.items() if k in ("epoch", "seq", "history", "recovered")})
