@@ -319,7 +319,8 @@ async def test_a_join_decided_before_a_revocation_commits_does_not_slip_in(postg
             await pg.execute("LOCK TABLE sanctions IN ACCESS EXCLUSIVE MODE")
             join = asyncio.create_task(subject.request("room.join", room=w.rooms["community"], timeout=30))
             waiting = ("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                       "WHERE c.relname = 'sanctions' AND NOT l.granted")
+                       "WHERE c.relname = 'sanctions' AND NOT l.granted "
+                       "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
             while not await pg.fetchval(waiting):
                 await asyncio.sleep(0.02)
             before = gateway.revocations.generation

@@ -238,3 +238,41 @@ async def test_requests_in_flight_are_capped_with_rate_limited(
             finally:
                 await c.close()
                 await redis.delete(f"{redis_prefix}media:worker:hung")
+
+
+@pytest.mark.postgres
+async def test_events_held_during_a_slow_join_count_against_the_backlog_cap(postgres_url: str | None) -> None:
+    """Events of a room that arrive while a join is in flight wait for its reply; a join held up
+    (here: the test holds the chat room's row lock, which the join's history read waits for) in a
+    busy room must not pile them up without bound: they count like a backlog, 4008 past the cap."""
+    import asyncpg
+
+    if postgres_url is None:
+        pytest.skip("PostgreSQL is not reachable (see the banner at the end of the run)")
+    async with run_server(settings(database_url=postgres_url, send_queue_bytes=16384)) as node:
+        async with people(node, "host") as (host,):
+            room, _ = await _chatty_live(node, host, 1, "first")
+            gateway = node.services.components["gateway"]
+            viewer = uid("viewer")
+            c = await connect(node, viewer)
+            pg = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
+            lock = pg.transaction()
+            await lock.start()
+            try:
+                await pg.execute("SELECT 1 FROM chat_rooms WHERE room = $1 FOR UPDATE", room)
+                join = asyncio.create_task(c.request("room.join", room=room, timeout=30))
+                while True:  # the seat is there and holds events back until the reply
+                    conns = gateway.hub.users.get(viewer, set())
+                    if any(room in conn.seats and conn.seats[room].pending is not None for conn in conns):
+                        break
+                    await asyncio.sleep(0.02)
+                for i in range(20):
+                    await gateway.publish_room(room, {"type": "x.busy", "room": room, "n": i, "pad": "z" * 1000})
+                assert await c.wait_closed() == 4008
+                assert "join" in c.close_reason
+                with pytest.raises(Exception):
+                    await join
+            finally:
+                await lock.rollback()
+                await pg.close()
+                await c.close()
