@@ -97,6 +97,8 @@ class Revocations:
     # -- acting on this node's connections ------------------------------------------------------------
 
     async def apply(self, event: dict[str, Any]) -> None:
+        """An `access.revoked` (from any node): take this node's connections concerned out of the
+        rooms they may no longer be in."""
         community_id = _opt_str(event.get("community_id"))
         user_id = _opt_str(event.get("user_id"))
         rooms_field = event.get("rooms")

@@ -118,6 +118,7 @@ class UserSockets:
         self._bus = bus
 
     async def admit(self, conn: Connection) -> None:
+        """Count a new connection; close the user's oldest beyond the limit, here or elsewhere."""
         user, sid = conn.user_id, conn.session.id
         for old in self.limit.admit(user, sid, conn):
             self._give_way(old)
@@ -144,6 +145,7 @@ class UserSockets:
                 self._give_way(conn)
 
     async def release(self, conn: Connection) -> None:
+        """The connection closed: it no longer counts."""
         await self.limit.release(conn.user_id, conn.session.id)
 
     def _give_way(self, conn: Connection) -> None:
