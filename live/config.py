@@ -169,6 +169,22 @@ SETTINGS: tuple[Setting, ...] = (
             "meanwhile goes out batched in one frame. The first after a quiet spell is written at once; 0: no wait."),
     Setting("LIVE_MAX_FRAME_BYTES", "max_frame_bytes", _int(1024, 16 << 20), "65536",
             "Largest WebSocket frame a client may send; larger closes with 4009."),
+    Setting("LIVE_MAX_SOCKETS_PER_USER", "max_sockets_per_user", _int(1, 10_000), "10",
+            "WebSockets one user may hold open (across nodes with Redis); a newer one closes the oldest "
+            "with 4029."),
+    Setting("LIVE_MAX_ROOMS_PER_CONNECTION", "max_rooms_per_connection", _int(1, 10_000), "50",
+            "Rooms one WebSocket may be in at once; one more is refused with `conflict`."),
+    Setting("LIVE_JOIN_RATE", "join_rate", _float(0.01, 1000), "2",
+            "`room.join` and `room.leave` per second one WebSocket may keep sending (token bucket refill); "
+            "past it `rate_limited` with `retry_after`."),
+    Setting("LIVE_JOIN_BURST", "join_burst", _int(1, 10_000), "20",
+            "`room.join` and `room.leave` one WebSocket may send at once before `rate_limited`."),
+    Setting("LIVE_JOIN_HISTORY_BYTES", "join_history_bytes", _int(0, 16 << 20), "65536",
+            "Most chat history bytes one `room.join` reply carries (newest kept; at most half of "
+            "`LIVE_SEND_QUEUE_BYTES`); a `since` that needs more answers `recovered: false`."),
+    Setting("LIVE_MAX_REQUESTS_IN_FLIGHT", "max_requests_in_flight", _int(1, 1000), "8",
+            "Requests of one WebSocket being performed at once (media negotiations run side by side); "
+            "one more is refused with `rate_limited`."),
     Setting("LIVE_ICE_SERVERS", "ice_servers", _ice_servers, "",
             "STUN/TURN servers: comma-separated URLs or a JSON list of RTCIceServer objects."),
     Setting("LIVE_MEDIA_TIMEOUT_SECONDS", "media_timeout_seconds", _float(0.5, 600), "10",
@@ -250,6 +266,12 @@ class Settings:
     hls: bool = True
     hls_segment_seconds: float = 2.0
     hls_part_seconds: float = 0.5
+    max_sockets_per_user: int = 10
+    max_rooms_per_connection: int = 50
+    join_rate: float = 2.0
+    join_burst: int = 20
+    join_history_bytes: int = 65536
+    max_requests_in_flight: int = 8
     dev: bool = False
 
     @classmethod

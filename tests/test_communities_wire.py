@@ -72,6 +72,8 @@ async def test_responses_match_the_published_models(server: RunningServer) -> No
         await call(owner, "PATCH", f"/v1/groups/{group['id']}", {"name": "h"})
         await call(member, "POST", f"/v1/groups/{group['id']}/join")
         await call(member, "POST", f"/v1/groups/{group['id']}/leave")
+        await call(member, "POST", f"/v1/groups/{group['id']}/join")
+        await call(owner, "DELETE", f"/v1/groups/{group['id']}/members/{member.id}")
         await call(owner, "POST", f"/v1/communities/{cid}/announcements", {"text": "a", "group_ids": [group["id"]]})
         await call(owner, "GET", f"/v1/communities/{cid}/announcements")
         post = await call(member, "POST", f"/v1/communities/{cid}/posts", {"text": "p"})

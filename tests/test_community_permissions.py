@@ -112,6 +112,11 @@ async def _delete_own_post(w: World, p: Person) -> httpx.Response:
     return await p.call("DELETE", f"/v1/posts/{resp.json()['id']}")
 
 
+async def _remove_from_group(w: World, p: Person) -> httpx.Response:
+    await w.target.call("POST", f"/v1/groups/{w.group_id}/join")  # (back) in the group: 200, or 409
+    return await p.call("DELETE", f"/v1/groups/{w.group_id}/members/{w.target.id}")
+
+
 async def _demote_admin(w: World, p: Person) -> httpx.Response:
     return await p.call("PATCH", f"/v1/communities/{w.cid}/members/{w.who['admin'].id}", json={"role": "member"})
 
@@ -185,6 +190,7 @@ MATRIX: tuple[Action, ...] = (
     Action("rename or archive a group",
            lambda w, p: p.call("PATCH", f"/v1/groups/{w.group_id}", json={"name": "renamed"}), ADMINS),
     Action("join a group", lambda w, p: p.call("POST", f"/v1/groups/{w.group_id}/join"), MEMBERS_WRITE),
+    Action("remove someone from a group", _remove_from_group, ADMINS),
     Action("send an announcement",
            lambda w, p: p.call("POST", f"/v1/communities/{w.cid}/announcements", json={"text": "hello"}), ADMINS),
 )
@@ -226,13 +232,16 @@ def documented_matrix() -> dict[str, tuple[str, ...]]:
     rows: dict[str, tuple[str, ...]] = {}
     header = None
     for line in text.splitlines():
+        if header is not None and not line.startswith("|"):
+            break  # the matrix ends (the page's later tables are about other things)
         if not line.startswith("|") or set(line) <= set("|-: "):
             continue
         cols = [c.strip() for c in line.strip().strip("|").split("|")]
         if cols[0] == "action":
             header = cols[1:]
             continue
-        assert header is not None
+        if header is None:
+            continue
         rows[cols[0]] = tuple(re.sub(r"[`*]", "", c).split(" ")[0] for c in cols[1:])
     assert header == list(ROLES), header
     return rows

@@ -41,8 +41,11 @@ async def loadtest(*argv: str, timeout: float = 90) -> tuple[int, str, str]:
 
 @pytest.fixture
 async def live_server(sqlite_url: str, redis_url: str, redis_prefix: str) -> AsyncIterator[RunningServer]:
+    # The scenarios here push a few clients hard for a second or two (churners rejoining every
+    # 0.1 s): the server's per-user chat and per-connection join limits are raised, as an operator
+    # load-testing their deployment would.
     cfg = settings(database_url=sqlite_url, redis_url=redis_url, redis_prefix=redis_prefix,
-                   chat_rate=1000.0, chat_burst=1000)
+                   chat_rate=1000.0, chat_burst=1000, join_rate=100.0, join_burst=100)
     async with run_server(cfg) as running:
         yield running
 

@@ -14,9 +14,14 @@ from live.signaling.codec import Encoding
 from live.signaling.session import (
     CLOSE_FLOODING,
     CLOSE_TOO_BIG,
+    LIMIT_IN_FLIGHT,
+    LIMIT_JOIN_RATE,
+    LIMIT_ROOMS,
     ROOM_TRANSITIONS,
     Close,
     ConnectionState,
+    Limited,
+    Limits,
     LocalProtocolError,
     Reply,
     Request,
@@ -204,3 +209,77 @@ def test_close_then_nothing() -> None:
     assert s.close(4003, "banned") == [Close(4003, "banned")]
     with pytest.raises(LocalProtocolError):
         s.receive_frame('{"type":"ping"}', 0.0)
+
+
+# -- per-connection limits (injected clock) --------------------------------------------------------
+
+
+def frame(message: dict[str, Any]) -> str:
+    return json.dumps(message)
+
+
+def test_rooms_per_connection_refuse_one_more_with_conflict() -> None:
+    s = make(limits=Limits(max_rooms=2))
+    for i, room in enumerate(("live:a", "group:b")):
+        [req] = s.receive_frame(frame({"type": "room.join", "room": room, "ref": i}), float(i))
+        assert isinstance(req, Request)
+        s.complete(req, {"room": room})
+    limited, reply = s.receive_frame(frame({"type": "room.join", "room": "community:c", "ref": 9}), 5.0)
+    assert limited == Limited(LIMIT_ROOMS)
+    assert isinstance(reply, Reply) and reply.message["code"] == "conflict" and reply.message["ref"] == 9
+    assert "community:c" not in s.rooms
+    [again] = s.receive_frame(frame({"type": "room.join", "room": "live:a"}), 6.0)  # a rejoin: fine
+    assert isinstance(again, Request)
+
+
+# (burst, rate, times of join/leave frames, {index: retry_after} of the refusals)
+JOIN_RATE_CASES = [
+    (3.0, 1.0, [0.0, 0.0, 0.0], {}),
+    (3.0, 1.0, [0.0, 0.0, 0.0, 0.0], {3: 1.0}),
+    (3.0, 1.0, [0.0, 0.0, 0.0, 0.5], {3: 0.5}),
+    (3.0, 1.0, [0.0, 0.0, 0.0, 1.0, 1.0], {4: 1.0}),
+    (2.0, 0.5, [0.0, 0.0, 0.1], {2: 2.0}),  # 1.9 s is rounded up: never too early
+    (2.0, 4.0, [i * 0.25 for i in range(20)], {}),  # a steady 4 a second forever
+]
+
+
+@pytest.mark.parametrize(("burst", "rate", "times", "refusals"), JOIN_RATE_CASES)
+def test_joins_and_leaves_share_a_token_bucket(burst: float, rate: float, times: list[float],
+                                               refusals: dict[int, float]) -> None:
+    s = make(limits=Limits(join_rate=rate, join_burst=burst))
+    got = {}
+    for i, t in enumerate(times):
+        kind = "room.join" if i % 2 == 0 else "room.leave"
+        effects = s.receive_frame(frame({"type": kind, "room": "live:x", "ref": i}), t)
+        if isinstance(effects[0], Request):
+            s.complete(effects[0], {"room": "live:x"})
+            continue
+        assert effects[0] == Limited(LIMIT_JOIN_RATE)
+        reply = effects[1]
+        assert isinstance(reply, Reply) and reply.message["code"] == "rate_limited"
+        got[i] = reply.message["retry_after"]
+    assert got == refusals
+
+
+def test_other_requests_do_not_spend_join_tokens() -> None:
+    s = make(limits=Limits(join_rate=0.001, join_burst=1.0))
+    for _ in range(10):
+        [req] = s.receive_frame(frame({"type": "reaction.send", "room": "live:x", "kind": "heart"}), 0.0)
+        assert isinstance(req, Request)
+        s.complete(req)
+    assert isinstance(s.receive_frame(frame({"type": "room.join", "room": "live:x"}), 0.0)[0], Request)
+
+
+def test_requests_in_flight_are_capped_and_ping_still_answers() -> None:
+    s = make(limits=Limits(max_in_flight=2))
+    offer = {"type": "media.publish", "room": "live:x", "sdp": "v=0"}
+    first = s.receive_frame(frame({**offer, "ref": 1}), 0.0)[0]
+    second = s.receive_frame(frame({**offer, "ref": 2}), 0.0)[0]
+    assert isinstance(first, Request) and isinstance(second, Request) and s.in_flight == 2
+    limited, reply = s.receive_frame(frame({**offer, "ref": 3}), 0.0)
+    assert limited == Limited(LIMIT_IN_FLIGHT)
+    assert isinstance(reply, Reply) and reply.message["code"] == "rate_limited" and reply.message["retry_after"] > 0
+    assert s.receive_frame(frame({"type": "ping", "ref": 4}), 0.0) == [Reply({"type": "ok", "ref": 4})]
+    s.fail(first, ApiError(ErrorCode.UNAVAILABLE, "no worker"))
+    assert s.in_flight == 1
+    assert isinstance(s.receive_frame(frame({**offer, "ref": 5}), 0.0)[0], Request)

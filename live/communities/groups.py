@@ -113,6 +113,23 @@ async def leave_group(session: AsyncSession, group_id: str, user_id: str) -> dic
     return await _group_view(session, group, user_id)
 
 
+async def remove_from_group(session: AsyncSession, group_id: str, actor_id: str, target_id: str) -> dict[str, Any]:
+    """Take someone out of a group (admins and up, on people they outrank; oneself: leaving)."""
+    if target_id == actor_id:
+        return await leave_group(session, group_id, actor_id)
+    group = await _load_group(session, group_id, actor_id)
+    _, actor = await require_role(session, group.community_id, actor_id, Role.ADMIN)
+    target = await membership(session, group.community_id, target_id)
+    if target is not None and not Role(actor.role).outranks(Role(target.role)):
+        raise ApiError(ErrorCode.FORBIDDEN, "nobody removes someone of equal or higher rank from a group")
+    row = await session.get(GroupMember, (group_id, target_id))
+    if row is None:
+        raise ApiError(ErrorCode.CONFLICT, "not in this group")
+    await session.delete(row)
+    await session.flush()
+    return await _group_view(session, group, actor_id)
+
+
 # -- announcements ------------------------------------------------------------------------------
 
 

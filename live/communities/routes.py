@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from live.communities import invites, service, wire
+from live.communities.access import load_community
 from live.communities.params import path_id
 from live.communities.schemas import (
     CommunityCreate,
@@ -23,6 +24,7 @@ from live.communities.schemas import (
     RoleChange,
 )
 from live.errors import ErrorCode as E
+from live.events import revoke_access
 from live.http.api import Api, Ctx
 from live.services import Services
 
@@ -73,16 +75,26 @@ async def get_community(ctx: Ctx[None, None]) -> dict[str, Any]:
 
 @api.patch("/v1/communities/{cid}", response=wire.CommunityOut, body=CommunityPatch, errors=WRITE)
 async def patch_community(ctx: Ctx[CommunityPatch, None]) -> dict[str, Any]:
-    """Edit a community (admins): name, description, topics, policies, slow mode, blocked words, rules."""
+    """Edit a community (admins): name, description, topics, policies, slow mode, blocked words, rules.
+
+    Turning it members-only takes every non-member out of its rooms at once, on every node.
+    """
+    cid = path_id(ctx, "cid")
     async with ctx.services.db.session() as session:
-        return await service.patch(session, path_id(ctx, "cid"), ctx.user.id, ctx.body)
+        before = (await load_community(session, cid)).read_policy
+        result = await service.patch(session, cid, ctx.user.id, ctx.body)
+    if before == "public" and result["read_policy"] != "public":
+        await revoke_access(ctx.services.events, community_id=cid, reason="members_only")
+    return result
 
 
 @api.delete("/v1/communities/{cid}", status=204, errors=WRITE)
 async def delete_community(ctx: Ctx[None, None]) -> None:
-    """Delete a community (owner)."""
+    """Delete a community (owner); everyone in its rooms is taken out of them."""
+    cid = path_id(ctx, "cid")
     async with ctx.services.db.session() as session:
-        await service.remove(session, path_id(ctx, "cid"), ctx.user.id)
+        await service.remove(session, cid, ctx.user.id)
+    await revoke_access(ctx.services.events, community_id=cid, reason="deleted")
 
 
 @api.post("/v1/communities/{cid}/join", response=wire.MembershipOut,
@@ -99,11 +111,16 @@ async def join_community(ctx: Ctx[None, None]) -> dict[str, Any]:
 @api.post("/v1/communities/{cid}/leave", response=wire.CommunityOut,
           errors=[E.NOT_FOUND, E.NOT_MEMBER, E.CONFLICT])
 async def leave_community(ctx: Ctx[None, None]) -> dict[str, Any]:
-    """Leave a community (the owner hands over ownership first); returns the community."""
+    """Leave a community (the owner hands over ownership first); returns the community.
+
+    The leaver is taken out of the rooms they may no longer be in (its groups' rooms; every room
+    of a members-only community) at once, on every node.
+    """
     cid = path_id(ctx, "cid")
     async with ctx.services.db.session() as session:
         result = await service.leave(session, cid, ctx.user.id)
     await _membership_changed(ctx.services, cid, ctx.user.id, None)
+    await revoke_access(ctx.services.events, community_id=cid, user_id=ctx.user.id, reason="left")
     return result
 
 

@@ -16,6 +16,7 @@ from live.communities.schemas import (
     TextBody,
 )
 from live.errors import ErrorCode as E
+from live.events import revoke_access
 from live.http.api import Api, Ctx
 
 api = Api("posts and groups")
@@ -51,9 +52,16 @@ async def get_group(ctx: Ctx[None, None]) -> dict[str, Any]:
 
 @api.patch("/v1/groups/{gid}", response=wire.GroupOut, body=GroupPatch, errors=WRITE)
 async def patch_group(ctx: Ctx[GroupPatch, None]) -> dict[str, Any]:
-    """Rename, describe, archive (`archived: true`) or unarchive a group (admins)."""
+    """Rename, describe, archive (`archived: true`) or unarchive a group (admins).
+
+    Archiving closes the group's room: everyone in it is taken out (`room.closed`, `archived`).
+    """
     async with ctx.services.db.session() as session:
-        return await groups.patch_group(session, path_id(ctx, "gid"), ctx.user.id, ctx.body)
+        result = await groups.patch_group(session, path_id(ctx, "gid"), ctx.user.id, ctx.body)
+    if ctx.body.archived:
+        await revoke_access(ctx.services.events, community_id=result["community_id"], rooms=[result["room"]],
+                            reason="archived")
+    return result
 
 
 @api.post("/v1/groups/{gid}/join", response=wire.GroupOut, errors=[*WRITE, E.CONFLICT])
@@ -65,9 +73,23 @@ async def join_group(ctx: Ctx[None, None]) -> dict[str, Any]:
 
 @api.post("/v1/groups/{gid}/leave", response=wire.GroupOut, errors=[*WRITE, E.CONFLICT])
 async def leave_group(ctx: Ctx[None, None]) -> dict[str, Any]:
-    """Leave a group."""
+    """Leave a group (and its room, on every connection, at once)."""
     async with ctx.services.db.session() as session:
-        return await groups.leave_group(session, path_id(ctx, "gid"), ctx.user.id)
+        result = await groups.leave_group(session, path_id(ctx, "gid"), ctx.user.id)
+    await revoke_access(ctx.services.events, community_id=result["community_id"], user_id=ctx.user.id,
+                        rooms=[result["room"]], reason="left")
+    return result
+
+
+@api.delete("/v1/groups/{gid}/members/{uid}", response=wire.GroupOut, errors=[*WRITE, E.CONFLICT])
+async def remove_from_group(ctx: Ctx[None, None]) -> dict[str, Any]:
+    """Take someone out of a group (admins and up, on people they outrank); out of its room at once."""
+    uid = path_id(ctx, "uid")
+    async with ctx.services.db.session() as session:
+        result = await groups.remove_from_group(session, path_id(ctx, "gid"), ctx.user.id, uid)
+    await revoke_access(ctx.services.events, community_id=result["community_id"], user_id=uid,
+                        rooms=[result["room"]], reason="left" if uid == ctx.user.id else "removed")
+    return result
 
 
 # -- announcements ------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 """Who may be in which room: the one place room names meet community permissions.
 
 - `live:{lid}`: anyone who may read the live's community watches; chatting needs membership.
-- `group:{gid}`: the group's members (watch and chat).
+- `group:{gid}`: the group's members (watch and chat); someone not in the community gets
+  `not_member`, a member not in the group `forbidden`.
 - `community:{cid}`: the community's readers (`live.started` / `live.ended`); announcements
   reach only members (filtered at delivery, see `live.signaling.gateway`).
 
-A ban in force refuses every room of the community (`banned`, with `until`).
+A ban in force refuses every room of the community (`banned`, with `until`). The same decision
+is taken again when a right is revoked (`live.signaling.revocation`): whoever a join would refuse
+now is taken out of the room.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class RoomChecks:
         self.services = services
         self._lives = Coalescer() if shared else None
         self._standing = Batcher(self._read_standing) if shared else None
+        self._groups = Batcher(self._read_groups) if shared else None
 
     async def check(self, room: str, user_id: str) -> RoomAccess:
         kind, ident = split_room(room)
@@ -79,16 +83,15 @@ class RoomChecks:
             member = await self._reader(info.community_id, user_id)
             return RoomAccess(room, kind, ident, info.community_id, member is not None, host_id=info.host_id)
         if kind == "group":
-            async with self.services.db.session() as session:
-                group = await session.get(Group, ident)
-                if group is None or group.archived_at is not None:
-                    raise not_found("group")
-                _, member = await require_reader(session, group.community_id, user_id)
-                await check_not_banned(session, group.community_id, user_id)
-                in_group = await session.get(GroupMember, (ident, user_id)) is not None
-                if not in_group:
-                    raise ApiError(ErrorCode.FORBIDDEN, "only members of this group can join its room")
-                return RoomAccess(room, kind, ident, group.community_id, member is not None)
+            group, in_group = await self._group(ident, user_id)
+            if group is None or group.archived_at is not None:
+                raise not_found("group")
+            member = await self._reader(group.community_id, user_id)
+            if member is None:
+                raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community can join its groups' rooms")
+            if not in_group:
+                raise ApiError(ErrorCode.FORBIDDEN, "only members of this group can join its room")
+            return RoomAccess(room, kind, ident, group.community_id, True)
         if kind == "community":
             member = await self._reader(ident, user_id)
             return RoomAccess(room, kind, ident, ident, member is not None)
@@ -109,6 +112,33 @@ class RoomChecks:
         if ban is not None and in_force(ban):
             raise banned_error(ban)
         return member
+
+    async def _group(self, group_id: str, user_id: str) -> tuple[Group | None, bool]:
+        """The group (None: no such group) and whether the user is in it."""
+        if self._groups is None:
+            found = await self._read_groups([(group_id, user_id)])
+            return found[(group_id, user_id)]
+        return await self._groups.load((group_id, user_id))  # type: ignore[no-any-return]
+
+    async def _read_groups(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        by_group: dict[str, list[str]] = {}
+        for group_id, user_id in keys:
+            by_group.setdefault(group_id, []).append(user_id)
+        found: dict[tuple[str, str], Any] = {}
+        async with self.services.db.session() as session:
+            groups = {g.id: g for g in (await session.execute(
+                select(Group).where(Group.id.in_(list(by_group))))).scalars()}
+            inside: set[tuple[str, str]] = set()
+            if groups:
+                rows = await session.execute(
+                    select(GroupMember.group_id, GroupMember.user_id).where(
+                        GroupMember.group_id.in_(list(groups)),
+                        GroupMember.user_id.in_({u for users in by_group.values() for u in users})))
+                inside = {(g, u) for g, u in rows}
+        for group_id, user_ids in by_group.items():
+            for user_id in user_ids:
+                found[(group_id, user_id)] = (groups.get(group_id), (group_id, user_id) in inside)
+        return found
 
     async def _read_standing(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
         by_community: dict[str, list[str]] = {}

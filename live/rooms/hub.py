@@ -7,9 +7,9 @@ once per wire encoding, and hands the same bytes to every local connection in th
 non-blocking `deliver` (a put into that connection's byte-capped outbox): one slow reader can
 never hold up the others, it only overflows its own outbox and is closed (4008).
 
-Events whose `type` starts with `_` are node-to-node (reaction partials, moderation actions) and
-never reach a client; they, announcements (filtered per recipient) and gaps go to the owner's
-callbacks.
+Events whose `type` starts with `_` are node-to-node (reaction partials, moderation actions,
+revocations, sockets to close) and never reach a client; they, announcements (filtered per
+recipient) and gaps go to the owner's callbacks.
 """
 
 from __future__ import annotations
@@ -49,11 +49,12 @@ GapHandler = Callable[[str], None]
 
 class Hub:
     def __init__(self, bus: Bus, *, on_internal: InternalHandler, on_gap: GapHandler,
-                 on_hole: GapHandler | None = None) -> None:
+                 on_hole: GapHandler | None = None, on_control_gap: Callable[[], None] | None = None) -> None:
         self._bus = bus
         self._on_internal = on_internal
         self._on_gap = on_gap  # the bus reported a gap on the room's channel
         self._on_hole = on_hole or on_gap  # a chat message skipped a seq
+        self._on_control_gap = on_control_gap  # control messages (bans, revocations) may be lost
         self.rooms: dict[str, set[Member]] = {}
         self.users: dict[str, set[Member]] = {}
         self._subscribed: set[str] = set()
@@ -224,6 +225,8 @@ class Hub:
         for channel in gap.channels:
             if channel.startswith("room.") and channel[5:] in self.rooms:
                 self._on_gap(channel[5:])
+            elif channel == CONTROL_CHANNEL and self._on_control_gap is not None:
+                self._on_control_gap()
 
     def _message(self, message: Message) -> None:
         try:

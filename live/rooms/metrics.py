@@ -31,3 +31,10 @@ BUS_GAPS = Counter("live_bus_gaps_total", "Gaps reported by the bus (reconnects,
                    registry=REGISTRY)
 RECOVERIES = Counter("live_room_recoveries_total", "Room recoveries after a bus gap, by outcome",
                      ["recovered"], registry=REGISTRY)
+LIMITED = Counter("live_ws_limited_total",
+                  "Requests and connections refused or trimmed by a WebSocket limit, by limit "
+                  "(sockets_per_user, rooms_per_connection, join_rate, requests_in_flight, join_history_bytes)",
+                  ["limit"], registry=REGISTRY)
+REVOCATIONS = Counter("live_room_revocations_total",
+                      "Connections taken out of a room because their access was revoked, by reason",
+                      ["reason"], registry=REGISTRY)

@@ -41,6 +41,7 @@ from live.signaling.session import (
     Close,
     ConnectionState,
     Effect,
+    Limited,
     Reply,
     Request,
     Session,
@@ -67,6 +68,8 @@ class Seat:
     # Events that arrive while the join is in flight: delivered after its reply.
     pending: list[tuple[int | None, bytes, float]] | None = dataclasses.field(default_factory=list)
     ready: bool = False
+    present: bool = False  # counted in the room's presence (taken back when it leaves)
+    held_bytes: int = 0  # what `pending` holds: counted with the outbox against its cap
 
 
 class Flusher:
@@ -164,6 +167,12 @@ class Connection:
             if seat is None:
                 return
             if seat.pending is not None:
+                seat.held_bytes += len(part)
+                if seat.held_bytes + self.outbox.queued_bytes + self.outbox.inflight_bytes > self.outbox.cap_bytes:
+                    # A join that takes long in a busy room: what waits for it counts like a backlog.
+                    metrics.SLOW_CONSUMERS.inc()
+                    self.abort(CLOSE_TOO_SLOW, "too slow: events held during a join over the limit")
+                    return
                 seat.pending.append((seq, part, origin))
                 return
             if seq is not None:
@@ -227,7 +236,7 @@ class Connection:
         if seat is None:
             return
         seat.epoch, seat.last_seq = epoch, seq
-        held, seat.pending = seat.pending or [], None
+        held, seat.pending, seat.held_bytes = seat.pending or [], None, 0
         for held_seq, part, origin in held:
             self.deliver(room, held_seq, part, origin)
 
@@ -333,6 +342,8 @@ class Connection:
                 self.send(effect.message)
             elif isinstance(effect, Close):
                 self.close(effect.code, effect.reason)
+            elif isinstance(effect, Limited):
+                metrics.LIMITED.labels(effect.limit).inc()
             elif isinstance(effect, Request):
                 metrics.MESSAGES_IN.labels(effect.type).inc()
                 if effect.type in CONCURRENT_TYPES:

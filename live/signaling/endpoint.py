@@ -68,7 +68,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         log.warning("websocket: user record failed (%s)", exc)
         await websocket.close(CLOSE_SERVER_ERROR, "unavailable; retry")
         return
-    session = Session(new_id(), principal, encoding=encoding, max_frame_bytes=settings.max_frame_bytes)
+    session = Session(new_id(), principal, encoding=encoding, max_frame_bytes=settings.max_frame_bytes,
+                      limits=gateway.limits)
     conn = Connection(websocket, gateway, session, send_now=send_now_of(websocket.scope))
     try:
         await gateway.connect(conn)
@@ -93,7 +94,8 @@ OPENAPI_EXTRA: dict[str, Any] = {
                 "Subprotocols `live.v1.msgpack` (binary, MessagePack) or `live.v1.json` (text, "
                 "JSON; the default). The token goes in the query (browsers cannot set headers). "
                 "Close codes: 4001 unauthorized, 4003 forbidden (banned), 4008 too slow, "
-                "4009 frame too big, 4029 flooding, 1011 server error."
+                "4009 frame too big, 4029 flooding (or: a newer connection of the same user "
+                "replaced this one, past `LIVE_MAX_SOCKETS_PER_USER`), 1011 server error."
             ),
             "parameters": [{"name": "token", "in": "query", "required": True,
                             "schema": {"type": "string"}, "description": "the JWT"}],

@@ -3,9 +3,15 @@ how domain events reach connections on every node.
 
 Requests are routed by type to the owning service (chat, lives, media) after the room-access
 checks of `live.rooms.access`. Domain events raised on one node (announcements, lives starting and
-ending, moderation actions) are published on the bus and acted upon by every node for its own
-connections. Once a second a ticker syncs presence (`room.viewers`, `record_viewers`) and
-coalesces reactions (`reactions`), and idle connections get their heartbeat `ping`.
+ending, moderation actions, rights revoked) are published on the bus and acted upon by every node
+for its own connections (`live.signaling.revocation` for the last two). Once a second a ticker
+syncs presence (`room.viewers`, `record_viewers`) and coalesces reactions (`reactions`), and idle
+connections get their heartbeat `ping`.
+
+Limits per user and per connection (docs/security.md): `LIVE_MAX_SOCKETS_PER_USER` here at
+connect (`live.signaling.sockets`: the oldest socket gives way, 4029), rooms, join rate and
+requests in flight in the session core, and the chat history a join carries
+(`LIVE_JOIN_HISTORY_BYTES`) in `_fitted`.
 """
 
 from __future__ import annotations
@@ -17,23 +23,27 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from live.coalesce import Coalescer
 from live.errors import ApiError, ErrorCode
+from live.events import ACCESS_REVOKED
 from live.rooms import metrics
 from live.rooms.access import RoomAccess, RoomChecks, members_among, split_room
 from live.rooms.channels import encode_event, room_channel, user_channel
-from live.coalesce import Coalescer
 from live.rooms.hub import CONTROL_CHANNEL, Hub
 from live.rooms.presence import Presence
 from live.rooms.reactions import ReactionCounts
 from live.signaling import codec
 from live.signaling.connection import Connection, Flusher, Seat
 from live.signaling.recovery import RoomRecovery
-from live.signaling.session import CLOSE_FORBIDDEN, Effect, Request
+from live.signaling.revocation import Revocations
+from live.signaling.session import Effect, Limits, Request
+from live.signaling.sockets import SocketLimit, UserSockets
 from live.storage.ids import new_id
 
 log = logging.getLogger("live.signaling.gateway")
 
 TICK_SECONDS = 1.0
+LIMIT_HISTORY = "join_history_bytes"
 
 Handler = Callable[[Connection, Request], Awaitable[dict[str, Any] | None]]
 
@@ -48,10 +58,18 @@ class Gateway:
         self.settings = services.settings
         self.node_id = new_id()
         self.recovery = RoomRecovery(self)
+        self.revocations = Revocations(self)
         self.hub = Hub(services.bus, on_internal=self._internal, on_gap=self.recovery.after_bus_gap,
-                       on_hole=self.recovery.recover)
+                       on_hole=self.recovery.recover, on_control_gap=self.revocations.after_gap)
         redis = getattr(services.bus, "client", None)
-        self.presence = Presence(self.node_id, redis, getattr(services.bus, "prefix", ""))
+        prefix = getattr(services.bus, "prefix", "")
+        self.presence = Presence(self.node_id, redis, prefix)
+        s = self.settings
+        self.limits = Limits(max_rooms=s.max_rooms_per_connection, join_rate=s.join_rate,
+                             join_burst=float(s.join_burst), max_in_flight=s.max_requests_in_flight)
+        self.sockets = UserSockets(SocketLimit(s.max_sockets_per_user, redis, prefix), services.bus)
+        # A join reply's history must fit the outgoing cap with room to spare, whatever the setting.
+        self.history_bytes = min(s.join_history_bytes, s.send_queue_bytes // 2)
         self.connections: set[Connection] = set()
         self.flusher = Flusher(self.settings.write_interval_ms / 1000)
         self.shared = Coalescer()  # reads shared by the joins of a room arriving together
@@ -84,7 +102,8 @@ class Gateway:
         events.on("announcement", self._on_announcement)
         events.on("live.started", self._on_live_event("live.started"))
         events.on("live.ended", self._on_live_event("live.ended"))
-        events.on("moderation.action", self._on_moderation)
+        events.on("moderation.action", self.revocations.on_moderation)
+        events.on(ACCESS_REVOKED, self.revocations.on_access_revoked)
         self._ticker = asyncio.create_task(self._tick_forever(), name="gateway-ticker")
 
     async def stop(self) -> None:
@@ -123,13 +142,15 @@ class Gateway:
         await self.hub.add_user(conn)
         self.connections.add(conn)
         metrics.CONNECTIONS.set(len(self.connections))
+        await self.sockets.admit(conn)
 
     async def disconnect(self, conn: Connection) -> None:
         self.connections.discard(conn)
         metrics.CONNECTIONS.set(len(self.connections))
         for room in list(conn.seats):
-            await self._leave(conn, room)
+            await self.leave_room(conn, room)
         await self.hub.remove_user(conn)
+        await self.sockets.release(conn)
 
     async def handle(self, conn: Connection, request: Request) -> list[Effect]:
         """Perform one client request; the session turns the outcome into the reply."""
@@ -153,6 +174,7 @@ class Gateway:
     async def _join(self, conn: Connection, request: Request) -> dict[str, Any]:
         room = request.message["room"]
         since = request.message.get("since")
+        generation = self.revocations.generation
         access = await self.checks.check(room, conn.user_id)
         previous = conn.seats.get(room)
         seat = Seat(access)
@@ -161,20 +183,35 @@ class Gateway:
             try:
                 await self.hub.join(room, conn)
             except BaseException:
-                conn.seats.pop(room, None)
+                if conn.seats.get(room) is seat:
+                    conn.seats.pop(room, None)
                 raise
-            self._present(conn, access)
+            if conn.seats.get(room) is seat:  # (not taken out while subscribing)
+                self._present(conn, access)
+                seat.present = True
+        else:
+            seat.present = previous.present
         try:
             data = await self._room_state(room, access, since)
         except BaseException:
-            if previous is None:
-                await self._leave(conn, room)
-            else:
-                seat.pending, seat.ready = None, True
-                seat.epoch, seat.last_seq = previous.epoch, previous.last_seq
+            if conn.seats.get(room) is seat:
+                if previous is None:
+                    await self.leave_room(conn, room)
+                else:
+                    seat.pending, seat.ready = None, True
+                    seat.epoch, seat.last_seq = previous.epoch, previous.last_seq
             raise
-        if conn.seats.get(room) is not seat:  # removed (kicked, banned) meanwhile
-            raise ApiError(ErrorCode.FORBIDDEN, "you were removed from this room")
+        if self.revocations.generation != generation or conn.seats.get(room) is not seat:
+            # A right was revoked while this join was being decided, perhaps on a read from
+            # before its commit: decide again, now that the seat is where revocations look.
+            try:
+                await self.checks.check(room, conn.user_id)
+            except BaseException:
+                if conn.seats.get(room) is seat:
+                    await self.leave_room(conn, room)
+                raise
+            if conn.seats.get(room) is not seat:  # taken out (kicked, banned) meanwhile
+                raise ApiError(ErrorCode.FORBIDDEN, "you were removed from this room")
         seat.epoch, seat.last_seq, seat.ready = data.get("epoch"), int(data.get("seq") or 0), True
         self.hub.note_position(room, seat.epoch, seat.last_seq)
         return data
@@ -187,9 +224,10 @@ class Gateway:
             chat = self.services.components.get("chat")
             if chat is not None:
                 if since is None:  # the same for every fresh joiner: shared in a join storm
-                    state = await self.shared.run(("chat", room), lambda: chat.join_state(room, None))
+                    state = await self.shared.run(("chat", room),
+                                                  lambda: self._fitted(chat.join_state(room, None)))
                 else:
-                    state = await chat.join_state(room, since)
+                    state = await self._fitted(chat.join_state(room, since))
                 data.update({k: v for k, v in state.items() if k in ("epoch", "seq", "history", "recovered")})
         if since is not None:
             data.setdefault("recovered", False)
@@ -197,6 +235,30 @@ class Gateway:
             lives = self.component("lives", "live sessions")
             data["state"] = dict(await self.shared.run(("state", access.ident), lambda: lives.state(access.ident)))
         return data
+
+    async def _fitted(self, reading: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """The chat's join state with the newest history that fits `LIVE_JOIN_HISTORY_BYTES`
+        (measured as MessagePack; JSON runs a little larger).
+
+        A join is a small request with a large answer: without a cap, a client looping joins with
+        an old `since` pulls the whole recoverable history each time. A recovery that does not
+        fit is no recovery (all or nothing): `recovered` becomes false, as for one too far behind.
+        """
+        state = await reading
+        history = state.get("history") or []
+        budget, kept = self.history_bytes, 0
+        for message in reversed(history):
+            budget -= len(codec.encode_one(message, codec.Encoding.MSGPACK))
+            if budget < 0:
+                break
+            kept += 1
+        if kept == len(history):
+            return state
+        metrics.LIMITED.labels(LIMIT_HISTORY).inc()
+        fitted = {**state, "history": history[len(history) - kept:]}
+        if fitted.get("recovered"):
+            fitted["recovered"] = False
+        return fitted
 
     def _present(self, conn: Connection, access: RoomAccess) -> None:
         count = self.presence.add(access.room, conn.user_id)
@@ -213,11 +275,14 @@ class Gateway:
             except Exception:
                 log.exception("lives.%s failed", name)
 
-    async def _leave(self, conn: Connection, room: str) -> bool:
+    async def leave_room(self, conn: Connection, room: str) -> bool:
+        """Take `conn` out of `room` on this node (its seat first: nothing more is delivered)."""
         seat = conn.seats.pop(room, None)
         if seat is None:
             return False
         await self.hub.leave(room, conn)
+        if not seat.present:
+            return True
         left = self.presence.remove(room, conn.user_id)
         if seat.access.kind == "live" and left == 0 and conn.user_id == seat.access.host_id:
             self.spawn(self._host_event("host_disconnected", seat.access.ident, conn.user_id))
@@ -225,7 +290,7 @@ class Gateway:
 
     async def _leave_request(self, conn: Connection, request: Request) -> dict[str, Any]:
         room = request.message["room"]
-        await self._leave(conn, room)
+        await self.leave_room(conn, room)
         return {"room": room}
 
     async def _access(self, conn: Connection, room: str) -> RoomAccess:
@@ -302,8 +367,10 @@ class Gateway:
                 self.reactions_heard.merge(channel, counts)
         elif kind == "announcement":
             self.spawn(self._deliver_announcement(channel, event))
-        elif kind == "_moderation" and channel == CONTROL_CHANNEL:
-            self.spawn(self._apply_moderation(event))
+        elif kind in ("_moderation", "_revoke") and channel == CONTROL_CHANNEL:
+            self.revocations.heard(event)
+        elif kind == "_evict" and channel.startswith("user."):
+            self.sockets.evict(channel[5:], event)
 
     async def _deliver_announcement(self, room: str, event: dict[str, Any]) -> None:
         conns = [c for c in self.hub.rooms.get(room, ()) if isinstance(c, Connection)]
@@ -319,41 +386,6 @@ class Gateway:
                 part = parts.get(conn.encoding) or codec.encode_one(event, conn.encoding)
                 parts[conn.encoding] = part
                 conn.deliver(room, None, part, now)
-
-    async def _apply_moderation(self, event: dict[str, Any]) -> None:
-        community_id = event.get("community_id")
-        user_id = event.get("user_id")
-        action = event.get("action")
-        if not isinstance(community_id, str) or not isinstance(user_id, str):
-            return
-        chat = self.services.components.get("chat")
-        if chat is not None and hasattr(chat, "invalidate"):
-            try:
-                await _maybe_await(chat.invalidate(community_id, user_id))
-            except Exception:
-                log.exception("chat.invalidate failed")
-        notice = {
-            "type": "moderation.notice",
-            "community_id": community_id,
-            "action": action,
-            "reason": event.get("reason"),
-            "until": event.get("until"),
-        }
-        for conn in list(self.hub.users.get(user_id, ())):
-            if not isinstance(conn, Connection):
-                continue
-            conn.send(notice)
-            rooms = [r for r, seat in conn.seats.items() if seat.access.community_id == community_id]
-            if action == "ban" and rooms:
-                for room in rooms:
-                    conn.session.remove_from_room(room)
-                    await self._leave(conn, room)
-                conn.close(CLOSE_FORBIDDEN, "banned from this community")
-            elif action == "kick":
-                for room in rooms:
-                    conn.session.remove_from_room(room)
-                    await self._leave(conn, room)
-                    conn.send({"type": "room.closed", "room": room, "reason": "kicked"})
 
     def _on_live_event(self, name: str) -> Callable[[dict[str, Any]], Awaitable[None]]:
         async def handler(payload: dict[str, Any]) -> None:
@@ -378,10 +410,6 @@ class Gateway:
         if payload.get("created_at") is not None:
             event["created_at"] = payload["created_at"]
         await self.publish_room(f"community:{cid}", event)
-
-    async def _on_moderation(self, payload: dict[str, Any]) -> None:
-        event = {"type": "_moderation", **{k: v for k, v in payload.items() if k != "type"}}
-        await self.services.bus.publish(CONTROL_CHANNEL, encode_event(event))
 
     # -- the once-a-second ticker ----------------------------------------------------------------
 

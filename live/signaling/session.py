@@ -5,18 +5,26 @@ answered (`complete` / `fail`), and carries out the returned effects in order:
 
 - `Reply(message)`: send this message to the client (every reply echoes the request's `ref`);
 - `Request(type, message)`: perform this validated client request, then call back;
-- `Close(code, reason)`: close the socket with this code.
+- `Close(code, reason)`: close the socket with this code;
+- `Limited(limit)`: a per-connection limit refused something (the adapter counts it).
 
 The rules are data. A connection is `OPEN` or `CLOSED` (`CONNECTION_TRANSITIONS`); each room of
 the connection is absent, `JOINING` or `JOINED` (`ROOM_TRANSITIONS`); a missing key in a table is
 a protocol error, either the client's (an error reply) or ours (`LocalProtocolError`). Flooding is
 judged on raw frames, before any decoding, by a token bucket with an injected clock.
+
+What one connection may hold and do is bounded too (`Limits`, from the settings): rooms at once
+(`conflict` past it), `room.join`/`room.leave` per second (a second token bucket; `rate_limited`
+with `retry_after`), and requests being performed at once (`rate_limited`). A join is cheap to
+send and dear to answer (history, a bus subscription), so these are what stop one socket from
+joining thousands of rooms or looping join/leave to pull history.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from typing import Any
 
 from live.auth.tokens import Principal
@@ -36,6 +44,12 @@ CLOSE_FLOODING = 4029
 # ten rooms and replays a few chat messages stays far below; a script in a loop does not).
 FLOOD_RATE = 30.0
 FLOOD_BURST = 60.0
+
+# The names of the per-connection limits (the `limit` label of live_ws_limited_total).
+LIMIT_ROOMS = "rooms_per_connection"
+LIMIT_JOIN_RATE = "join_rate"
+LIMIT_IN_FLIGHT = "requests_in_flight"
+ROOM_MOVES = frozenset({"room.join", "room.leave"})
 
 
 class LocalProtocolError(LiveError):
@@ -99,7 +113,26 @@ class Close:
     reason: str
 
 
-Effect = Reply | Request | Close
+@dataclasses.dataclass(frozen=True, slots=True)
+class Limited:
+    limit: str
+
+
+Effect = Reply | Request | Close | Limited
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Limits:
+    """What one connection may hold and do at once (`LIVE_MAX_ROOMS_PER_CONNECTION`,
+    `LIVE_JOIN_RATE`, `LIVE_JOIN_BURST`, `LIVE_MAX_REQUESTS_IN_FLIGHT`)."""
+
+    max_rooms: int = 50
+    join_rate: float = 2.0
+    join_burst: float = 20.0
+    max_in_flight: int = 8
+
+
+DEFAULT_LIMITS = Limits()
 
 
 # -- replies (the one place ApiError becomes a WebSocket error message) --------------------------
@@ -137,13 +170,24 @@ class TokenBucket:
         self._at = now
 
     def allow(self, now: float) -> bool:
+        return self.take(now) == 0.0
+
+    def take(self, now: float) -> float:
+        """Spend one token: 0.0 when allowed, else the seconds until one would be there."""
         if now > self._at:
             self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
             self._at = now
         if self._tokens >= 1.0:
             self._tokens -= 1.0
-            return True
-        return False
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
+
+
+def retry_after(seconds: float) -> float:
+    """A `retry_after` that is never too early: tenths below a second, else whole seconds."""
+    if seconds >= 1:
+        return float(math.ceil(seconds))
+    return max(0.1, math.ceil(seconds * 10) / 10)
 
 
 # -- the session -------------------------------------------------------------------------------
@@ -152,7 +196,8 @@ class TokenBucket:
 class Session:
     """One client connection's protocol state."""
 
-    __slots__ = ("id", "user", "encoding", "max_frame_bytes", "limiter", "state", "rooms", "frames_in")
+    __slots__ = ("id", "user", "encoding", "max_frame_bytes", "limiter", "limits", "state", "rooms", "frames_in",
+                 "in_flight", "_moves")
 
     def __init__(
         self,
@@ -162,15 +207,19 @@ class Session:
         encoding: codec.Encoding = codec.Encoding.JSON,
         max_frame_bytes: int = 65536,
         limiter: TokenBucket | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.id = session_id
         self.user = user
         self.encoding = encoding
         self.max_frame_bytes = max_frame_bytes
         self.limiter = limiter or TokenBucket()
+        self.limits = limits
         self.state = ConnectionState.OPEN
         self.rooms: dict[str, RoomState] = {}
         self.frames_in = 0
+        self.in_flight = 0  # requests handed out (`Request`) and not yet completed or failed
+        self._moves: TokenBucket | None = None  # joins and leaves; made on the first one
 
     # -- transitions
 
@@ -222,14 +271,23 @@ class Session:
             message = codec.decode(frame, self.encoding)
         except codec.FrameError as exc:
             return [Reply(exc.reply())]
-        return self.receive_message(message)
+        return self.receive_message(message, now)
 
-    def receive_message(self, message: dict[str, Any]) -> list[Effect]:
-        """A validated client message (from `codec.decode`)."""
+    def receive_message(self, message: dict[str, Any], now: float = 0.0) -> list[Effect]:
+        """A validated client message (from `codec.decode`), at time `now`."""
         kind: str = message["type"]
         ref = message.get("ref")
         if kind == "ping":
             return [Reply(ok_reply(ref))]
+        if self.in_flight >= self.limits.max_in_flight:
+            error = ApiError(ErrorCode.RATE_LIMITED,
+                             f"{self.in_flight} requests of this connection are still being performed; "
+                             "wait for their replies", retry_after=1.0)
+            return [Limited(LIMIT_IN_FLIGHT), Reply(error_reply(ref, error))]
+        if kind in ROOM_MOVES:
+            refused = self._room_move_refused(kind, message["room"], ref, now)
+            if refused is not None:
+                return refused
         if kind == "room.join":
             room = message["room"]
             if not self._move_room(room, "join"):
@@ -237,12 +295,31 @@ class Session:
                 return [Reply(error_reply(ref, error))]
         elif kind == "room.leave":
             self._move_room(message["room"], "leave")
+        self.in_flight += 1
         return [Request(kind, message)]
+
+    def _room_move_refused(self, kind: str, room: str, ref: Any, now: float) -> list[Effect] | None:
+        """The limits on joins and leaves: the effects that refuse this one, or None."""
+        if kind == "room.join" and room not in self.rooms and len(self.rooms) >= self.limits.max_rooms:
+            error = ApiError(ErrorCode.CONFLICT,
+                             f"this connection is in {len(self.rooms)} rooms, the most it may be in: "
+                             "leave one first")
+            return [Limited(LIMIT_ROOMS), Reply(error_reply(ref, error))]
+        if self._moves is None:
+            self._moves = TokenBucket(self.limits.join_rate, self.limits.join_burst, now)
+        wait = self._moves.take(now)
+        if wait > 0:
+            retry = retry_after(wait)
+            error = ApiError(ErrorCode.RATE_LIMITED, f"too many joins and leaves; retry in {retry:g} s",
+                             retry_after=retry)
+            return [Limited(LIMIT_JOIN_RATE), Reply(error_reply(ref, error))]
+        return None
 
     # -- results of requests
 
     def complete(self, request: Request, data: dict[str, Any] | None = None) -> list[Effect]:
         """The service performed `request`: the ok reply (room state advances for joins)."""
+        self.in_flight = max(0, self.in_flight - 1)
         if request.type == "room.join" and request.room is not None:
             if not self._move_room(request.room, "joined"):
                 # Removed (kick/ban) while the join was in flight: the join does not stand.
@@ -252,6 +329,7 @@ class Session:
 
     def fail(self, request: Request, error: ApiError) -> list[Effect]:
         """The service refused `request`: the error reply."""
+        self.in_flight = max(0, self.in_flight - 1)
         if request.type == "room.join" and request.room is not None:
             self._move_room(request.room, "join_failed")
         return [Reply(error_reply(request.ref, error))]

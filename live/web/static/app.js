@@ -103,7 +103,10 @@ function renderNav() {
     h('button', { type: 'button', class: 'secondary small', onclick: () => app.signOut() }, 'Sign out'));
 }
 
-const STATUS_TEXT = { connecting: 'connecting…', reconnecting: 'offline: reconnecting…', open: '', idle: '' };
+const STATUS_TEXT = {
+  connecting: 'connecting…', reconnecting: 'offline: reconnecting…', open: '', idle: '',
+  replaced: 'disconnected: open in too many other tabs or devices (reload to use this one)',
+};
 gateway.on('status', ({ status }) => {
   net.textContent = STATUS_TEXT[status] ?? '';
   net.dataset.status = status;

@@ -107,6 +107,13 @@ export class Gateway {
       return;
     }
     if (this.stopped) { this._setStatus('idle'); return; }
+    // Replaced by a newer connection of the same user (past the server's sockets per user):
+    // reconnecting would close another of the user's tabs or devices in turn, so wait for a reload.
+    if (ev.code === 4029 && /replaced/.test(ev.reason || '')) {
+      this.stopped = true;
+      this._setStatus('replaced');
+      return;
+    }
     // 4029 (flooding) deserves a longer pause than a network blip.
     if (ev.code === 4029) this.attempt = Math.max(this.attempt, 4);
     this._scheduleReconnect();
@@ -295,11 +302,13 @@ export class Gateway {
       for (const h of state.handlers) h.onJoin?.(reply, { rejoin, since: had });
     } catch (err) {
       if (err.code === 'disconnected') return; // the next welcome joins again
-      if (err.code === 'timeout' || err.code === 'unavailable' || err.code === 'internal') {
-        // A slow or briefly failing server: try again while the room is still wanted.
+      if (err.code === 'timeout' || err.code === 'unavailable' || err.code === 'internal' || err.code === 'rate_limited') {
+        // A slow or briefly failing server, or joins too fast (the server says when to come back):
+        // try again while the room is still wanted.
+        const wait = err.code === 'rate_limited' && err.retry_after ? err.retry_after * 1000 : 2000;
         setTimeout(() => {
           if (this.rooms.get(state.room) === state && !state.joined && this.status === 'open') this._join(state, rejoin);
-        }, 2000);
+        }, wait);
         return;
       }
       for (const h of state.handlers) h.onError?.(err);
