@@ -72,15 +72,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    from live import logs
+
+    logs.setup(level)
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from live.signaling.endpoint import uvicorn_ws_options
+    from live.http.serving import uvicorn_options
     from live.storage import migrate
 
     settings = Settings.load(dev=args.dev, host=args.host, port=args.port, workers=args.workers)
@@ -116,8 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            log_level=settings.log_level.lower(),
-            **uvicorn_ws_options(settings),
+            **uvicorn_options(settings),
         )
         return 0
     from live.app import create_app
@@ -126,8 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level=settings.log_level.lower(),
-        **uvicorn_ws_options(settings),
+        **uvicorn_options(settings),
     )
     return 0
 

@@ -16,7 +16,7 @@ import uvicorn
 from live.app import COMPONENTS, create_app
 from live.auth.tokens import mint
 from live.config import Settings
-from live.signaling.endpoint import uvicorn_ws_options
+from live.http.serving import uvicorn_options
 
 from tests.support.redis_server import free_port
 
@@ -71,10 +71,10 @@ async def run_server(
     port = free_port()
     cfg = dataclasses.replace(cfg, host="127.0.0.1", port=port)
     app = create_app(cfg, components=components)
-    options = uvicorn_ws_options(cfg)
+    options = {**uvicorn_options(cfg, root_logging=False), "log_level": "warning"}
     if ws is not None:
         options["ws"] = ws
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **options)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
