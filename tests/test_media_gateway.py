@@ -88,7 +88,7 @@ async def test_publish_watch_thumbnail_and_recording(media_server: RunningServer
             assert subs[0].received.sizes == {(320, 180)} and len(subs[0].received.pictures) > 5
             assert await _until(lambda: subs[0].received.frames["audio"] > 10, 5)
 
-            metrics = (await server.client().get("/metrics")).text
+            metrics = await server.metrics()
             assert 'live_media_frames_out_total{kind="video"}' in metrics
             assert re.search(r"^live_media_publications [1-9]", metrics, re.M)
 

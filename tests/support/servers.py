@@ -21,6 +21,7 @@ from live.http.serving import uvicorn_options
 from tests.support.redis_server import free_port
 
 SECRET = "test-secret-" + "x" * 40
+METRICS_TOKEN = "test-metrics-" + "m" * 20
 _counter = itertools.count()
 
 
@@ -30,7 +31,7 @@ def uid(prefix: str = "u") -> str:
 
 
 def settings(**overrides: Any) -> Settings:
-    env = {"LIVE_SECRET": SECRET}
+    env = {"LIVE_SECRET": SECRET, "LIVE_METRICS_TOKEN": METRICS_TOKEN}
     return Settings.load(env, **overrides)
 
 
@@ -53,6 +54,13 @@ class RunningServer:
         if user_id is not None:
             headers["Authorization"] = f"Bearer {self.token(user_id, name)}"
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
+
+    async def metrics(self) -> str:
+        """The server's `GET /metrics` text, fetched with the operator's token."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as c:
+            resp = await c.get("/metrics", headers={"Authorization": f"Bearer {self.settings.metrics_token}"})
+        resp.raise_for_status()
+        return resp.text
 
     @property
     def services(self) -> Any:
