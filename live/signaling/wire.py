@@ -183,26 +183,23 @@ if WebSocketsSansIOProtocol is not None:
             refused(limit)
             if self.close_sent or self.transport.is_closing():
                 return
+            self.stop_keepalive()
+            # fail(): the close frame goes out and every byte the client sends from now on is
+            # discarded unparsed (no pong is queued for a ping that arrives after this).
             self.conn.fail(code, reason)
             self.transport.write(b"".join(self.conn.data_to_send()))
             self.close_sent = True
             self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
-            self.transport.close()
-            # close() waits for the buffer to drain; a client that does not read never lets it.
+            # Half-close and keep reading until the client closes: closing with its frames
+            # unread would reset the connection, and the client would never see the code.
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            if self.read_paused:
+                self.read_paused = False
+                self.transport.resume_reading()
+            # A client that neither reads nor closes is cut off (close() would wait for the
+            # buffer it never reads).
             self.abort_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
-
-        async def run_asgi(self) -> None:
-            self.scope["extensions"][EXTENSION] = self.send_now
-            await super().run_asgi()
-
-        async def send(self, message: Any) -> None:
-            await super().send(message)
-            if self.handshake_complete and getattr(self, "response", None) is not None:
-                # The handshake's request and response, and the headers in the scope, are of no
-                # more use once accepted (the gateway reads its token and subprotocol before):
-                # not holding them for the connection's lifetime saves a few KB per connection.
-                self.request = self.response = None
-                self.scope["headers"] = []
 
         def send_now(self, frame: bytes | str) -> bool:
             """Write one data frame now if the socket can take it; False (nothing done) if not.
