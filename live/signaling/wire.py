@@ -201,6 +201,19 @@ if WebSocketsSansIOProtocol is not None:
             # buffer it never reads).
             self.abort_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
 
+        async def run_asgi(self) -> None:
+            self.scope["extensions"][EXTENSION] = self.send_now
+            await super().run_asgi()
+
+        async def send(self, message: Any) -> None:
+            await super().send(message)
+            if self.handshake_complete and getattr(self, "response", None) is not None:
+                # The handshake's request and response, and the headers in the scope, are of no
+                # more use once accepted (the gateway reads its token and subprotocol before):
+                # not holding them for the connection's lifetime saves a few KB per connection.
+                self.request = self.response = None
+                self.scope["headers"] = []
+
         def send_now(self, frame: bytes | str) -> bool:
             """Write one data frame now if the socket can take it; False (nothing done) if not.
 
