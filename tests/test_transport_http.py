@@ -169,6 +169,17 @@ async def test_a_kept_alive_connection_is_closed_when_idle(door: RunningServer) 
     writer.close()
 
 
+async def test_answered_before_its_body_the_connection_still_times_out(door: RunningServer) -> None:
+    reader, writer = await open_raw(door)
+    writer.write(b"POST /v1/communities HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")  # 401 at once: the token is checked first
+    assert status_of(head) == 401
+    await reader.readexactly(int(header_of(head + b"\r\n\r\n", "content-length") or 0))
+    writer.write(b'{"name":1}')  # the body, after its answer; then nothing
+    assert await read_to_eof(reader) == b""
+    writer.close()
+
+
 async def test_a_trickling_head_is_408(door: RunningServer) -> None:
     """A byte now and then (slowloris) does not keep a head open past the header timeout."""
     before = await refusals(door, "header_timeout")

@@ -228,6 +228,11 @@ class LiveHttpProtocol(HttpToolsProtocol):  # type: ignore[misc]
         self._disarm()
         self.phase = Phase.WAIT
         super().on_message_complete()
+        if self.cycle is not None and self.cycle.response_complete and not self.transport.is_closing():
+            # Answered before its body was whole (a 401, a 413): the wait for the next request
+            # starts now.
+            self.phase = Phase.IDLE
+            self._arm(self.limits.keepalive_timeout, self._idle_timeout)
 
     # -- timers --------------------------------------------------------------------------------
 
