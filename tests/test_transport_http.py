@@ -328,3 +328,31 @@ async def test_trusted_proxies_are_not_capped(sqlite_url: str) -> None:
         assert resp.status_code == 200
         for _, writer in held:
             writer.close()
+
+
+def test_address_table() -> None:
+    """What the per-address cap counts by, and who is exempt (a table of cases, no sockets)."""
+    from live.http.addresses import UNCOUNTED, AddressTable, TrustedProxies
+
+    table = AddressTable(2, TrustedProxies("10.0.0.0/8, 192.0.2.7"))
+    a = [table.acquire("203.0.113.5") for _ in range(2)]
+    assert all(s is not None and s is not UNCOUNTED for s in a)
+    assert table.acquire("203.0.113.5") is None  # at the cap
+    assert table.acquire("::ffff:203.0.113.5") is None  # the same client on a dual-stack socket
+    assert table.acquire("203.0.113.6") not in (None, UNCOUNTED)  # another client
+    # IPv6: one /64 is one client.
+    assert table.acquire("2001:db8:1:2::1") not in (None, UNCOUNTED)
+    assert table.acquire("2001:db8:1:2:ffff::9") not in (None, UNCOUNTED)
+    assert table.acquire("2001:db8:1:2::77") is None
+    assert table.acquire("2001:db8:1:3::1") not in (None, UNCOUNTED)
+    # Trusted proxies, and peers without an IP address, are not counted.
+    for host in ["10.1.2.3", "192.0.2.7", "::ffff:10.9.9.9", "unix-socket", None]:
+        assert all(table.acquire(host) is UNCOUNTED for _ in range(5)), host
+    # Releasing frees a place, once.
+    a[0].release()
+    a[0].release()
+    assert table.open_from("203.0.113.5") == 1
+    assert table.acquire("203.0.113.5") not in (None, UNCOUNTED)
+    assert table.acquire("203.0.113.5") is None
+    assert AddressTable(2, TrustedProxies("*")).acquire("203.0.113.5") is UNCOUNTED
+    assert AddressTable(0, TrustedProxies("")).acquire("203.0.113.5") is UNCOUNTED

@@ -6,7 +6,9 @@ socket. Behind a reverse proxy that is the proxy's address for every client: pro
 and the proxy enforces the per-client cap itself (docker/nginx.conf's `limit_conn`).
 
 With several worker processes each process counts its own connections: one address may hold up
-to the cap in each.
+to the cap in each. An IPv6 client usually holds a whole /64, so IPv6 addresses are counted by
+their /64; an IPv4 address mapped into IPv6 (`::ffff:a.b.c.d`, on a dual-stack socket) counts as
+the IPv4 address.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class TrustedProxies:
@@ -33,11 +36,30 @@ class TrustedProxies:
             return True
         if not isinstance(host, str):
             return False
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return any(address in network for network in self.networks)
+        address = parse(host)
+        return address is not None and self.holds(address)
+
+    def holds(self, address: Address) -> bool:
+        return self.any or any(address in network for network in self.networks)
+
+
+
+def parse(host: str) -> Address | None:
+    """The IP address of `host` (IPv4-mapped IPv6 as IPv4), or None if it is not one."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def client_key(address: Address) -> str:
+    """What the cap counts by: the IPv4 address, or the IPv6 address's /64."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return str(address)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
 class AddressSlot:
@@ -68,15 +90,20 @@ class AddressTable:
     def acquire(self, host: str | None) -> AddressSlot | None:
         """A slot for a new connection from `host`, or None when `host` is at the cap.
 
-        Exempt and uncapped connections get `UNCOUNTED`, whose release does nothing.
+        Exempt and uncapped connections (and peers without an IP address, such as a Unix
+        socket's) get `UNCOUNTED`, whose release does nothing.
         """
-        if not self.cap or host is None or host in self.trusted:
+        if not self.cap or host is None:
             return UNCOUNTED
-        count = self._open.get(host, 0)
+        address = parse(host)
+        if address is None or self.trusted.holds(address):
+            return UNCOUNTED
+        key = client_key(address)
+        count = self._open.get(key, 0)
         if count >= self.cap:
             return None
-        self._open[host] = count + 1
-        return AddressSlot(self, host)
+        self._open[key] = count + 1
+        return AddressSlot(self, key)
 
     def release(self, host: str) -> None:
         count = self._open.get(host, 0) - 1
@@ -86,7 +113,8 @@ class AddressTable:
             self._open.pop(host, None)
 
     def open_from(self, host: str) -> int:
-        return self._open.get(host, 0)
+        address = parse(host)
+        return 0 if address is None else self._open.get(client_key(address), 0)
 
 
 UNCOUNTED = AddressSlot(None, "")
