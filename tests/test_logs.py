@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from live.auth.tokens import mint
 from live.logs import RedactTokens, redact
@@ -27,7 +28,7 @@ def test_redact_table() -> None:
         f'127.0.0.1:5 - "GET /v1/ws?token={jwt} HTTP/1.1" 101': '"GET /v1/ws?token=[redacted] HTTP/1.1"',
         f"/v1/live/x/hls/index.m3u8?a=1&token={jwt}&b=2": "&token=[redacted]&b=2",
         f"Authorization: Bearer {jwt}": "Bearer [redacted]",
-        f"authorization: bearer abc.def": "bearer [redacted]",
+        "authorization: bearer abc.def": "bearer [redacted]",
         f"got {jwt} somewhere": "got [jwt] somewhere",
         "access_token=opaque123": "access_token=[redacted]",
     }
@@ -86,8 +87,9 @@ def test_live_serve_never_logs_a_token(tmp_path: Path) -> None:
             async with connect(f"ws://127.0.0.1:{port}/v1/ws?token={token}") as ws:
                 await ws.recv()
             async with connect(f"ws://127.0.0.1:{port}/v1/ws?token={expired}") as ws:
-                with pytest.raises(Exception):
+                with pytest.raises(ConnectionClosed) as closed:
                     await ws.recv()
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
 
         asyncio.run(websockets())
     finally:
