@@ -73,15 +73,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    from live import logs
+
+    logs.setup(level)
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from live.signaling.endpoint import uvicorn_ws_options
+    from live.http.serving import uvicorn_options
     from live.storage import migrate
 
     settings = Settings.load(dev=args.dev, host=args.host, port=args.port, workers=args.workers)
@@ -96,6 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
                 f"LIVE_DATABASE_URL: the database is at schema {current or 'none'}, "
                 f"not {migrate.head_revision()}; run `live db upgrade` first"
             )
+    _raise_file_limit(log)
     bus = "Redis at " + settings.redis_url if settings.redis_url else "in-process bus"
     log.info(
         "live %s serving on http://%s:%d (%s, %s%s)",
@@ -117,8 +118,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            log_level=settings.log_level.lower(),
-            **uvicorn_ws_options(settings),
+            **uvicorn_options(settings),
         )
         return 0
     from live.app import create_app
@@ -127,10 +127,26 @@ def _serve(args: argparse.Namespace) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level=settings.log_level.lower(),
-        **uvicorn_ws_options(settings),
+        **uvicorn_options(settings),
     )
     return 0
+
+
+def _raise_file_limit(log: logging.Logger) -> None:
+    """Lift the soft limit on open files to the hard one: every connection is a file, and a
+    server at the soft default (often 1,024) stops accepting long before it is busy."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft == resource.RLIM_INFINITY or soft >= hard:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        log.info("open files: soft limit raised from %d to %d", soft, hard)
+    except (ValueError, OSError) as exc:
+        log.warning("open files: could not raise the soft limit of %d (%s)", soft, exc)
 
 
 def _media_worker(args: argparse.Namespace) -> int:

@@ -102,6 +102,28 @@ def _ice_servers(raw: str) -> list[dict[str, Any]]:
     return [{"urls": url} for url in urls]
 
 
+def _metrics_token(raw: str) -> str | None:
+    if not raw:
+        return None
+    if len(raw) < 16 or any(c.isspace() for c in raw):
+        raise ValueError("expected at least 16 characters without spaces")
+    return raw
+
+
+def _addresses(raw: str) -> str:
+    """A comma-separated list of IP addresses and networks (CIDR), or `*` for any."""
+    import ipaddress
+
+    for item in (part.strip() for part in raw.split(",")):
+        if not item or item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"expected IP addresses or networks (CIDR) or *, got {item!r}") from None
+    return raw
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -142,6 +164,37 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIVE_LOG_LEVEL", "log_level", _log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Setting("LIVE_MAX_BODY_BYTES", "max_body_bytes", _int(1024, 1 << 30), "1048576",
             "Largest HTTP request body; larger gets 413 `payload_too_large`."),
+    Setting("LIVE_MAX_URL_BYTES", "max_url_bytes", _int(256, 1 << 20), "8192",
+            "Longest request target (path and query); longer gets 414 `invalid_request`."),
+    Setting("LIVE_MAX_HEADER_BYTES", "max_header_bytes", _int(1024, 1 << 20), "16384",
+            "Largest request head (request line and headers); larger gets 431 `invalid_request`."),
+    Setting("LIVE_MAX_HEADERS", "max_headers", _int(8, 1000), "100",
+            "Most header lines in one request; more gets 431 `invalid_request`."),
+    Setting("LIVE_KEEPALIVE_TIMEOUT_SECONDS", "keepalive_timeout_seconds", _float(0.1, 3600), "5",
+            "A connection that sends no request for this long (a new one, or one kept alive after a "
+            "response) is closed."),
+    Setting("LIVE_HEADER_TIMEOUT_SECONDS", "header_timeout_seconds", _float(0.1, 3600), "10",
+            "A request head must arrive whole within this long of its first byte; else 408 `invalid_request`."),
+    Setting("LIVE_BODY_TIMEOUT_SECONDS", "body_timeout_seconds", _float(0.1, 3600), "60",
+            "A request body must arrive whole within this long of its head; else 408 `invalid_request`."),
+    Setting("LIVE_WRITE_TIMEOUT_SECONDS", "write_timeout_seconds", _float(0.1, 3600), "60",
+            "A response the client stops reading for this long (the socket's buffer full) is abandoned "
+            "and the connection closed."),
+    Setting("LIVE_MAX_CONNECTIONS_PER_ADDRESS", "max_connections_per_address", _int(0, 1_000_000), "256",
+            "Open connections (HTTP and WebSocket) one client address may hold per server process; past it "
+            "429 `rate_limited`. Trusted proxies (`LIVE_FORWARDED_ALLOW_IPS`) are exempt; 0: no cap."),
+    Setting("LIVE_FORWARDED_ALLOW_IPS", "forwarded_allow_ips", _addresses, "127.0.0.1,::1",
+            "Proxies (addresses, CIDR networks, or `*`) whose X-Forwarded-For and X-Forwarded-Proto are "
+            "believed; they are exempt from the per-address cap (they enforce their own)."),
+    Setting("LIVE_MAX_JSON_DEPTH", "max_json_depth", _int(2, 256), "32",
+            "Deepest nesting of arrays and objects in a JSON request body; deeper gets 422 `invalid_request`."),
+    Setting("LIVE_WS_CONTROL_RATE", "ws_control_rate", _float(0.1, 1_000_000), "10",
+            "WebSocket control frames (ping, pong) and unfinished fragments a client may keep sending "
+            "per second; past the burst the connection is closed with 4029."),
+    Setting("LIVE_WS_CONTROL_BURST", "ws_control_burst", _int(1, 1_000_000), "50",
+            "WebSocket control frames and fragments a client may send at once before the rate applies."),
+    Setting("LIVE_METRICS_TOKEN", "metrics_token", _metrics_token, "",
+            "Bearer token `GET /metrics` requires (at least 16 characters). Unset: /metrics answers 401."),
     Setting("LIVE_TOKEN_LEEWAY_SECONDS", "token_leeway_seconds", _int(0, 300), "30",
             "Clock skew allowed when checking a token's `exp`/`iat`."),
     Setting("LIVE_COMMUNITY_LIMIT", "community_limit", _int(1, 1000), "3",
@@ -272,6 +325,19 @@ class Settings:
     join_burst: int = 20
     join_history_bytes: int = 65536
     max_requests_in_flight: int = 8
+    max_url_bytes: int = 8192
+    max_header_bytes: int = 16384
+    max_headers: int = 100
+    keepalive_timeout_seconds: float = 5.0
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 60.0
+    write_timeout_seconds: float = 60.0
+    max_connections_per_address: int = 256
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    max_json_depth: int = 32
+    ws_control_rate: float = 10.0
+    ws_control_burst: int = 50
+    metrics_token: str | None = None
     dev: bool = False
 
     @classmethod

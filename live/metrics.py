@@ -21,6 +21,22 @@ HTTP_SECONDS = Histogram(
     "live_http_request_seconds", "HTTP request duration by route", ["method", "route"],
     registry=REGISTRY,
 )
+# One counter for every limit at the doors (docs/security.md lists the `limit` values): a
+# refusal is cheap to count and the first thing an operator looks for under attack.
+LIMIT_REFUSALS = Counter(
+    "live_limit_refusals_total", "Requests and connections refused or cut by a limit", ["limit"],
+    registry=REGISTRY,
+)
+HTTP_CLIENT_GONE = Counter(
+    "live_http_client_disconnects_total",
+    "Requests whose client went away before the response (answered 499 in live_http_requests_total)",
+    registry=REGISTRY,
+)
+
+
+def refused(limit: str) -> None:
+    """Count one refusal by the named limit."""
+    LIMIT_REFUSALS.labels(limit).inc()
 
 
 def render() -> bytes:

@@ -506,8 +506,7 @@ async def test_metrics(server: RunningServer) -> None:
         with pytest.raises(ApiError):
             await w.chat.append(w.room, w.p("owner"), "x" * 501, "m2")
         await w.chat.join_state(w.room, {"epoch": "nope", "seq": 0})
-        async with server.client() as c:
-            text = (await c.get("/metrics")).text
+        text = await server.metrics()
         for needle in (
             "live_chat_messages_stored_total ",
             "live_chat_nonce_repeats_total ",

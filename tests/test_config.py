@@ -33,6 +33,10 @@ def test_defaults() -> None:
         ({"LIVE_ICE_SERVERS": "http://x"}, "LIVE_ICE_SERVERS: expected stun:/turn: URLs"),
         ({"LIVE_ICE_SERVERS": "[{]"}, "LIVE_ICE_SERVERS: not valid JSON"),
         ({"LIVE_SECRET": "short"}, "LIVE_SECRET: must be at least 32 characters"),
+        ({"LIVE_METRICS_TOKEN": "short"}, "LIVE_METRICS_TOKEN: expected at least 16 characters"),
+        ({"LIVE_FORWARDED_ALLOW_IPS": "10.0.0.1,proxy.local"}, "LIVE_FORWARDED_ALLOW_IPS: expected IP addresses"),
+        ({"LIVE_MAX_HEADER_BYTES": "10"}, "LIVE_MAX_HEADER_BYTES: expected an integer from 1024"),
+        ({"LIVE_HEADER_TIMEOUT_SECONDS": "0"}, "LIVE_HEADER_TIMEOUT_SECONDS: expected a number from 0.1"),
         ({"LIVE_SECRET": ""}, "LIVE_SECRET: required outside --dev"),
     ],
 )
@@ -65,3 +69,12 @@ def test_readme_documents_every_setting() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     documented = set(re.findall(r"^\| `(LIVE_[A-Z_]+)` \|", readme, re.M))
     assert documented == {s.env for s in SETTINGS}
+
+
+def test_transport_limits_parse() -> None:
+    s = Settings.load({**GOOD, "LIVE_FORWARDED_ALLOW_IPS": "10.0.0.0/8, ::1, *", "LIVE_METRICS_TOKEN": "t" * 16,
+                       "LIVE_MAX_CONNECTIONS_PER_ADDRESS": "0"})
+    assert s.forwarded_allow_ips == "10.0.0.0/8, ::1, *"
+    assert s.metrics_token == "t" * 16 and s.max_connections_per_address == 0
+    d = Settings.load(GOOD)
+    assert d.metrics_token is None and d.max_json_depth == 32 and d.keepalive_timeout_seconds == 5

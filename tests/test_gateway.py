@@ -368,8 +368,7 @@ async def test_heartbeat_pings_and_dead_peers_are_dropped(sqlite_url: str) -> No
 async def test_metrics_name_the_gateway(node: RunningServer) -> None:
     c = await client(node)
     await c.request("ping")
-    async with node.client() as http:
-        text = (await http.get("/metrics")).text
+    text = await node.metrics()
     for name in ("live_ws_connections", "live_rooms", "live_ws_messages_in_total",
                  "live_ws_messages_out_total", "live_fanout_lag_seconds_bucket",
                  "live_ws_slow_consumers_total"):

@@ -121,7 +121,8 @@ async def test_openapi_describes_every_route(server) -> None:
 async def test_metrics_are_prometheus_text(server) -> None:
     async with server.client() as c:
         await c.get("/healthz")
-        resp = await c.get("/metrics")
+        resp = await c.get("/metrics", headers={"Authorization": f"Bearer {server.settings.metrics_token}"})
+    assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/plain")
     assert 'live_http_requests_total{method="GET",route="/healthz",status="200"}' in resp.text
 

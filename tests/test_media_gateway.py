@@ -97,7 +97,7 @@ async def test_publish_watch_thumbnail_and_recording(media_server: RunningServer
 
             async def metrics_show_the_relay() -> bool:
                 # (media processes report their counts every second)
-                metrics = (await server.client().get("/metrics")).text
+                metrics = await server.metrics()
                 return bool(re.search(r'^live_media_frames_out_total\{kind="video"\} [1-9]', metrics, re.M)
                             and re.search(r"^live_media_publications [1-9]", metrics, re.M))
 

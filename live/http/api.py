@@ -14,7 +14,6 @@ document (`live.http.openapi`), so the two cannot disagree.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -25,6 +24,8 @@ from starlette.routing import Route
 
 from live.auth.tokens import Principal, verify
 from live.errors import ApiError, ErrorCode, invalid
+from live.http import nesting
+from live.metrics import refused
 
 if TYPE_CHECKING:
     from live.services import Services
@@ -164,7 +165,7 @@ async def _call(ep: Endpoint, request: Request) -> Response:
     query = _validate(ep.query, dict(request.query_params), "query") if ep.query else None
     body: Any = None
     if ep.body is not None:
-        body = _validate(ep.body, await _read_json(request), "body")
+        body = _validate(ep.body, await read_json(request, services.settings.max_json_depth), "body")
     ctx: Ctx[Any, Any] = Ctx(
         request=request,
         services=services,
@@ -196,13 +197,17 @@ async def authenticate(request: Request, services: Services) -> Principal:
     return principal
 
 
-async def _read_json(request: Request) -> Any:
+async def read_json(request: Request, max_depth: int) -> Any:
+    """The request's JSON body ({} when empty); 422 `invalid_request` when not JSON or too deep."""
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return nesting.loads(raw, max_depth)
+    except nesting.TooDeep as exc:
+        refused("json_depth")
+        raise invalid({"body": str(exc)}, "the request body is nested too deeply") from None
+    except ValueError:
         raise invalid({"body": "not valid JSON"}, "the request body is not valid JSON") from None
 
 

@@ -14,6 +14,10 @@ import json
 from typing import Any
 
 from live.errors import ApiError, invalid
+from live.http import nesting
+
+# A cursor is a flat list: anything nested deeper is not one of ours.
+MAX_CURSOR_DEPTH = 2
 
 
 def encode(*key: Any) -> str:
@@ -27,8 +31,8 @@ def decode(cursor: str | None, *types: type) -> list[Any] | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        key = nesting.loads(raw, MAX_CURSOR_DEPTH)
+    except (binascii.Error, ValueError):
         raise bad_cursor() from None
     if not isinstance(key, list) or len(key) != len(types):
         raise bad_cursor()

@@ -6,10 +6,15 @@ import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from live.errors import ApiError, ErrorCode
+from live.metrics import HTTP_CLIENT_GONE
+
+# nginx's "client closed request": what the metrics record for a request whose client left
+# before the answer (nobody receives it).
+CLIENT_CLOSED_REQUEST = 499
 
 log = logging.getLogger("live.http")
 
@@ -51,6 +56,13 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     return error_response(ApiError(code, message, status=exc.status_code), dict(exc.headers or {}))
 
 
+async def on_client_disconnect(request: Request, _exc: Exception) -> Response:
+    """The client left while its body was being read: not a server error, nothing to answer."""
+    HTTP_CLIENT_GONE.inc()
+    log.debug("client left during %s %s", request.method, request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def on_unhandled(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(ApiError(ErrorCode.INTERNAL, "internal server error"))
@@ -59,5 +71,6 @@ async def on_unhandled(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: on_api_error,
     HTTPException: on_http_exception,
+    ClientDisconnect: on_client_disconnect,
     Exception: on_unhandled,
 }

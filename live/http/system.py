@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
-from live.errors import ErrorCode
+from live.errors import ApiError, ErrorCode
 from live.http.api import Api, Ctx
 from live.metrics import render
 from live.storage.base import iso
@@ -38,8 +39,20 @@ async def readyz(ctx: Ctx[None, None]) -> Response:
     )
 
 
-@api.get("/metrics", auth=False, summary="Prometheus metrics (text format)")
+@api.get("/metrics", auth=False, summary="Prometheus metrics (text format)",
+         errors=[ErrorCode.UNAUTHORIZED])
 async def metrics(ctx: Ctx[None, None]) -> Response:
+    """Needs `Authorization: Bearer <LIVE_METRICS_TOKEN>`; with no LIVE_METRICS_TOKEN set, it is off (401).
+
+    The numbers name rooms' counts, connections and refusals by limit: an operator's, not the
+    public's (docs/security.md).
+    """
+    expected = ctx.services.settings.metrics_token
+    if expected is None:
+        raise ApiError(ErrorCode.UNAUTHORIZED, "metrics are off on this server: set LIVE_METRICS_TOKEN")
+    scheme, _, given = ctx.request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise ApiError(ErrorCode.UNAUTHORIZED, "an Authorization: Bearer <LIVE_METRICS_TOKEN> header is required")
     return Response(render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

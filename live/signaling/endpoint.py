@@ -10,6 +10,7 @@ pings (every heartbeat, pong due within 1.5 heartbeats) drop dead peers.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -24,7 +25,7 @@ from live.signaling import codec
 from live.signaling.connection import Connection
 from live.signaling.gateway import Gateway
 from live.signaling.session import CLOSE_SERVER_ERROR, CLOSE_UNAUTHORIZED, Session
-from live.signaling.wire import LiveWebSocketProtocol, send_now_of
+from live.signaling.wire import LiveWebSocketProtocol, WsLimits, send_now_of
 from live.storage.ids import new_id
 
 log = logging.getLogger("live.signaling.endpoint")
@@ -37,7 +38,11 @@ TRANSPORT_MIN_BYTES = 1 << 20
 
 def uvicorn_ws_options(settings: Settings) -> dict[str, Any]:
     """The uvicorn WebSocket options every way of serving `live` uses."""
-    protocol: dict[str, Any] = {"ws": LiveWebSocketProtocol} if LiveWebSocketProtocol is not None else {}
+    limits = WsLimits(control_rate=settings.ws_control_rate, control_burst=settings.ws_control_burst,
+                      send_queue_bytes=settings.send_queue_bytes)
+    protocol: dict[str, Any] = (
+        {"ws": functools.partial(LiveWebSocketProtocol, limits=limits)} if LiveWebSocketProtocol is not None else {}
+    )
     return {
         **protocol,
         "ws_max_size": max(settings.max_frame_bytes * TRANSPORT_SIZE_FACTOR, TRANSPORT_MIN_BYTES),

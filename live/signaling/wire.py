@@ -15,13 +15,30 @@ absent and connections use their writer task for every frame; behaviour is the s
 
 `live serve` selects this protocol (`uvicorn_ws_options`); running the app under plain
 `uvicorn --factory live.app:app_from_env` works too, without the fast path.
+
+The protocol also holds the limits only the transport can see (docs/security.md):
+
+- Control frames (ping, pong) and the fragments of an unfinished message never reach the app, so
+  the session's flood limit cannot count them: a token bucket here does (`LIVE_WS_CONTROL_RATE`,
+  `LIVE_WS_CONTROL_BURST`), and closes a flooding client with 4029.
+- Every ping is answered with a pong written straight to the socket; a client that pings and
+  never reads would have them pile up without bound. Pongs count against the connection's send
+  queue (`LIVE_SEND_QUEUE_BYTES`): past it the client is too slow, 4008.
+- The connection's place in the per-address table (`live.http.addresses`), handed over by the
+  HTTP protocol at the upgrade, is released when the socket closes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from live.metrics import refused
+
+if TYPE_CHECKING:
+    from live.http.addresses import AddressSlot
 
 EXTENSION = "live.send_now"
 
@@ -33,6 +50,20 @@ try:
     )
 except ImportError:  # pragma: no cover - an older uvicorn: no fast path
     WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
+
+
+# Close codes of the contract (the same values as live.signaling.session's).
+CLOSE_TOO_SLOW = 4008
+CLOSE_FLOODING = 4029
+
+
+@dataclasses.dataclass(frozen=True)
+class WsLimits:
+    """The transport limits of every WebSocket of a server (from the settings)."""
+
+    control_rate: float = 10.0
+    control_burst: int = 50
+    send_queue_bytes: int = 1 << 20
 
 
 def send_now_of(scope: Any) -> SendNow | None:
@@ -83,9 +114,92 @@ if WebSocketsSansIOProtocol is not None:
         """uvicorn's sans-I/O WebSocket protocol with the `live.send_now` extension, holding less
         per connection (a small inbox; the handshake dropped once done)."""
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, limits: WsLimits | None = None, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.queue = Inbox()  # type: ignore[assignment]
+            self.limits = limits or WsLimits()
+            self.control_tokens = float(self.limits.control_burst)
+            self.control_stamp = self.loop.time()
+            self.slot: AddressSlot | None = None
+            self.abort_timer: asyncio.TimerHandle | None = None
+
+        def adopt_slot(self, slot: AddressSlot) -> None:
+            """Hold the connection's place in the per-address table until the socket closes."""
+            self.slot = slot
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.slot is not None:
+                self.slot.release()
+                self.slot = None
+            if self.abort_timer is not None:
+                self.abort_timer.cancel()
+                self.abort_timer = None
+            super().connection_lost(exc)
+
+        # -- control frames and fragments: counted, and pongs bounded --------------------------
+
+        def handle_ping(self) -> None:
+            if not self._spend_control():
+                return
+            if self.transport.get_write_buffer_size() > self.limits.send_queue_bytes:
+                # Pongs (the one queued now included) wait behind what the client has not read.
+                self._refuse(CLOSE_TOO_SLOW, "too slow: outgoing backlog over the limit", "ws_send_queue")
+                return
+            super().handle_ping()
+
+        def handle_pong(self, event: Any) -> None:
+            if self._spend_control():
+                super().handle_pong(event)
+
+        def handle_text(self, event: Any) -> None:
+            if event.fin or self._spend_control():
+                super().handle_text(event)
+
+        def handle_bytes(self, event: Any) -> None:
+            if event.fin or self._spend_control():
+                super().handle_bytes(event)
+
+        def handle_cont(self, event: Any) -> None:
+            if event.fin or self._spend_control():
+                super().handle_cont(event)
+
+        def _spend_control(self) -> bool:
+            """Take one token for a frame the app never sees; False (and 4029) when none is left."""
+            if self.close_sent:
+                return False
+            now = self.loop.time()
+            limits = self.limits
+            tokens = min(float(limits.control_burst), self.control_tokens + (now - self.control_stamp) * limits.control_rate)
+            self.control_stamp = now
+            if tokens < 1.0:
+                self.control_tokens = tokens
+                self._refuse(CLOSE_FLOODING, "flooding: too many control frames", "ws_control_frames")
+                return False
+            self.control_tokens = tokens - 1.0
+            return True
+
+        def _refuse(self, code: int, reason: str, limit: str) -> None:
+            """Close with `code` now; the app hears the disconnect at once."""
+            refused(limit)
+            if self.close_sent or self.transport.is_closing():
+                return
+            self.stop_keepalive()
+            # fail(): the close frame goes out and every byte the client sends from now on is
+            # discarded unparsed (no pong is queued for a ping that arrives after this).
+            self.conn.fail(code, reason)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.close_sent = True
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+            # Half-close and keep reading until the client closes: closing with its frames
+            # unread would reset the connection, and the client would never see the code.
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            if self.read_paused:
+                self.read_paused = False
+                self.transport.resume_reading()
+            # A client that neither reads nor closes is cut off (close() would wait for the
+            # buffer it never reads).
+            self.abort_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
 
         async def run_asgi(self) -> None:
             self.scope["extensions"][EXTENSION] = self.send_now

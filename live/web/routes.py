@@ -12,7 +12,6 @@ Also two small endpoints the page needs before it can do anything else:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from starlette.types import Scope
 
 from live.auth.tokens import mint, verify
 from live.errors import ApiError, invalid
+from live.http import nesting
 from live.http.api import Api, Ctx
 from live.http.errors import error_response
 
@@ -81,8 +81,8 @@ async def dev_token(request: Request) -> Response:
     settings = request.app.state.settings
     try:
         raw = await request.body()
-        data = json.loads(raw or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = nesting.loads(raw or b"null", settings.max_json_depth)
+    except ValueError:  # not JSON, not UTF-8, or nested too deeply
         return error_response(invalid({"body": "must be a JSON object"}))
     if not isinstance(data, dict):
         return error_response(invalid({"body": "must be a JSON object"}))

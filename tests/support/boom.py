@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
+from starlette.responses import Response
 
 from live.http.api import Api, Ctx
 
@@ -22,3 +23,12 @@ async def boom(ctx: Ctx[None, None]) -> None:
 @api.post("/test/echo", body=Echo, auth=False)
 async def echo(ctx: Ctx[Echo, None]) -> dict[str, object]:
     return ctx.body.model_dump()
+
+
+BIG_BYTES = 16 << 20
+
+
+@api.get("/test/big", auth=False)
+async def big(ctx: Ctx[None, None]) -> Response:
+    """A response larger than any socket buffer (for clients that stop reading)."""
+    return Response(b"x" * BIG_BYTES, media_type="application/octet-stream")

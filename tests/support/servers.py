@@ -16,11 +16,12 @@ import uvicorn
 from live.app import COMPONENTS, create_app
 from live.auth.tokens import mint
 from live.config import Settings
-from live.signaling.endpoint import uvicorn_ws_options
+from live.http.serving import uvicorn_options
 
 from tests.support.redis_server import free_port
 
 SECRET = "test-secret-" + "x" * 40
+METRICS_TOKEN = "test-metrics-" + "m" * 20
 _counter = itertools.count()
 
 
@@ -30,7 +31,7 @@ def uid(prefix: str = "u") -> str:
 
 
 def settings(**overrides: Any) -> Settings:
-    env = {"LIVE_SECRET": SECRET}
+    env = {"LIVE_SECRET": SECRET, "LIVE_METRICS_TOKEN": METRICS_TOKEN}
     return Settings.load(env, **overrides)
 
 
@@ -54,6 +55,13 @@ class RunningServer:
             headers["Authorization"] = f"Bearer {self.token(user_id, name)}"
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
 
+    async def metrics(self) -> str:
+        """The server's `GET /metrics` text, fetched with the operator's token."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as c:
+            resp = await c.get("/metrics", headers={"Authorization": f"Bearer {self.settings.metrics_token}"})
+        resp.raise_for_status()
+        return resp.text
+
     @property
     def services(self) -> Any:
         return self.app.state.services
@@ -71,10 +79,10 @@ async def run_server(
     port = free_port()
     cfg = dataclasses.replace(cfg, host="127.0.0.1", port=port)
     app = create_app(cfg, components=components)
-    options = uvicorn_ws_options(cfg)
+    options = {**uvicorn_options(cfg, root_logging=False), "log_level": "warning"}
     if ws is not None:
         options["ws"] = ws
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **options)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
