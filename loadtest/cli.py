@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from loadtest import procstat, report
 from loadtest.runner import RunSpec, plan_members, run, summarize
-from loadtest.setup import Identities, SetupError, create_rooms, end_lives, join_community
+from loadtest.setup import HostsInRooms, Identities, SetupError, create_rooms, end_lives, join_community
 
 DESCRIPTION = """\
 Load generator for `live` (and the python-socketio peer it is compared with).
@@ -378,7 +378,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     spec.server_pids = _server_pids(args, urls)
     spec.extra = {"community": cid}
     try:
-        result = run(spec, members, quiet=args.quiet)
+        with HostsInRooms(urls[0], hosts, rooms):
+            result = run(spec, members, quiet=args.quiet)
     finally:
         if hosts:
             asyncio.run(end_lives(urls[0], hosts, rooms))
@@ -406,7 +407,8 @@ def cmd_connections(args: argparse.Namespace) -> int:
     spec.server_pids = _server_pids(args, urls)
     spec.extra = {"community": cid, "connections": args.connections}
     try:
-        result = run(spec, members, quiet=args.quiet)
+        with HostsInRooms(urls[0], hosts, rooms):
+            result = run(spec, members, quiet=args.quiet)
     finally:
         if hosts:
             asyncio.run(end_lives(urls[0], hosts, rooms))

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -149,3 +150,59 @@ async def end_lives(base_url: str, hosts: Sequence[Identity], rooms: Sequence[st
                                 headers={"Authorization": f"Bearer {host.token}"})
             except httpx.HTTPError:
                 pass
+
+
+class HostsInRooms:
+    """The hosts of the lives a run created, connected and in their rooms for the whole run.
+
+    `live` ends a live whose host has no connection in its room for LIVE_GRACE_SECONDS (a live
+    nobody hosts does not stay on the live tab), and a load test's hosts otherwise never connect.
+    One connection per host, on a thread and event loop of their own so the run's generator
+    processes and timing are untouched. Runs given `--room` (lives made by `--setup-only`) keep
+    their lives only while someone hosts them, or with LIVE_GRACE_SECONDS raised on the server.
+    """
+
+    def __init__(self, base_url: str, hosts: Sequence[Identity], rooms: Sequence[str]) -> None:
+        self.base_url = base_url
+        self.pairs = list(zip(hosts, rooms, strict=False))
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="loadtest-hosts", daemon=True)
+
+    def __enter__(self) -> HostsInRooms:
+        if self.pairs:
+            self._thread.start()
+            self._ready.wait(120)
+            if self._error is not None:
+                self.__exit__(None, None, None)
+                raise SetupError(f"connecting the hosts to their rooms: {self._error}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread.is_alive():
+            self._thread.join(30)
+
+    async def _main(self) -> None:
+        from loadtest.clients import LiveClient
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        clients: list[Any] = []
+        try:
+            for host, room in self.pairs:
+                client = LiveClient(self.base_url, host.token, lambda *_: None)
+                await client.connect()
+                clients.append(client)
+                await client.join(room)
+        except Exception as exc:  # noqa: BLE001 - reported by __enter__
+            self._error = exc
+        finally:
+            self._ready.set()
+        if self._error is None:
+            await self._stop.wait()
+        for client in clients:
+            client.close()

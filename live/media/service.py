@@ -66,8 +66,6 @@ class MediaService:
             if self.settings.thumbnail_seconds > 0 and local else None
         )
         self._sweeper: asyncio.Task[None] | None = None
-        # WHIP/WHEP sessions: id -> (room, user_id, "whip" | "whep", publisher id)
-        self.sessions: dict[str, tuple[str, str, str, str | None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watch: asyncio.Task[None] | None = None
         self._sub: Any = None
@@ -166,6 +164,20 @@ class MediaService:
 
     def publishers(self, room: str) -> dict[str, list[str]]:
         return dict(self.published.get(room, {}))
+
+    # -- for WHIP/WHEP session expiry (live.media.api.Sessions) ------------------------------------
+    async def subscribed(self, room: str, user_id: str, publisher_id: str) -> bool | None:
+        """Whether the relay still holds `user_id`'s subscription to `publisher_id` in `room`
+        (its peer connection has not failed or closed); None where this node cannot tell (the
+        relay runs on a media worker)."""
+        if self.thread is None or not self.thread.thread.is_alive():
+            return None
+
+        async def holds(relay: Relay) -> bool:
+            publication = relay.publications.get((room, publisher_id))
+            return publication is not None and user_id in publication.subscriptions
+
+        return await self.thread.call(holds)
 
     # -- internals -------------------------------------------------------------------------------
     async def live_info(self, room: str) -> Any:
