@@ -17,7 +17,7 @@ from live.auth.tokens import check_user_id, display_name
 from live.client import Closed, LiveClient
 from live.me.erase import TOMBSTONE_ID
 from tests.support.communities import error_of, make_community, people
-from tests.support.servers import SECRET, RunningServer, uid
+from tests.support.servers import SECRET, RunningServer, run_server, settings, uid
 from tests.test_cli import run
 
 
@@ -175,3 +175,14 @@ async def test_raw_handshake_with_a_bad_sub_gets_4001_not_1011(server: RunningSe
     assert caught.value.rcvd is not None and caught.value.rcvd.code == 4001
     assert "retry" not in caught.value.rcvd.reason
     assert json.dumps(caught.value.rcvd.reason)  # a readable reason
+
+
+async def test_dev_sign_in_refuses_ids_no_token_may_carry(sqlite_url: str) -> None:
+    async with run_server(settings(database_url=sqlite_url, dev=True)) as dev, dev.client() as http:
+        for user_id in (TOMBSTONE_ID, "ali\x00ce", "a\u202eb", "\u200b"):
+            res = await http.post("/v1/dev/token", json={"user_id": user_id})
+            error = error_of(res, 422, "invalid_request")
+            assert "user_id" in error["fields"]
+        res = await http.post("/v1/dev/token", json={"user_id": "dev-ok", "name": "\x1b[2JDev\u202e"})
+        assert res.status_code == 200, res.text
+        assert res.json()["user"] == {"id": "dev-ok", "name": "[2JDev"}
