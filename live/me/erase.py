@@ -54,15 +54,17 @@ async def erase(session: AsyncSession, user_id: str) -> None:
     the old text anywhere (SQLite otherwise leaves freed bytes in place); `scrub_disk`, after
     the commit, then moves those pages out of the write-ahead log and empties it.
     """
-    sqlite = session.bind.dialect.name == "sqlite"
-    if sqlite:
-        await session.execute(text("PRAGMA secure_delete=ON"))
+    if session.bind is None or session.bind.dialect.name != "sqlite":
+        await _erase(session, user_id)
+        return
+    # The connection goes back to the pool afterwards: leave it as the build configured it.
+    was = int((await session.execute(text("PRAGMA secure_delete"))).scalar_one())
+    await session.execute(text("PRAGMA secure_delete=ON"))
     try:
         await _erase(session, user_id)
     finally:
-        if sqlite:
-            with contextlib.suppress(Exception):  # a failed transaction: the pool resets it
-                await session.execute(text("PRAGMA secure_delete=OFF"))
+        with contextlib.suppress(Exception):  # after a failed statement: the pool resets it
+            await session.execute(text(f"PRAGMA secure_delete={was}"))
 
 
 async def scrub_disk(db: Database, attempts: int = 3) -> bool:

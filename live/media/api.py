@@ -45,8 +45,6 @@ CORS = {
     "Access-Control-Max-Age": "600",
 }
 SDP_LIMIT = 64 * 1024
-
-
 SWEEP_SECONDS = 5.0
 
 
@@ -70,8 +68,9 @@ class Sessions:
     its user publishes in the room, a WHEP session while the publisher it watches does and the
     relay still holds the viewer's subscription. With media workers this node learns of a new
     publication a moment after the answer, so a session not yet seen there is given `settle`
-    seconds (the media timeout) before that counts against it. Dead sessions go on `live.ended` at once, every SWEEP_SECONDS,
-    and whenever one is asked for (so a DELETE never acts on a dead one).
+    seconds (the media timeout) before that counts against it. Dead sessions go at once on
+    `live.ended`, every SWEEP_SECONDS, and whenever one is asked for (so a DELETE never acts on
+    a dead one).
     """
 
     def __init__(self, services: Any, media: MediaService) -> None:
