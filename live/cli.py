@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     token = sub.add_parser("token", help="print a signed token (JWT) for a user")
-    token.add_argument("user_id", metavar="USER_ID", help="the user id (`sub`), 1-64 characters")
+    token.add_argument("user_id", metavar="USER_ID",
+                       help="the user id (`sub`): 1-64 printable characters, not starting with ~")
     token.add_argument("--name", help="display name (default: the user id)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     token.set_defaults(func=_token)
@@ -171,7 +172,7 @@ def _media_worker(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from live.auth.tokens import mint
+    from live.auth.tokens import check_user_id, mint
 
     settings = Settings.load(dev=True)  # without LIVE_SECRET: the dev secret `live serve --dev` uses
     if not os.environ.get("LIVE_SECRET"):
@@ -180,8 +181,10 @@ def _token(args: argparse.Namespace) -> int:
               file=sys.stderr)
     else:
         secret = settings.secret or ""
-    if not 1 <= len(args.user_id) <= 64:
-        raise SettingsError("USER_ID: must be 1-64 characters")
+    try:
+        check_user_id(args.user_id)
+    except ValueError as exc:
+        raise SettingsError(f"USER_ID: {exc}") from None
     if args.ttl <= 0:
         raise SettingsError("--ttl: must be a positive number of seconds")
     print(mint(secret, args.user_id, name=args.name, ttl=args.ttl))

@@ -206,7 +206,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIVE_INSIGHTS_MIN_MEMBERS", "insights_min_members", _int(0, 1_000_000), "50",
             "Insights need more members than this."),
     Setting("LIVE_GRACE_SECONDS", "live_grace_seconds", _float(0, 3600), "60",
-            "A live whose host lost every connection ends after this long."),
+            "A live whose host is not in its room (never came, or lost every connection) ends after this long."),
     Setting("LIVE_STAGE_MAX_GUESTS", "stage_max_guests", _int(0, 16), "4",
             "Guests on a live's stage besides the host."),
     Setting("LIVE_CHAT_RATE", "chat_rate", _float(0.01, 1000), "2",

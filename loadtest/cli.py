@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 from loadtest import procstat, report
 from loadtest.runner import RunSpec, plan_members, run, summarize
-from loadtest.setup import Identities, SetupError, create_rooms, end_lives, join_community
+from loadtest.setup import (HostsInRooms, Identities, SetupError, create_rooms, end_lives, hosts_of,
+                            join_community)
 
 DESCRIPTION = """\
 Load generator for `live` (and the python-socketio peer it is compared with).
@@ -107,7 +108,8 @@ def _common(p: argparse.ArgumentParser, *, duration: float, ramp: float) -> None
                         "rooms; repeat for several; needed with --shard n>1 (see --setup-only)")
     g.add_argument("--setup-only", action="store_true",
                    help="create the community and rooms, print the --community/--room options for the "
-                        "shards to use, and exit")
+                        "shards to use, and exit (a live ends LIVE_GRACE_SECONDS after it starts unless "
+                        "its host joins: shards with --secret sign the hosts in and keep them there)")
     g.add_argument("--id-prefix", default=None,
                    help="prefix of minted user ids (default lt<random>); shards of one run must differ "
                         "or use --shard so their member ids do not collide")
@@ -318,12 +320,14 @@ def _server_pids(args: argparse.Namespace, urls: list[str]) -> list[int]:
 
 
 def _rooms_for(args: argparse.Namespace, ids: Identities | None, n_rooms: int, urls: list[str],
-               scenario: str, members_need_join: bool, member_ids: list[Any]) -> tuple[str | None, list[str], list[Any]]:
-    """(community id, rooms, hosts to end the lives of) for this run; creates what is missing."""
+               scenario: str, members_need_join: bool, member_ids: list[Any], *, hold_hosts: bool = True,
+               ) -> tuple[str | None, list[str], list[Any], HostsInRooms]:
+    """(community id, rooms, hosts to end the lives of, the hosts held in their rooms until the
+    caller leaves it) for this run; creates what is missing."""
     if args.target == "socketio":
         prefix = args.id_prefix or f"lt{secrets.token_hex(3)}"
         rooms = list(args.room or [f"{prefix}-room{r}" for r in range(n_rooms)])
-        return None, rooms, []
+        return None, rooms, [], HostsInRooms(urls[0], [])
     assert ids is not None
     created_hosts: list[Any] = []
     if args.room:
@@ -343,17 +347,34 @@ def _rooms_for(args: argparse.Namespace, ids: Identities | None, n_rooms: int, u
         created_hosts = hosts
     if args.setup_only:
         print(f"--community {cid} " + " ".join(f"--room {r}" for r in rooms))
-        return cid, rooms, []
-    if members_need_join and cid:
-        try:
+        return cid, rooms, [], HostsInRooms(urls[0], [])
+    # In their rooms before the members join: each live's grace period began when it started.
+    hosting = HostsInRooms(urls[0], _present_hosts(args, ids, urls, rooms, created_hosts) if hold_hosts else [])
+    try:
+        hosting.start()
+        if members_need_join and cid:
             outcome = asyncio.run(join_community(urls[0], cid, member_ids))
             if outcome.get("ok", 0) != len(member_ids):
                 raise SetupError(f"members joining the community: {outcome}")
-        except BaseException:
-            if created_hosts:  # the hosts may go live again in the next run
-                asyncio.run(end_lives(urls[0], created_hosts, rooms))
-            raise
-    return cid, rooms, created_hosts
+    except BaseException:
+        hosting.stop()
+        if created_hosts:  # the hosts may go live again in the next run
+            asyncio.run(end_lives(urls[0], created_hosts, rooms))
+        raise
+    return cid, rooms, created_hosts, hosting
+
+
+def _present_hosts(args: argparse.Namespace, ids: Identities | None, urls: list[str], rooms: list[str],
+                   created: list[Any]) -> list[tuple[Any, str]]:
+    """(host, room) of the run's lives (`live` ends a live whose host is not in its room): the
+    lives this run created, or the `--room` lives when the secret can sign their hosts in."""
+    if args.target == "socketio" or ids is None:
+        return []
+    if created:
+        return list(zip(created, rooms, strict=False))
+    if ids.minted and rooms and all(r.startswith("live:") for r in rooms):
+        return asyncio.run(hosts_of(urls[0], ids, rooms))
+    return []
 
 
 def _finish(args: argparse.Namespace, result: dict[str, Any]) -> int:
@@ -393,7 +414,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     members = plan_members(spec, member)
     # Only senders need to be community members (anyone may watch a public community's live).
     senders = [member(m.index) for m in members if m.send_rate > 0]
-    cid, rooms, hosts = _rooms_for(args, ids, n_rooms, urls, args.scenario, True, senders)
+    cid, rooms, hosts, hosting = _rooms_for(args, ids, n_rooms, urls, args.scenario, True, senders)
     if args.setup_only:
         return 0
     spec.rooms = rooms
@@ -402,7 +423,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     spec.server_pids = _server_pids(args, urls)
     spec.extra = {"community": cid}
     try:
-        result = run(spec, members, quiet=args.quiet)
+        with hosting:
+            result = run(spec, members, quiet=args.quiet)
     finally:
         if hosts:
             asyncio.run(end_lives(urls[0], hosts, rooms))
@@ -422,7 +444,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
         connect_timeout=args.connect_timeout, command="python -m loadtest " + shlex.join(args.argv),
     )
     source = ids or _Socketio(args.id_prefix or f"lt{secrets.token_hex(3)}")
-    cid, rooms, hosts = _rooms_for(args, ids, n_rooms, urls, "connections", False, [])
+    cid, rooms, hosts, hosting = _rooms_for(args, ids, n_rooms, urls, "connections", False, [])
     if args.setup_only:
         return 0
     spec.rooms = rooms
@@ -430,7 +452,8 @@ def cmd_connections(args: argparse.Namespace) -> int:
     spec.server_pids = _server_pids(args, urls)
     spec.extra = {"community": cid, "connections": args.connections}
     try:
-        result = run(spec, members, quiet=args.quiet)
+        with hosting:
+            result = run(spec, members, quiet=args.quiet)
     finally:
         if hosts:
             asyncio.run(end_lives(urls[0], hosts, rooms))
@@ -453,7 +476,8 @@ def cmd_media(args: argparse.Namespace) -> int:
             processes=args.processes)))
     ids = _identities(args)
     assert ids is not None
-    cid, rooms, hosts = _rooms_for(args, ids, 1, urls, "media", False, [])
+    # The media host publishes over its own connection in the room.
+    cid, rooms, hosts, _ = _rooms_for(args, ids, 1, urls, "media", False, [], hold_hosts=False)
     if args.setup_only:
         return 0
     host = hosts[0] if hosts else (ids.get(0, "host") if ids.minted else ids.get(0))

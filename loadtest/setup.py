@@ -7,6 +7,8 @@ import asyncio
 import base64
 import dataclasses
 import json
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,18 +51,22 @@ class Identities:
     def get(self, index: int, role: str = "m") -> Identity:
         """The identity number `index` (file order; or minted as `{prefix}-{role}{index}`)."""
         if self.secret:
-            import jwt
-
-            user_id = f"{self.prefix}-{role}{index}"
-            now = int(time.time())
-            claims = {"sub": user_id, "name": user_id, "iat": now, "exp": now + self.ttl}
-            return Identity(user_id, user_id, jwt.encode(claims, self.secret, algorithm="HS256"))
+            return self.mint(f"{self.prefix}-{role}{index}")
         if index >= len(self.tokens):
             raise ValueError(f"the tokens file has {len(self.tokens)} tokens; this run needs more")
         token = self.tokens[index]
         claims = _claims(token)
         user_id = str(claims.get("sub") or f"token{index}")
         return Identity(user_id, str(claims.get("name") or user_id), token)
+
+    def mint(self, user_id: str) -> Identity:
+        """A token for any user id (only with a secret)."""
+        import jwt
+
+        assert self.secret, "minting needs the server's secret"
+        now = int(time.time())
+        claims = {"sub": user_id, "name": user_id, "iat": now, "exp": now + self.ttl}
+        return Identity(user_id, user_id, jwt.encode(claims, self.secret, algorithm="HS256"))
 
     @property
     def minted(self) -> bool:
@@ -149,3 +155,83 @@ async def end_lives(base_url: str, hosts: Sequence[Identity], rooms: Sequence[st
                                 headers={"Authorization": f"Bearer {host.token}"})
             except httpx.HTTPError:
                 pass
+
+
+async def hosts_of(base_url: str, ids: Identities, rooms: Sequence[str]) -> list[tuple[Identity, str]]:
+    """(host, room) of existing lives (`--room live:{id}`), the hosts minted with the secret."""
+    hosts = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        reader = ids.mint(f"{ids.prefix}-hostfinder")
+        for room in rooms:
+            r = await http.get(f"/v1/live/{room.split(':', 1)[1]}",
+                               headers={"Authorization": f"Bearer {reader.token}"})
+            if r.status_code != 200:
+                # (e.g. a members-only community): the run goes on; the live lasts while hosted
+                print(f"loadtest: {_error(r, f'finding the host of {room}')}; not hosting it", file=sys.stderr)
+                continue
+            hosts.append((ids.mint(r.json()["host"]["id"]), room))
+    return hosts
+
+
+class HostsInRooms:
+    """The hosts of the lives a run created, connected and in their rooms for the whole run.
+
+    `live` ends a live whose host has no connection in its room for LIVE_GRACE_SECONDS (a live
+    nobody hosts does not stay on the live tab), and a load test's hosts otherwise never connect.
+    One connection per host, on a thread and event loop of their own so the run's generator
+    processes and timing are untouched. Runs given `--room` (lives made by `--setup-only`) find
+    the hosts through the API and sign them in with the secret; with a tokens file instead, the
+    lives last only while someone hosts them, or with LIVE_GRACE_SECONDS raised on the server.
+    """
+
+    def __init__(self, base_url: str, pairs: Sequence[tuple[Identity, str]]) -> None:
+        self.base_url = base_url
+        self.pairs = list(pairs)
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="loadtest-hosts", daemon=True)
+
+    def start(self) -> None:
+        """Connect every host and join its room (returns once they are in)."""
+        if self.pairs and not self._thread.is_alive() and not self._ready.is_set():
+            self._thread.start()
+            self._ready.wait(120)
+            if self._error is not None:
+                self.stop()
+                raise SetupError(f"connecting the hosts to their rooms: {self._error}")
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread.is_alive():
+            self._thread.join(30)
+
+    def __enter__(self) -> HostsInRooms:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def _main(self) -> None:
+        from loadtest.clients import LiveClient
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        clients: list[Any] = []
+        try:
+            for host, room in self.pairs:
+                client = LiveClient(self.base_url, host.token, lambda *_: None)
+                await client.connect()
+                clients.append(client)
+                await client.join(room)
+        except Exception as exc:  # noqa: BLE001 - reported by __enter__
+            self._error = exc
+        finally:
+            self._ready.set()
+        if self._error is None:
+            await self._stop.wait()
+        for client in clients:
+            client.close()

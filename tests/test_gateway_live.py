@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from live.client import LiveClient, RequestFailed
+from tests.support.clock import ManualClock, until
 from tests.support.communities import Person, add_member, make_community, people
 from tests.support.servers import RunningServer, run_server
 
@@ -22,9 +22,12 @@ async def go_live(host: Person, cid: str, title: str = "hello") -> dict[str, Any
 
 
 @pytest.fixture
-async def fast_grace(make_settings: Any) -> AsyncIterator[RunningServer]:
-    async with run_server(make_settings(live_grace_seconds=0.5)) as running:
-        yield running
+async def manual_grace(make_settings: Any) -> AsyncIterator[tuple[RunningServer, ManualClock]]:
+    """A server whose grace periods run on a clock the test moves (`ManualClock`)."""
+    async with run_server(make_settings(live_grace_seconds=60)) as running:
+        clock = ManualClock()
+        running.services.components["lives"].grace.sleep = clock.sleep
+        yield running, clock
 
 
 async def test_watch_a_live_chat_and_see_the_same_order(server: RunningServer) -> None:
@@ -137,8 +140,9 @@ async def test_viewers_reactions_and_stage(server: RunningServer) -> None:
                 await c.close()
 
 
-async def test_host_leaving_ends_the_live_after_grace(fast_grace: RunningServer) -> None:
-    server = fast_grace
+async def test_host_leaving_ends_the_live_after_grace(manual_grace: tuple[RunningServer, ManualClock]) -> None:
+    server, clock = manual_grace
+    lives = server.services.components["lives"]
     async with people(server, "alice", "bob") as (alice, bob):
         community = await make_community(alice)
         cid = community["id"]
@@ -149,9 +153,12 @@ async def test_host_leaving_ends_the_live_after_grace(fast_grace: RunningServer)
         await c_bob.request("room.join", room=live["room"])
         host = await connect(server, alice)
         await host.request("room.join", room=live["room"])
-        await asyncio.sleep(1.0)  # longer than the grace: the host is there, nothing ends
+        await until(lambda: live["id"] not in lives.grace)  # the host is there: no timer
+        clock.advance(120)
         assert (await alice.ok("GET", f"/v1/live/{live['id']}"))["status"] == "live"
         await host.close()
+        await until(lambda: clock.asleep(f"live-grace-{live['id']}"))
+        clock.advance(60)
         ended = await c_bob.next_event("live.ended", timeout=10)
         assert ended["live"]["id"] == live["id"] and ended["live"]["status"] == "ended"
         closed = await c_bob.next_event("room.closed", timeout=5)

@@ -152,9 +152,22 @@ async def test_erase_refused_for_an_owner(server: Any) -> None:
 
 
 async def test_the_tombstone_cannot_be_erased(server: Any) -> None:
-    async with server.client(TOMBSTONE_ID) as client:
-        r = await client.delete("/v1/me")
-        assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+    import jwt
+    import pytest
+
+    from live.errors import ApiError
+    from live.me.erase import erase
+    from tests.support.servers import SECRET
+
+    # No token speaks for it (401, see tests/test_identity.py), and the erasure refuses it anyway.
+    token = jwt.encode({"sub": TOMBSTONE_ID, "exp": 2**31}, SECRET, algorithm="HS256")
+    async with server.client() as client:
+        r = await client.delete("/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    with pytest.raises(ApiError) as caught:
+        async with server.services.db.session() as session:
+            await erase(session, TOMBSTONE_ID)
+    assert caught.value.code.value == "conflict"
 
 
 async def test_erase_and_export_cover_chat_messages(server: Any) -> None:

@@ -1,6 +1,7 @@
 """The rules a chat message must pass, as pure functions and objects (no I/O, no `await`).
 
-- `check_text`: not blank, at most `MAX_CHARS` characters (code points, as users count them).
+- `check_text`: cleaned (`live.text`), not blank, at most `MAX_CHARS` characters (code points, as
+  users count them).
 - `KeywordFilter`: a community's published blocked words and phrases, matched case-insensitively
   as whole words in any script (so "ass" does not catch "class", and "ÉCOLE" matches "école").
 - `slow_mode_wait`: seconds a user must still wait in a room in slow mode.
@@ -17,6 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 
 from live.errors import ApiError, ErrorCode
+from live.text import clean, is_blank
 
 MAX_CHARS = 500
 
@@ -27,7 +29,8 @@ def normalize(text: str) -> str:
 
 
 def check_text(text: str, max_chars: int = MAX_CHARS) -> str:
-    """The text to store, exactly as sent, or `invalid_request` (blank, NUL, lone surrogate) /
+    """The text to store (cleaned: control characters and bidi overrides removed, otherwise as
+    sent), or `invalid_request` (blank or invisible-only, NUL, lone surrogate) /
     `message_too_long` (characters counted after NFC, so "é" is one however it was typed)."""
     if "\x00" in text:
         raise ApiError(ErrorCode.INVALID_REQUEST, "the message has a NUL character", fields={"text": "NUL"})
@@ -37,8 +40,9 @@ def check_text(text: str, max_chars: int = MAX_CHARS) -> str:
         raise ApiError(
             ErrorCode.INVALID_REQUEST, "the message is not valid Unicode", fields={"text": "lone surrogate"}
         ) from None
+    text = clean(text, multiline=True)
     composed = normalize(text)
-    if not composed.strip():
+    if is_blank(composed):
         raise ApiError(ErrorCode.INVALID_REQUEST, "the message is empty", fields={"text": "empty"})
     if len(composed) > max_chars:
         raise ApiError(

@@ -41,6 +41,7 @@ from live.moderation.sanctions import check_can_speak
 from live.rooms.channels import encode_event, room_channel
 from live.storage.base import utcnow
 from live.storage.ids import new_id
+from live.text import clean, is_blank
 
 log = logging.getLogger("live.chat")
 
@@ -377,6 +378,9 @@ class ChatService:
         moderation service (rank rule, the member-visible log) and its "moderation.action"
         event tells the author (no silent sanctions).
         """
+        reason = clean(reason, multiline=True).strip() if isinstance(reason, str) else ""
+        if is_blank(reason):
+            reason = ""
         info = await self.room_info(room)
         async with self.db.session() as session:
             msg = await session.get(ChatMessage, (room, seq))

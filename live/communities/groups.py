@@ -138,7 +138,7 @@ async def announce(
 ) -> dict[str, Any]:
     """Store an announcement (admins) to everyone or to the named groups of this community."""
     await require_role(session, community_id, user_id, Role.ADMIN)
-    check_text(body.text, ANNOUNCEMENT_MAX)
+    text = check_text(body.text, ANNOUNCEMENT_MAX)
     group_ids = list(dict.fromkeys(body.group_ids))
     if group_ids:
         found = set(
@@ -154,7 +154,7 @@ async def announce(
         if missing:
             raise invalid({"group_ids": f"no such open group in this community: {', '.join(missing)}"})
     item = Announcement(
-        id=new_id(), community_id=community_id, author_id=user_id, text=body.text,
+        id=new_id(), community_id=community_id, author_id=user_id, text=text,
         group_ids=group_ids, created_at=utcnow(),
     )
     session.add(item)

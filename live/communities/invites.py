@@ -16,6 +16,7 @@ from live.communities import views
 from live.http import cursors
 from live.communities.access import Role, load_community, membership, require_member, require_role
 from live.communities.guards import check_not_banned
+from live.moderation.sanctions import BAN, active_sanction
 from live.communities.models import Invite, JoinRequest, Membership
 from live.communities.quota import spends_quota
 from live.communities.schemas import JoinRequestsQuery, Page
@@ -69,6 +70,9 @@ async def accept_invite(session: AsyncSession, code: str, user_id: str, *, invit
         raise not_found("invite")
     await load_community(session, invite.community_id)
     _check_usable(invite)
+    if await active_sanction(session, invite.community_id, invite.created_by, BAN) is not None:
+        # Revoked with the ban (`revoke_invites_of`); this also covers codes from before that rule.
+        raise ApiError(ErrorCode.INVITE_INVALID, "this invite was revoked: the member who made it is banned here")
     await check_not_banned(session, invite.community_id, user_id)
     member = await add_member(
         session, invite.community_id, user_id, invites_left=invite_quota, invited_by=invite.created_by
@@ -123,6 +127,23 @@ async def revoke_invite(session: AsyncSession, code: str, user_id: str, *, invit
     if row is not None and row[0] == Role.MEMBER.value:
         left = int(row[1])
     return views.invite(invite, left)
+
+
+async def revoke_invites_of(session: AsyncSession, community_id: str, user_id: str) -> int:
+    """Revoke every unused invite `user_id` made in the community; how many. A ban takes the
+    banned member's invitations with it: nobody gets in on the word of someone thrown out."""
+    result = await session.execute(
+        update(Invite)
+        .where(
+            Invite.community_id == community_id,
+            Invite.created_by == user_id,
+            Invite.used_by.is_(None),
+            Invite.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+        .returning(Invite.code)
+    )
+    return len(result.all())
 
 
 async def list_invites(session: AsyncSession, community_id: str, user_id: str, query: Page) -> dict[str, Any]:

@@ -75,7 +75,7 @@ async def _view(session: AsyncSession, post: Post, user_id: str) -> dict[str, An
 
 
 async def create_post(session: AsyncSession, community_id: str, user_id: str, text: str) -> dict[str, Any]:
-    check_text(text, POST_MAX)
+    text = check_text(text, POST_MAX)
     community = await _writer(session, community_id, user_id)
     check_blocked(text, community.blocked_words)
     post = Post(
@@ -151,7 +151,7 @@ async def mark_post_deleted(session: AsyncSession, post: Post) -> None:
 
 
 async def comment(session: AsyncSession, post_id: str, user_id: str, text: str) -> dict[str, Any]:
-    check_text(text, COMMENT_MAX)
+    text = check_text(text, COMMENT_MAX)
     post = await _load_post(session, post_id, user_id)
     community = await _writer(session, post.community_id, user_id)
     check_blocked(text, community.blocked_words)
@@ -215,7 +215,7 @@ async def share(
     if source is not None and source.read_policy != "public" and target != root.community_id:
         raise ApiError(ErrorCode.FORBIDDEN, "posts of a members-only community stay in it")
     if text:
-        check_text(text, POST_MAX)
+        text = check_text(text, POST_MAX)
     community = await _writer(session, target, user_id)
     if text:
         check_blocked(text, community.blocked_words)

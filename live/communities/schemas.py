@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
+from live.communities.text import cleaner, line, lines
 from live.http.schemas import Body, Query, not_blank, storable  # noqa: F401 - re-exported
 
 JoinPolicy = Literal["open", "invite"]
@@ -31,11 +32,13 @@ def _topics(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))  # de-duplicated, first occurrence order
 
 
-Topic = Annotated[str, AfterValidator(_topic)]
+Topic = Annotated[str, AfterValidator(_topic), BeforeValidator(cleaner(multiline=False, required=True))]
 Topics = Annotated[list[Topic], Field(max_length=10), AfterValidator(_topics)]
-Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(not_blank)]
-Description = Annotated[str, Field(max_length=2000)]
-BlockedWord = Annotated[str, Field(min_length=1, max_length=50), AfterValidator(not_blank)]
+Name = line(100)
+Description = lines(2000, required=False)
+BlockedWord = line(50)
+Rules = lines(10000, required=False)
+JoinMessage = lines(1000, required=False)
 
 
 class CommunityCreate(Body):
@@ -54,7 +57,7 @@ class CommunityPatch(Body):
     read_policy: ReadPolicy | None = None
     slow_mode_seconds: Annotated[int, Field(ge=0, le=86400)] | None = None
     blocked_words: Annotated[list[BlockedWord], Field(max_length=500)] | None = None
-    rules: Annotated[str, Field(max_length=10000)] | None = None
+    rules: Rules | None = None
 
 
 class Page(Query):
@@ -86,7 +89,7 @@ class InviteCreate(Body):
 
 
 class JoinRequestCreate(Body):
-    message: Annotated[str, Field(max_length=1000)] = ""
+    message: JoinMessage = ""
 
 
 class JoinRequestsQuery(Page):

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from live.chat.service import ChatService
 from live.communities.access import is_group_member, require_reader
 from live.communities.models import Group
-from live.communities.schemas import storable
+from live.communities.text import line
 from live.errors import ApiError, not_found
 from live.errors import ErrorCode as E
 from live.http.api import Api, Ctx
@@ -19,18 +19,13 @@ from live.lives.service import LiveService, room_of
 api = Api("live")
 
 
-def _title(value: str) -> str:
-    value = value.strip()
-    if not value:
-        raise ValueError("must not be blank")
-    storable(value)
-    return value
+Title = line(200)
 
 
 class LiveCreate(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    title: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_title)]
+    title: Title
 
 
 class ChatPage(BaseModel):

@@ -1,26 +1,44 @@
-"""The grace period of a live whose host is gone: one timer per live on the node that saw it go.
+"""The grace period of a live whose host is not there: one timer per live on the node that armed it.
 
-`start` arms a timer (a second `start` for the same live keeps the first); `cancel` disarms it
-(the host is back). At expiry `still_here` is asked (is the host connected through any node, or
-still sending media?) and, if not, `expire` ends the live. Timers never outlive the node.
+A timer is armed when a live starts (its host has not connected yet) and when the host's last
+connection on a node goes; `cancel` disarms it (the host is in the room). At expiry `presence`
+is asked where the host is:
+
+- `GONE`: `expire` ends the live;
+- `CONNECTED`: in the room through some node, whose gateway reports when that connection goes;
+- `SENDING`: no connection, but still sending media (WHIP from a broadcasting tool); nothing
+  reports when that stops, so the timer runs again and asks again.
+
+Timers never outlive the node. `sleep` is injected so tests move time by hand
+(`tests.support.clock.ManualClock`) instead of waiting for a grace period.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("live.lives.grace")
 
-Check = Callable[[str, str], Awaitable[bool]]
+
+class HostPresence(enum.Enum):
+    GONE = "gone"
+    CONNECTED = "connected"
+    SENDING = "sending"
+
+
+Check = Callable[[str, str], Awaitable[HostPresence]]
 Expire = Callable[[str, str], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class GracePeriod:
-    def __init__(self, seconds: float, still_here: Check, expire: Expire) -> None:
+    def __init__(self, seconds: float, presence: Check, expire: Expire, *, sleep: Sleep = asyncio.sleep) -> None:
         self.seconds = seconds
-        self._still_here = still_here
+        self.sleep = sleep
+        self._presence = presence
         self._expire = expire
         self._timers: dict[str, asyncio.Task[None]] = {}
 
@@ -40,11 +58,15 @@ class GracePeriod:
 
     async def _run(self, lid: str, host_id: str) -> None:
         try:
-            await asyncio.sleep(self.seconds)
-            if await self._still_here(lid, host_id):
-                return
-            log.info("live %s: host %s gone for %.0fs; ending it", lid, host_id, self.seconds)
-            await self._expire(lid, host_id)
+            while True:
+                await self.sleep(self.seconds)
+                presence = await self._presence(lid, host_id)
+                if presence is HostPresence.CONNECTED:
+                    return
+                if presence is HostPresence.GONE:
+                    log.info("live %s: host %s not there for %.0fs; ending it", lid, host_id, self.seconds)
+                    await self._expire(lid, host_id)
+                    return
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -4,9 +4,11 @@
 what a joiner sees (`state`), applies stage actions, reports the host's presence and the viewer
 count; the media relay asks `may_publish`. HTTP handlers (live.lives.api) call the rest.
 
-The grace period: when the host's last connection on a node goes, the gateway calls
-`host_disconnected`; after `LIVE_GRACE_SECONDS` this node asks presence whether the host is
-connected anywhere (another node) and, if not, ends the live. `host_connected` cancels the timer.
+The grace period (`live.lives.grace`): a live starts with its host not yet in the room, and when
+the host's last connection on a node goes the gateway calls `host_disconnected`; either way, after
+`LIVE_GRACE_SECONDS` this node asks presence whether the host is connected anywhere (another node)
+or still sending media and, if neither, ends the live. `host_connected` cancels the timer. So a
+live whose host never shows up ends too, instead of staying on the live tab forever.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from live.communities.access import Role, membership, require_member, require_re
 from live.communities.models import Community
 from live.errors import ApiError, ErrorCode, not_found
 from live.lives import stage
-from live.lives.grace import GracePeriod
+from live.lives.grace import GracePeriod, HostPresence
 from live.lives.models import ENDED, LIVE, Live, StageSeat
 from live.moderation.sanctions import check_can_speak
 from live.rooms.channels import encode_event, room_channel
@@ -63,7 +65,7 @@ class LiveService:
         self.services = services
         self.db = services.db
         self.settings = services.settings
-        self.grace = GracePeriod(self.settings.live_grace_seconds, self._host_still_here, self._host_gone)
+        self.grace = GracePeriod(self.settings.live_grace_seconds, self._host_presence, self._host_gone)
         self._peaks: dict[str, int] = {}
 
     # -- views ----------------------------------------------------------------------------------
@@ -133,6 +135,7 @@ class LiveService:
             except IntegrityError:
                 raise ApiError(ErrorCode.CONFLICT, "you are already live; end it first") from None
             view = self.view(live, await self._host_name(session, user.id))
+        self.grace.start(live.id, user.id)  # until the host's first connection to the room
         await self.services.events.emit("live.started", {"community_id": community_id, "live": view})
         return view
 
@@ -440,16 +443,16 @@ class LiveService:
         """The host's last connection on this node went: end the live after the grace period."""
         self.grace.start(lid, user_id)
 
-    async def _host_still_here(self, lid: str, host_id: str) -> bool:
+    async def _host_presence(self, lid: str, host_id: str) -> HostPresence:
         presence = self.services.components.get("presence")
         if presence is not None:
             if await _maybe_await(presence.user_count(room_of(lid), host_id)) > 0:
-                return True  # back, through this node or another
+                return HostPresence.CONNECTED  # in the room, through this node or another
         media = self.services.components.get("media")
         if media is not None and hasattr(media, "publishers"):
             if host_id in (media.publishers(room_of(lid)) or {}):
-                return True  # still sending media (e.g. WHIP from a broadcasting tool), no socket
-        return False
+                return HostPresence.SENDING  # media without a socket (e.g. WHIP from OBS)
+        return HostPresence.GONE
 
     async def _host_gone(self, lid: str, host_id: str) -> None:
         info = await self.room_info(lid)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from live.moderation.service import view as action_view
 from live.storage.base import iso, utcnow
 
 api = Api("me")
+log = logging.getLogger("live.me")
 
 
 @api.get("/v1/me/usage", query=UsageQuery, errors=[ErrorCode.INVALID_REQUEST])
@@ -82,3 +84,7 @@ async def erase_me(ctx: Ctx[None, None]) -> None:
     async with ctx.services.db.session() as session:
         await erasure.erase(session, ctx.user.id)
     ctx.services.users.forget(ctx.user.id)
+    try:
+        await erasure.scrub_disk(ctx.services.db)
+    except Exception:  # noqa: BLE001 - the account is erased; the disk catches up at the next checkpoint
+        log.exception("erasure: checkpointing the write-ahead log failed")

@@ -4,28 +4,38 @@
   a community without an owner would have nobody to run it. A host ends their live first (409).
 - Memberships, group memberships, likes, join requests, invites they created, reports they
   filed, appeals and usage time are deleted (counters follow).
-- Posts, comments and anything else they authored are removed from view and their text blanked;
-  the rows stay, credited to a tombstone user, so threads and counts of others stay whole.
+- Posts, comments and anything else they authored are removed from view and their text blanked
+  (chat messages with their deletion reasons, the titles of the lives they hosted); the rows stay,
+  credited to a tombstone user, so threads and counts of others stay whole.
 - References to them acting on others (who invited, who decided, which moderator) and the
   moderation log entries about them now name the tombstone.
 - A ban or mute in force stays with the id: erasing an account and signing in again is not a way
   around a sanction.
 Every table is covered, including tables of other domains, by the rules of `live.me.tables`.
+On SQLite the erased text is also gone from the file and its write-ahead log (`secure_delete`,
+then a truncating checkpoint).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import case, delete, func, select, update
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.communities.models import Announcement, Comment, Community, Membership, Post, PostLike
 from live.errors import ApiError, ErrorCode, not_found
-from live.me.tables import ACTOR_COLUMN_NAMES, AUTHOR_COLUMN_NAMES, tables_naming_users
+from live.me.tables import ACTOR_COLUMN_NAMES, AUTHOR_COLUMN_NAMES, OWNED_TEXT_COLUMNS, tables_naming_users
 from live.moderation.models import Activity, Appeal, ModerationAction, Report
 from live.storage.all_models import metadata
 from live.storage.base import utcnow
+from live.storage.db import Database
 from live.storage.models import User
+
+log = logging.getLogger("live.me")
 
 TOMBSTONE_ID = "~deleted"
 TOMBSTONE_NAME = "Deleted user"
@@ -38,6 +48,47 @@ _HANDLED = frozenset({*_DELETED, "posts", "comments", "announcements", "moderati
 
 
 async def erase(session: AsyncSession, user_id: str) -> None:
+    """Erase `user_id`'s account in the caller's transaction (what goes and what stays: above).
+
+    On SQLite the transaction runs with `secure_delete`, so the pages it changes no longer hold
+    the old text anywhere (SQLite otherwise leaves freed bytes in place); `scrub_disk`, after
+    the commit, then moves those pages out of the write-ahead log and empties it.
+    """
+    if session.bind is None or session.bind.dialect.name != "sqlite":
+        await _erase(session, user_id)
+        return
+    # The connection goes back to the pool afterwards: leave it as the build configured it.
+    was = int((await session.execute(text("PRAGMA secure_delete"))).scalar_one())
+    await session.execute(text("PRAGMA secure_delete=ON"))
+    try:
+        await _erase(session, user_id)
+    finally:
+        with contextlib.suppress(Exception):  # after a failed statement: the pool resets it
+            await session.execute(text(f"PRAGMA secure_delete={was}"))
+
+
+async def scrub_disk(db: Database, attempts: int = 3) -> bool:
+    """After an erasure on SQLite: checkpoint the write-ahead log into the database file and
+    truncate it, so the erased text is gone from disk rather than waiting in old WAL frames for
+    the next checkpoint. Whether it completed (readers in the middle of a long read keep their
+    frames; the next erasure or SQLite's own checkpoints catch up). PostgreSQL: nothing to do
+    here (dead row versions go with VACUUM; see docs/security.md)."""
+    if db.dialect != "sqlite":
+        return True
+    for attempt in range(attempts):
+        async with db.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            # Outside any transaction: a checkpoint cannot run inside one.
+            cursor = await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy, _log_frames, _done = await cursor.fetchone()
+        if not busy:
+            return True
+        await asyncio.sleep(0.1 * (attempt + 1))
+    log.warning("erasure: the write-ahead log could not be truncated (readers kept it busy)")
+    return False
+
+
+async def _erase(session: AsyncSession, user_id: str) -> None:
     if user_id == TOMBSTONE_ID:
         raise ApiError(ErrorCode.CONFLICT, "this account stands in for erased accounts and cannot be erased")
     if await session.get(User, user_id) is None:
@@ -128,6 +179,9 @@ async def erase(session: AsyncSession, user_id: str) -> None:
                     await session.execute(
                         update(table).where(column == user_id, table.c.deleted_at.is_(None)).values(deleted_at=now)
                     )
+            if column.name not in ACTOR_COLUMN_NAMES:
+                for name in OWNED_TEXT_COLUMNS.get(table.name, ()):
+                    values[name] = None if table.c[name].nullable else ""
             try:
                 async with session.begin_nested():
                     await session.execute(update(table).where(column == user_id).values(**values))

@@ -22,6 +22,15 @@ OWNER_COLUMN_NAMES = frozenset({"user_id", "author_id", "host_id", "reporter_id"
 ACTOR_COLUMN_NAMES = frozenset({"invited_by", "used_by", "decided_by", "resolved_by", "moderator_id"})
 # Columns whose rows are content the user authored (erasure blanks their text).
 AUTHOR_COLUMN_NAMES = frozenset({"user_id", "author_id", "sender_id"})
+# Staff who acted on the user's row (moderated them, decided their appeal, resolved their report):
+# the API shows these people by role only, so an export leaves them out unless it is the user.
+STAFF_COLUMN_NAMES = frozenset({"moderator_id", "decided_by", "resolved_by"})
+# Free text a user writes on rows they own beyond the usual `text` column (erasure blanks it),
+# and the text others wrote about it that would tell what it said.
+OWNED_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "lives": ("title",),
+    "chat_messages": ("text", "delete_reason"),
+}
 
 
 def user_columns(table: Table) -> list[Column[Any]]:

@@ -7,12 +7,20 @@ that location stops publishing. WHEP is the same for viewers at `/whep`. `OPTION
 preflights (and says `Accept-Post: application/sdp`). Configured ICE servers are announced in
 `Link: <url>; rel="ice-server"` headers (RFC 9725 section 4.6). Trickle ICE (`PATCH`) is not
 supported: the answer carries every candidate.
+
+Sessions expire (`Sessions`): one whose live ended, or whose peer connection is gone (the
+publisher stopped sending, the relay dropped the viewer), or that a newer session of the same
+user and kind replaced, is collected, and its `DELETE` is 404 like any unknown session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import logging
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +35,7 @@ from live.media.service import MediaService
 from live.rooms.access import check_room
 
 api = Api("media")
+log = logging.getLogger("live.media")
 
 CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -36,15 +45,131 @@ CORS = {
     "Access-Control-Max-Age": "600",
 }
 SDP_LIMIT = 64 * 1024
+SWEEP_SECONDS = 5.0
+
+
+@dataclasses.dataclass
+class Session:
+    """A WHIP or WHEP session: what its `Location` names, until it is deleted or collected."""
+
+    sid: str
+    room: str
+    user_id: str
+    kind: str  # "whip" | "whep"
+    publisher: str
+    created: float  # time.monotonic()
+    seen: bool = False  # its peer connection was seen in the relay at least once
+
+
+class Sessions:
+    """This node's WHIP/WHEP sessions, and their collection.
+
+    A session is alive while its live is, and while its peer connection is: a WHIP session while
+    its user publishes in the room, a WHEP session while the publisher it watches does and the
+    relay still holds the viewer's subscription. With media workers this node learns of a new
+    publication a moment after the answer, so a session not yet seen there is given `settle`
+    seconds (the media timeout) before that counts against it. Dead sessions go at once on
+    `live.ended`, every SWEEP_SECONDS, and whenever one is asked for (so a DELETE never acts on
+    a dead one).
+    """
+
+    def __init__(self, services: Any, media: MediaService) -> None:
+        self.services = services
+        self.media = media
+        self.settle = float(services.settings.media_timeout_seconds)
+        self.by_id: dict[str, Session] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.services.events.on("live.ended", self.on_live_ended)
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="whip-session-sweep")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        self.by_id.clear()
+
+    def add(self, room: str, user_id: str, kind: str, publisher: str) -> Session:
+        # A new session of the same user and kind replaces the old one in the relay (a publisher
+        # has one publication per room, a viewer one subscription per publisher): the old
+        # Location would otherwise stop the new session's media.
+        for old in [s for s in self.by_id.values()
+                    if (s.room, s.user_id, s.kind, s.publisher) == (room, user_id, kind, publisher)]:
+            del self.by_id[old.sid]
+        session = Session(secrets.token_urlsafe(16), room, user_id, kind, publisher, time.monotonic(),
+                          seen=publisher in self.media.publishers(room))
+        self.by_id[session.sid] = session
+        return session
+
+    async def get(self, sid: str) -> Session | None:
+        """The live session called `sid`, or None (unknown, deleted, or dead and now collected)."""
+        session = self.by_id.get(sid)
+        if session is None:
+            return None
+        if not await self._live_is_on(session.room) or not await self._peer_is_there(session):
+            self.by_id.pop(sid, None)
+            return None
+        return session
+
+    def remove(self, sid: str) -> None:
+        self.by_id.pop(sid, None)
+
+    async def on_live_ended(self, payload: dict[str, Any]) -> None:
+        room = f"live:{(payload.get('live') or {}).get('id')}"
+        for sid in [s.sid for s in self.by_id.values() if s.room == room]:
+            self.by_id.pop(sid, None)
+
+    async def sweep(self) -> int:
+        """Collect every dead session now; how many went."""
+        gone = 0
+        rooms_on = {room: await self._live_is_on(room) for room in {s.room for s in self.by_id.values()}}
+        for session in list(self.by_id.values()):
+            if not rooms_on.get(session.room, False) or not await self._peer_is_there(session):
+                if self.by_id.pop(session.sid, None) is not None:
+                    gone += 1
+        return gone
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await self.sweep()
+            except Exception:  # noqa: BLE001 - the next sweep tries again
+                log.warning("collecting WHIP/WHEP sessions failed", exc_info=True)
+
+    async def _live_is_on(self, room: str) -> bool:
+        lives = self.services.components.get("lives")
+        if lives is None:
+            return False
+        info = await lives.room_info(room.removeprefix("live:"))
+        return info is not None and info.status == "live"
+
+    async def _peer_is_there(self, session: Session) -> bool:
+        there = session.publisher in self.media.publishers(session.room)
+        if there and session.kind == "whep":
+            # Unknown (None) with media workers: the publisher's presence is all this node sees.
+            there = await self.media.subscribed(session.room, session.user_id, session.publisher) is not False
+        if there:
+            session.seen = True
+            return True
+        return not session.seen and time.monotonic() - session.created < self.settle
 
 
 async def start(services: Any) -> None:
     media = MediaService(services)
     await media.start()
     services.components["media"] = media
+    sessions = Sessions(services, media)
+    sessions.start()
+    services.components["media_sessions"] = sessions
 
 
 async def stop(services: Any) -> None:
+    sessions = services.components.pop("media_sessions", None)
+    if sessions is not None:
+        await sessions.close()
     media = services.components.pop("media", None)
     if media is not None:
         await media.shutdown()
@@ -55,6 +180,13 @@ def _media(ctx: Ctx[Any, Any]) -> MediaService:
     if media is None:
         raise ApiError(ErrorCode.UNAVAILABLE, "media is not available on this server")
     return media  # type: ignore[no-any-return]
+
+
+def _sessions(ctx: Ctx[Any, Any]) -> Sessions:
+    sessions = ctx.services.components.get("media_sessions")
+    if sessions is None:
+        raise ApiError(ErrorCode.UNAVAILABLE, "media is not available on this server")
+    return sessions  # type: ignore[no-any-return]
 
 
 async def _sdp_body(ctx: Ctx[Any, Any]) -> str:
@@ -96,24 +228,20 @@ async def _open_session(ctx: Ctx[Any, Any], kind: str) -> Response:
         await check_room(ctx.services, room, ctx.user.id)
         publisher = (await media.live_info(room)).host_id
         answer = (await media.subscribe(room, ctx.user, sdp, publisher)).sdp
-    sid = secrets.token_urlsafe(16)
-    media.sessions[sid] = (room, ctx.user.id, kind, publisher)
+    sid = _sessions(ctx).add(room, ctx.user.id, kind, publisher).sid
     location = f"/v1/live/{lid}/{kind}/{sid}"
     headers = {**CORS, "Location": location, "ETag": f'"{sid}"', **_links(ctx)}
     return Response(answer, status_code=201, media_type="application/sdp", headers=headers)
 
 
 async def _close_session(ctx: Ctx[Any, Any], kind: str) -> Response:
-    media = _media(ctx)
-    sid = ctx.params["sid"]
-    session = media.sessions.get(sid)
-    if session is None or session[2] != kind or session[0] != f"live:{ctx.params['lid']}":
+    media, sessions = _media(ctx), _sessions(ctx)
+    session = await sessions.get(ctx.params["sid"])
+    if (session is None or session.kind != kind or session.room != f"live:{ctx.params['lid']}"
+            or session.user_id != ctx.user.id):
         raise ApiError(ErrorCode.NOT_FOUND, "no such session")
-    room, user_id, _, publisher = session
-    if user_id != ctx.user.id:
-        raise ApiError(ErrorCode.NOT_FOUND, "no such session")
-    media.sessions.pop(sid, None)
-    await media.stop(room, ctx.user, publisher)
+    sessions.remove(session.sid)
+    await media.stop(session.room, ctx.user, session.publisher)
     return Response(status_code=200, headers=CORS)
 
 

@@ -74,8 +74,10 @@ class WorkerDirectory(Protocol):
 class MediaCluster:
     """Routes media operations to the right media process."""
 
-    def __init__(self, directory: WorkerDirectory, viewers_per_worker: int, on_restart: RestartHook) -> None:
+    def __init__(self, directory: WorkerDirectory, viewers_per_worker: int, on_restart: RestartHook,
+                 hears_viewers_leave: bool = False) -> None:
         self.directory = directory
+        self.hears_viewers_leave = hears_viewers_leave  # the workers tell this node when a viewer goes
         self.per_worker = viewers_per_worker
         self.on_restart = on_restart
         self.placed: dict[tuple[str, str, str], str] = {}  # (room, publisher, viewer) -> worker
@@ -123,6 +125,17 @@ class MediaCluster:
         self.placed[key] = wid
         self.recent.append((time.time(), wid, feed))
         return Placed(answer, wid)
+
+    def holds(self, room: str, publisher_id: str, user_id: str) -> bool | None:
+        """Whether a viewer this node placed is still subscribed (None: this node cannot tell)."""
+        if not self.hears_viewers_leave:
+            return None
+        return (room, publisher_id, user_id) in self.placed
+
+    def viewer_left(self, room: str, publisher_id: str, user_id: str, worker: str) -> None:
+        """A worker says a viewer's connection went (failed, closed, unsubscribed)."""
+        if self.placed.get((room, publisher_id, user_id)) == worker:
+            del self.placed[(room, publisher_id, user_id)]
 
     async def unpublish(self, room: str, user_id: str) -> None:
         owner = await self.directory.room_owner(room)

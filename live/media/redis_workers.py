@@ -165,7 +165,7 @@ class RedisLink:
     def emit(self, event: dict[str, Any]) -> None:
         if event["type"] == "thumbnail":
             self._spawn(self._thumbnail(event["room"], Path(event["path"])))
-        else:
+        elif event["type"] in ("media.published", "media.unpublished"):
             public = {k: event[k] for k in ("type", "room", "user_id", "kinds")}
             self._spawn(self._publish(public))
 

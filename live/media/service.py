@@ -68,9 +68,8 @@ class MediaService:
         else:
             self.local = LocalWorkers(self.settings, self.settings.media_process_count, self._on_worker_event)
             directory = self.local
-        self.cluster = MediaCluster(directory, self.settings.media_viewers_per_worker, self._restart)
-        # WHIP/WHEP sessions: id -> (room, user_id, "whip" | "whep", publisher id)
-        self.sessions: dict[str, tuple[str, str, str, str | None]] = {}
+        self.cluster = MediaCluster(directory, self.settings.media_viewers_per_worker, self._restart,
+                                    hears_viewers_leave=self.local is not None)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watch: asyncio.Task[None] | None = None
         self._sub: Any = None
@@ -142,6 +141,13 @@ class MediaService:
         """Every media process's relay stats, by worker id (operators, tests)."""
         return await self.cluster.stats()
 
+    # -- for WHIP/WHEP session expiry (live.media.api.Sessions) ------------------------------------
+    async def subscribed(self, room: str, user_id: str, publisher_id: str) -> bool | None:
+        """Whether a media process still holds `user_id`'s subscription to `publisher_id` in `room`
+        (its peer connection has not failed or closed); None where this node cannot tell (it did
+        not place that viewer, or the media processes are workers it hears only through Redis)."""
+        return self.cluster.holds(room, publisher_id, user_id)
+
     # -- internals -------------------------------------------------------------------------------
     async def live_info(self, room: str) -> Any:
         lid = live_id(room)
@@ -173,6 +179,9 @@ class MediaService:
             return
         if kind == "thumbnail":
             self._spawn(store_thumbnail(self.services.db, room, Path(str(event.get("path")))))
+        elif kind == "viewer.left":
+            self.cluster.viewer_left(room, str(event.get("publisher")), str(event.get("user_id")),
+                                     str(event.get("worker")))
         elif kind in ("media.published", "media.unpublished") and isinstance(event.get("user_id"), str):
             self._spawn(self._announce(str(kind), room, event["user_id"], list(event.get("kinds") or [])))
 

@@ -79,7 +79,7 @@ class MediaWorker:
         self.loop = asyncio.get_running_loop()
         self.relay = Relay(self.settings.ice_servers, self.settings.media_timeout_seconds,
                            self._published, self._unpublished, min_bitrate=self.settings.media_min_bitrate,
-                           attach=self.upstream.attach)
+                           attach=self.upstream.attach, on_viewer_left=self._viewer_left)
         for tap in (self.recorders, self.thumbnails, self.hls):
             if tap is not None:
                 self.relay.taps.append(tap.tap)
@@ -179,6 +179,10 @@ class MediaWorker:
     def _unpublished(self, room: str, user_id: str, kinds: list[str], reason: str) -> None:
         self.link.emit({"type": "media.unpublished", "room": room, "user_id": user_id, "kinds": kinds,
                         "reason": reason})
+
+    def _viewer_left(self, room: str, user_id: str, publisher: str) -> None:
+        self.link.emit({"type": "viewer.left", "room": room, "user_id": user_id, "publisher": publisher,
+                        "worker": self.id})
 
     def _thumbnail(self, room: str, path: Path) -> None:
         """Thumbnail thread -> this loop -> the app nodes (who note it on the live's row)."""

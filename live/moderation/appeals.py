@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from live.communities.access import Role, load_community, require_role
+from live.communities.access import Role, load_community, membership, reader_allowed, require_role
 from live.communities.models import Comment, Post
 from live.errors import ApiError, ErrorCode, not_found
 from live.moderation import paging, rules, sanctions
@@ -27,12 +27,22 @@ DECISIONS = ("upheld", "overturned")
 
 
 async def create(session: AsyncSession, action_id: str, user_id: str, text: str) -> tuple[Appeal, ModerationAction]:
-    """Appeal an action (only the user it hit, once per action)."""
+    """Appeal an action (only the user it hit, once per action).
+
+    Anyone else is refused without learning more than the community's log shows them: 403 for
+    an action in a community they can read, 404 (as for an unknown id) for one they cannot. The
+    user it hit may always appeal, even from outside a members-only community they were banned
+    from.
+    """
     action = await session.get(ModerationAction, action_id)
     if action is None:
         raise not_found("moderation action")
-    await load_community(session, action.community_id)
+    community = await load_community(session, action.community_id)
     if action.user_id != user_id:
+        try:
+            reader_allowed(community, await membership(session, community.id, user_id))
+        except ApiError:
+            raise not_found("moderation action") from None
         raise ApiError(ErrorCode.FORBIDDEN, "only the user an action applies to can appeal it")
     spec = rules.ACTIONS.get(action.action)
     if spec is None or not spec.appealable:

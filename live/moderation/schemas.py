@@ -7,10 +7,11 @@ error; path ids we could never have issued are a 404 without a database trip.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
+from live.communities.text import line, lines
 from live.errors import not_found
 from live.http.schemas import Body, Query, not_blank, storable  # noqa: F401 - re-exported
 from live.http.api import Ctx
@@ -27,13 +28,9 @@ def path_id(ctx: Ctx[Any, Any], name: str, what: str = "object") -> str:
     return value
 
 
-def _text(max_length: int) -> Any:
-    """A required, non-blank text field of at most `max_length` characters."""
-    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(not_blank)]
-
-
-Reason = _text(1000)
-LongText = _text(2000)
+# Required, non-blank, cleaned (control characters and bidi overrides removed) and trimmed.
+Reason = lines(1000)
+LongText = lines(2000)
 
 
 class ModerationPage(Query):
@@ -56,13 +53,14 @@ class ModerationActionBody(Body):
     reason: Reason = Field(description="told to the user and shown in the log")
 
 
-BlockedWord = Annotated[str, Field(min_length=1, max_length=50), AfterValidator(not_blank)]
+BlockedWord = line(50)
+OptionalReason = lines(1000, required=False)
 
 
 class ChatSettingsBody(Body):
     slow_mode_seconds: int | None = Field(None, ge=0, le=86400, description="0 turns slow mode off")
     blocked_words: list[BlockedWord] | None = Field(None, max_length=500, description="the whole list")
-    reason: str | None = Field(None, max_length=1000)
+    reason: OptionalReason | None = None
 
 
 class ReportTarget(Body):

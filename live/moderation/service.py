@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.auth.tokens import Principal
 from live.communities.access import Role, membership, require_reader, require_role, role_of
+from live.communities.invites import revoke_invites_of
 from live.communities.service import remove_member
 from live.communities.models import Comment, Post
 from live.errors import ApiError, ErrorCode, not_found
@@ -82,6 +83,8 @@ async def take_action(
     await session.flush()
     if spec.sanction is not None and affected is not None:
         await sanctions.impose(session, community_id, affected, spec.sanction, until, record.id)
+        if spec.sanction == sanctions.BAN:
+            await revoke_invites_of(session, community_id, affected)
     if spec.removes_membership and affected is not None:
         await remove_member(session, community_id, affected)
     return record

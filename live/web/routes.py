@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from live.auth.tokens import mint, verify
+from live.auth.tokens import check_user_id, display_name, mint, verify
 from live.errors import ApiError, invalid
 from live.http import nesting
 from live.http.api import Api, Ctx
@@ -92,9 +92,11 @@ async def dev_token(request: Request) -> Response:
         fields = {".".join(str(p) for p in err["loc"]) or "body": err["msg"] for err in exc.errors()}
         return error_response(invalid(fields))
     user_id = body.user_id.strip()
-    if not user_id:
-        return error_response(invalid({"user_id": "must not be blank"}))
-    name = (body.name or "").strip() or user_id
+    try:
+        check_user_id(user_id)
+    except ValueError as exc:
+        return error_response(invalid({"user_id": str(exc)}))
+    name = display_name(body.name, user_id)
     token = mint(settings.secret or "", user_id, name=name, ttl=DEV_TOKEN_TTL)
     return JSONResponse({"token": token, "user": {"id": user_id, "name": name}, "expires_in": DEV_TOKEN_TTL})
 

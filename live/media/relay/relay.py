@@ -50,6 +50,8 @@ class MediaError(Exception):
 # (room, user_id, kinds) ; (room, user_id, kinds, reason)
 PublishedHook = Callable[[str, str, list[str]], None]
 UnpublishedHook = Callable[[str, str, list[str], str], None]
+# (room, viewer, publisher): a viewer's subscription went
+ViewerLeftHook = Callable[[str, str, str], None]
 # (relay, room, publisher, origin address) -> the feed, received over a pipe (an edge's side)
 Attach = Callable[["Relay", str, str, str], Awaitable[RelayedFeed]]
 
@@ -65,6 +67,7 @@ class Relay:
         on_unpublished: UnpublishedHook | None = None,
         min_bitrate: int = 0,
         attach: Attach | None = None,
+        on_viewer_left: ViewerLeftHook | None = None,
     ) -> None:
         check_aiortc()
         check_sender()
@@ -74,6 +77,7 @@ class Relay:
         self.on_published = on_published
         self.on_unpublished = on_unpublished
         self.attach = attach
+        self.on_viewer_left = on_viewer_left
         self.feeds: dict[tuple[str, str], Feed] = {}
         self.taps: list[Tap] = []
         self._attaching: dict[tuple[str, str], asyncio.Future[Feed]] = {}
@@ -264,6 +268,8 @@ class Relay:
             del feed.subscriptions[sub.user_id]
         if not sub.closed:
             await sub.close()
+            if self.on_viewer_left is not None:
+                self.on_viewer_left(sub.room, sub.user_id, sub.publisher_id)
         if isinstance(feed, RelayedFeed) and not feed.subscriptions:
             feed.idle_since = time.monotonic()
 
