@@ -15,11 +15,12 @@ answers None and the caller reads the database.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,17 +79,33 @@ async def by_nonces(
     return {(m.user_id, m.nonce): m for m in (await session.execute(stmt)).scalars()}
 
 
-async def last_sent_at(session: AsyncSession, room: str, user_id: str) -> Any:
-    """When the user last wrote in the room (slow mode), from the database so every node agrees."""
-    stmt = select(func.max(ChatMessage.created_at)).where(
-        ChatMessage.room == room, ChatMessage.user_id == user_id
+async def last_sent_at_many(session: AsyncSession, room: str, user_ids: set[str]) -> dict[str, float]:
+    """When each of these users last wrote in the room (slow mode), as POSIX seconds, in one
+    query; from the database so every node agrees. Users who never wrote here are left out."""
+    if not user_ids:
+        return {}
+    stmt = (
+        select(ChatMessage.user_id, func.max(ChatMessage.created_at))
+        .where(ChatMessage.room == room, ChatMessage.user_id.in_(sorted(user_ids)))
+        .group_by(ChatMessage.user_id)
     )
-    value = (await session.execute(stmt)).scalar_one_or_none()
-    if value is not None and value.tzinfo is None:
-        import datetime as dt
+    out: dict[str, float] = {}
+    for user_id, value in await session.execute(stmt):
+        if value is None:
+            continue
+        if isinstance(value, str):  # an aggregate over SQLite's text column skips the type's decoding
+            value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        out[user_id] = value.timestamp()
+    return out
 
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value
+
+async def insert_batch(session: AsyncSession, room: str, rows: list[dict[str, Any]], last_seq: int) -> None:
+    """Insert a batch's new messages (one statement) and move the room's `last_seq` to the last."""
+    # Core statements on the tables: one executemany, no ORM unit of work per row.
+    await session.execute(insert(ChatMessage.__table__), rows)
+    await session.execute(update(ChatRoom.__table__).where(ChatRoom.room == room).values(last_seq=last_seq))
 
 
 async def messages(
@@ -128,6 +145,20 @@ def event_of(msg: ChatMessage, epoch: str) -> dict[str, Any]:
         "user": {"id": msg.user_id, "name": msg.user_name},
         "text": msg.text,
         "ts": iso(msg.created_at),
+    }
+
+
+def event_of_row(row: dict[str, Any], epoch: str) -> dict[str, Any]:
+    """`event_of` for a row about to be inserted (the columns of `ChatMessage` as a dict)."""
+    return {
+        "type": "chat.message",
+        "room": row["room"],
+        "epoch": epoch,
+        "seq": row["seq"],
+        "id": row["id"],
+        "user": {"id": row["user_id"], "name": row["user_name"]},
+        "text": row["text"],
+        "ts": iso(row["created_at"]),
     }
 
 

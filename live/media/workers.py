@@ -136,7 +136,7 @@ class MediaWorker:
         self.redis = aioredis.from_url(self.settings.redis_url)  # type: ignore[arg-type]
         self.bus = open_bus(self.settings)
         await self.bus.start()
-        self.db = Database(self.settings.database_url)
+        self.db = Database(self.settings.database_url, synchronous=self.settings.sqlite_synchronous)
         var = Path(self.settings.var_dir)
         self.recorders = Recorders(var / "recordings", self.hosts) if self.settings.recording else None
         self.thumbnails = (
