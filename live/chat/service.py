@@ -32,6 +32,7 @@ from sqlalchemy import select
 from live.auth.tokens import Principal
 from live.chat import metrics, rules, store
 from live.chat.appends import Append, RoomWriters
+from live.chat.batch import Pending, append_batch
 from live.chat.models import ChatMessage, ChatRoom
 from live.chat.standing import Standing, Standings
 from live.communities.access import Role, load_community
@@ -39,7 +40,6 @@ from live.communities.models import Group
 from live.errors import ApiError, ErrorCode, invalid, not_found
 from live.rooms.channels import encode_event, room_channel
 from live.storage.base import utcnow
-from live.storage.ids import new_id
 
 log = logging.getLogger("live.chat")
 
@@ -210,56 +210,21 @@ class ChatService:
         """Store a batch of a room's messages in one transaction and publish them (group commit,
         `live.chat.appends`); answers each append with its event or its own error.
 
-        The round trips while the room is locked are a fixed few whatever the batch holds: the
-        room row, the nonces (one query), slow mode (one query for every sender in slow mode),
-        one INSERT of every new row, one UPDATE of the room, the publish, the commit.
+        The statements are one synchronous unit (`live.chat.batch`): on SQLite one hop to the
+        writer thread, then the publish, then the commit (a second hop).
         """
         started = time.perf_counter()
-        answers: list[tuple[Append, dict[str, Any] | ApiError]] = []
-        async with self.db.session() as session:
-            chat_room = await store.room_row(session, room, lock="update")
-            epoch = chat_room.epoch
-            seen = {
-                key: store.event_of(msg, epoch)
-                for key, msg in (await store.by_nonces(session, room, {(a.user.id, a.nonce) for a in batch})).items()
-            }
-            slow_users = {a.user.id for a in batch if a.slow and (a.user.id, a.nonce) not in seen}
-            last_at = await store.last_sent_at_many(session, room, slow_users)
-            now = utcnow()
-            at = now.timestamp()
-            seq = chat_room.last_seq
-            rows: list[dict[str, Any]] = []
-            events: list[dict[str, Any]] = []  # of the stored ones: published, and each its sender's answer
-            for a in batch:
-                previous = seen.get((a.user.id, a.nonce))
-                if previous is not None:  # a retry (or a twin in this batch): the stored event
-                    metrics.DUPLICATES.inc()
-                    answers.append((a, previous))
-                    continue
-                if a.slow:
-                    wait = rules.slow_mode_wait(last_at.get(a.user.id), at, a.slow)
-                    if wait > 0:
-                        answers.append((a, rules.slow_mode_error(wait)))
-                        continue
-                seq += 1
-                row = {
-                    "room": room, "seq": seq, "id": new_id(), "user_id": a.user.id,
-                    "user_name": a.user.name or a.user.id, "text": a.text, "nonce": a.nonce, "created_at": now,
-                }
-                event = store.event_of_row(row, epoch)
-                seen[(a.user.id, a.nonce)] = event
-                last_at[a.user.id] = at
-                rows.append(row)
-                events.append(event)
-                answers.append((a, event))
-            if rows:
-                await store.insert_batch(session, room, rows, seq)
-                await self._publish(room, events, epoch=epoch)
+        pending = [Pending(a.user.id, a.user.name or a.user.id, a.text, a.nonce, a.slow) for a in batch]
+        async with self.db.write() as unit:
+            stored = await unit.run(append_batch, room, pending)
+            if stored.events:
+                await self._publish(room, stored.events, epoch=stored.epoch)
         # Committed: only now does anyone hear `ok`.
-        metrics.STORED.inc(len(rows))
+        metrics.STORED.inc(len(stored.events))
+        metrics.DUPLICATES.inc(stored.repeats)
         metrics.APPEND_BATCH.observe(len(batch))
         metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
-        for a, answer in answers:
+        for a, answer in zip(batch, stored.answers, strict=True):
             a.answer(answer)
 
     async def _publish(self, room: str, events: list[dict[str, Any]], *, epoch: str) -> None:

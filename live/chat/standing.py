@@ -8,9 +8,9 @@ only bounds what a lost notification could leave behind, and a timed sanction is
 past its end).
 
 In a busy room the cache still misses all the time: 500 senders are 100 reloads a second. The
-misses that arrive together are read together (`live.coalesce.Batcher`): one read-only session,
+misses that arrive together are read together (`live.coalesce.Batcher`): one read-only unit,
 three queries per community (memberships, group memberships, sanctions) for all of them, instead
-of a session and three queries each.
+of a session and three queries each; on SQLite one hop to a reader thread.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from live.coalesce import Batcher
 from live.communities.access import Role
@@ -94,41 +95,51 @@ class Standings:
         return standing
 
     async def _read(self, keys: list[Key]) -> dict[Key, _Found]:
-        by_community: dict[str, list[str]] = {}
-        for community_id, user_id in keys:
-            by_community.setdefault(community_id, []).append(user_id)
-        found: dict[Key, _Found] = {}
-        async with self.db.read() as session:
-            for community_id, user_ids in by_community.items():
-                roles = {
-                    m.user_id: Role(m.role)
-                    for m in (await session.execute(select(Membership).where(
-                        Membership.community_id == community_id, Membership.user_id.in_(user_ids)
-                    ))).scalars()
-                }
-                groups: dict[str, set[str]] = {}
-                for user_id, group_id in await session.execute(
-                    select(GroupMember.user_id, GroupMember.group_id)
-                    .join(Group, Group.id == GroupMember.group_id)
-                    .where(Group.community_id == community_id, GroupMember.user_id.in_(user_ids))
-                ):
-                    groups.setdefault(user_id, set()).add(group_id)
-                now = utcnow()
-                sanctions: dict[str, dict[str, Sanction]] = {}
-                for s in (await session.execute(select(Sanction).where(
-                    Sanction.community_id == community_id, Sanction.user_id.in_(user_ids)
-                ))).scalars():
-                    if in_force(s, now):
-                        sanctions.setdefault(s.user_id, {})[s.kind] = s
-                for user_id in user_ids:
-                    held = sanctions.get(user_id, {})
-                    # A ban before a mute, as `check_can_speak` decides.
-                    sanction = held.get(BAN) or held.get(MUTE)
-                    silenced = None
-                    if sanction is not None:
-                        silenced = banned_error(sanction) if sanction.kind == BAN else muted_error(sanction)
-                    found[(community_id, user_id)] = _Found(
-                        roles.get(user_id), frozenset(groups.get(user_id, ())), silenced,
-                        sanction.until if sanction is not None else None,
-                    )
-        return found
+        return await self.db.run_read(read_standings, keys)
+
+
+def read_standings(conn: Connection, keys: list[Key]) -> dict[Key, _Found]:
+    """The standings of these (community, user) pairs: three queries per community, synchronous
+    (on SQLite one hop to a reader thread, `Database.run_read`)."""
+    by_community: dict[str, list[str]] = {}
+    for community_id, user_id in keys:
+        by_community.setdefault(community_id, []).append(user_id)
+    members, group_members, groups, sanctions = (
+        Membership.__table__, GroupMember.__table__, Group.__table__, Sanction.__table__
+    )
+    found: dict[Key, _Found] = {}
+    for community_id, user_ids in by_community.items():
+        roles = {
+            user_id: Role(role)
+            for user_id, role in conn.execute(
+                select(members.c.user_id, members.c.role)
+                .where(members.c.community_id == community_id, members.c.user_id.in_(user_ids))
+            )
+        }
+        in_groups: dict[str, set[str]] = {}
+        for user_id, group_id in conn.execute(
+            select(group_members.c.user_id, group_members.c.group_id)
+            .join(groups, groups.c.id == group_members.c.group_id)
+            .where(groups.c.community_id == community_id, group_members.c.user_id.in_(user_ids))
+        ):
+            in_groups.setdefault(user_id, set()).add(group_id)
+        now = utcnow()
+        held: dict[str, dict[str, Sanction]] = {}
+        for row in conn.execute(
+            select(sanctions).where(sanctions.c.community_id == community_id, sanctions.c.user_id.in_(user_ids))
+        ):
+            sanction = cast(Sanction, row)  # a row has the model's columns, which is all these read
+            if in_force(sanction, now):
+                held.setdefault(sanction.user_id, {})[sanction.kind] = sanction
+        for user_id in user_ids:
+            mine = held.get(user_id, {})
+            # A ban before a mute, as `check_can_speak` decides.
+            sanction = mine.get(BAN) or mine.get(MUTE)
+            silenced = None
+            if sanction is not None:
+                silenced = banned_error(sanction) if sanction.kind == BAN else muted_error(sanction)
+            found[(community_id, user_id)] = _Found(
+                roles.get(user_id), frozenset(in_groups.get(user_id, ())), silenced,
+                sanction.until if sanction is not None else None,
+            )
+    return found

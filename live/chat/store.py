@@ -15,12 +15,11 @@ answers None and the caller reads the database.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import secrets
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,49 +62,6 @@ async def by_nonce(session: AsyncSession, room: str, user_id: str, nonce: str) -
         ChatMessage.room == room, ChatMessage.user_id == user_id, ChatMessage.nonce == nonce
     )
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def by_nonces(
-    session: AsyncSession, room: str, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], ChatMessage]:
-    """The stored messages of a room with these (user_id, nonce) keys, in one query."""
-    if not keys:
-        return {}
-    # (user_id, nonce) pairs, not nonces alone: the unique index is (room, user_id, nonce), and a
-    # filter on the nonce alone would scan every message of the room.
-    stmt = select(ChatMessage).where(
-        ChatMessage.room == room, tuple_(ChatMessage.user_id, ChatMessage.nonce).in_(sorted(keys))
-    )
-    return {(m.user_id, m.nonce): m for m in (await session.execute(stmt)).scalars()}
-
-
-async def last_sent_at_many(session: AsyncSession, room: str, user_ids: set[str]) -> dict[str, float]:
-    """When each of these users last wrote in the room (slow mode), as POSIX seconds, in one
-    query; from the database so every node agrees. Users who never wrote here are left out."""
-    if not user_ids:
-        return {}
-    stmt = (
-        select(ChatMessage.user_id, func.max(ChatMessage.created_at))
-        .where(ChatMessage.room == room, ChatMessage.user_id.in_(sorted(user_ids)))
-        .group_by(ChatMessage.user_id)
-    )
-    out: dict[str, float] = {}
-    for user_id, value in await session.execute(stmt):
-        if value is None:
-            continue
-        if isinstance(value, str):  # an aggregate over SQLite's text column skips the type's decoding
-            value = dt.datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        out[user_id] = value.timestamp()
-    return out
-
-
-async def insert_batch(session: AsyncSession, room: str, rows: list[dict[str, Any]], last_seq: int) -> None:
-    """Insert a batch's new messages (one statement) and move the room's `last_seq` to the last."""
-    # Core statements on the tables: one executemany, no ORM unit of work per row.
-    await session.execute(insert(ChatMessage.__table__), rows)
-    await session.execute(update(ChatRoom.__table__).where(ChatRoom.room == room).values(last_seq=last_seq))
 
 
 async def messages(

@@ -1,20 +1,24 @@
-"""The database handle: one async engine per process and a session per unit of work."""
+"""The database handle: the engines of one process and the units of work they hand out."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from live.errors import ApiError, ErrorCode
+from live.storage.sqlite import SqliteThreads, configure
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 log = logging.getLogger("live.storage")
 
@@ -41,24 +45,7 @@ def create_engine(url: str, *, read_only: bool = False, synchronous: str = "FULL
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={synchronous}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            if read_only:
-                cur.execute("PRAGMA query_only=ON")  # a write here is a bug: fail, never take the lock
-            cur.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql(begin)
-
+        configure(engine.sync_engine, read_only=read_only, synchronous=synchronous)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -66,28 +53,51 @@ def create_engine(url: str, *, read_only: bool = False, synchronous: str = "FULL
     return create_async_engine(url, **kwargs)
 
 
-class Database:
-    """Owns the engines; hands out sessions; answers readiness checks.
+class WriteUnit(Protocol):
+    """A write transaction whose work is synchronous functions: `await unit.run(fn, *args)` calls
+    `fn(conn, *args)` with a SQLAlchemy `Connection` in the transaction."""
 
-    `session()` is a unit of work that may write; `read()` one that only reads. On PostgreSQL both
-    are ordinary transactions on one pool. On SQLite, where one writer at a time is the rule
-    anyway, every `session()` of this process goes through ONE writer connection (its own thread,
-    from aiosqlite), in arrival order behind an asyncio lock: writers queue in memory instead of
-    polling SQLite's file lock with the busy handler's sleeps (which made a waiting writer sleep up
-    to 100 ms after the lock was free). `read()` uses a pool of read-only connections that read
-    the last committed snapshot beside the writer, so the reads of a chat message's rules never
-    wait for a chat batch in flight.
+    async def run(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+
+class _AsyncUnit:
+    """`WriteUnit` on an async connection (PostgreSQL): each statement of `fn` awaits the driver."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def run(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._conn.run_sync(fn, *args, **kwargs)
+
+
+class Database:
+    """Owns the engines; hands out units of work; answers readiness checks.
+
+    Units that may write: `session()` (an ORM session) and `write()` (synchronous functions, for
+    the hot paths). Units that only read: `read()` (an ORM session) and `run_read(fn)`.
+
+    PostgreSQL: ordinary transactions on one pool of asyncpg connections, all of them concurrent
+    (row locks order the writers that need it).
+
+    SQLite, one writer at a time by its nature: every write unit of this process waits for its
+    turn behind one asyncio lock, in arrival order, instead of polling SQLite's file lock with the
+    busy handler's sleeps (which let a waiting writer sleep up to 100 ms after the lock was free).
+    `write()` and `run_read()` run on SQLite's own threads in one hop per call
+    (`live.storage.sqlite`); `session()` and `read()` go through aiosqlite (a hop per statement).
+    Reads use read-only connections on the last committed snapshot (WAL): they never wait for a
+    writer, nor hold one up.
     """
 
     def __init__(self, url: str, *, synchronous: str = "FULL", **engine_kwargs: Any) -> None:
         self.url = url
         self.synchronous = synchronous
-        self._sqlite = make_url(url).get_backend_name() == "sqlite"
-        if self._sqlite:
-            # One connection: the writer. A second write connection could only wait for it.
+        self.threads: SqliteThreads | None = None
+        if make_url(url).get_backend_name() == "sqlite":
+            # One connection: a second write connection of this process could only wait for it.
             write_kwargs = {"pool_size": 1, "max_overflow": 0, **engine_kwargs}
             self.engine = create_engine(url, synchronous=synchronous, **write_kwargs)
             self.read_engine = create_engine(url, read_only=True, synchronous=synchronous, **engine_kwargs)
+            self.threads = SqliteThreads(url, synchronous=synchronous)
         else:
             self.engine = create_engine(url, **engine_kwargs)
             self.read_engine = self.engine
@@ -103,12 +113,46 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction that may write: committed on success, rolled back on error.
 
-        On SQLite it waits its turn for the writer connection (at most WRITER_WAIT_SECONDS).
+        On SQLite it waits its turn for the writer (at most WRITER_WAIT_SECONDS).
         A database that cannot be reached becomes 503 `unavailable` (safe to retry).
         """
-        if not self._sqlite:
-            async with self._unit(self.sessions) as session:
-                yield session
+        async with self._turn(), _unavailable_on_failure(), self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[WriteUnit]:
+        """A write transaction run as synchronous functions (`WriteUnit.run`): committed when the
+        block ends, rolled back when it raises. On SQLite each `run` is one hop to the writer
+        thread, whatever the number of statements; on PostgreSQL it is `run_sync` on a pooled
+        connection. Work between two `run`s (a publish) happens inside the transaction."""
+        async with self._turn(), _unavailable_on_failure():
+            if self.threads is not None:
+                async with self.threads.write() as unit:
+                    yield unit
+            else:
+                async with self.engine.connect() as conn, conn.begin():
+                    yield _AsyncUnit(conn)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session in a read-only transaction (one consistent snapshot); on SQLite it runs beside
+        the writer, never behind it. Writing in it is a bug (SQLite refuses: `query_only`)."""
+        async with _unavailable_on_failure(), self.read_sessions() as session, session.begin():
+            yield session
+
+    async def run_read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(conn, *args)` in a read-only transaction; on SQLite one hop to a reader thread."""
+        async with _unavailable_on_failure():
+            if self.threads is not None:
+                return await self.threads.read(fn, *args, **kwargs)
+            async with self.engine.connect() as conn, conn.begin():
+                return await conn.run_sync(fn, *args, **kwargs)
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """On SQLite, this process's writers one at a time, first come first served."""
+        if self.threads is None:
+            yield
             return
         if self._writer is None:
             self._writer = asyncio.Lock()
@@ -119,28 +163,9 @@ class Database:
             log.warning("database unavailable: the writer was busy for %gs", WRITER_WAIT_SECONDS)
             raise ApiError(ErrorCode.UNAVAILABLE, "the database is busy; retry") from None
         try:
-            async with self._unit(self.sessions) as session:
-                yield session
+            yield
         finally:
             self._writer.release()
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session in a read-only transaction (one consistent snapshot); on SQLite it runs beside
-        the writer, never behind it. Writing in it is a bug (SQLite refuses: `query_only`)."""
-        async with self._unit(self.read_sessions) as session:
-            yield session
-
-    @asynccontextmanager
-    async def _unit(self, maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-        try:
-            async with maker() as session, session.begin():
-                yield session
-        except (OperationalError, DBAPIError, OSError) as exc:
-            if isinstance(exc, DBAPIError) and not _is_connectivity(exc):
-                raise
-            log.warning("database unavailable: %s", exc.__class__.__name__)
-            raise ApiError(ErrorCode.UNAVAILABLE, "the database is unavailable; retry") from exc
 
     async def ping(self) -> bool:
         try:
@@ -154,6 +179,21 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+        if self.threads is not None:
+            await asyncio.to_thread(self.threads.close)
+
+
+@asynccontextmanager
+async def _unavailable_on_failure() -> AsyncIterator[None]:
+    """A database that cannot be reached (or is locked past the busy timeout) becomes 503
+    `unavailable` (safe to retry); any other database error goes on as it is."""
+    try:
+        yield
+    except (OperationalError, DBAPIError, OSError) as exc:
+        if isinstance(exc, DBAPIError) and not _is_connectivity(exc):
+            raise
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        raise ApiError(ErrorCode.UNAVAILABLE, "the database is unavailable; retry") from exc
 
 
 _CONNECTIVITY_ERRORS = {
