@@ -193,6 +193,32 @@ async def test_a_writer_busy_too_long_answers_unavailable(
         pass
 
 
+async def test_a_writer_of_another_process_is_waited_for_off_the_loop(sqlite_db: Database, sqlite_url: str) -> None:
+    """Another connection (another process, for SQLite) holds the write lock: a write unit waits
+    for it on the writer thread, reads and the loop go on, and the unit stores once it is free."""
+    other = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
+    mine, theirs = uid(), uid()
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO users (id, name, created_at, updated_at) VALUES (?, 'o', '2026-01-01', '2026-01-01')",
+                      (theirs,))
+
+        async def write() -> None:
+            async with sqlite_db.write() as unit:
+                await unit.run(_add_user, mine)
+
+        task = asyncio.create_task(write())
+        for _ in range(20):  # the loop keeps turning while the unit waits
+            await asyncio.sleep(0.005)
+            assert await sqlite_db.run_read(_user_ids, [mine, theirs]) == []
+        assert not task.done()
+        other.execute("COMMIT")
+        await task
+    finally:
+        other.close()
+    assert await sqlite_db.run_read(_user_ids, [mine, theirs]) == sorted([mine, theirs])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

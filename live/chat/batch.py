@@ -5,7 +5,8 @@ and does a fixed few statements whatever the batch holds: the room row (locked: 
 PostgreSQL, SQLite's writer holds the whole database), the earlier messages with the batch's
 (user, nonce) pairs (one query), when each sender in slow mode last wrote (one query for all of
 them), one INSERT of every new row, one UPDATE of the room's `last_seq`. It is synchronous so
-that SQLite runs it on its writer thread in one hop (`live.storage.sqlite`); PostgreSQL runs the
+that SQLite runs it on the event loop without a thread hop per statement (`live.storage.sqlite`);
+PostgreSQL runs the
 same function through `run_sync`. The caller publishes the events and commits.
 """
 

@@ -210,8 +210,8 @@ class ChatService:
         """Store a batch of a room's messages in one transaction and publish them (group commit,
         `live.chat.appends`); answers each append with its event or its own error.
 
-        The statements are one synchronous unit (`live.chat.batch`): on SQLite one hop to the
-        writer thread, then the publish, then the commit (a second hop).
+        The statements are one synchronous unit (`live.chat.batch`): on SQLite the statements
+        on the loop, then the publish, then the commit on the writer's thread.
         """
         started = time.perf_counter()
         pending = [Pending(a.user.id, a.user.name or a.user.id, a.text, a.nonce, a.slow) for a in batch]

@@ -10,7 +10,7 @@ past its end).
 In a busy room the cache still misses all the time: 500 senders are 100 reloads a second. The
 misses that arrive together are read together (`live.coalesce.Batcher`): one read-only unit,
 three queries per community (memberships, group memberships, sanctions) for all of them, instead
-of a session and three queries each; on SQLite one hop to a reader thread.
+of a session and three queries each.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Standings:
 
 def read_standings(conn: Connection, keys: list[Key]) -> dict[Key, _Found]:
     """The standings of these (community, user) pairs: three queries per community, synchronous
-    (on SQLite one hop to a reader thread, `Database.run_read`)."""
+    (on SQLite on the event loop, no thread hop: `Database.run_read`)."""
     by_community: dict[str, list[str]] = {}
     for community_id, user_id in keys:
         by_community.setdefault(community_id, []).append(user_id)

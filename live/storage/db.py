@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from live.errors import ApiError, ErrorCode
-from live.storage.sqlite import SqliteThreads, configure
+from live.storage.sqlite import SqliteLink, configure
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -45,7 +45,8 @@ def create_engine(url: str, *, read_only: bool = False, synchronous: str = "FULL
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        configure(engine.sync_engine, read_only=read_only, synchronous=synchronous)
+        configure(engine.sync_engine, begin="BEGIN" if read_only else "BEGIN IMMEDIATE", synchronous=synchronous,
+                  read_only=read_only)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -82,8 +83,9 @@ class Database:
     SQLite, one writer at a time by its nature: every write unit of this process waits for its
     turn behind one asyncio lock, in arrival order, instead of polling SQLite's file lock with the
     busy handler's sleeps (which let a waiting writer sleep up to 100 ms after the lock was free).
-    `write()` and `run_read()` run on SQLite's own threads in one hop per call
-    (`live.storage.sqlite`); `session()` and `read()` go through aiosqlite (a hop per statement).
+    `write()` and `run_read()` run their statements on the loop and only the COMMIT (an fsync with
+    `synchronous=FULL`) on the writer's thread (`live.storage.sqlite`, which says why);
+    `session()` and `read()` go through aiosqlite (a thread hop per statement).
     Reads use read-only connections on the last committed snapshot (WAL): they never wait for a
     writer, nor hold one up.
     """
@@ -91,13 +93,13 @@ class Database:
     def __init__(self, url: str, *, synchronous: str = "FULL", **engine_kwargs: Any) -> None:
         self.url = url
         self.synchronous = synchronous
-        self.threads: SqliteThreads | None = None
+        self.link: SqliteLink | None = None
         if make_url(url).get_backend_name() == "sqlite":
             # One connection: a second write connection of this process could only wait for it.
             write_kwargs = {"pool_size": 1, "max_overflow": 0, **engine_kwargs}
             self.engine = create_engine(url, synchronous=synchronous, **write_kwargs)
             self.read_engine = create_engine(url, read_only=True, synchronous=synchronous, **engine_kwargs)
-            self.threads = SqliteThreads(url, synchronous=synchronous)
+            self.link = SqliteLink(url, synchronous=synchronous)
         else:
             self.engine = create_engine(url, **engine_kwargs)
             self.read_engine = self.engine
@@ -122,12 +124,12 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[WriteUnit]:
         """A write transaction run as synchronous functions (`WriteUnit.run`): committed when the
-        block ends, rolled back when it raises. On SQLite each `run` is one hop to the writer
-        thread, whatever the number of statements; on PostgreSQL it is `run_sync` on a pooled
+        block ends, rolled back when it raises. On SQLite `run` calls the function on the loop
+        and the COMMIT goes to the writer thread; on PostgreSQL `run` is `run_sync` on a pooled
         connection. Work between two `run`s (a publish) happens inside the transaction."""
         async with self._turn(), _unavailable_on_failure():
-            if self.threads is not None:
-                async with self.threads.write() as unit:
+            if self.link is not None:
+                async with self.link.write() as unit:
                     yield unit
             else:
                 async with self.engine.connect() as conn, conn.begin():
@@ -141,17 +143,17 @@ class Database:
             yield session
 
     async def run_read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """`fn(conn, *args)` in a read-only transaction; on SQLite one hop to a reader thread."""
+        """`fn(conn, *args)` in a read-only transaction (on SQLite: on the loop, beside the writer)."""
         async with _unavailable_on_failure():
-            if self.threads is not None:
-                return await self.threads.read(fn, *args, **kwargs)
+            if self.link is not None:
+                return await self.link.read(fn, *args, **kwargs)
             async with self.engine.connect() as conn, conn.begin():
                 return await conn.run_sync(fn, *args, **kwargs)
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
         """On SQLite, this process's writers one at a time, first come first served."""
-        if self.threads is None:
+        if self.link is None:
             yield
             return
         if self._writer is None:
@@ -179,8 +181,8 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
-        if self.threads is not None:
-            await asyncio.to_thread(self.threads.close)
+        if self.link is not None:
+            await asyncio.to_thread(self.link.close)
 
 
 @asynccontextmanager
