@@ -34,9 +34,8 @@ from live.chat import metrics, rules, store
 from live.chat.appends import Append, RoomWriters
 from live.chat.batch import Pending, append_batch
 from live.chat.models import ChatMessage, ChatRoom
-from live.chat.standing import Standing, Standings
-from live.communities.access import Role, load_community
-from live.communities.models import Group
+from live.chat.standing import Standing, Standings, read_chat_rules, read_room
+from live.communities.access import Role
 from live.errors import ApiError, ErrorCode, invalid, not_found
 from live.rooms.channels import encode_event, room_channel
 from live.storage.base import utcnow
@@ -110,21 +109,10 @@ class ChatService:
         if cached is not None and cached.expires > now:
             return cached
         kind, ident = split_room(room)
-        async with self.db.read() as session:
-            if kind == "live":
-                from live.lives.models import LIVE, Live
-
-                live = await session.get(Live, ident)
-                if live is None:
-                    raise not_found("live")
-                info = RoomInfo(room, kind, ident, live.community_id, live.status == LIVE, now + COMMUNITY_TTL)
-            else:
-                group = await session.get(Group, ident)
-                if group is None:
-                    raise not_found("group")
-                info = RoomInfo(
-                    room, kind, ident, group.community_id, group.archived_at is None, now + COMMUNITY_TTL
-                )
+        found = await self.db.run_read(read_room, kind, ident)
+        if found is None:
+            raise not_found(kind)
+        info = RoomInfo(room, kind, ident, found[0], found[1], now + COMMUNITY_TTL)
         if len(self._rooms) > 10_000:
             self._rooms.clear()
         self._rooms[room] = info
@@ -139,13 +127,10 @@ class ChatService:
         cached = self._communities.get(community_id)
         if cached is not None and cached.expires > now:
             return cached
-        async with self.db.read() as session:
-            community = await load_community(session, community_id)
-            found = CommunityRules(
-                int(community.slow_mode_seconds or 0),
-                rules.KeywordFilter(community.blocked_words or []),
-                now + COMMUNITY_TTL,
-            )
+        read = await self.db.run_read(read_chat_rules, community_id)
+        if read is None:
+            raise not_found("community")
+        found = CommunityRules(read[0], rules.KeywordFilter(read[1]), now + COMMUNITY_TTL)
         if len(self._communities) > 10_000:
             self._communities.clear()
         self._communities[community_id] = found

@@ -1,4 +1,5 @@
-"""Who may chat in a community, cached per user and read in batches.
+"""What a chat message is checked against: its sender's standing (cached per user, read in
+batches), and the reads of its room and of its community's rules.
 
 Every chat message is checked against its sender's standing in the community (role, groups, a
 ban or mute in force). Reading that per message would put three queries in front of every
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from live.coalesce import Batcher
 from live.communities.access import Role
-from live.communities.models import Group, GroupMember, Membership
+from live.communities.models import Community, Group, GroupMember, Membership
 from live.errors import ApiError
 from live.moderation.models import Sanction
 from live.moderation.sanctions import BAN, MUTE, banned_error, in_force, muted_error
@@ -143,3 +144,27 @@ def read_standings(conn: Connection, keys: list[Key]) -> dict[Key, _Found]:
                 sanction.until if sanction is not None else None,
             )
     return found
+
+
+def read_room(conn: Connection, kind: str, ident: str) -> tuple[str, bool] | None:
+    """A chat room's (community_id, open): a live that is still on, a group not archived; None
+    when there is no such live or group."""
+    if kind == "live":
+        from live.lives.models import LIVE, Live
+
+        lives = Live.__table__
+        row = conn.execute(select(lives.c.community_id, lives.c.status).where(lives.c.id == ident)).first()
+        return None if row is None else (str(row.community_id), row.status == LIVE)
+    groups = Group.__table__
+    row = conn.execute(select(groups.c.community_id, groups.c.archived_at).where(groups.c.id == ident)).first()
+    return None if row is None else (str(row.community_id), row.archived_at is None)
+
+
+def read_chat_rules(conn: Connection, community_id: str) -> tuple[int, list[str]] | None:
+    """A community's (slow mode seconds, blocked words); None when it does not exist (or is deleted)."""
+    communities = Community.__table__
+    row = conn.execute(
+        select(communities.c.slow_mode_seconds, communities.c.blocked_words)
+        .where(communities.c.id == community_id, communities.c.deleted_at.is_(None))
+    ).first()
+    return None if row is None else (int(row.slow_mode_seconds or 0), list(row.blocked_words or []))
