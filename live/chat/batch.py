@@ -16,7 +16,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -108,11 +108,14 @@ def _by_nonces(
     """The stored events of the room's messages with these (user_id, nonce) keys."""
     if not keys:
         return {}
-    # (user_id, nonce) pairs, not nonces alone: the unique index is (room, user_id, nonce), and a
-    # filter on the nonce alone would scan every message of the room.
-    stmt = select(MESSAGES).where(
-        MESSAGES.c.room == room, tuple_(MESSAGES.c.user_id, MESSAGES.c.nonce).in_(sorted(keys))
-    )
+    # One exact (room, user_id, nonce) term per pair, OR-ed: each is a probe of the unique index
+    # (SQLite: MULTI-INDEX OR; PostgreSQL: a BitmapOr). A row-value IN, `(user_id, nonce) IN
+    # (VALUES ...)`, made SQLite walk every message of the room (0.6 ms at 4,500, growing with
+    # the room); a filter on the nonce alone did the same on both databases.
+    stmt = select(MESSAGES).where(or_(*(
+        and_(MESSAGES.c.room == room, MESSAGES.c.user_id == user_id, MESSAGES.c.nonce == nonce)
+        for user_id, nonce in sorted(keys)
+    )))
     return {(r["user_id"], r["nonce"]): event_of_row(dict(r), epoch) for r in conn.execute(stmt).mappings()}
 
 
