@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from live.coalesce import Batcher
@@ -99,36 +99,40 @@ class Standings:
         return await self.db.run_read(read_standings, keys)
 
 
+_MEMBERS, _GROUP_MEMBERS, _GROUPS, _SANCTIONS = (
+    Membership.__table__, GroupMember.__table__, Group.__table__, Sanction.__table__
+)
+# Built once (a statement keeps its cache key; see live/chat/batch.py); `users` expands to a list.
+_ROLES = select(_MEMBERS.c.user_id, _MEMBERS.c.role).where(
+    _MEMBERS.c.community_id == bindparam("community"), _MEMBERS.c.user_id.in_(bindparam("users", expanding=True))
+)
+_IN_GROUPS = (
+    select(_GROUP_MEMBERS.c.user_id, _GROUP_MEMBERS.c.group_id)
+    .join(_GROUPS, _GROUPS.c.id == _GROUP_MEMBERS.c.group_id)
+    .where(_GROUPS.c.community_id == bindparam("community"),
+           _GROUP_MEMBERS.c.user_id.in_(bindparam("users", expanding=True)))
+)
+_HELD = select(_SANCTIONS).where(
+    _SANCTIONS.c.community_id == bindparam("community"), _SANCTIONS.c.user_id.in_(bindparam("users", expanding=True))
+)
+
+
 def read_standings(conn: Connection, keys: list[Key]) -> dict[Key, _Found]:
     """The standings of these (community, user) pairs: three queries per community, synchronous
     (on SQLite on the event loop, no thread hop: `Database.run_read`)."""
     by_community: dict[str, list[str]] = {}
     for community_id, user_id in keys:
         by_community.setdefault(community_id, []).append(user_id)
-    members, group_members, groups, sanctions = (
-        Membership.__table__, GroupMember.__table__, Group.__table__, Sanction.__table__
-    )
     found: dict[Key, _Found] = {}
     for community_id, user_ids in by_community.items():
-        roles = {
-            user_id: Role(role)
-            for user_id, role in conn.execute(
-                select(members.c.user_id, members.c.role)
-                .where(members.c.community_id == community_id, members.c.user_id.in_(user_ids))
-            )
-        }
+        params = {"community": community_id, "users": user_ids}
+        roles = {user_id: Role(role) for user_id, role in conn.execute(_ROLES, params)}
         in_groups: dict[str, set[str]] = {}
-        for user_id, group_id in conn.execute(
-            select(group_members.c.user_id, group_members.c.group_id)
-            .join(groups, groups.c.id == group_members.c.group_id)
-            .where(groups.c.community_id == community_id, group_members.c.user_id.in_(user_ids))
-        ):
+        for user_id, group_id in conn.execute(_IN_GROUPS, params):
             in_groups.setdefault(user_id, set()).add(group_id)
         now = utcnow()
         held: dict[str, dict[str, Sanction]] = {}
-        for row in conn.execute(
-            select(sanctions).where(sanctions.c.community_id == community_id, sanctions.c.user_id.in_(user_ids))
-        ):
+        for row in conn.execute(_HELD, params):
             sanction = cast(Sanction, row)  # a row has the model's columns, which is all these read
             if in_force(sanction, now):
                 held.setdefault(sanction.user_id, {})[sanction.kind] = sanction
