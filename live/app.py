@@ -60,7 +60,7 @@ def create_app(settings: Settings, *, components: tuple[str, ...] = COMPONENTS) 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
         bus = open_bus(settings)
         await bus.start()
         services = Services(

@@ -72,6 +72,13 @@ def _database_url(raw: str) -> str:
     return raw
 
 
+def _sqlite_synchronous(raw: str) -> str:
+    level = raw.upper()
+    if level not in ("FULL", "NORMAL"):
+        raise ValueError(f"expected FULL or NORMAL, got {raw!r}")
+    return level
+
+
 def _redis_url(raw: str) -> str | None:
     if not raw:
         return None
@@ -150,6 +157,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIVE_DATABASE_URL", "database_url", _database_url,
             "sqlite+aiosqlite:///var/live.db",
             "SQLAlchemy URL: `sqlite+aiosqlite:///PATH` or `postgresql+asyncpg://USER@HOST/DB`."),
+    Setting("LIVE_SQLITE_SYNCHRONOUS", "sqlite_synchronous", _sqlite_synchronous, "FULL",
+            "SQLite only: FULL, an acknowledged write survives a power loss (an fsync per commit); "
+            "NORMAL, it survives a crash of the process but the last commits may be lost with the "
+            "power ([docs/recovery.md](docs/recovery.md))."),
     Setting("LIVE_REDIS_URL", "redis_url", _redis_url, "",
             "Unset: in-process bus (one node). Set: Redis pub/sub and streams across nodes."),
     Setting("LIVE_REDIS_CLUSTER", "redis_cluster", _bool, "0",
@@ -306,6 +317,7 @@ class Settings:
     max_frame_bytes: int
     ice_servers: list[dict[str, Any]]
     write_interval_ms: float = 20.0
+    sqlite_synchronous: str = "FULL"
     media_timeout_seconds: float = 10.0
     media_min_bitrate: int = 1_000_000
     recording: bool = True

@@ -12,7 +12,8 @@ transaction, in arrival order, with consecutive seqs, then publishes the batch a
 message (the stream entries one per seq, as before). Each caller still gets its own answer: the
 stored event, the stored event of an earlier message with the same nonce, or its own error
 (slow mode refuses one message, not the batch). A quiet room pays nothing for it: the first
-append finds no queue and is written at once, alone. Across nodes the row lock still orders the
+append finds no queue and starts a writer at once (with whatever arrives in the same turn of the
+event loop). Across nodes the row lock still orders the
 writers, so the bus carries a room's messages in seq order whichever node wrote them.
 """
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -33,14 +32,13 @@ from sqlalchemy import select
 from live.auth.tokens import Principal
 from live.chat import metrics, rules, store
 from live.chat.appends import Append, RoomWriters
+from live.chat.batch import Pending, append_batch
 from live.chat.models import ChatMessage, ChatRoom
-from live.communities.access import Role, load_community, membership, role_of
-from live.communities.models import Group, GroupMember
+from live.chat.standing import Standing, Standings, read_chat_rules, read_room
+from live.communities.access import Role
 from live.errors import ApiError, ErrorCode, invalid, not_found
-from live.moderation.sanctions import check_can_speak
 from live.rooms.channels import encode_event, room_channel
 from live.storage.base import utcnow
-from live.storage.ids import new_id
 from live.text import clean, is_blank
 
 log = logging.getLogger("live.chat")
@@ -48,7 +46,6 @@ log = logging.getLogger("live.chat")
 HISTORY = 50  # messages in `history` on join
 RECOVER_MAX = 1000  # a client further behind than this reloads (recovered: false)
 PAGE_MAX = 200
-STANDING_TTL = 5.0  # seconds a cached role/sanction may lag behind (invalidate() is instant)
 COMMUNITY_TTL = 2.0  # seconds a community's slow mode and blocked words may lag behind
 PUBLISH_TIMEOUT = 3.0  # never hold a room's lock on a hung Redis for longer
 
@@ -62,16 +59,6 @@ class RoomInfo:
     ident: str
     community_id: str
     open: bool  # the live is still on / the group is not archived
-    expires: float
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Standing:
-    """A user in a community: role, groups, and the ban/mute that silences them, if any."""
-
-    role: Role | None
-    groups: frozenset[str]
-    silenced: ApiError | None
     expires: float
 
 
@@ -100,7 +87,7 @@ class ChatService:
         settings = services.settings
         self.limiter = rules.RateLimiter(settings.chat_rate, settings.chat_burst, clock)
         self._rooms: dict[str, RoomInfo] = {}
-        self._standing: dict[tuple[str, str], Standing] = {}
+        self._standing = Standings(self.db, clock=clock)
         self._communities: dict[str, CommunityRules] = {}
         client = getattr(self.bus, "client", None)
         self.stream: store.StreamHistory | None = (
@@ -114,7 +101,7 @@ class ChatService:
 
     def invalidate(self, community_id: str, user_id: str) -> None:
         """Forget the user's cached role and sanctions here (after a moderation action)."""
-        self._standing.pop((community_id, user_id), None)
+        self._standing.invalidate(community_id, user_id)
 
     async def room_info(self, room: str) -> RoomInfo:
         """The room's community and whether it is open; `not_found` for no such room."""
@@ -123,68 +110,28 @@ class ChatService:
         if cached is not None and cached.expires > now:
             return cached
         kind, ident = split_room(room)
-        async with self.db.session() as session:
-            if kind == "live":
-                from live.lives.models import LIVE, Live
-
-                live = await session.get(Live, ident)
-                if live is None:
-                    raise not_found("live")
-                info = RoomInfo(room, kind, ident, live.community_id, live.status == LIVE, now + COMMUNITY_TTL)
-            else:
-                group = await session.get(Group, ident)
-                if group is None:
-                    raise not_found("group")
-                info = RoomInfo(
-                    room, kind, ident, group.community_id, group.archived_at is None, now + COMMUNITY_TTL
-                )
+        found = await self.db.run_read(read_room, kind, ident)
+        if found is None:
+            raise not_found(kind)
+        info = RoomInfo(room, kind, ident, found[0], found[1], now + COMMUNITY_TTL)
         if len(self._rooms) > 10_000:
             self._rooms.clear()
         self._rooms[room] = info
         return info
 
     async def standing(self, community_id: str, user_id: str) -> Standing:
-        now = self._clock()
-        key = (community_id, user_id)
-        cached = self._standing.get(key)
-        if cached is not None and cached.expires > now:
-            return cached
-        expires = now + STANDING_TTL
-        silenced: ApiError | None = None
-        async with self.db.session() as session:
-            role = role_of(await membership(session, community_id, user_id))
-            rows = await session.execute(
-                select(GroupMember.group_id)
-                .join(Group, Group.id == GroupMember.group_id)
-                .where(Group.community_id == community_id, GroupMember.user_id == user_id)
-            )
-            groups = frozenset(r[0] for r in rows)
-            try:
-                await check_can_speak(session, community_id, user_id)
-            except ApiError as exc:
-                silenced = exc
-                if exc.until:
-                    # A timed sanction lifts itself: do not keep it cached past its end.
-                    left = (dt.datetime.fromisoformat(exc.until.replace("Z", "+00:00")) - utcnow()).total_seconds()
-                    expires = min(expires, now + max(0.0, left))
-        if len(self._standing) > 50_000:
-            self._standing.clear()
-        standing = Standing(role, groups, silenced, expires)
-        self._standing[key] = standing
-        return standing
+        """The user's role, groups and silencing sanction here (cached; misses read in batches)."""
+        return await self._standing.get(community_id, user_id)
 
     async def community_rules(self, community_id: str) -> CommunityRules:
         now = self._clock()
         cached = self._communities.get(community_id)
         if cached is not None and cached.expires > now:
             return cached
-        async with self.db.session() as session:
-            community = await load_community(session, community_id)
-            found = CommunityRules(
-                int(community.slow_mode_seconds or 0),
-                rules.KeywordFilter(community.blocked_words or []),
-                now + COMMUNITY_TTL,
-            )
+        read = await self.db.run_read(read_chat_rules, community_id)
+        if read is None:
+            raise not_found("community")
+        found = CommunityRules(read[0], rules.KeywordFilter(read[1]), now + COMMUNITY_TTL)
         if len(self._communities) > 10_000:
             self._communities.clear()
         self._communities[community_id] = found
@@ -238,7 +185,7 @@ class ChatService:
         return await self.writers.append(room, user, text, nonce, slow)  # group commit: _store_batch
 
     async def _stored(self, room: str, user_id: str, nonce: str) -> dict[str, Any] | None:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             msg = await store.by_nonce(session, room, user_id, nonce)
             if msg is None:
                 return None
@@ -247,52 +194,23 @@ class ChatService:
 
     async def _store_batch(self, room: str, batch: list[Append]) -> None:
         """Store a batch of a room's messages in one transaction and publish them (group commit,
-        `live.chat.appends`); answers each append with its event or its own error."""
+        `live.chat.appends`); answers each append with its event or its own error.
+
+        The statements are one synchronous unit (`live.chat.batch`): on SQLite the statements
+        on the loop, then the publish, then the commit on the writer's thread.
+        """
         started = time.perf_counter()
-        answers: list[tuple[Append, dict[str, Any] | ApiError]] = []
-        async with self.db.session() as session:
-            chat_room = await store.room_row(session, room, lock="update")
-            epoch = chat_room.epoch
-            seen = await store.by_nonces(session, room, {(a.user.id, a.nonce) for a in batch})
-            last_at: dict[str, float | None] = {}
-            for user_id in {a.user.id for a in batch if a.slow}:
-                last = await store.last_sent_at(session, room, user_id)
-                last_at[user_id] = last.timestamp() if last is not None else None
-            now = utcnow()
-            seq = chat_room.last_seq
-            stored: list[ChatMessage] = []
-            events: list[dict[str, Any]] = []  # of the stored ones: published, and each its sender's answer
-            for a in batch:
-                previous = seen.get((a.user.id, a.nonce))
-                if previous is not None:  # a retry (or a twin in this batch): the stored event
-                    metrics.DUPLICATES.inc()
-                    answers.append((a, store.event_of(previous, epoch)))
-                    continue
-                if a.slow:
-                    wait = rules.slow_mode_wait(last_at.get(a.user.id), now.timestamp(), a.slow)
-                    if wait > 0:
-                        answers.append((a, rules.slow_mode_error(wait)))
-                        continue
-                seq += 1
-                msg = ChatMessage(
-                    room=room, seq=seq, id=new_id(), user_id=a.user.id, user_name=a.user.name or a.user.id,
-                    text=a.text, nonce=a.nonce, created_at=now,
-                )
-                seen[(a.user.id, a.nonce)] = msg
-                last_at[a.user.id] = now.timestamp()
-                stored.append(msg)
-                events.append(store.event_of(msg, epoch))
-                answers.append((a, events[-1]))
-            if stored:
-                chat_room.last_seq = seq
-                session.add_all(stored)
-                await session.flush()
-                await self._publish(room, events, epoch=epoch)
+        pending = [Pending(a.user.id, a.user.name or a.user.id, a.text, a.nonce, a.slow) for a in batch]
+        async with self.db.write() as unit:
+            stored = await unit.run(append_batch, room, pending)
+            if stored.events:
+                await self._publish(room, stored.events, epoch=stored.epoch)
         # Committed: only now does anyone hear `ok`.
-        metrics.STORED.inc(len(stored))
+        metrics.STORED.inc(len(stored.events))
+        metrics.DUPLICATES.inc(stored.repeats)
         metrics.APPEND_BATCH.observe(len(batch))
         metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
-        for a, answer in answers:
+        for a, answer in zip(batch, stored.answers, strict=True):
             a.answer(answer)
 
     async def _publish(self, room: str, events: list[dict[str, Any]], *, epoch: str) -> None:
@@ -362,7 +280,7 @@ class ChatService:
         """Stored messages after `after_seq`, oldest first (deleted ones left out)."""
         split_room(room)
         limit = max(1, min(PAGE_MAX, limit))
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             chat_room = await session.get(ChatRoom, room)
             if chat_room is None:
                 return []
@@ -382,7 +300,7 @@ class ChatService:
         if is_blank(reason):
             reason = ""
         info = await self.room_info(room)
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             msg = await session.get(ChatMessage, (room, seq))
             if msg is None or msg.deleted_at is not None:
                 raise not_found("message")
@@ -433,7 +351,7 @@ class ChatService:
         target = payload.get("target") or {}
         if payload.get("action") != "delete" or target.get("type") != "message" or not target.get("id"):
             return
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             msg = (
                 await session.execute(select(ChatMessage).where(ChatMessage.id == target["id"]))
             ).scalar_one_or_none()

@@ -19,7 +19,7 @@ import logging
 import secrets
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,33 +64,6 @@ async def by_nonce(session: AsyncSession, room: str, user_id: str, nonce: str) -
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def by_nonces(
-    session: AsyncSession, room: str, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], ChatMessage]:
-    """The stored messages of a room with these (user_id, nonce) keys, in one query."""
-    if not keys:
-        return {}
-    # (user_id, nonce) pairs, not nonces alone: the unique index is (room, user_id, nonce), and a
-    # filter on the nonce alone would scan every message of the room.
-    stmt = select(ChatMessage).where(
-        ChatMessage.room == room, tuple_(ChatMessage.user_id, ChatMessage.nonce).in_(sorted(keys))
-    )
-    return {(m.user_id, m.nonce): m for m in (await session.execute(stmt)).scalars()}
-
-
-async def last_sent_at(session: AsyncSession, room: str, user_id: str) -> Any:
-    """When the user last wrote in the room (slow mode), from the database so every node agrees."""
-    stmt = select(func.max(ChatMessage.created_at)).where(
-        ChatMessage.room == room, ChatMessage.user_id == user_id
-    )
-    value = (await session.execute(stmt)).scalar_one_or_none()
-    if value is not None and value.tzinfo is None:
-        import datetime as dt
-
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value
-
-
 async def messages(
     session: AsyncSession, room: str, after_seq: int, upto_seq: int | None = None, limit: int | None = None
 ) -> list[ChatMessage]:
@@ -128,6 +101,20 @@ def event_of(msg: ChatMessage, epoch: str) -> dict[str, Any]:
         "user": {"id": msg.user_id, "name": msg.user_name},
         "text": msg.text,
         "ts": iso(msg.created_at),
+    }
+
+
+def event_of_row(row: dict[str, Any], epoch: str) -> dict[str, Any]:
+    """`event_of` for a row about to be inserted (the columns of `ChatMessage` as a dict)."""
+    return {
+        "type": "chat.message",
+        "room": row["room"],
+        "epoch": epoch,
+        "seq": row["seq"],
+        "id": row["id"],
+        "user": {"id": row["user_id"], "name": row["user_name"]},
+        "text": row["text"],
+        "ts": iso(row["created_at"]),
     }
 
 

@@ -131,7 +131,7 @@ class RedisLink:
 
         self.worker = worker
         await self.bus.start()
-        self.db = Database(self.settings.database_url)
+        self.db = Database(self.settings.database_url, synchronous=self.settings.sqlite_synchronous)
         beat = asyncio.ensure_future(self._heartbeat(worker))
         try:
             while True:

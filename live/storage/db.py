@@ -1,51 +1,52 @@
-"""The database handle: one async engine per process and a session per unit of work."""
+"""The database handle: the engines of one process and the units of work they hand out."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from live.errors import ApiError, ErrorCode
+from live.storage.sqlite import SqliteLink, configure
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 log = logging.getLogger("live.storage")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+SYNCHRONOUS = ("FULL", "NORMAL")  # SQLite's `PRAGMA synchronous` levels we allow (see docs/recovery.md)
+WRITER_WAIT_SECONDS = 30.0  # as SQLite's busy timeout: a write waiting longer answers `unavailable`
+
+
+def create_engine(url: str, *, read_only: bool = False, synchronous: str = "FULL", **kwargs: Any) -> AsyncEngine:
     """An engine tuned for its database.
 
-    SQLite: WAL, foreign keys, a busy timeout, and `BEGIN IMMEDIATE` for every transaction so two
-    writers queue on the lock instead of failing to upgrade a read lock ("database is locked").
+    SQLite: WAL, foreign keys, a busy timeout (for other processes on the same file), `synchronous`
+    as asked. A writing engine opens every transaction with `BEGIN IMMEDIATE`, so it holds the
+    write lock from its first statement and never fails to upgrade a read lock ("database is
+    locked"); a `read_only` engine opens them with a deferred `BEGIN` on `query_only` connections:
+    a snapshot of the last commit that neither waits for the writer nor holds it up (WAL).
     PostgreSQL: pre-ping so a restarted server is noticed, a modest pool.
     """
     sa_url = make_url(url)
     if sa_url.get_backend_name() == "sqlite":
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}")
         database = sa_url.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+        configure(engine.sync_engine, begin="BEGIN" if read_only else "BEGIN IMMEDIATE", synchronous=synchronous,
+                  read_only=read_only)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -53,13 +54,58 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-class Database:
-    """Owns the engine; hands out sessions; answers readiness checks."""
+class WriteUnit(Protocol):
+    """A write transaction whose work is synchronous functions: `await unit.run(fn, *args)` calls
+    `fn(conn, *args)` with a SQLAlchemy `Connection` in the transaction."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    async def run(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+
+class _AsyncUnit:
+    """`WriteUnit` on an async connection (PostgreSQL): each statement of `fn` awaits the driver."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def run(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._conn.run_sync(fn, *args, **kwargs)
+
+
+class Database:
+    """Owns the engines; hands out units of work; answers readiness checks.
+
+    Units that may write: `session()` (an ORM session) and `write()` (synchronous functions, for
+    the hot paths). Units that only read: `read()` (an ORM session) and `run_read(fn)`.
+
+    PostgreSQL: ordinary transactions on one pool of asyncpg connections, all of them concurrent
+    (row locks order the writers that need it).
+
+    SQLite, one writer at a time by its nature: every write unit of this process waits for its
+    turn behind one asyncio lock, in arrival order, instead of polling SQLite's file lock with the
+    busy handler's sleeps (which let a waiting writer sleep up to 100 ms after the lock was free).
+    `write()` and `run_read()` run their statements on the loop and only the COMMIT (an fsync with
+    `synchronous=FULL`) on the writer's thread (`live.storage.sqlite`, which says why);
+    `session()` and `read()` go through aiosqlite (a thread hop per statement).
+    Reads use read-only connections on the last committed snapshot (WAL): they never wait for a
+    writer, nor hold one up.
+    """
+
+    def __init__(self, url: str, *, synchronous: str = "FULL", **engine_kwargs: Any) -> None:
         self.url = url
-        self.engine = create_engine(url, **engine_kwargs)
+        self.synchronous = synchronous
+        self.link: SqliteLink | None = None
+        if make_url(url).get_backend_name() == "sqlite":
+            # One connection: a second write connection of this process could only wait for it.
+            write_kwargs = {"pool_size": 1, "max_overflow": 0, **engine_kwargs}
+            self.engine = create_engine(url, synchronous=synchronous, **write_kwargs)
+            self.read_engine = create_engine(url, read_only=True, synchronous=synchronous, **engine_kwargs)
+            self.link = SqliteLink(url, synchronous=synchronous)
+        else:
+            self.engine = create_engine(url, **engine_kwargs)
+            self.read_engine = self.engine
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._writer: asyncio.Lock | None = None  # made on first use, in the loop that uses it
 
     @property
     def dialect(self) -> str:
@@ -67,22 +113,65 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction: committed on success, rolled back on error.
+        """A session in a transaction that may write: committed on success, rolled back on error.
 
+        On SQLite it waits its turn for the writer (at most WRITER_WAIT_SECONDS).
         A database that cannot be reached becomes 503 `unavailable` (safe to retry).
         """
+        async with self._turn(), _unavailable_on_failure(), self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[WriteUnit]:
+        """A write transaction run as synchronous functions (`WriteUnit.run`): committed when the
+        block ends, rolled back when it raises. On SQLite `run` calls the function on the loop
+        and the COMMIT goes to the writer thread; on PostgreSQL `run` is `run_sync` on a pooled
+        connection. Work between two `run`s (a publish) happens inside the transaction."""
+        async with self._turn(), _unavailable_on_failure():
+            if self.link is not None:
+                async with self.link.write() as unit:
+                    yield unit
+            else:
+                async with self.engine.connect() as conn, conn.begin():
+                    yield _AsyncUnit(conn)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session in a read-only transaction (one consistent snapshot); on SQLite it runs beside
+        the writer, never behind it. Writing in it is a bug (SQLite refuses: `query_only`)."""
+        async with _unavailable_on_failure(), self.read_sessions() as session, session.begin():
+            yield session
+
+    async def run_read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(conn, *args)` in a read-only transaction (on SQLite: on the loop, beside the writer)."""
+        async with _unavailable_on_failure():
+            if self.link is not None:
+                return await self.link.read(fn, *args, **kwargs)
+            async with self.engine.connect() as conn, conn.begin():
+                return await conn.run_sync(fn, *args, **kwargs)
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """On SQLite, this process's writers one at a time, first come first served."""
+        if self.link is None:
+            yield
+            return
+        if self._writer is None:
+            self._writer = asyncio.Lock()
         try:
-            async with self.sessions() as session, session.begin():
-                yield session
-        except (OperationalError, DBAPIError, OSError) as exc:
-            if isinstance(exc, DBAPIError) and not _is_connectivity(exc):
-                raise
-            log.warning("database unavailable: %s", exc.__class__.__name__)
-            raise ApiError(ErrorCode.UNAVAILABLE, "the database is unavailable; retry") from exc
+            async with asyncio.timeout(WRITER_WAIT_SECONDS):
+                await self._writer.acquire()
+        except TimeoutError:
+            log.warning("database unavailable: the writer was busy for %gs", WRITER_WAIT_SECONDS)
+            raise ApiError(ErrorCode.UNAVAILABLE, "the database is busy; retry") from None
+        try:
+            yield
+        finally:
+            self._writer.release()
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
+            async with self.read_engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
         except Exception:  # noqa: BLE001 - readiness reports any failure as "not ready"
@@ -90,6 +179,23 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+        if self.link is not None:
+            await asyncio.to_thread(self.link.close)
+
+
+@asynccontextmanager
+async def _unavailable_on_failure() -> AsyncIterator[None]:
+    """A database that cannot be reached (or is locked past the busy timeout) becomes 503
+    `unavailable` (safe to retry); any other database error goes on as it is."""
+    try:
+        yield
+    except (OperationalError, DBAPIError, OSError) as exc:
+        if isinstance(exc, DBAPIError) and not _is_connectivity(exc):
+            raise
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        raise ApiError(ErrorCode.UNAVAILABLE, "the database is unavailable; retry") from exc
 
 
 _CONNECTIVITY_ERRORS = {
