@@ -28,7 +28,7 @@ from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 # Called with (payload, arrival time from time.time()); payload is bytes for binary frames and
-# str for text frames.
+# str for text frames (bytes too with `text_as_bytes`, for a caller that may not need to decode).
 OnMessage = Callable[[bytes | str, float], None]
 
 
@@ -44,6 +44,7 @@ class WsClient(asyncio.Protocol):
         *,
         subprotocols: Sequence[str] = (),
         max_size: int | None = 16 << 20,
+        text_as_bytes: bool = False,
     ) -> None:
         self.uri = parse_uri(url)
         self.proto = ClientProtocol(
@@ -52,6 +53,7 @@ class WsClient(asyncio.Protocol):
             max_size=max_size,
         )
         self.on_message = on_message
+        self.text_as_bytes = text_as_bytes
         self.transport: asyncio.Transport | None = None
         self.subprotocol: str | None = None
         self._open: asyncio.Future[None] | None = None
@@ -113,6 +115,7 @@ class WsClient(asyncio.Protocol):
         """Cut complete frames out of `data`; keep the incomplete tail for the next read."""
         pos, size = 0, len(data)
         on_message = self.on_message
+        raw_text = self.text_as_bytes
         while size - pos >= 2:
             b0, b1 = data[pos], data[pos + 1]
             length = b1 & 0x7F
@@ -138,7 +141,7 @@ class WsClient(asyncio.Protocol):
             elif opcode == 2 and b0 & 0x80:
                 on_message(data[pos + head : end], now)
             elif opcode == 1 and b0 & 0x80:
-                on_message(data[pos + head : end].decode(), now)
+                on_message(data[pos + head : end] if raw_text else data[pos + head : end].decode(), now)
             elif opcode in (1, 2):
                 self._fragment_text = opcode == 1
                 self._fragments = [data[pos + head : end]]
@@ -147,7 +150,7 @@ class WsClient(asyncio.Protocol):
                 if b0 & 0x80:
                     payload = b"".join(self._fragments)
                     self._fragments = []
-                    on_message(payload.decode() if self._fragment_text else payload, now)
+                    on_message(payload.decode() if self._fragment_text and not raw_text else payload, now)
             pos = end
         self._buffer = data[pos:] if pos < size else b""
 
