@@ -182,7 +182,7 @@ def run_ladder(spec: LadderSpec, *, server_pids: Callable[[], list[int]] = list,
         return session
 
     def one(rate: float, phase: str) -> dict[str, Any]:
-        nonlocal tag, session
+        nonlocal tag
         assert session is not None
         tag += 1
         step = session.step(tag, rate, spec.step_seconds(rate), drain_max=spec.drain_max, server_pids=server_pids())
@@ -190,8 +190,10 @@ def run_ladder(spec: LadderSpec, *, server_pids: Callable[[], list[int]] = list,
         steps.append(step)
         say(_line(spec.label, step, spec.bounds))
         if step["generator_bound"]:
-            warnings.append(f"!!! {spec.label} at {rate:g} msgs/s: the generator was at its limit "
-                            f"(CPU {step['generator_cpu_max']:.0f}%, send lag p99 {step['send_lag_ms']['p99']:.1f} ms)")
+            others = ", ".join(f"{v:.0f}% on core(s) {k}" for k, v in step["others_pct"].items())
+            warnings.append(f"!!! {spec.label} at {rate:g} msgs/s: the generator fell behind ({step['generator_cpu_max']:.0f}% "
+                            f"of its core, sending {step['send_lag_ms']['p99']:.1f} ms late at p99; other work: "
+                            f"{others or 'unknown'}): this step's figures may be the generator's, not the server's")
             say(warnings[-1])
         return step
 

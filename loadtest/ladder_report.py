@@ -49,7 +49,7 @@ def verdict(step: dict[str, Any], bounds: Sequence[float]) -> str:
         reasons.append(f"p99 over {max(bounds):g} ms")
     text = "failed: " + ", ".join(reasons)
     if step["generator_bound"]:
-        text += " (generator at its limit)"
+        text += " (the generator fell behind)"
     return text
 
 
@@ -63,7 +63,7 @@ def step_rows(result: dict[str, Any], cores: tuple[str, str] = ("0", "1")) -> li
     out = []
     for s in result["steps"]:
         lat = s["latency_ms"]
-        out.append([s["phase"], _n(s["rate"]), _n(s["offered_per_s"]), _n(s["delivered_per_s"]),
+        out.append([s["phase"], f"{s['rate']:g}", _n(s["offered_per_s"]), _n(s["delivered_per_s"]),
                     _n(lat["p50"]), _n(s["p99_ms"]), _n(lat["max"]), _n(s["missing"]), _n(s["duplicated"]),
                     _n(s["unanswered"] + s["rejected"]), _n(s["server_cpu_pct"]),
                     _n(s["server_cpu_us_per_delivery"], 2), _n(s["generator_cpu_max"]),
@@ -92,7 +92,7 @@ def sustained_text(result: dict[str, Any], bound: float, *, with_p99: bool = Tru
     text = f"{step['rate']:g} msgs/s ({step['offered_per_s']:,.0f} deliveries/s"
     text += f", p99 {step['p99_ms']:,.0f} ms)" if with_p99 else ")"
     if lim["capped_by_generator"]:
-        text = "at least " + text + ", the generator's limit"
+        text = "at least " + text + "; the generator fell behind above it"
     elif lim["capped_by_ceiling"]:
         text = "at least " + text + ", the ladder's top"
     return text
@@ -103,11 +103,26 @@ def rate_of(result: dict[str, Any], bound: float) -> float | None:
     return None if step is None else float(step["rate"])
 
 
+def floor_only(result: dict[str, Any], bound: float) -> bool:
+    """The rate sustained under `bound` is a floor (the ladder's top or the generator capped it)."""
+    lim = result["limits"][f"{bound:g}"]
+    return bool(lim["capped_by_generator"] or lim["capped_by_ceiling"])
+
+
 def ratio(a: dict[str, Any], b: dict[str, Any], bound: float) -> str:
+    """a's highest sustained rate over b's; "at least" / "at most" where one of them is a floor."""
     ra, rb = rate_of(a, bound), rate_of(b, bound)
     if ra is None or rb is None:
         return "-"
-    return f"{ra / rb:.2f}x"
+    fa, fb = floor_only(a, bound), floor_only(b, bound)
+    text = f"{ra / rb:.2f}x"
+    if fa and fb:
+        return text + " (both floors)"
+    if fa:
+        return "at least " + text
+    if fb:
+        return "at most " + text
+    return text
 
 
 def table(result: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ class Outcome:
     rate: float
     lossless: bool  # nothing missing, duplicated or unanswered; no connection failed or dropped
     p99_ms: float
-    generator_bound: bool = False  # the load generator was at its limit during the step
+    generator_bound: bool = False  # the load generator fell behind (or ran out of CPU) during the step
 
     def sustains(self, bound_ms: float) -> bool:
         return self.lossless and self.p99_ms <= bound_ms
