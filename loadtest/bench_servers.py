@@ -216,19 +216,39 @@ class Postgres:
         return pids
 
 
-def node_peer(notes: list[str]) -> bool:
-    """Install the Node.js peer's packages from its lock (`npm ci`); False, with a note, when it cannot."""
+def _locked_versions(path: Path) -> dict[str, str]:
+    """{package path: version} of an npm lock file (or of node_modules/.package-lock.json)."""
+    try:
+        packages = json.loads(path.read_text())["packages"]
+    except (OSError, KeyError, ValueError):
+        return {}
+    return {name: str(info.get("version")) for name, info in packages.items() if name.startswith("node_modules/")}
+
+
+def node_peer(notes: list[str], folder: Path = NODE_PEER) -> bool:
+    """Install the Node.js peer's packages exactly as locked (`npm ci`), unless node_modules already
+    holds exactly those (so a machine that went offline still runs it); False, with a note saying
+    why and what to do, when it cannot."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         notes.append("Node.js or npm was not found: the Node.js Socket.IO peer was NOT measured "
                      "(install Node.js 18 or newer with npm, then run make bench again)")
         return False
-    proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=NODE_PEER,
-                          capture_output=True, text=True, timeout=600)
+    locked = _locked_versions(folder / "package-lock.json")
+    if locked and _locked_versions(folder / "node_modules" / ".package-lock.json") == locked:
+        return True
+    try:
+        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=folder,
+                              capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        notes.append("`npm ci` did not finish in 10 minutes: the Node.js Socket.IO peer was NOT measured")
+        return False
     if proc.returncode != 0:
         tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-2:])[:300]
-        notes.append("`npm ci` could not install the Node.js peer's packages (is the npm registry reachable? "
-                     f"npm said: {tail}): the Node.js Socket.IO peer was NOT measured")
+        notes.append("`npm ci` could not install the Node.js peer's packages from its lock (is the npm "
+                     f"registry reachable from here? npm said: {tail}): the Node.js Socket.IO peer was NOT "
+                     f"measured; run `npm ci` in {folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder} "
+                     "once online")
         return False
     return True
 

@@ -129,3 +129,27 @@ def test_node_peer_refuses_bad_arguments() -> None:
     proc = subprocess.run([shutil.which("node") or "node", "server.js", "--colour", "blue"], cwd=PEER,
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "usage" in proc.stderr
+
+
+def test_the_bench_says_why_it_could_not_measure_the_node_peer(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadtest.bench_servers import node_peer
+
+    _installed()
+    notes: list[str] = []
+    assert node_peer(notes)  # installed from the lock: nothing to do, even offline
+    assert notes == []
+    # Offline, with nothing installed: npm ci fails, and the bench says so instead of failing.
+    folder = tmp_path / "peer"
+    folder.mkdir()
+    for name in ("package.json", "package-lock.json"):
+        (folder / name).write_bytes((PEER / name).read_bytes())
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9/")  # nothing listens there
+    monkeypatch.setenv("npm_config_cache", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("npm_config_fetch_retries", "0")
+    assert not node_peer(notes, folder)
+    assert "could not install" in notes[-1] and "NOT measured" in notes[-1]
+    # No Node.js at all.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert not node_peer(notes, folder)
+    assert "Node.js or npm was not found" in notes[-1]
