@@ -84,9 +84,12 @@ class StepSession:
         deadline = time.time() + timeout
         while True:
             left = deadline - time.time()
-            if left <= 0 or not conn.poll(left):
-                raise SessionError(f"a generator process did not answer {kind!r} within {timeout:g} s")
-            got = conn.recv()
+            try:
+                if left <= 0 or not conn.poll(left):
+                    raise SessionError(f"a generator process did not answer {kind!r} within {timeout:g} s")
+                got = conn.recv()
+            except (EOFError, OSError):
+                raise SessionError(f"a generator process ended while the session waited for {kind!r}") from None
             if got[0] == "crashed":
                 raise SessionError(f"a generator process crashed: {got[1]}")
             if got[0] == kind:
@@ -94,7 +97,10 @@ class StepSession:
 
     def _ask(self, command: tuple[Any, ...], kind: str, timeout: float = 10.0) -> list[Any]:
         for conn in self.conns:
-            conn.send(command)
+            try:
+                conn.send(command)
+            except OSError:
+                raise SessionError("a generator process has ended") from None
         return [self._reply(conn, kind, timeout) for conn in self.conns]
 
     def open(self) -> dict[str, Any]:
