@@ -171,7 +171,7 @@ def bench(servers: Servers, workdir: Path, args: argparse.Namespace) -> bench_do
                 # Connected, not joined: joining 10,000 members one by one takes minutes.
                 run.connections.append(run_loadtest([
                     "connections", *tr.server_args(), "--connections", str(conns), "--no-join",
-                    "--ramp", "5" if args.quick else "30", "--connect-timeout", "60",
+                    "--ramp", "5" if args.quick else "40", "--connect-timeout", "60",
                     "--duration", "3" if args.quick else "10", "--processes", str(processes), "--quiet",
                     "--label", target.key], workdir / f"connections-{target.key}.json", timeout=400))
             if "media" not in args.skip and target.key == ("live-pg" if pg.url else "live-sqlite"):

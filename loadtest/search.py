@@ -5,8 +5,9 @@ missing, duplicated or unanswered message, no failed or dropped connection) and 
 under the bound. The search finds, for every bound at once, the highest rate sustained:
 
 1. Coarse: from `start`, multiply the rate by `factor` while the loosest bound is sustained, and
-   stop at the first step that is not (the target has failed: nothing higher is tried). When the
-   very first step fails, divide instead, down to `floor`, until one is sustained.
+   stop at the first step that is not (the target has failed: nothing higher is tried). Then, if
+   no step has sustained the tightest bound yet (the very first step failed, or every step was
+   over it), divide the lowest rate tried by `factor`, down to `floor`, until one does.
 2. Fine: for each bound, bisect (geometrically) between the highest rate sustained and the lowest
    rate above it that was not, `fine_steps` times or until the two are within `resolution` of
    each other. Rates are rounded to two significant figures, so the table reads 230, not 226.27.
@@ -97,16 +98,15 @@ class Search:
         coarse = [o for o, p in zip(self.outcomes, self.phases, strict=True) if p == "coarse"]
         if not coarse:
             return self.start
-        last = coarse[-1]
-        loosest = self.bounds[-1]
-        if last.sustains(loosest):
-            if any(not o.sustains(loosest) for o in coarse):
-                return None  # came down to a sustained rate: the bracket is known
-            rate = nice(last.rate * self.factor, 3)
+        loosest, tightest = self.bounds[-1], self.bounds[0]
+        if all(o.sustains(loosest) for o in coarse):
+            rate = nice(coarse[-1].rate * self.factor, 3)
             return rate if rate <= self.ceiling else None
-        if any(o.sustains(loosest) for o in coarse):
-            return None  # the first failure above a sustained rate: the target stops here
-        rate = nice(last.rate / self.factor, 3)
+        # A step failed: the target stops climbing. Below, walk down until the tightest bound is
+        # sustained too, so that every bound has a bracket for the fine search.
+        if any(o.sustains(tightest) for o in self.outcomes):
+            return None
+        rate = nice(min(o.rate for o in coarse) / self.factor, 3)
         return rate if rate >= self.floor else None
 
     def _next_fine(self, bound: float) -> float | None:

@@ -232,7 +232,9 @@ def _others(load: dict[int, dict[str, float]], ours: dict[int, float], span: flo
     the cores' busy time less ours. `ours` maps a pid to its CPU seconds over `span`."""
     groups: dict[str, tuple[set[int], float]] = {}
     for pid, seconds in ours.items():
-        cores = procstat.affinity(pid) or set(load)
+        cores = procstat.affinity(pid)
+        if not cores:
+            continue  # gone since (a database backend that closed): its CPU was still counted
         key = ",".join(str(c) for c in sorted(cores))
         prev = groups.get(key, (cores, 0.0))
         groups[key] = (cores, prev[1] + seconds)

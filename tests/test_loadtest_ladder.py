@@ -70,6 +70,17 @@ def test_a_first_step_that_fails_walks_down_to_a_sustained_rate() -> None:
     assert never.limit(250).sustained is None and never.limit(250).failed is not None
 
 
+def test_the_coarse_search_walks_down_until_the_tightest_bound_holds_too() -> None:
+    search = Search(start=20, factor=2, fine_steps=1)
+    # Under 250 ms from 20 to 40 msgs/s but never under 100 ms until 10 (a slow, loaded server).
+    p99 = {20: 150.0, 40: 200.0, 80: 900.0, 10: 60.0}
+    tried = _run(search, lambda r: Outcome(r, True, p99.get(r, 150.0 if r > 10 else 60.0)))
+    assert tried == [(20, "coarse"), (40, "coarse"), (80, "coarse"), (10, "coarse"),
+                     (14, "fine <= 100 ms"), (57, "fine <= 250 ms")]
+    assert search.limit(100).sustained == Outcome(10, True, 60.0)
+    assert search.limit(100).failed == Outcome(14, True, 150.0)
+
+
 def test_a_lossy_step_fails_whatever_its_latency() -> None:
     search = Search(start=20, fine_steps=0)
     _run(search, lambda r: Outcome(r, r < 70, 5.0))  # loses messages from 70 msgs/s on, fast or not
