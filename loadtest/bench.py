@@ -8,7 +8,8 @@ overload step) with the generator pinned to the other cores, and stops them. The
 and media runs follow the same pinning. It writes docs/benchmarks.md (`loadtest.bench_doc`), the
 README's performance block and var/bench/report.html. About 13 minutes on 2 cores.
 
-    python -m loadtest.bench [--quick] [--out-doc docs/benchmarks.md] [--dir var/bench] [--note TEXT]
+    python -m loadtest.bench [--quick] [--only TARGET] [--skip connections|media] [--note TEXT]
+    python -m loadtest.bench --render   # the documents again from var/bench/run.json
 """
 
 from __future__ import annotations
@@ -87,7 +88,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave out the idle-connections or the media section")
     parser.add_argument("--note", default="", help="a note printed at the top of the documents written "
                                                    "(the conditions of this run)")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: write the documents again from the results a previous run left "
+                             "in --dir (its run.json)")
     args = parser.parse_args(argv)
+    if args.render:
+        run = bench_doc.Run.load(Path(args.dir) / "run.json")
+        if args.note:
+            run.note = args.note
+        write(run, Path(args.dir), args)
+        return 0
 
     workdir = Path(args.dir)
     if workdir.exists():
@@ -107,15 +117,20 @@ def main(argv: list[str] | None = None) -> int:
         servers.close()
     run.elapsed = time.time() - started
     run.notes += pinning.notes
+    (workdir / "run.json").write_text(json.dumps(run.to_json()))
+    write(run, workdir, args)
+    return 0
+
+
+def write(run: bench_doc.Run, workdir: Path, args: argparse.Namespace) -> None:
+    """docs/benchmarks.md, the README's block (not for --quick) and the HTML page, from `run`."""
     html_path = workdir / "report.html"
     html_path.write_text(bench_doc.html(run))
-    doc = bench_doc.markdown(run, args, str(html_path))
     Path(args.out_doc).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out_doc).write_text(doc)
-    if args.readme and not args.quick:
-        bench_doc.update_readme(Path(args.readme), run, args.out_doc, args.note)
-    print(f"\nwrote {args.out_doc} and {html_path} in {run.elapsed / 60:.1f} min")
-    return 0
+    Path(args.out_doc).write_text(bench_doc.markdown(run, str(html_path)))
+    if args.readme and not run.quick:
+        bench_doc.update_readme(Path(args.readme), run, args.out_doc, run.note)
+    print(f"\nwrote {args.out_doc} and {html_path} (the run took {run.elapsed / 60:.1f} min)")
 
 
 def ladder_spec(target: Target, url: str, secret: str, quick: bool, processes: int, cores: set[int]) -> LadderSpec:

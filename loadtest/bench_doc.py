@@ -3,8 +3,8 @@ from one run's results (`Run`). The method and its limits are stated here, besid
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import json
 import datetime as dt
 import html as html_mod
 from pathlib import Path
@@ -38,6 +38,16 @@ class Run:
     notes: list[str] = dataclasses.field(default_factory=list)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     elapsed: float = 0.0
+    measured_at: str = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    machine: dict[str, Any] = dataclasses.field(default_factory=machine_info)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def load(cls, path: Path) -> Run:
+        """The run a previous `make bench` saved (to write its documents again)."""
+        return cls(**json.loads(path.read_text()))
 
 
 def _step(result: dict[str, Any], rate: float) -> dict[str, Any] | None:
@@ -131,9 +141,8 @@ def overload_table(run: Run) -> list[str]:
     return lines
 
 
-def markdown(run: Run, args: argparse.Namespace, html_path: str) -> str:
-    m = machine_info()
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+def markdown(run: Run, html_path: str) -> str:
+    m = run.machine
     versions = {**m["versions"], **run.versions}
     out = ["# Benchmarks", ""]
     if run.note:
@@ -144,7 +153,7 @@ def markdown(run: Run, args: argparse.Namespace, html_path: str) -> str:
         f"load generator on the other. The plots are in `{html_path}` (self-contained HTML). How to run your "
         "own: `python -m loadtest --help` (the chat ladder is `python -m loadtest ladder`).", "",
         "## Machine, versions and pinning", "",
-        f"- Measured {now}; the set took {run.elapsed / 60:.1f} minutes{' (--quick)' if run.quick else ''}.",
+        f"- Measured {run.measured_at}; the set took {run.elapsed / 60:.1f} minutes{' (--quick)' if run.quick else ''}.",
         f"- {m['cpu']}, {m['cores']} cores, {round(m['memory_bytes'] / 2**30)} GiB, {m['os']}.",
         "- " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
         f"- Server, its own redis-server and (PostgreSQL) its database backends pinned to core "

@@ -142,15 +142,18 @@ def table(result: dict[str, Any]) -> str:
 def page(title: str, results: Sequence[dict[str, Any]], notes: str = "") -> str:
     """An HTML page of several ladders side by side: p99 and deliveries against the offered rate."""
     esc = html_mod.escape
+    # The legend has room for short names: the run's own label (e.g. live-pg), not a description.
+    names = [str(r["config"].get("label") or r["label"]) for r in results]
     charts = [
-        line_chart([(r["label"], [(s["rate"], s["p99_ms"]) for s in _by_rate(r) if s["p99_ms"] is not None])
-                    for r in results], title="p99 send-to-delivery latency by rate (steps of the search)",
+        line_chart([(n, [(s["rate"], s["p99_ms"]) for s in _by_rate(r) if s["p99_ms"] is not None])
+                    for n, r in zip(names, results, strict=True)],
+                   title="p99 send-to-delivery latency by rate (steps of the search)",
                    x_label="msgs/s per room", y_label="ms"),
-        line_chart([(r["label"], [(s["rate"], s["delivered_per_s"]) for s in _by_rate(r)]) for r in results],
+        line_chart([(n, [(s["rate"], s["delivered_per_s"]) for s in _by_rate(r)]) for n, r in zip(names, results, strict=True)],
                    title="Deliveries per second by rate", x_label="msgs/s per room", y_label="deliveries/s"),
-        line_chart([(r["label"], [(s["rate"], s["server_cpu_us_per_delivery"] or 0) for s in _by_rate(r)])
-                    for r in results], title="Server CPU per delivery (its Redis included)",
-                   x_label="msgs/s per room", y_label="us"),
+        line_chart([(n, [(s["rate"], s["server_cpu_us_per_delivery"] or 0) for s in _by_rate(r)])
+                    for n, r in zip(names, results, strict=True)],
+                   title="Server CPU per delivery (its Redis included)", x_label="msgs/s per room", y_label="us"),
     ]
     parts = ["<!doctype html><html><head><meta charset='utf-8'>", f"<title>{esc(title)}</title>", STYLE,
              "</head><body>", f"<h1>{esc(title)}</h1>", notes, *charts]

@@ -171,6 +171,10 @@ def test_the_bench_reports_sustained_rates_ratios_goals_and_floors(tmp_path: Pat
     text = readme.read_text()
     assert "old figures" not in text and text.startswith("# x\n\nbefore\n") and text.endswith("\nafter\n")
     assert "> **a note**" in text and "| live, PostgreSQL + Redis | 80 msgs/s (40,000 deliveries/s) |" in text
+    # A run's results are kept, so that its documents can be written again without measuring.
+    (tmp_path / "run.json").write_text(json.dumps(run.to_json()))
+    again = bench_doc.Run.load(tmp_path / "run.json")
+    assert bench_doc.markdown(again, "report.html") == bench_doc.markdown(run, "report.html")
 
 
 # -- the generator's frame cache (sans I/O) ------------------------------------------------------
