@@ -182,7 +182,9 @@ def bench(servers: Servers, workdir: Path, args: argparse.Namespace) -> bench_do
         try:
             tr.start()
             run.cores[target.key] = tr.cores()
+            used = False  # by the connections or media runs: then the ladder gets a fresh server
             if "connections" not in args.skip and target.key != "live-sqlite":
+                used = True
                 # Connected, not joined: joining 10,000 members one by one takes minutes.
                 run.connections.append(run_loadtest([
                     "connections", *tr.server_args(), "--connections", str(conns), "--no-join",
@@ -190,7 +192,12 @@ def bench(servers: Servers, workdir: Path, args: argparse.Namespace) -> bench_do
                     "--duration", "3" if args.quick else "10", "--processes", str(processes), "--quiet",
                     "--label", target.key], workdir / f"connections-{target.key}.json", timeout=400))
             if "media" not in args.skip and target.key == ("live-pg" if pg.url else "live-sqlite"):
+                used = True
                 run.media = media_section(servers, workdir, tr.server_args(), processes, args.quick)
+            if used:
+                # 10,000 connections just closed can keep a server busy for tens of seconds
+                # (python-socketio's handshakes timed out behind them): the ladder starts afresh.
+                tr.restart()
             spec = ladder_spec(target, tr.url, secret, args.quick, processes, pinning.generator)
             spec.command = ladder_command(spec)
             print(f"$ {spec.command}", flush=True)

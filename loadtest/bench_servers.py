@@ -291,7 +291,6 @@ class TargetRun:
         self.names: list[str] = []
         self.server_pid = 0
         self.redis_pid: int | None = None
-        self.described = ""
 
     @property
     def url(self) -> str:

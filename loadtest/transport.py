@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidStatus
-from websockets.frames import Opcode
+from websockets.protocol import State
 from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
@@ -173,8 +173,8 @@ class WsClient(asyncio.Protocol):
     # -- sending
 
     def send(self, payload: bytes | str) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
+        if self.transport is None or self.transport.is_closing() or self.proto.state is not State.OPEN:
+            return  # closing (a Socket.IO ping answered as our close goes out): nothing more is sent
         if isinstance(payload, str):
             self.proto.send_text(payload.encode())
         else:
