@@ -234,12 +234,13 @@ def readme_block(run: Run, doc: str, note: str) -> list[str]:
     other = []
     for r in run.connections:
         s = r["summary"]
-        other.append(f"| idle connections, {r['label']} | {s['connected']:,} connected, "
+        other.append(f"| idle connections, {run.labels.get(r['label'], r['label'])} | {s['connected']:,} connected, "
                      f"{s.get('rss_per_connection', 0) / 1024:.1f} KB RSS each |")
     if run.media:
         for r in run.media["results"]:
             s = r["summary"]
-            other.append(f"| media, {r['label']} | {s.get('server_cpu_per_subscriber')}% of a core per 640x360 "
+            name = {"live": "live's relay", "mediarelay": "aiortc MediaRelay (re-encodes per viewer)"}.get(r["label"], r["label"])
+            other.append(f"| media, {name} | {s.get('server_cpu_per_subscriber')}% of a core per 640x360 "
                          f"subscriber ({s['connected']} subscribers, {s['fps_avg']:g} fps, loss {s['loss_pct_avg']:g}%) |")
     if other:
         lines += ["", "| scenario | figure |", "|---|---|", *other]
