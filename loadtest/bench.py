@@ -6,7 +6,7 @@ to the first core, runs the chat ladder (`loadtest.ladder`: one room of 500 memb
 a sender, the highest rate sustained at p99 <= 100 ms and <= 250 ms with nothing lost, then an
 overload step) with the generator pinned to the other cores, and stops them. The idle-connections
 and media runs follow the same pinning. It writes docs/benchmarks.md (`loadtest.bench_doc`), the
-README's performance block and var/bench/report.html. About 13 minutes on 2 cores.
+README's performance block and var/bench/report.html. About 11 minutes on 2 cores.
 
     python -m loadtest.bench [--quick] [--only TARGET] [--skip connections|media] [--note TEXT]
     python -m loadtest.bench --render   # the documents again from var/bench/run.json

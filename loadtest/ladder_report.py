@@ -113,7 +113,7 @@ def ratio(a: dict[str, Any], b: dict[str, Any], bound: float) -> str:
     """a's highest sustained rate over b's; "at least" / "at most" where one of them is a floor."""
     ra, rb = rate_of(a, bound), rate_of(b, bound)
     if ra is None or rb is None:
-        return "-"
+        return "n/a (" + ("neither sustained a step" if ra is None and rb is None else "one sustained no step") + ")"
     fa, fb = floor_only(a, bound), floor_only(b, bound)
     text = f"{ra / rb:.2f}x"
     if fa and fb:
