@@ -30,8 +30,10 @@ test: $(STAMP) browser
 test-all: $(STAMP) browser
 	@$(BIN)/python -m pytest -m ''
 
-## bench: the standard benchmark set against live and the python-socketio peer (about 8 minutes on
-## 2 cores): writes docs/benchmarks.md and var/bench/report.html
+## bench: the standard benchmark set, every peer in the same run: live (SQLite; PostgreSQL + Redis),
+## python-socketio and Node.js Socket.IO (its packages by `npm ci` from the lock), each server with its
+## Redis pinned to the first core and the load generator to the others (about 11 minutes on 2 cores):
+## writes docs/benchmarks.md, the README's performance block and var/bench/report.html
 bench: $(STAMP)
 	@$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	@$(BIN)/python -m loadtest.bench

@@ -1,4 +1,4 @@
-"""`python -m loadtest`: the command line (chat, connections, media, hls, churn, merge, report)."""
+"""`python -m loadtest`: the command line (chat, connections, media, hls, churn, ladder, merge, report)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadtest import procstat, report
+from loadtest import ladder, procstat, report
 from loadtest.runner import RunSpec, plan_members, run, summarize
+from loadtest.session import SessionError
 from loadtest.setup import (HostsInRooms, Identities, SetupError, create_rooms, end_lives, hosts_of,
                             join_community)
 
@@ -35,6 +36,7 @@ examples:
   python -m loadtest chat --target socketio --url http://127.0.0.1:8090 --members 1000 --rate 20
   python -m loadtest connections --secret "$LIVE_SECRET" --connections 10000 --processes 1
   python -m loadtest hls --url http://127.0.0.1:8080 --live LID --viewers 2000 --duration 60
+  python -m loadtest ladder --secret "$LIVE_SECRET" --members 500 --start 20
   python -m loadtest merge a.json b.json --out all.json --html all.html
   python -m loadtest report live.json socketio.json --html compare.html
 """
@@ -239,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a churner stays in the room each time (default 0.5:2)")
     churn.set_defaults(func=cmd_chat, scenario="churn")
 
+    ladder.add_parser(sub)
+
     merge = sub.add_parser("merge", help="combine shard results of one run into one",
                            description="Combine the JSON results of the shards of one run (--shard i/n on "
                                        "several machines): counters add up, histograms merge exactly.")
@@ -266,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.func(args) or 0)
-    except (SetupError, ValueError, OSError) as exc:
+    except (SetupError, SessionError, ValueError, OSError) as exc:
         print(f"loadtest: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

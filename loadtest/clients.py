@@ -1,11 +1,16 @@
 """Protocol clients the scenarios drive: `live` (the contract's WebSocket protocol) and a
-Socket.IO client for the peer server, over the same lean transport so that both targets cost the
+Socket.IO client for the peer servers, over the same lean transport so that every target costs the
 generator about the same per frame.
 
 Both expose one small surface: `connect()`, `join(room) -> latest seq`, `leave(room)`,
-`send_chat(room, text, nonce, on_reply)`, `close()`, and call `on_chat(room, seq, text, arrived)`
-for every chat message received. Replies to chat sends go to a callback rather than a future:
-senders never wait for their ack, exactly like a real chat client.
+`send_chat(room, text, nonce, on_reply)`, `close()`, and call `on_chats(chats, arrived)` with the
+chat messages of every frame received. Replies to chat sends go to a callback rather than a
+future: senders never wait for their ack, exactly like a real chat client.
+
+Every member of a room receives the same frames, byte for byte, so a generator process decodes each
+distinct frame once (`FrameCache`) and its members only account what it holds: the generator's cost
+per delivery is a dictionary lookup and a few comparisons rather than a decode, which keeps it from
+being what limits a run.
 """
 
 from __future__ import annotations
@@ -21,12 +26,83 @@ import msgpack
 
 from loadtest.transport import HandshakeFailed, WsClient
 
-OnChat = Callable[[str, int, str, float], None]
+# A chat message as the generator accounts it: (room, seq, the time it was meant to be sent or
+# -1.0 when its text does not say, the tag of the step that sent it or -1).
+Chat = tuple[str, int, float, int]
+Chats = tuple[Chat, ...]
+OnChats = Callable[[Chats, float], None]
 # (error code or None for ok, the reply's seq or None, arrival time)
 OnReply = Callable[[str | None, int | None, float], None]
 
 MSGPACK = "live.v1.msgpack"
 JSON = "live.v1.json"
+
+
+def chat_text(due: float, tag: int, member: int, n: int, pad: str) -> str:
+    """The text of a generated chat message: it starts with the time it was *meant* to be sent and
+    the step's tag, so that every receiver measures latency from the schedule (a generator that
+    falls behind shows as latency instead of hiding it) and counts it for its step."""
+    return f"{due:.6f}|{tag}|{member}|{n}|{pad}"
+
+
+def text_stamp(text: str) -> tuple[float, int]:
+    """(meant-to-be-sent time, tag) from a text made by `chat_text`; (-1.0, -1) for any other."""
+    parts = text.split("|", 2)
+    try:
+        return float(parts[0]), int(parts[1])
+    except (ValueError, IndexError):
+        return -1.0, -1
+
+
+class FrameCache:
+    """Decoded frames by their bytes, for the generator's members of one process: a room's
+    members receive the same frame, which is then decoded once instead of once per member.
+
+    A frame maps to (its chat messages, its other messages). Frames that only one member gets (its
+    acks) pass through too and age out: the oldest entry goes once `size` are held."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self.frames: dict[bytes, tuple[Chats, tuple[dict[str, Any], ...]]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, payload: bytes, decode: Callable[[bytes], tuple[Chats, tuple[dict[str, Any], ...]]]
+            ) -> tuple[Chats, tuple[dict[str, Any], ...]]:
+        item = self.frames.get(payload)
+        if item is not None:
+            self.hits += 1
+            return item
+        self.misses += 1
+        item = decode(payload)
+        frames = self.frames
+        if len(frames) >= self.size:
+            del frames[next(iter(frames))]
+        frames[payload] = item
+        return item
+
+
+FRAMES = FrameCache()  # one per generator process, shared by its clients
+
+
+def _split_live(messages: Any) -> tuple[Chats, tuple[dict[str, Any], ...]]:
+    chats: list[Chat] = []
+    others: list[dict[str, Any]] = []
+    for message in messages if isinstance(messages, list) else (messages,):
+        if message.get("type") == "chat.message":
+            sent, tag = text_stamp(message["text"])
+            chats.append((message["room"], message["seq"], sent, tag))
+        else:
+            others.append(message)
+    return tuple(chats), tuple(others)
+
+
+def _decode_msgpack(payload: bytes) -> tuple[Chats, tuple[dict[str, Any], ...]]:
+    return _split_live(msgpack.unpackb(payload, raw=False))
+
+
+def _decode_json(payload: bytes) -> tuple[Chats, tuple[dict[str, Any], ...]]:
+    return _split_live(json.loads(payload))
 
 
 class RequestFailed(Exception):
@@ -52,13 +128,17 @@ def ws_url(base: str, path: str, query: str) -> str:
 class LiveClient:
     """One connection speaking the `live` WebSocket protocol (MessagePack or JSON)."""
 
-    def __init__(self, base_url: str, token: str, on_chat: OnChat, *, encoding: str = "msgpack") -> None:
+    def __init__(self, base_url: str, token: str, on_chats: OnChats, *, encoding: str = "msgpack",
+                 frames: FrameCache = FRAMES) -> None:
         if encoding not in ("msgpack", "json"):
             raise ValueError("encoding must be msgpack or json")
         self.binary = encoding == "msgpack"
         url = ws_url(base_url, "/v1/ws", "token=" + quote(token, safe=""))
-        self.ws = WsClient(url, self._on_frame, subprotocols=[MSGPACK if self.binary else JSON])
-        self.on_chat = on_chat
+        self.ws = WsClient(url, self._on_frame, subprotocols=[MSGPACK if self.binary else JSON],
+                           text_as_bytes=True)
+        self.on_chats = on_chats
+        self.frames = frames
+        self._decode = _decode_msgpack if self.binary else _decode_json
         self._refs = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._callbacks: dict[int, OnReply] = {}
@@ -125,12 +205,14 @@ class LiveClient:
         self.ws.close()
 
     def _on_frame(self, payload: bytes | str, arrived: float) -> None:
-        value = msgpack.unpackb(payload, raw=False) if isinstance(payload, bytes) else json.loads(payload)
-        for message in value if isinstance(value, list) else (value,):
+        if isinstance(payload, str):
+            payload = payload.encode()
+        chats, others = self.frames.get(payload, self._decode)
+        if chats:
+            self.on_chats(chats, arrived)
+        for message in others:
             kind = message.get("type")
-            if kind == "chat.message":
-                self.on_chat(message["room"], message["seq"], message["text"], arrived)
-            elif kind == "ok" or kind == "error":
+            if kind == "ok" or kind == "error":
                 ref = message.get("ref")
                 callback = self._callbacks.pop(ref, None)
                 if callback is not None:
@@ -152,15 +234,18 @@ class LiveClient:
 class SocketIOClient:
     """One Engine.IO 4 / Socket.IO 5 connection (WebSocket transport only, JSON packets).
 
-    Speaks to `loadtest.peers.socketio_server`: events `join`, `leave`, `chat.send` with acks,
-    and `chat.message` pushed to rooms, with the same fields as `live`'s.
+    Speaks to the peers (`loadtest.peers.socketio_server`, `loadtest/peers/socketio-node`): events
+    `join`, `leave`, `chat.send` with acks, and `chat.message` pushed to rooms, with the same fields
+    as `live`'s.
     """
 
-    def __init__(self, base_url: str, user_id: str, name: str, on_chat: OnChat) -> None:
+    def __init__(self, base_url: str, user_id: str, name: str, on_chats: OnChats, *,
+                 frames: FrameCache = FRAMES) -> None:
         url = ws_url(base_url, "/socket.io/", "EIO=4&transport=websocket")
-        self.ws = WsClient(url, self._on_frame)
+        self.ws = WsClient(url, self._on_frame, text_as_bytes=True)
         self.user_id, self.name = user_id, name
-        self.on_chat = on_chat
+        self.on_chats = on_chats
+        self.frames = frames
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._callbacks: dict[int, OnReply] = {}
@@ -222,21 +307,21 @@ class SocketIOClient:
         self.ws.close()
 
     def _on_frame(self, payload: bytes | str, arrived: float) -> None:
-        if isinstance(payload, bytes):
-            return  # binary attachments are not used by the peer
-        kind = payload[:1]
+        if isinstance(payload, str):
+            payload = payload.encode()
+        if payload[:2] == b"42":  # an event, the same bytes for every member of a room
+            chats, _ = self.frames.get(payload, _decode_sio_event)
+            if chats:
+                self.on_chats(chats, arrived)
+            elif b'"room.resync"' in payload[:40]:
+                self.resyncs += 1
+            return
+        text = payload.decode()
+        kind = text[:1]
         if kind == "4":  # Engine.IO message: a Socket.IO packet follows
-            sio = payload[1:2]
-            if sio == "2":
-                body = payload[2:]
-                start = body.index("[")
-                event, data = json.loads(body[start:])[:2]
-                if event == "chat.message":
-                    self.on_chat(data["room"], data["seq"], data["text"], arrived)
-                elif event == "room.resync":
-                    self.resyncs += 1
-            elif sio == "3":
-                body = payload[2:]
+            sio = text[1:2]
+            if sio == "3":
+                body = text[2:]
                 start = body.index("[")
                 ack = int(body[:start])
                 args = json.loads(body[start:])
@@ -256,10 +341,20 @@ class SocketIOClient:
                     self._connected.set_result(None)
             elif sio == "4":
                 if self._connected is not None and not self._connected.done():
-                    self._connected.set_exception(HandshakeFailed("socket.io connect_error " + payload[2:]))
+                    self._connected.set_exception(HandshakeFailed("socket.io connect_error " + text[2:]))
         elif kind == "0":  # Engine.IO open: connect to the default namespace
             self.ws.send("40" + json.dumps({"user": self.user_id, "name": self.name}))
         elif kind == "2":  # Engine.IO ping (the server pings in v4)
             self.ws.send("3")
         elif kind == "1":
             self.ws.close()
+
+
+def _decode_sio_event(payload: bytes) -> tuple[Chats, tuple[dict[str, Any], ...]]:
+    """A Socket.IO EVENT packet (`42[name, data]`, binary attachments unused): its chat message."""
+    body = payload[2:]
+    event, data = json.loads(body[body.index(b"["):])[:2]
+    if event != "chat.message":
+        return (), ()
+    sent, tag = text_stamp(data["text"])
+    return ((data["room"], data["seq"], sent, tag),), ()

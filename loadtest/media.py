@@ -10,8 +10,9 @@ usual, no decoder), so one process holds many and the run measures the relay's c
 `processes` > 1 the subscribers are spread over that many child processes (the publisher stays in
 the parent), each reporting its own CPU.
 
-Per subscriber: video frames per second over the measured window, bitrate and packet loss from
-its RTP receiver statistics, and the time from creating its offer to its first video frame
+Per subscriber: video frames per second over the measured window, bitrate, and packet loss: the
+video packets that did not arrive over those the sender numbered in the window (`window_loss`, from
+the receiver's per-stream statistics without the retransmission stream), and the time from creating its offer to its first video frame
 (decoded, or complete when not decoding), split into phases. Server CPU per subscriber is the
 server's average CPU over the window divided by the subscribers connected.
 """
@@ -122,17 +123,32 @@ def _target(target: str, url: str, room: str, host_token: str | None = None) -> 
 
 
 async def _stats(pc: Any) -> tuple[int, int, int]:
-    """(video packets received, video packets lost, bytes received over the transport: audio and
-    video) of a subscriber; aiortc's receiver statistics carry no byte counts per stream."""
-    report = await pc.getStats()
-    got = lost = size = 0
-    for s in report.values():
-        if s.type == "inbound-rtp" and getattr(s, "kind", "") == "video":
-            got += int(getattr(s, "packetsReceived", 0) or 0)
-            lost += max(0, int(getattr(s, "packetsLost", 0) or 0))
-        elif s.type == "transport":
+    """(video packets expected, video packets received, bytes received over the transport: audio
+    and video) of a subscriber; aiortc's receiver statistics carry no byte counts per stream."""
+    from live.media.peers import receive_counts
+
+    expected = received = size = 0
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind == "video":
+            e, r = receive_counts(transceiver.receiver)
+            expected += e
+            received += r
+    for s in (await pc.getStats()).values():
+        if s.type == "transport":
             size += int(getattr(s, "bytesReceived", 0) or 0)
-    return got, lost, size
+    return expected, received, size
+
+
+def window_loss(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Percent of the video packets a subscriber's sender numbered over a window that did not
+    arrive on the video stream (retransmission may have recovered some: this is the loss on the
+    way), from (expected, received) counts at the window's ends: 0 when nothing was expected,
+    never below 0 (a packet that arrived twice counts twice) nor above 100."""
+    expected = after[0] - before[0]
+    received = after[1] - before[1]
+    if expected <= 0:
+        return 0.0
+    return round(100.0 * min(expected, max(0, expected - received)) / expected, 3)
 
 
 class SubscriberGroup:
@@ -212,10 +228,10 @@ class SubscriberGroup:
         for _, s in self.subs:
             workers.append(self.worker_of.get(id(s), ""))
             fps.append((s.received.frames["video"] - self.frames_before.get(id(s), 0)) / span)
-            got, lost, size_b = await _stats(s.pc)
-            g0, l0, b0 = self.stats_before.get(id(s), (0, 0, 0))
+            expected, received, size_b = await _stats(s.pc)
+            e0, r0, b0 = self.stats_before.get(id(s), (0, 0, 0))
             kbps.append((size_b - b0) * 8 / span / 1000)
-            loss.append(100.0 * (lost - l0) / max(1, (got - g0) + (lost - l0)))
+            loss.append(window_loss((e0, r0), (expected, received)))
         if self.joins is not None:
             self.joins.cancel()
             with contextlib.suppress(BaseException):

@@ -135,6 +135,43 @@ def machine_jiffies() -> tuple[int, int, int] | None:
     return sum(fields[:8]), fields[3] + (fields[4] if len(fields) > 4 else 0), steal
 
 
+def core_jiffies() -> dict[int, tuple[int, int, int]]:
+    """Per CPU: (total, idle + iowait, steal) clock ticks since boot, from /proc/stat."""
+    out: dict[int, tuple[int, int, int]] = {}
+    try:
+        with open(PROC / "stat") as f:
+            for line in f:
+                if not line.startswith("cpu") or line.startswith("cpu "):
+                    if out:
+                        break
+                    continue
+                name, *rest = line.split()
+                fields = [int(x) for x in rest]
+                steal = fields[7] if len(fields) > 7 else 0
+                out[int(name[3:])] = (sum(fields[:8]), fields[3] + (fields[4] if len(fields) > 4 else 0), steal)
+    except (OSError, ValueError):
+        return {}
+    return out
+
+
+def with_children(pids: list[int]) -> list[int]:
+    """`pids` and all their descendants, each once."""
+    out: list[int] = []
+    for pid in pids:
+        for p in (pid, *children(pid)):
+            if p not in out:
+                out.append(p)
+    return out
+
+
+def affinity(pid: int) -> set[int] | None:
+    """The CPUs a process may run on (None when it cannot be read)."""
+    try:
+        return set(os.sched_getaffinity(pid))
+    except (OSError, AttributeError):
+        return None
+
+
 class Sampler:
     """Once-a-second CPU% (of one core) and RSS of a set of processes, kept as a timeline."""
 

@@ -22,13 +22,13 @@ from collections.abc import Callable, Sequence
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidStatus
-from websockets.frames import Opcode
+from websockets.protocol import State
 from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 # Called with (payload, arrival time from time.time()); payload is bytes for binary frames and
-# str for text frames.
+# str for text frames (bytes too with `text_as_bytes`, for a caller that may not need to decode).
 OnMessage = Callable[[bytes | str, float], None]
 
 
@@ -44,6 +44,7 @@ class WsClient(asyncio.Protocol):
         *,
         subprotocols: Sequence[str] = (),
         max_size: int | None = 16 << 20,
+        text_as_bytes: bool = False,
     ) -> None:
         self.uri = parse_uri(url)
         self.proto = ClientProtocol(
@@ -52,6 +53,7 @@ class WsClient(asyncio.Protocol):
             max_size=max_size,
         )
         self.on_message = on_message
+        self.text_as_bytes = text_as_bytes
         self.transport: asyncio.Transport | None = None
         self.subprotocol: str | None = None
         self._open: asyncio.Future[None] | None = None
@@ -113,6 +115,7 @@ class WsClient(asyncio.Protocol):
         """Cut complete frames out of `data`; keep the incomplete tail for the next read."""
         pos, size = 0, len(data)
         on_message = self.on_message
+        raw_text = self.text_as_bytes
         while size - pos >= 2:
             b0, b1 = data[pos], data[pos + 1]
             length = b1 & 0x7F
@@ -138,7 +141,7 @@ class WsClient(asyncio.Protocol):
             elif opcode == 2 and b0 & 0x80:
                 on_message(data[pos + head : end], now)
             elif opcode == 1 and b0 & 0x80:
-                on_message(data[pos + head : end].decode(), now)
+                on_message(data[pos + head : end] if raw_text else data[pos + head : end].decode(), now)
             elif opcode in (1, 2):
                 self._fragment_text = opcode == 1
                 self._fragments = [data[pos + head : end]]
@@ -147,7 +150,7 @@ class WsClient(asyncio.Protocol):
                 if b0 & 0x80:
                     payload = b"".join(self._fragments)
                     self._fragments = []
-                    on_message(payload.decode() if self._fragment_text else payload, now)
+                    on_message(payload.decode() if self._fragment_text and not raw_text else payload, now)
             pos = end
         self._buffer = data[pos:] if pos < size else b""
 
@@ -170,8 +173,8 @@ class WsClient(asyncio.Protocol):
     # -- sending
 
     def send(self, payload: bytes | str) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
+        if self.transport is None or self.transport.is_closing() or self.proto.state is not State.OPEN:
+            return  # closing (a Socket.IO ping answered as our close goes out): nothing more is sent
         if isinstance(payload, str):
             self.proto.send_text(payload.encode())
         else:

@@ -3,9 +3,9 @@
 Members connect at their planned offsets (the ramp-up) and join their room. The parent names the
 sending window once every member has joined or failed (`timing`, shared: send start, send end,
 end, as Unix times, 0 while unknown), so that slow joins never overlap the measurement; then
-senders send at a fixed schedule. The text of every chat message starts with the time it was *meant* to be sent
-(`"<unix time>|<member>|<n>|"`), so a generator that falls behind shows up as latency rather than
-hiding it (no coordinated omission). Every received `chat.message` is checked against the
+senders send at a fixed schedule. The text of every chat message starts with the time it was
+*meant* to be sent (`loadtest.clients.chat_text`), so a generator that falls behind shows up as
+latency rather than hiding it (no coordinated omission). Every received `chat.message` is checked against the
 member's last `seq`: a jump records the skipped seqs as missing (they may still arrive late: then
 they count as reordered), a repeat counts as a duplicate.
 """
@@ -21,7 +21,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from loadtest.clients import LiveClient, RequestFailed, SocketIOClient
+from loadtest.clients import Chats, LiveClient, RequestFailed, SocketIOClient, chat_text
 from loadtest.hdr import Histogram
 from loadtest.transport import HandshakeFailed
 
@@ -73,6 +73,8 @@ class Stats:
         self.churn_leaves = 0
         self.churn_failed = 0
         self.churn_delivered = 0
+        self.tag = 0  # deliveries of messages sent with another tag (an earlier step) count as late
+        self.late = 0
         self.latency = Histogram()  # send -> delivery, us
         self.ack = Histogram()  # send -> ok, us
         self.join = Histogram()  # connect start -> join ok, us
@@ -85,7 +87,7 @@ class Stats:
             "delivered": self.delivered, "duplicated": self.duplicated, "reordered": self.reordered,
             "missing": self.missing, "resyncs": self.resyncs, "churn_joins": self.churn_joins,
             "churn_leaves": self.churn_leaves, "churn_failed": self.churn_failed,
-            "churn_delivered": self.churn_delivered,
+            "churn_delivered": self.churn_delivered, "late": self.late,
         }
 
 
@@ -104,56 +106,69 @@ class Member:
         self.gaps: set[int] = set()
         self.gaps_over = 0
         self.joined = False
-        self.early: list[tuple[int, str, float]] = []
+        self.early: list[tuple[Chats, float]] = []
         self.open = False
         self.settled = False  # connected and joined, or counted as failed
         self._record = stats.latency.record
         if wp.target == "socketio":
-            self.client: LiveClient | SocketIOClient = SocketIOClient(plan.url, plan.user_id, plan.name, self.on_chat)
+            self.client: LiveClient | SocketIOClient = SocketIOClient(plan.url, plan.user_id, plan.name, self.on_chats)
         else:
-            self.client = LiveClient(plan.url, plan.token, self.on_chat, encoding=wp.encoding)
+            self.client = LiveClient(plan.url, plan.token, self.on_chats, encoding=wp.encoding)
 
-    def on_chat(self, room: str, seq: int, text: str, arrived: float) -> None:
+    def on_chats(self, chats: Chats, arrived: float) -> None:
         if self.plan.churn:
-            self.stats.churn_delivered += 1
+            self.stats.churn_delivered += len(chats)
             return
         if not self.joined:
-            self.early.append((seq, text, arrived))
+            self.early.append((chats, arrived))
             return
-        self.account(seq, text, arrived)
+        self.account(chats, arrived)
 
-    def account(self, seq: int, text: str, arrived: float) -> None:
+    def account(self, chats: Chats, arrived: float, after: int = 0) -> None:
+        """Count the chat messages of one frame (those past seq `after`): each is delivered once,
+        a skipped seq is remembered as a gap (filled later: reordered), a repeat is a duplicate.
+        Only messages of the stats' current tag count as delivered, with their latency; those of
+        an earlier step that arrive late are counted apart."""
         stats = self.stats
         last = self.last
-        if seq == last + 1:
-            self.last = seq
-        elif seq > last:
-            if len(self.gaps) + seq - last < GAP_CAP:
-                self.gaps.update(range(last + 1, seq))
+        tag_now = stats.tag
+        record = self._record
+        for _room, seq, sent, tag in chats:
+            if seq <= after:
+                continue
+            if seq == last + 1:
+                last = seq
+            elif seq > last:
+                if len(self.gaps) + seq - last < GAP_CAP:
+                    self.gaps.update(range(last + 1, seq))
+                else:
+                    self.gaps_over += seq - last - 1
+                last = seq
+            elif seq in self.gaps:
+                self.gaps.discard(seq)
+                stats.reordered += 1
             else:
-                self.gaps_over += seq - last - 1
-            self.last = seq
-        elif seq in self.gaps:
-            self.gaps.discard(seq)
-            stats.reordered += 1
-        else:
-            stats.duplicated += 1
-            return
-        stats.delivered += 1
-        bar = text.find("|")
-        if bar > 0:
-            try:
-                self._record(int((arrived - float(text[:bar])) * 1e6))
-            except ValueError:
-                pass
+                stats.duplicated += 1
+                continue
+            if tag != tag_now:
+                stats.late += 1
+                continue
+            stats.delivered += 1
+            if sent >= 0:
+                record(int((arrived - sent) * 1e6))
+        self.last = last
 
     def joined_at(self, seq: int) -> None:
         self.last = seq
         self.joined = True
         early, self.early = self.early, []
-        for s, text, arrived in early:
-            if s > seq:
-                self.account(s, text, arrived)
+        for chats, arrived in early:
+            self.account(chats, arrived, after=seq)
+
+    def use(self, stats: Stats) -> None:
+        """Count into `stats` from now on (a new step)."""
+        self.stats = stats
+        self._record = stats.latency.record
 
 
 async def _sleep_until(when: float) -> None:
@@ -170,7 +185,7 @@ class Worker:
         self.stats = Stats()
         self.members = [Member(m, plan, self.stats) for m in plan.members]
         self.room_last: dict[str, int] = {}
-        self.pad = "x" * max(0, plan.message_bytes - 32)
+        self.pad = "x" * max(0, plan.message_bytes - 34)
 
     async def _window(self) -> tuple[float, float, float]:
         """(send start, send end, end) once the parent has named them."""
@@ -267,7 +282,6 @@ class Worker:
         start, end, _ = await self._window()
         due = start + plan.send_phase
         room, client = plan.room, m.client
-        prefix = f"|{plan.index}|"
         n = 0
         rejected = stats.rejected
         ack_record = stats.ack.record
@@ -287,7 +301,7 @@ class Worker:
                 await asyncio.sleep(delay)
                 if not m.open:
                     break
-            text = f"{due:.6f}{prefix}{n}|{self.pad}"
+            text = chat_text(due, 0, plan.index, n, self.pad)
             client.send_chat(room, text, f"{plan.user_id[-40:]}-{n}",
                              lambda c, s, a, d=due: on_reply(c, s, a, d))
             stats.sent += 1

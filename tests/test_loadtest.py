@@ -97,7 +97,7 @@ def test_histograms_merge_exactly_and_survive_json() -> None:
 def test_every_option_is_explained() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    assert set(sub.choices) == {"chat", "connections", "media", "hls", "churn", "merge", "report"}
+    assert set(sub.choices) == {"chat", "connections", "media", "hls", "churn", "ladder", "merge", "report"}
     for name, command in sub.choices.items():
         for action in command._actions:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"

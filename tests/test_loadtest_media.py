@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 from pathlib import Path
 
 import httpx
@@ -95,3 +96,69 @@ async def test_media_scenario_against_the_peer_with_counting_subscribers_in_two_
         assert s["server"] and s["server"][0]["pid"] == peer.pid
         assert s["server_cpu_per_subscriber"] is not None
         assert "mediarelay" in stdout.decode()
+
+
+# -- packet loss over a window -----------------------------------------------------------------
+
+
+def _video_receiver() -> Any:
+    """A real aiortc video receiver (never started: packets are handed to it), VP8 with RTX."""
+    from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceTransport, RTCRtpReceiver
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    transport = RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()])
+    receiver = RTCRtpReceiver("video", transport)
+    codecs = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+    codecs[96] = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    codecs[97] = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=97,
+                                       parameters={"apt": 96})
+    receiver._RTCRtpReceiver__rtx_ssrc[RTX_SSRC] = MEDIA_SSRC  # type: ignore[attr-defined]
+    return receiver
+
+
+MEDIA_SSRC, RTX_SSRC = 1111, 2222
+
+
+async def _feed(receiver: Any, seqs: list[int], *, rtx: bool = False) -> None:
+    from aiortc.rtp import RtpPacket
+
+    for n, seq in enumerate(seqs):
+        payload = b"\x10" + bytes(40)  # a VP8 payload descriptor and a slice of a frame
+        if rtx:  # a retransmission: its own SSRC and numbering, the original seq first
+            packet = RtpPacket(payload_type=97, sequence_number=n + 1, timestamp=seq * 3000, ssrc=RTX_SSRC,
+                               payload=seq.to_bytes(2, "big") + payload)
+        else:
+            packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=seq * 3000, ssrc=MEDIA_SSRC,
+                               payload=payload)
+        await receiver._handle_rtp_packet(packet, arrival_time_ms=n)
+
+
+async def test_packet_loss_counts_the_video_stream_not_its_retransmissions() -> None:
+    from live.media.peers import receive_counts
+    from loadtest.media import window_loss
+
+    receiver = _video_receiver()
+    # Before the window: 100 packets numbered, 5 of them lost on the way.
+    await _feed(receiver, [s for s in range(1, 101) if s not in range(40, 45)])
+    before = receive_counts(receiver)
+    assert before == (100, 95)
+    # In the window: 100 more numbered, 10 lost, and 15 retransmissions on the RTX stream.
+    await _feed(receiver, [s for s in range(101, 201) if s not in range(150, 160)])
+    await _feed(receiver, list(range(150, 160)) + list(range(40, 45)), rtx=True)
+    after = receive_counts(receiver)
+    assert after == (200, 185)
+    assert window_loss(before, after) == 10.0
+    # What the loss used to be read from: getStats() keeps one inbound-rtp entry per receiver,
+    # written for each SSRC in turn, so it now describes the 15 retransmissions, not the video.
+    entry = next(s for s in (await receiver.getStats()).values() if s.type == "inbound-rtp")
+    assert entry.packetsReceived == 15 and entry.ssrc == RTX_SSRC
+
+
+def test_window_loss_is_a_share_of_what_was_numbered() -> None:
+    from loadtest.media import window_loss
+
+    assert window_loss((0, 0), (0, 0)) == 0.0  # nothing numbered: no loss, no division
+    assert window_loss((100, 95), (100, 95)) == 0.0
+    assert window_loss((100, 95), (300, 245)) == 25.0
+    assert window_loss((100, 95), (200, 205)) == 0.0  # duplicates: more arrived than numbered
+    assert window_loss((100, 95), (200, 95)) == 100.0

@@ -20,6 +20,25 @@ from live.media.passthrough import PassThroughReceiver
 from live.media.synthetic import PatternVideoTrack, ToneAudioTrack
 
 
+def receive_counts(receiver: Any) -> tuple[int, int]:
+    """(packets expected, packets received) on the media streams an RTCRtpReceiver has heard,
+    its retransmission (RTX) streams left out: the figures packet loss is computed from.
+
+    Not from getStats(): aiortc writes one inbound-rtp entry per receiver, once per SSRC it has
+    heard, so as soon as a retransmission stream appears (the receiver asked for lost packets
+    again) the entry describes that stream instead of the media: a window read from it runs
+    backwards, and a saturated run reported a loss of minus thousands of percent. These are the
+    receiver's own per-SSRC statistics (RFC 3550 counters: expected from the sequence numbers,
+    received counting every arrival), read the way `live.media.passthrough` reads its state."""
+    streams = getattr(receiver, "_RTCRtpReceiver__remote_streams", {})
+    rtx = getattr(receiver, "_RTCRtpReceiver__rtx_ssrc", {})
+    media = [stream for ssrc, stream in streams.items() if ssrc not in rtx]
+    if not rtx and len(media) > 1:
+        # No retransmission SSRC was signalled: the media stream is the one that carried most.
+        media = [max(media, key=lambda stream: stream.packets_received)]
+    return (sum(stream.packets_expected for stream in media), sum(stream.packets_received for stream in media))
+
+
 def prefer_codec(pc: RTCPeerConnection, kind: str, name: str) -> None:
     """Offer only `name` (e.g. 'H264', 'VP8') for `kind` on every transceiver of that kind."""
     caps = RTCRtpSender.getCapabilities(kind).codecs
