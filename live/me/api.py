@@ -82,3 +82,5 @@ async def erase_me(ctx: Ctx[None, None]) -> None:
     async with ctx.services.db.session() as session:
         await erasure.erase(session, ctx.user.id)
     ctx.services.users.forget(ctx.user.id)
+    # After the commit: e.g. uploaded images' files go now (live.uploads).
+    await ctx.services.events.emit("account.erased", {"user_id": ctx.user.id})

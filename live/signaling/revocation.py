@@ -131,6 +131,7 @@ class Revocations:
         self._forget_standing(community_id, user_id)
         notice = {
             "type": "moderation.notice",
+            "scope": "community",
             "community_id": community_id,
             "action": action,
             "reason": event.get("reason"),

@@ -2,8 +2,8 @@
 
 `user_id` is the owner (export lists their uploads; erasure marks them deleted and the purge
 removes the files). `post_id` is null until a post takes the image; an image goes into one post
-only. `deleted_at` set means the files are to be removed (`live.uploads.service.purge`), and
-`purged_at` that they are gone.
+only. `deleted_at` set means the image is gone for everyone: the purge
+(`live.uploads.service.purge`) removes its files, then the row.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class Upload(Base):
     __table_args__ = (
         Index("ix_uploads_post_id", "post_id"),
         Index("ix_uploads_user_id_post_id", "user_id", "post_id"),
+        Index("ix_uploads_deleted_at", "deleted_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -38,4 +39,3 @@ class Upload(Base):
     thumb_height: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

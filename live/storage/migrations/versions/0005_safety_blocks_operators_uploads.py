@@ -98,11 +98,11 @@ def upgrade() -> None:
     sa.Column('thumb_height', sa.Integer(), nullable=False),
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.Column('deleted_at', UTCDateTime(), nullable=True),
-    sa.Column('purged_at', UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_uploads_post_id_posts'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_uploads_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_uploads'))
     )
+    op.create_index('ix_uploads_deleted_at', 'uploads', ['deleted_at'], unique=False)
     op.create_index('ix_uploads_post_id', 'uploads', ['post_id'], unique=False)
     op.create_index('ix_uploads_user_id_post_id', 'uploads', ['user_id', 'post_id'], unique=False)
     with op.batch_alter_table('communities') as batch:
@@ -114,6 +114,7 @@ def downgrade() -> None:
         batch.drop_column('member_list')
     op.drop_index('ix_uploads_user_id_post_id', table_name='uploads')
     op.drop_index('ix_uploads_post_id', table_name='uploads')
+    op.drop_index('ix_uploads_deleted_at', table_name='uploads')
     op.drop_table('uploads')
     op.drop_index(op.f('ix_platform_appeals_user_id'), table_name='platform_appeals')
     op.drop_index('ix_platform_appeals_status_id', table_name='platform_appeals')
