@@ -131,7 +131,6 @@ class Revocations:
         self._forget_standing(community_id, user_id)
         notice = {
             "type": "moderation.notice",
-            "scope": "community",
             "community_id": community_id,
             "action": action,
             "reason": event.get("reason"),
