@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -66,11 +67,17 @@ async def _file_of(request: Request, max_bytes: int) -> bytes:
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise ApiError(E.UNSUPPORTED_MEDIA_TYPE, "send multipart/form-data with the image in the field `file`")
-    async with request.form(max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
+    try:
+        form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
+    except HTTPException as exc:  # the multipart parser's 400: malformed, or too many parts
+        raise invalid({"file": str(exc.detail)}, "the multipart body could not be read") from None
+    try:
         file = form.get("file")
         if not isinstance(file, UploadFile):
             raise invalid({"file": "required: the image, as a file part"})
         data = await file.read(max_bytes + 1)
+    finally:
+        await form.close()
     if len(data) > max_bytes:
         raise ApiError(E.PAYLOAD_TOO_LARGE, f"an image has at most {max_bytes} bytes")
     return data
