@@ -221,6 +221,8 @@ async def test_a_suspension_is_told_closes_4003_and_stops_hosting(topology: tupl
                 assert got == {"type": "moderation.notice", "scope": "platform", "community_id": None,
                                "action": "suspend", "action_id": action["id"], "reason": "harassing members",
                                "until": action["expires_at"]}
+                closed = await c_sus.next_event("room.closed")
+                assert closed == {"type": "room.closed", "room": their_live["room"], "reason": "suspended"}
                 assert await c_sus.wait_closed() == 4003
                 # Their live ends for everyone watching it.
                 closed = await c_cy.next_event("room.closed", room=their_live["room"])

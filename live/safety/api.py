@@ -255,9 +255,10 @@ async def announce(services: Services, action: PlatformAction) -> None:
     payload = suspensions.notice(action)
     log.info("platform %s of %s by %s (action %s): %s", action.action, action.user_id, action.moderator_id,
              action.id, action.reason)
+    # The notice first (every node), then the rooms: the user hears why before anything closes.
+    await services.events.emit("platform.action", payload)
     if action.action == suspensions.SUSPEND:
         await revoke_access(services.events, user_id=action.user_id, reason="suspended", recheck=False)
-    await services.events.emit("platform.action", payload)
     await services.events.emit("moderation.notice", payload)
     if action.action == suspensions.SUSPEND:
         await _stop_live_activity(services, action.user_id)

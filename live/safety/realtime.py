@@ -163,13 +163,19 @@ class SafetyRealtime:
             "reason": event.get("reason"),
             "until": until,
         }
-        for conn in self._connections(user_id):
+        conns = self._connections(user_id)
+        for conn in conns:
             conn.send(notice)
-            if action == "suspend":
-                conn.suspended_until = until_seconds(_parse(until))
-                conn.close(CLOSE_FORBIDDEN, "your account is suspended")
-            else:
-                conn.suspended_until = None
+            conn.suspended_until = until_seconds(_parse(until)) if action == "suspend" else None
+        if action == "suspend" and conns:
+            self.gateway.spawn(self._close(conns))
+
+    async def _close(self, conns: list[Connection]) -> None:
+        """Like a ban: out of every room (`room.closed`, `suspended`), then 4003."""
+        for conn in conns:
+            for room in list(conn.seats):
+                await self.gateway.revocations.take_out(conn, room, "suspended")
+            conn.close(CLOSE_FORBIDDEN, "your account is suspended")
 
     def after_gap(self) -> None:
         """The control channel had a gap: re-read every local user's blocks and suspension."""
