@@ -24,12 +24,12 @@ from live.auth.tokens import Principal
 from live.errors import ApiError, ErrorCode as E, invalid
 from live.events import revoke_access
 from live.http.api import Api, Ctx
+from live.http.schemas import Body
 from live.lives.models import LIVE, Live, StageSeat
 from live.moderation.schemas import LongText, ModerationPage, Reason, path_id
 from live.safety import blocks, operators, reports, suspensions
 from live.safety.guard import SuspensionGuard
 from live.safety.models import PlatformAction
-from live.http.schemas import Body
 from live.services import Services
 
 log = logging.getLogger("live.safety")
