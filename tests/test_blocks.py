@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -186,6 +187,17 @@ async def texts_until(client: LiveClient, last: str) -> list[str]:
             return seen
 
 
+async def events_until(client: LiveClient, text: str) -> list[dict[str, Any]]:
+    """Every event (but viewer counts) received until the chat message saying `text`."""
+    seen = []
+    while True:
+        event = await client.next_event()
+        if event["type"] != "room.viewers":
+            seen.append(event)
+        if event["type"] == "chat.message" and event["text"] == text:
+            return seen
+
+
 async def test_chat_of_a_blocked_user_reaches_the_blocker_nowhere(topology: tuple[str, Settings]) -> None:
     async with nodes(topology) as (a, b):
         owner, ana, troll, cy = (Person(a, n) for n in ("owner", "ana", "troll", "cy"))
@@ -215,26 +227,34 @@ async def test_chat_of_a_blocked_user_reaches_the_blocker_nowhere(topology: tupl
                 assert await texts_until(c_ana, "kind 1") == ["kind 1"]
                 assert await texts_until(c_witness, "kind 1") == ["before", "ana here", "nasty 1", "kind 1"]
 
+                # A pin of troll's message does not reach ana, live or in a join's state.
+                await owner.ok("PUT", f"/v1/live/{live['id']}/pin", json={"seq": 3})
+                assert (await c_witness.next_event("chat.pinned"))["message"]["text"] == "nasty 1"
+                await c_cy.request("chat.send", room=room, text="after the pin", nonce="c2")
+                seen = await events_until(c_ana, "after the pin")
+                assert [e["type"] for e in seen] == ["chat.message"], seen
                 # Join history (fresh, and a recovery with `since`) leaves them out too.
                 fresh = await c_ana.request("room.join", room=room)
-                assert [m["text"] for m in fresh["history"]] == ["ana here", "kind 1"]
+                assert [m["text"] for m in fresh["history"]] == ["ana here", "kind 1", "after the pin"]
+                assert fresh["state"]["pinned"] is None
                 recovered = await c_ana.request("room.join", room=room,
                                                 since={"epoch": joined["epoch"], "seq": joined["seq"]})
                 assert recovered["recovered"] is True
-                assert [m["text"] for m in recovered["history"]] == ["kind 1"]
+                assert [m["text"] for m in recovered["history"]] == ["kind 1", "after the pin"]
                 # So does the HTTP history, on either node.
                 for node in (a, b):
                     async with node.client(ana.id, "ana") as http:
                         page = (await http.get(f"/v1/live/{live['id']}/chat")).json()
-                    assert [m["text"] for m in page["items"]] == ["ana here", "kind 1"]
+                    assert [m["text"] for m in page["items"]] == ["ana here", "kind 1", "after the pin"]
                 async with a.client(cy.id, "cy") as http:
-                    assert len((await http.get(f"/v1/live/{live['id']}/chat")).json()["items"]) == 4
+                    assert len((await http.get(f"/v1/live/{live['id']}/chat")).json()["items"]) == 5
 
                 # Unblocked on node B: troll's messages reach ana on node B again.
                 await ana.ok("DELETE", f"/v1/me/blocks/{troll.id}", 204)
                 await blocks_known(b, ana.id, frozenset())
                 await c_troll.request("chat.send", room=room, text="sorry", nonce="t2")
                 assert await texts_until(c_ana, "sorry") == ["sorry"]
+
             finally:
                 for client in clients:
                     await client.close()

@@ -298,8 +298,12 @@ class Hub:
 
 
 def _blocking(event: dict[str, Any], blockers: set[Member]) -> set[Member] | None:
-    """Those of `blockers` whose user blocked the author of `event` (chat messages only)."""
-    if event.get("type") != "chat.message":
+    """Those of `blockers` whose user blocked the author of `event` (a chat message, or the one
+    a `chat.pinned` pins)."""
+    kind = event.get("type")
+    if kind == "chat.pinned" and isinstance(event.get("message"), dict):
+        event = event["message"]
+    elif kind != "chat.message":
         return None
     user = event.get("user")
     author = user.get("id") if isinstance(user, dict) else None

@@ -115,9 +115,16 @@ class SafetyRealtime:
         raise suspended_error(None if until == math.inf else dt.datetime.fromtimestamp(until, dt.UTC))
 
     def history_for(self, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-        """A join reply without the history written by people the connection's user blocked."""
-        if conn.blocked and data.get("history"):
+        """A join reply without the history (and pinned message) written by people the
+        connection's user blocked."""
+        if not conn.blocked:
+            return data
+        if data.get("history"):
             data = {**data, "history": without_blocked(list(data["history"]), conn.blocked)}
+        state = data.get("state")
+        if isinstance(state, dict) and isinstance(state.get("pinned"), dict):
+            if _author(state["pinned"]) in conn.blocked:  # a pinned message is chat too
+                data = {**data, "state": {**state, "pinned": None}}
         return data
 
     # -- from domain events to the bus -----------------------------------------------------
