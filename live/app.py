@@ -28,7 +28,8 @@ from live.storage.db import Database
 log = logging.getLogger("live.app")
 
 # A component is a module with an `api: Api`, and optionally `websocket_routes() -> list`,
-# `middleware() -> list` (outermost, before the app's own), `async start(services)` and
+# `middleware() -> list` (outermost, before the app's own), `body_limits(settings) -> {path: bytes}`
+# (paths taking bodies over LIVE_MAX_BODY_BYTES, e.g. uploads), `async start(services)` and
 # `async stop(services)`. Order matters for start (stop is reversed).
 COMPONENTS: tuple[str, ...] = (
     "live.http.system",
@@ -36,6 +37,8 @@ COMPONENTS: tuple[str, ...] = (
     "live.communities.routes_social",
     "live.moderation.api",
     "live.me.api",
+    "live.safety.api",
+    "live.uploads.api",
     "live.lives.api",
     "live.signaling.endpoint",
     "live.media.api",
@@ -89,7 +92,10 @@ def create_app(settings: Settings, *, components: tuple[str, ...] = COMPONENTS) 
         middleware=[
             *(m for module in modules if hasattr(module, "middleware") for m in module.middleware()),
             Middleware(HttpMetrics),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger={
+                path: limit for module in modules if hasattr(module, "body_limits")
+                for path, limit in module.body_limits(settings).items()
+            }),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

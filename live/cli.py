@@ -1,4 +1,4 @@
-"""The `live` command: serve, token, db."""
+"""The `live` command: serve, token, media-worker, db, admin."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from live import __version__
 from live.config import Settings, dev_secret
@@ -70,6 +71,18 @@ def _parser() -> argparse.ArgumentParser:
     current = dbsub.add_parser("current", help="print the database's schema revision")
     current.set_defaults(func=_db_current)
     db.set_defaults(func=lambda _a: (db.print_help(), 2)[1])
+
+    admin = sub.add_parser("admin", help="platform operators (stored in the database)")
+    adminsub = admin.add_subparsers(title="admin commands", metavar="ADMIN_COMMAND")
+    grant = adminsub.add_parser("grant", help="make a user a platform operator")
+    grant.add_argument("user_id", metavar="USER_ID", help="the user id (`sub` of their tokens)")
+    grant.set_defaults(func=_admin_grant)
+    revoke = adminsub.add_parser("revoke", help="take the operator right back (not one from LIVE_OPERATORS)")
+    revoke.add_argument("user_id", metavar="USER_ID")
+    revoke.set_defaults(func=_admin_revoke)
+    listing = adminsub.add_parser("list", help="print every operator and where the right comes from")
+    listing.set_defaults(func=_admin_list)
+    admin.set_defaults(func=lambda _a: (admin.print_help(), 2)[1])
     return parser
 
 
@@ -208,6 +221,65 @@ def _db_current(_args: argparse.Namespace) -> int:
     settings = Settings.load(dev=True)
     print(asyncio.run(migrate.current_revision(settings.database_url)) or "none")
     return 0
+
+
+def _admin_grant(args: argparse.Namespace) -> int:
+    from live.safety import operators
+
+    if not 1 <= len(args.user_id) <= 64:
+        raise SettingsError("USER_ID: must be 1-64 characters")
+    added = _in_database(lambda session: operators.grant(session, args.user_id))
+    print(f"{args.user_id} is a platform operator" + ("" if added else " (already)"))
+    return 0
+
+
+def _admin_revoke(args: argparse.Namespace) -> int:
+    from live.safety import operators
+
+    settings = Settings.load(dev=True)
+    removed = _in_database(lambda session: operators.revoke(session, args.user_id))
+    if args.user_id in settings.operators:
+        print(f"live: {args.user_id} is listed in LIVE_OPERATORS: remove them there", file=sys.stderr)
+        return 1
+    print(f"{args.user_id} is no longer a platform operator" if removed
+          else f"{args.user_id} was not a platform operator")
+    return 0
+
+
+def _admin_list(_args: argparse.Namespace) -> int:
+    from live.safety import operators
+
+    settings = Settings.load(dev=True)
+    rows = _in_database(lambda session: operators.listing(session, settings))
+    for row in rows:
+        granted = f" (since {row['granted_at']})" if row["granted_at"] else ""
+        print(f"{row['user_id']}\t{row['source']}{granted}")
+    return 0
+
+
+def _in_database(work: Any) -> Any:
+    """Run `work(session)` in one transaction on the configured database; a database without
+    the current schema is one clear line."""
+    from live.storage import migrate
+    from live.storage.db import Database
+
+    settings = Settings.load(dev=True)
+
+    async def run() -> Any:
+        current = await migrate.current_revision(settings.database_url)
+        if current != migrate.head_revision():
+            raise SettingsError(
+                f"LIVE_DATABASE_URL: the database is at schema {current or 'none'}, "
+                f"not {migrate.head_revision()}; run `live db upgrade` first"
+            )
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                return await work(session)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
 
 
 def _safe_url(url: str) -> str:

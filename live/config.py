@@ -131,6 +131,15 @@ def _addresses(raw: str) -> str:
     return raw
 
 
+def _user_ids(raw: str) -> frozenset[str]:
+    """Comma-separated user ids (the `sub` of their tokens), each 1-64 characters."""
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    for user_id in ids:
+        if len(user_id) > 64:
+            raise ValueError(f"a user id has at most 64 characters, got {user_id[:20]!r}...")
+    return frozenset(ids)
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -171,7 +180,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIVE_SECRET", "secret", _opt_str, "",
             "HS256 key for tokens (at least 32 characters). Required outside `--dev`."),
     Setting("LIVE_VAR_DIR", "var_dir", _str, "var",
-            "Directory for the dev secret, recordings, thumbnails and HLS segments."),
+            "Directory for the dev secret, recordings, thumbnails, HLS segments and uploaded images."),
     Setting("LIVE_LOG_LEVEL", "log_level", _log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Setting("LIVE_MAX_BODY_BYTES", "max_body_bytes", _int(1024, 1 << 30), "1048576",
             "Largest HTTP request body; larger gets 413 `payload_too_large`."),
@@ -283,6 +292,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Target HLS segment length; H.264 hosts are asked for a keyframe this often."),
     Setting("LIVE_HLS_PART_SECONDS", "hls_part_seconds", _float(0, 2), "0.5",
             "Target LL-HLS part length (low-latency players fetch these); 0: segments only."),
+    Setting("LIVE_OPERATORS", "operators", _user_ids, "",
+            "Platform operators: comma-separated user ids (besides those granted with `live admin grant`). "
+            "They handle account reports and suspend accounts."),
+    Setting("LIVE_UPLOAD_MAX_BYTES", "upload_max_bytes", _int(1024, 100 << 20), "10485760",
+            "Largest image upload (`POST /v1/uploads`); larger gets 413 `payload_too_large`."),
 )
 
 _BY_FIELD = {s.field: s for s in SETTINGS}
@@ -350,6 +364,8 @@ class Settings:
     ws_control_rate: float = 10.0
     ws_control_burst: int = 50
     metrics_token: str | None = None
+    operators: frozenset[str] = frozenset()
+    upload_max_bytes: int = 10 << 20
     dev: bool = False
 
     @classmethod
@@ -406,6 +422,8 @@ class Settings:
                 out[setting.env] = "1" if value else "0"
             elif isinstance(value, list):
                 out[setting.env] = json.dumps(value) if value else ""
+            elif isinstance(value, frozenset):
+                out[setting.env] = ",".join(sorted(value))
             else:
                 out[setting.env] = str(value)
         return out

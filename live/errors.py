@@ -38,6 +38,9 @@ class ErrorCode(str, enum.Enum):
     MESSAGE_TOO_LONG = "message_too_long"
     BLOCKED_WORD = "blocked_word"
     UNAVAILABLE = "unavailable"
+    SUSPENDED = "suspended"
+    BLOCKED = "blocked"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     # Beyond the contract's table (documented in docs/api.md): a server bug. Never expected.
     INTERNAL = "internal"
 
@@ -66,6 +69,9 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MESSAGE_TOO_LONG: 422,
     ErrorCode.BLOCKED_WORD: 422,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.SUSPENDED: 403,
+    ErrorCode.BLOCKED: 403,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.INTERNAL: 500,
 }
 
@@ -78,7 +84,7 @@ class ApiError(LiveError):
     """A request failed with one of the contract's codes.
 
     `fields` names what failed validation; `retry_after` (seconds) goes with rate limits;
-    `until` (ISO 8601 or None) with bans and mutes.
+    `until` (ISO 8601 or None) with bans, mutes and suspensions.
     """
 
     def __init__(

@@ -85,7 +85,7 @@ ROUTES = {
     ("post", "/v1/groups/{gid}/leave"): None,
     ("post", "/v1/communities/{cid}/announcements"): "AnnouncementCreate",
     ("get", "/v1/communities/{cid}/announcements"): None,
-    ("post", "/v1/communities/{cid}/posts"): "TextBody",
+    ("post", "/v1/communities/{cid}/posts"): "PostCreate",
     ("get", "/v1/communities/{cid}/posts"): None,
     ("get", "/v1/posts/{pid}"): None,
     ("delete", "/v1/posts/{pid}"): None,

@@ -14,14 +14,17 @@ from pathlib import Path
 import httpx
 from sqlalchemy import update
 
+from live.client import LiveClient, RequestFailed
 from live.communities import posts, service
-from live.communities.models import Group, Membership
+from live.communities.models import Community, Group, Membership
 from live.communities.schemas import CommunityCreate
 from live.moderation import sanctions
 from live.storage.base import utcnow
 from live.storage.ids import new_id
+from live.lives.models import LIVE, Live
 from live.storage.models import User
 from tests.support.communities import Person
+from tests.support.images import photo, upload
 from tests.support.servers import RunningServer
 
 ROLES = ("owner", "admin", "moderator", "member", "non-member", "banned")
@@ -39,6 +42,8 @@ class World:
     post_id: str
     group_id: str
     crowd: list[Person]
+    live_id: str = ""
+    image_id: str = ""
 
     def person(self, name: str) -> Person:
         p = Person(self.server, name)
@@ -46,7 +51,8 @@ class World:
         return p
 
 
-async def build(server: RunningServer, join: str = "open", read: str = "public") -> World:
+async def build(server: RunningServer, join: str = "open", read: str = "public",
+                member_list: str = "members") -> World:
     """A community with one person per role, a post, a group and a banned former member.
 
     Built straight through the services in one transaction (the HTTP paths that build it are
@@ -59,6 +65,7 @@ async def build(server: RunningServer, join: str = "open", read: str = "public")
         await session.flush()
         body = CommunityCreate(name="matrix", join_policy=join, read_policy=read)
         cid = (await service.create(session, owner.id, body, limit=10, invite_quota=5))["id"]
+        await session.execute(update(Community).where(Community.id == cid).values(member_list=member_list))
         for person, role in ((admin, "admin"), (moderator, "moderator"), (member, "member"),
                              (target, "member"), (banned, "member")):
             await service.add_member(session, cid, person.id, invites_left=5, invited_by=owner.id)
@@ -75,7 +82,7 @@ async def build(server: RunningServer, join: str = "open", read: str = "public")
     return World(server, cid, who, target, post["id"], group.id, crowd)
 
 
-Act = Callable[[World, Person], Awaitable[httpx.Response]]
+Act = Callable[[World, Person], Awaitable[httpx.Response | str]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +90,7 @@ class Action:
     doc: str  # the row's first cell in docs/permissions.md
     act: Act
     expect: tuple[str, ...]  # per ROLES
-    world: tuple[str, str] = ("open", "public")
+    world: tuple[str, ...] = ("open", "public")  # join policy, read policy[, member list]
     fresh: bool = False  # changes the world for the roles after it: build a world of its own
 
 
@@ -117,6 +124,50 @@ async def _remove_from_group(w: World, p: Person) -> httpx.Response:
     return await p.call("DELETE", f"/v1/groups/{w.group_id}/members/{w.target.id}")
 
 
+async def _post_with_images(w: World, p: Person) -> httpx.Response:
+    uploaded = await upload(p.http, photo())
+    if uploaded.status_code != 201:
+        return uploaded
+    return await p.call("POST", f"/v1/communities/{w.cid}/posts", json={"media_ids": [uploaded.json()["id"]]})
+
+
+async def _view_image(w: World, p: Person) -> httpx.Response:
+    if not w.image_id:  # the target's post with a photo
+        media = (await upload(w.target.http, photo())).json()["id"]
+        await w.target.ok("POST", f"/v1/communities/{w.cid}/posts", 201, json={"text": "look", "media_ids": [media]})
+        w.image_id = media
+    return await p.call("GET", f"/v1/uploads/{w.image_id}")
+
+
+async def _accept_from_blocked(w: World, p: Person) -> httpx.Response:
+    inviter = w.person("inviter")  # a member with invitations of their own, whom `p` blocks
+    joined = (await w.who["owner"].ok("POST", f"/v1/communities/{w.cid}/invites", 201, json={}))["code"]
+    await inviter.ok("POST", f"/v1/invites/{joined}/accept")
+    code = (await inviter.ok("POST", f"/v1/communities/{w.cid}/invites", 201, json={}))["code"]
+    await p.ok("POST", "/v1/me/blocks", 201, json={"user_id": inviter.id})
+    return await p.call("POST", f"/v1/invites/{code}/accept")
+
+
+async def _react(w: World, p: Person) -> str:
+    """A reaction in the community's live, over the WebSocket: "yes" or the error's code."""
+    if not w.live_id:
+        async with w.server.services.db.session() as session:
+            live = Live(id=new_id(), community_id=w.cid, host_id=w.who["owner"].id, title="matrix",
+                        status=LIVE, live_host=w.who["owner"].id, started_at=utcnow(), peak_viewers=0)
+            session.add(live)
+        w.live_id = live.id
+    room = f"live:{w.live_id}"
+    client = await LiveClient.connect(w.server.ws_url, w.server.token(p.id, p.name))
+    try:
+        await client.request("room.join", room=room)
+        await client.request("reaction.send", room=room, kind="heart")
+        return Y
+    except RequestFailed as exc:
+        return str(exc.reply["code"])
+    finally:
+        await client.close()
+
+
 async def _demote_admin(w: World, p: Person) -> httpx.Response:
     return await p.call("PATCH", f"/v1/communities/{w.cid}/members/{w.who['admin'].id}", json={"role": "member"})
 
@@ -127,6 +178,7 @@ READERS = (Y, Y, Y, Y, Y, Y)
 MEMBERS_ONLY_READ = (Y, Y, Y, Y, "not_found", "not_found")
 ADMINS = (Y, Y, "forbidden", "forbidden", "not_member", "not_member")
 MODERATORS = (Y, Y, Y, "forbidden", "not_member", "not_member")
+MEMBERS_LIST = (Y, Y, Y, Y, "not_member", "not_member")
 
 MATRIX: tuple[Action, ...] = (
     Action("view a public community", lambda w, p: p.call("GET", f"/v1/communities/{w.cid}"), READERS),
@@ -137,7 +189,14 @@ MATRIX: tuple[Action, ...] = (
     Action("read posts of a members-only community",
            lambda w, p: p.call("GET", f"/v1/communities/{w.cid}/posts"), MEMBERS_ONLY_READ,
            world=("open", "members")),
-    Action("list members", lambda w, p: p.call("GET", f"/v1/communities/{w.cid}/members"), READERS),
+    Action("list members (member list: members, the default)",
+           lambda w, p: p.call("GET", f"/v1/communities/{w.cid}/members"), MEMBERS_LIST),
+    Action("list members (member list: public)",
+           lambda w, p: p.call("GET", f"/v1/communities/{w.cid}/members"), READERS,
+           world=("open", "public", "public")),
+    Action("list members of a members-only community (member list: public)",
+           lambda w, p: p.call("GET", f"/v1/communities/{w.cid}/members"), MEMBERS_ONLY_READ,
+           world=("open", "members", "public")),
     Action("list groups", lambda w, p: p.call("GET", f"/v1/communities/{w.cid}/groups"), READERS),
     Action("list announcements", lambda w, p: p.call("GET", f"/v1/communities/{w.cid}/announcements"), READERS),
     Action("join an open community", lambda w, p: p.call("POST", f"/v1/communities/{w.cid}/join"),
@@ -147,6 +206,8 @@ MATRIX: tuple[Action, ...] = (
            ("conflict", "conflict", "conflict", "conflict", "invite_required", "banned"),
            world=("invite", "public")),
     Action("accept an invite", _accept, ("conflict", "conflict", "conflict", "conflict", Y, "banned"), fresh=True),
+    Action("accept an invite from someone you blocked", _accept_from_blocked,
+           ("blocked", "blocked", "blocked", "blocked", "blocked", "banned"), fresh=True),
     Action("ask to join an invite-only community",
            lambda w, p: p.call("POST", f"/v1/communities/{w.cid}/join-requests", json={}),
            ("conflict", "conflict", "conflict", "conflict", Y, "banned"), world=("invite", "public")),
@@ -154,6 +215,11 @@ MATRIX: tuple[Action, ...] = (
            ("conflict", Y, Y, Y, "not_member", "not_member"), fresh=True),
     Action("create a post", lambda w, p: p.call("POST", f"/v1/communities/{w.cid}/posts", json={"text": "x"}),
            MEMBERS_WRITE),
+    Action("create a post with images", _post_with_images, MEMBERS_WRITE),
+    Action("view a post's image in a public community", _view_image, READERS),
+    Action("view a post's image in a members-only community", _view_image, MEMBERS_ONLY_READ,
+           world=("open", "members")),
+    Action("react in a live", _react, MEMBERS_WRITE),
     Action("like a post", lambda w, p: p.call("POST", f"/v1/posts/{w.post_id}/like"), MEMBERS_WRITE),
     Action("comment on a post", lambda w, p: p.call("POST", f"/v1/posts/{w.post_id}/comments", json={"text": "x"}),
            MEMBERS_WRITE),
@@ -196,14 +262,16 @@ MATRIX: tuple[Action, ...] = (
 )
 
 
-def outcome(resp: httpx.Response) -> str:
+def outcome(resp: httpx.Response | str) -> str:
+    if isinstance(resp, str):
+        return resp
     if 200 <= resp.status_code < 300:
         return Y
     return str(resp.json()["error"]["code"])
 
 
 async def test_every_cell_of_the_permission_matrix(server: RunningServer) -> None:
-    shared: dict[tuple[str, str], World] = {}
+    shared: dict[tuple[str, ...], World] = {}
     worlds: list[World] = []
     failures = []
     try:

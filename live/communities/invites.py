@@ -22,6 +22,7 @@ from live.communities.quota import spends_quota
 from live.communities.schemas import JoinRequestsQuery, Page
 from live.communities.service import add_member, lock_user, user_name
 from live.errors import ApiError, ErrorCode, not_found
+from live.safety.blocks import check_not_blocked
 from live.storage.base import utcnow
 from live.storage.ids import new_code, new_id
 
@@ -74,6 +75,7 @@ async def accept_invite(session: AsyncSession, code: str, user_id: str, *, invit
         # Revoked with the ban (`revoke_invites_of`); this also covers codes from before that rule.
         raise ApiError(ErrorCode.INVITE_INVALID, "this invite was revoked: the member who made it is banned here")
     await check_not_banned(session, invite.community_id, user_id)
+    await check_not_blocked(session, invite.created_by, user_id, "this invite")
     member = await add_member(
         session, invite.community_id, user_id, invites_left=invite_quota, invited_by=invite.created_by
     )

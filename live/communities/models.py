@@ -18,6 +18,8 @@ class Community(Base):
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     join_policy: Mapped[str] = mapped_column(String(16))  # open | invite
     read_policy: Mapped[str] = mapped_column(String(16))  # public | members
+    # Who may list the members: "members" (default) or "public" (whoever may read the community).
+    member_list: Mapped[str] = mapped_column(String(16), default="members", server_default="members")
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     member_count: Mapped[int] = mapped_column(Integer, default=0)
     slow_mode_seconds: Mapped[int] = mapped_column(Integer, default=0)

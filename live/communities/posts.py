@@ -1,5 +1,8 @@
 """Posts, likes, comments and shares.
 
+Posts carry images (`media`, from `live.uploads`), and what someone the reader blocked wrote
+(posts, comments, the original of a share) is left out of what they read (`live.safety.blocks`).
+
 Counters (`like_count`, `comment_count`, `share_count`) change by atomic `x = x + 1` updates,
 and a like is a row whose primary key is (post, user) inserted with ON CONFLICT DO NOTHING: fifty
 simultaneous likes by one user leave one row and a count of one, with no lock held.
@@ -20,9 +23,12 @@ from live.communities.models import Comment, Community, Post, PostLike
 from live.communities.sql import insert_if_absent
 from live.communities.text import COMMENT_MAX, POST_MAX, check_blocked, check_text
 from live.errors import ApiError, ErrorCode, not_found
+from live.safety.blocks import blocked_ids_query
+from live.safety.models import Block
 from live.storage.base import iso, utcnow
 from live.storage.ids import new_id
 from live.storage.models import User
+from live.uploads import service as uploads
 
 
 async def _writer(session: AsyncSession, community_id: str, user_id: str) -> Community:
@@ -34,11 +40,13 @@ async def _writer(session: AsyncSession, community_id: str, user_id: str) -> Com
 
 
 async def _load_post(session: AsyncSession, post_id: str, user_id: str) -> Post:
-    """A live post in a community the caller may read, or 404."""
+    """A live post in a community the caller may read, by someone they did not block; or 404."""
     post = await session.get(Post, post_id)
     if post is None or post.deleted_at is not None:
         raise not_found("post")
     await require_reader(session, post.community_id, user_id)
+    if post.author_id != user_id and await session.get(Block, (user_id, post.author_id)) is not None:
+        raise not_found("post")
     return post
 
 
@@ -46,15 +54,17 @@ async def _author_name(session: AsyncSession, user_id: str) -> str:
     return (await session.execute(select(User.name).where(User.id == user_id))).scalar_one_or_none() or ""
 
 
-async def _original(session: AsyncSession, post: Post) -> dict[str, Any] | None:
-    """What a share points at, embedded (None once the original is deleted)."""
+async def _original(session: AsyncSession, post: Post, viewer_id: str) -> dict[str, Any] | None:
+    """What a share points at, embedded (None once the original is deleted, or when the viewer
+    blocked its author)."""
     if post.shared_from is None:
         return None
     row = (
         await session.execute(
             select(Post, User.name)
             .join(User, User.id == Post.author_id)
-            .where(Post.id == post.shared_from, Post.deleted_at.is_(None))
+            .where(Post.id == post.shared_from, Post.deleted_at.is_(None),
+                   Post.author_id.not_in(blocked_ids_query(viewer_id)))
         )
     ).first()
     if row is None:
@@ -65,17 +75,24 @@ async def _original(session: AsyncSession, post: Post) -> dict[str, Any] | None:
         "community_id": orig.community_id,
         "author": {"id": orig.author_id, "name": name},
         "text": orig.text,
+        "media": (await uploads.media_of(session, [orig.id])).get(orig.id, []),
         "created_at": iso(orig.created_at),
     }
 
 
 async def _view(session: AsyncSession, post: Post, user_id: str) -> dict[str, Any]:
     liked = await session.get(PostLike, (post.id, user_id)) is not None
-    return views.post(post, await _author_name(session, post.author_id), liked, await _original(session, post))
+    media = (await uploads.media_of(session, [post.id])).get(post.id, [])
+    return views.post(post, await _author_name(session, post.author_id), liked,
+                      await _original(session, post, user_id), media)
 
 
-async def create_post(session: AsyncSession, community_id: str, user_id: str, text: str) -> dict[str, Any]:
-    text = check_text(text, POST_MAX)
+async def create_post(
+    session: AsyncSession, community_id: str, user_id: str, text: str, media_ids: list[str] | None = None
+) -> dict[str, Any]:
+    """A post with text, images (`media_ids`: the poster's unused uploads), or both."""
+    if text or not media_ids:
+        text = check_text(text, POST_MAX)
     community = await _writer(session, community_id, user_id)
     check_blocked(text, community.blocked_words)
     post = Post(
@@ -83,25 +100,35 @@ async def create_post(session: AsyncSession, community_id: str, user_id: str, te
         like_count=0, comment_count=0, share_count=0, created_at=utcnow(),
     )
     session.add(post)
-    return views.post(post, await _author_name(session, user_id), False)
+    media: list[dict[str, Any]] = []
+    if media_ids:
+        await session.flush()  # the uploads reference the post
+        media = await uploads.attach(session, post.id, user_id, media_ids)
+    return views.post(post, await _author_name(session, user_id), False, None, media)
 
 
 async def list_posts(session: AsyncSession, community_id: str, user_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
-    """Newest first, `{items, next_cursor}`; `liked_by_me` for the caller."""
+    """Newest first, `{items, next_cursor}`; `liked_by_me` for the caller; without the posts of
+    people the caller blocked."""
     await require_reader(session, community_id, user_id)
     mine = and_(PostLike.post_id == Post.id, PostLike.user_id == user_id)
     stmt = (
         select(Post, User.name, PostLike.user_id)
         .join(User, User.id == Post.author_id)
         .outerjoin(PostLike, mine)
-        .where(Post.community_id == community_id, Post.deleted_at.is_(None))
+        .where(Post.community_id == community_id, Post.deleted_at.is_(None),
+               Post.author_id.not_in(blocked_ids_query(user_id)))
     )
     key = cursors.decode(cursor, str)
     if key is not None:
         stmt = stmt.where(Post.id < key[0])
     rows = (await session.execute(stmt.order_by(Post.id.desc()).limit(limit + 1))).all()
     page = rows[:limit]
-    items = [views.post(p, name, liker is not None, await _original(session, p)) for p, name, liker in page]
+    media = await uploads.media_of(session, [p.id for p, _, _ in page])
+    items = [
+        views.post(p, name, liker is not None, await _original(session, p, user_id), media.get(p.id))
+        for p, name, liker in page
+    ]
     nxt = cursors.encode(page[-1][0].id) if len(rows) > limit else None
     return {"items": items, "next_cursor": nxt}
 
@@ -137,6 +164,7 @@ async def delete_post(session: AsyncSession, post_id: str, user_id: str) -> None
     if post.author_id != user_id:
         raise ApiError(ErrorCode.FORBIDDEN, "only the author can delete a post")
     await mark_post_deleted(session, post)
+    await uploads.discard_for_post(session, post.id)  # the author's images go with it
 
 
 async def mark_post_deleted(session: AsyncSession, post: Post) -> None:
@@ -162,12 +190,14 @@ async def comment(session: AsyncSession, post_id: str, user_id: str, text: str) 
 
 
 async def list_comments(session: AsyncSession, post_id: str, user_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
-    """Comments oldest first (a conversation reads top to bottom)."""
+    """Comments oldest first (a conversation reads top to bottom), without those of people the
+    caller blocked."""
     await _load_post(session, post_id, user_id)
     stmt = (
         select(Comment, User.name)
         .join(User, User.id == Comment.author_id)
-        .where(Comment.post_id == post_id, Comment.deleted_at.is_(None))
+        .where(Comment.post_id == post_id, Comment.deleted_at.is_(None),
+               Comment.author_id.not_in(blocked_ids_query(user_id)))
     )
     key = cursors.decode(cursor, str)
     if key is not None:
@@ -225,4 +255,4 @@ async def share(
     )
     session.add(item)
     await session.execute(update(Post).where(Post.id == root.id).values(share_count=Post.share_count + 1))
-    return views.post(item, await _author_name(session, user_id), False, await _original(session, item))
+    return views.post(item, await _author_name(session, user_id), False, await _original(session, item, user_id))

@@ -12,6 +12,7 @@ from live.communities.schemas import (
     GroupPatch,
     GroupsQuery,
     Page,
+    PostCreate,
     ShareBody,
     TextBody,
 )
@@ -24,6 +25,7 @@ api = Api("posts and groups")
 READ = [E.NOT_FOUND]
 WRITE = [E.NOT_FOUND, E.NOT_MEMBER, E.FORBIDDEN]
 SPEAK = [E.NOT_FOUND, E.NOT_MEMBER, E.BANNED, E.MUTED, E.MESSAGE_TOO_LONG, E.BLOCKED_WORD]
+POST = [*SPEAK, E.INVALID_REQUEST]
 
 
 # -- groups -------------------------------------------------------------------------------------
@@ -115,11 +117,14 @@ async def list_announcements(ctx: Ctx[None, Page]) -> dict[str, Any]:
 # -- posts --------------------------------------------------------------------------------------
 
 
-@api.post("/v1/communities/{cid}/posts", response=wire.PostOut, body=TextBody, status=201, errors=SPEAK)
-async def create_post(ctx: Ctx[TextBody, None]) -> dict[str, Any]:
-    """Post in a community (members; up to 5,000 characters)."""
+@api.post("/v1/communities/{cid}/posts", response=wire.PostOut, body=PostCreate, status=201, errors=POST)
+async def create_post(ctx: Ctx[PostCreate, None]) -> dict[str, Any]:
+    """Post in a community (members): text up to 5,000 characters, and up to 4 images
+    (`media_ids`, your unused uploads from `POST /v1/uploads`); text may be empty with images."""
     async with ctx.services.db.session() as session:
-        return await posts.create_post(session, path_id(ctx, "cid"), ctx.user.id, ctx.body.text)
+        return await posts.create_post(
+            session, path_id(ctx, "cid"), ctx.user.id, ctx.body.text, ctx.body.media_ids
+        )
 
 
 @api.get("/v1/communities/{cid}/posts", response=wire.PostPage, query=Page, errors=READ)
@@ -138,9 +143,11 @@ async def get_post(ctx: Ctx[None, None]) -> dict[str, Any]:
 
 @api.delete("/v1/posts/{pid}", status=204, errors=[E.NOT_FOUND, E.FORBIDDEN])
 async def delete_post(ctx: Ctx[None, None]) -> None:
-    """Delete your own post."""
+    """Delete your own post (its images go with it)."""
+    pid = path_id(ctx, "pid")
     async with ctx.services.db.session() as session:
-        await posts.delete_post(session, path_id(ctx, "pid"), ctx.user.id)
+        await posts.delete_post(session, pid, ctx.user.id)
+    await ctx.services.events.emit("post.deleted", {"post_id": pid, "by": ctx.user.id})
 
 
 @api.post("/v1/posts/{pid}/like", response=wire.PostOut, errors=SPEAK)

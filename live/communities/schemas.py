@@ -16,6 +16,7 @@ from live.http.schemas import Body, Query, not_blank, storable  # noqa: F401 - r
 
 JoinPolicy = Literal["open", "invite"]
 ReadPolicy = Literal["public", "members"]
+MemberListPolicy = Literal["public", "members"]
 RoleName = Literal["owner", "admin", "moderator", "member"]
 AssignableRole = Literal["admin", "moderator", "member"]
 
@@ -55,6 +56,7 @@ class CommunityPatch(Body):
     topics: Topics | None = None
     join_policy: JoinPolicy | None = None
     read_policy: ReadPolicy | None = None
+    member_list: MemberListPolicy | None = None
     slow_mode_seconds: Annotated[int, Field(ge=0, le=86400)] | None = None
     blocked_words: Annotated[list[BlockedWord], Field(max_length=500)] | None = None
     rules: Rules | None = None
@@ -118,6 +120,16 @@ class AnnouncementCreate(Body):
 
 class TextBody(Body):
     text: str
+
+
+MediaId = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class PostCreate(Body):
+    """A post: text, images (`media_ids` from `POST /v1/uploads`, at most 4), or both."""
+
+    text: str = ""
+    media_ids: Annotated[list[MediaId], Field(max_length=4)] = []
 
 
 class ShareBody(Body):

@@ -62,6 +62,7 @@ async def create(
         topics=body.topics,
         join_policy=body.join_policy,
         read_policy=body.read_policy,
+        member_list="members",
         owner_id=user_id,
         member_count=1,
         slow_mode_seconds=0,
@@ -257,8 +258,11 @@ async def user_name(session: AsyncSession, user_id: str) -> str | None:
 
 
 async def members(session: AsyncSession, community_id: str, user_id: str, query: MembersQuery) -> dict[str, Any]:
-    """Members in the order they joined (readers of the community may list them)."""
-    await require_reader(session, community_id, user_id)
+    """Members in the order they joined: members may list them, and with `member_list: public`
+    whoever may read the community (others: 403 `not_member`)."""
+    community, member = await require_reader(session, community_id, user_id)
+    if member is None and community.member_list != "public":
+        raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community can list its members")
     stmt = (
         select(Membership, User.name)
         .join(User, User.id == Membership.user_id)

@@ -25,6 +25,7 @@ def community(c: Community, my_role: str | None) -> dict[str, Any]:
         "topics": list(c.topics),
         "join_policy": c.join_policy,
         "read_policy": c.read_policy,
+        "member_list": c.member_list or "members",
         "owner_id": c.owner_id,
         "member_count": c.member_count,
         "slow_mode_seconds": c.slow_mode_seconds,
@@ -101,7 +102,10 @@ def announcement(a: Announcement) -> dict[str, Any]:
     }
 
 
-def post(p: Post, author_name: str, liked_by_me: bool, original: dict[str, Any] | None = None) -> dict[str, Any]:
+def post(
+    p: Post, author_name: str, liked_by_me: bool, original: dict[str, Any] | None = None,
+    media: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "id": p.id,
         "community_id": p.community_id,
@@ -112,6 +116,7 @@ def post(p: Post, author_name: str, liked_by_me: bool, original: dict[str, Any] 
         "share_count": p.share_count,
         "shared_from": p.shared_from,
         "original": original,
+        "media": media or [],
         "created_at": iso(p.created_at),
         "liked_by_me": liked_by_me,
     }

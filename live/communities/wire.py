@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from live.communities.schemas import JoinPolicy, ReadPolicy, RoleName
+from live.communities.schemas import JoinPolicy, MemberListPolicy, ReadPolicy, RoleName
 
 
 class Out(BaseModel):
@@ -28,6 +28,7 @@ class CommunityOut(Out):
     topics: list[str]
     join_policy: JoinPolicy
     read_policy: ReadPolicy
+    member_list: MemberListPolicy
     owner_id: str
     member_count: int
     slow_mode_seconds: int
@@ -122,11 +123,21 @@ class AnnouncementPage(Out):
     next_cursor: str | None
 
 
+class MediaOut(Out):
+    id: str
+    url: str
+    width: int
+    height: int
+    thumbnail_url: str
+    content_type: str
+
+
 class OriginalPost(Out):
     id: str
     community_id: str
     author: UserRef
     text: str
+    media: list[MediaOut]
     created_at: str
 
 
@@ -140,6 +151,7 @@ class PostOut(Out):
     share_count: int
     shared_from: str | None
     original: OriginalPost | None
+    media: list[MediaOut]
     created_at: str
     liked_by_me: bool
 

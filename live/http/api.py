@@ -162,6 +162,9 @@ async def _call(ep: Endpoint, request: Request) -> Response:
     principal = None
     if ep.auth:
         principal = await authenticate(request, services)
+        if ep.method not in ("GET", "HEAD", "OPTIONS"):
+            for guard in services.write_guards:  # e.g. a suspended account's writes
+                await guard(principal, ep.method, ep.path)
     query = _validate(ep.query, dict(request.query_params), "query") if ep.query else None
     body: Any = None
     if ep.body is not None:

@@ -15,6 +15,8 @@ from live.errors import ApiError, not_found
 from live.errors import ErrorCode as E
 from live.http.api import Api, Ctx
 from live.lives.service import LiveService, room_of
+from live.safety.blocks import blocked_by
+from live.safety.realtime import without_blocked
 
 api = Api("live")
 
@@ -89,8 +91,16 @@ async def live_chat(ctx: Ctx[None, ChatPage]) -> dict[str, Any]:
     live = await lives(ctx).readable(ctx.params["lid"], ctx.user)
     chat: ChatService = ctx.services.components["chat"]
     items = await chat.page(room_of(live.id), ctx.query.after_seq, ctx.query.limit)
+    return await _chat_page(ctx, items)
+
+
+async def _chat_page(ctx: Ctx[None, ChatPage], items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A page of chat without the messages of people the caller blocked (pages on regardless)."""
     more = len(items) == ctx.query.limit
-    return {"items": items, "next_after_seq": items[-1]["seq"] if more else None}
+    nxt = items[-1]["seq"] if more else None
+    async with ctx.services.db.session() as session:
+        blocked = await blocked_by(session, ctx.user.id)
+    return {"items": without_blocked(items, blocked), "next_after_seq": nxt}
 
 
 @api.get("/v1/groups/{gid}/chat", query=ChatPage, errors=[E.NOT_FOUND, E.FORBIDDEN])
@@ -106,8 +116,7 @@ async def group_chat(ctx: Ctx[None, ChatPage]) -> dict[str, Any]:
             raise ApiError(E.FORBIDDEN, "only members of this group can read its chat")
     chat: ChatService = ctx.services.components["chat"]
     items = await chat.page(f"group:{gid}", ctx.query.after_seq, ctx.query.limit)
-    more = len(items) == ctx.query.limit
-    return {"items": items, "next_after_seq": items[-1]["seq"] if more else None}
+    return await _chat_page(ctx, items)
 
 
 class PinBody(BaseModel):

@@ -32,6 +32,7 @@ from live.lives.grace import GracePeriod, HostPresence
 from live.lives.models import ENDED, LIVE, Live, StageSeat
 from live.moderation.sanctions import check_can_speak
 from live.rooms.channels import encode_event, room_channel
+from live.safety.blocks import check_not_blocked
 from live.storage.base import iso, utcnow
 from live.storage.ids import new_id
 from live.storage.models import User
@@ -377,6 +378,10 @@ class LiveService:
             if kind == "invite" and is_host and user_id:
                 if await membership(session, live.community_id, user_id) is None:
                     raise not_found("member")
+            # Neither of two people where one blocked the other brings the other on stage.
+            other = user_id if is_host else live.host_id
+            if kind in ("request", "invite", "accept") and other:
+                await check_not_blocked(session, actor.id, other, "the stage")
             seats, order = await self._seats(session, lid)
             new = stage.apply(
                 seats,

@@ -88,3 +88,5 @@ async def erase_me(ctx: Ctx[None, None]) -> None:
         await erasure.scrub_disk(ctx.services.db)
     except Exception:  # noqa: BLE001 - the account is erased; the disk catches up at the next checkpoint
         log.exception("erasure: checkpointing the write-ahead log failed")
+    # After the commit: e.g. uploaded images' files go now (live.uploads).
+    await ctx.services.events.emit("account.erased", {"user_id": ctx.user.id})

@@ -29,6 +29,7 @@ from live.moderation.service import (
     take_action,
     view,
 )
+from live.safety import suspensions
 from live.storage.base import utcnow
 from live.storage.models import User
 
@@ -175,8 +176,14 @@ async def resolve_report(ctx: Ctx[ReportResolve, None]) -> dict[str, Any]:
 @api.post("/v1/moderation/{aid}/appeal", body=AppealCreate, status=201,
           errors=[ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT])
 async def appeal_action(ctx: Ctx[AppealCreate, None]) -> dict[str, Any]:
-    """Appeal a moderation action that hit you (once per action); admins answer."""
+    """Appeal a moderation action that hit you (once per action); admins answer.
+
+    A platform suspension is appealed here too (operators answer; `live.safety.suspensions`).
+    """
     async with ctx.services.db.session() as session:
+        platform = await suspensions.appeal(session, path_id(ctx, "aid"), ctx.user.id, ctx.body.text)
+        if platform is not None:
+            return platform
         item, action = await appeals.create(session, path_id(ctx, "aid"), ctx.user.id, ctx.body.text)
         return appeals.view(item, action, staff=False)
 

@@ -7,6 +7,10 @@ once per wire encoding, and hands the same bytes to every local connection in th
 non-blocking `deliver` (a put into that connection's byte-capped outbox): one slow reader can
 never hold up the others, it only overflows its own outbox and is closed (4008).
 
+A connection whose user blocked someone (`Member.blocked`) is listed per room in `blockers`; a
+chat message is left out of the fan-out of those whose user blocked its author. Rooms without
+such a connection (the common case) pay one dict lookup per fan-out for it.
+
 Events whose `type` starts with `_` are node-to-node (reaction partials, moderation actions,
 revocations, sockets to close) and never reach a client; they, announcements (filtered per
 recipient) and gaps go to the owner's callbacks.
@@ -39,6 +43,7 @@ class Member(Protocol):
 
     user_id: str
     encoding: Encoding
+    blocked: frozenset[str]  # whose chat messages it does not want (`live.safety`)
 
     def deliver(self, room: str | None, seq: int | None, part: bytes, origin: float) -> None: ...
 
@@ -57,6 +62,7 @@ class Hub:
         self._on_control_gap = on_control_gap  # control messages (bans, revocations) may be lost
         self.rooms: dict[str, set[Member]] = {}
         self.users: dict[str, set[Member]] = {}
+        self.blockers: dict[str, set[Member]] = {}  # room -> its members with a non-empty `blocked`
         self._subscribed: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._sub: Subscription | None = None
@@ -89,6 +95,8 @@ class Hub:
         """
         members = self.rooms.setdefault(room, set())
         members.add(member)
+        if member.blocked:
+            self.blockers.setdefault(room, set()).add(member)
         metrics.ROOMS.set(len(self.rooms))
         try:
             await self._sync(room_channel(room), bool(self.rooms.get(room)))
@@ -101,6 +109,7 @@ class Hub:
         if members is None or member not in members:
             return
         members.discard(member)
+        self._drop_blocker(room, member)
         if not members:
             del self.rooms[room]
             self.chat_position.pop(room, None)
@@ -109,6 +118,24 @@ class Hub:
             await self._sync(room_channel(room), room in self.rooms)
         except Exception as exc:  # noqa: BLE001 - the bus resubscribes from its own set later
             log.warning("unsubscribing %s failed: %s", room, exc)
+
+    def set_blocked(self, member: Member, blocked: frozenset[str], rooms: list[str]) -> None:
+        """`member`'s user now blocks `blocked`: its fan-out in `rooms` (those it is in) follows."""
+        member.blocked = blocked
+        for room in rooms:
+            if member not in self.rooms.get(room, ()):
+                continue
+            if blocked:
+                self.blockers.setdefault(room, set()).add(member)
+            else:
+                self._drop_blocker(room, member)
+
+    def _drop_blocker(self, room: str, member: Member) -> None:
+        found = self.blockers.get(room)
+        if found is not None:
+            found.discard(member)
+            if not found:
+                del self.blockers[room]
 
     async def add_user(self, member: Member) -> None:
         self.users.setdefault(member.user_id, set()).add(member)
@@ -161,11 +188,15 @@ class Hub:
             return 0
         now = time.time()
         delivered = 0
+        blockers = self.blockers.get(room)
         for event in events:
             seq = _chat_seq(event)
             parts: dict[Encoding, bytes] = {}
             start = origin if origin is not None else _origin(event, now)
+            skip = _blocking(event, blockers) if blockers else None
             for member in list(members):
+                if skip is not None and member in skip:
+                    continue
                 part = parts.get(member.encoding)
                 if part is None:
                     part = parts[member.encoding] = encode_one(event, member.encoding)
@@ -264,6 +295,20 @@ class Hub:
         elif channel == CONTROL_CHANNEL:
             for event in events:
                 self._on_internal(channel, event)
+
+
+def _blocking(event: dict[str, Any], blockers: set[Member]) -> set[Member] | None:
+    """Those of `blockers` whose user blocked the author of `event` (a chat message, or the one
+    a `chat.pinned` pins)."""
+    kind = event.get("type")
+    if kind == "chat.pinned" and isinstance(event.get("message"), dict):
+        event = event["message"]
+    elif kind != "chat.message":
+        return None
+    user = event.get("user")
+    author = user.get("id") if isinstance(user, dict) else None
+    skip = {m for m in blockers if author in m.blocked}
+    return skip or None
 
 
 def _position(event: dict[str, Any]) -> tuple[Any, int] | None:

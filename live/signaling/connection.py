@@ -131,6 +131,7 @@ class Flusher:
 class Connection:
     # Slots: 10,000 connections on a node; a __dict__ each would be 10 MB of nothing.
     __slots__ = ("ws", "gateway", "session", "user", "user_id", "encoding", "outbox", "heartbeat", "seats",
+                 "blocked", "suspended_until",
                  "close_code", "_send_now", "_marked", "_flush_then_close", "_closed", "_writer", "_side_tasks",
                  "_main", "_reading", "_reader_stopped", "_last_sent", "__weakref__")
 
@@ -145,6 +146,10 @@ class Connection:
         self.outbox = Outbox(gateway.settings.send_queue_bytes)
         self.heartbeat = gateway.settings.heartbeat_seconds
         self.seats: dict[str, Seat] = {}
+        # Set by `live.safety.realtime`: whose chat this user blocked (the hub leaves it out), and
+        # when their account's suspension ends (epoch seconds, inf: until lifted; None: not suspended).
+        self.blocked: frozenset[str] = frozenset()
+        self.suspended_until: float | None = None
         self.close_code: int | None = None
         self._send_now = send_now  # the server's synchronous write, when it offers one
         self._marked = False  # waiting in the flusher

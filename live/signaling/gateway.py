@@ -32,6 +32,7 @@ from live.rooms.channels import encode_event, room_channel, user_channel
 from live.rooms.hub import CONTROL_CHANNEL, Hub
 from live.rooms.presence import Presence
 from live.rooms.reactions import ReactionCounts
+from live.safety.realtime import SafetyRealtime
 from live.signaling import codec
 from live.signaling.connection import Connection, Flusher, Seat
 from live.signaling.recovery import RoomRecovery
@@ -59,8 +60,9 @@ class Gateway:
         self.node_id = new_id()
         self.recovery = RoomRecovery(self)
         self.revocations = Revocations(self)
+        self.safety = SafetyRealtime(self)
         self.hub = Hub(services.bus, on_internal=self._internal, on_gap=self.recovery.after_bus_gap,
-                       on_hole=self.recovery.recover, on_control_gap=self.revocations.after_gap)
+                       on_hole=self.recovery.recover, on_control_gap=self._control_gap)
         redis = getattr(services.bus, "client", None)
         prefix = getattr(services.bus, "prefix", "")
         self.presence = Presence(self.node_id, redis, prefix)
@@ -104,6 +106,8 @@ class Gateway:
         events.on("live.ended", self._on_live_event("live.ended"))
         events.on("moderation.action", self.revocations.on_moderation)
         events.on(ACCESS_REVOKED, self.revocations.on_access_revoked)
+        events.on("block.changed", self.safety.on_block_changed)
+        events.on("platform.action", self.safety.on_platform_action)
         self._ticker = asyncio.create_task(self._tick_forever(), name="gateway-ticker")
 
     async def stop(self) -> None:
@@ -139,6 +143,7 @@ class Gateway:
     # -- connections ---------------------------------------------------------------------------
 
     async def connect(self, conn: Connection) -> None:
+        await self.safety.admit(conn)  # first: nothing to undo if the database cannot answer
         await self.hub.add_user(conn)
         self.connections.add(conn)
         metrics.CONNECTIONS.set(len(self.connections))
@@ -158,6 +163,7 @@ class Gateway:
         try:
             if handler is None:
                 raise ApiError(ErrorCode.INVALID_REQUEST, f"unknown message type {request.type!r}")
+            self.safety.check_request(conn, request.type)
             data = await handler(conn, request)
         except ApiError as exc:
             return conn.session.fail(request, exc)
@@ -214,7 +220,7 @@ class Gateway:
                 raise ApiError(ErrorCode.FORBIDDEN, "you were removed from this room")
         seat.epoch, seat.last_seq, seat.ready = data.get("epoch"), int(data.get("seq") or 0), True
         self.hub.note_position(room, seat.epoch, seat.last_seq)
-        return data
+        return self.safety.history_for(conn, data)
 
     async def _room_state(
         self, room: str, access: RoomAccess, since: dict[str, Any] | None
@@ -327,7 +333,16 @@ class Gateway:
 
     async def _reaction(self, conn: Connection, request: Request) -> dict[str, Any]:
         room = request.message["room"]
-        await self._access(conn, room)
+        access = await self._access(conn, room)
+        # The same rule as chat: members only, not banned or muted (watching is not reacting).
+        chat = self.component("chat", "chat")
+        standing = await chat.standing(access.community_id, conn.user_id)
+        if standing.silenced is not None and standing.silenced.code is ErrorCode.BANNED:
+            raise standing.silenced
+        if standing.role is None:
+            raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community can react")
+        if standing.silenced is not None:
+            raise standing.silenced
         self.reactions_local.add(room, request.message["kind"])
         return {}
 
@@ -369,8 +384,15 @@ class Gateway:
             self.spawn(self._deliver_announcement(channel, event))
         elif kind in ("_moderation", "_revoke") and channel == CONTROL_CHANNEL:
             self.revocations.heard(event)
+        elif kind in ("_blocks", "_suspension") and channel == CONTROL_CHANNEL:
+            self.safety.heard(event)
         elif kind == "_evict" and channel.startswith("user."):
             self.sockets.evict(channel[5:], event)
+
+    def _control_gap(self) -> None:
+        """Control messages may have been lost: decide rooms, blocks and suspensions again."""
+        self.revocations.after_gap()
+        self.safety.after_gap()
 
     async def _deliver_announcement(self, room: str, event: dict[str, Any]) -> None:
         conns = [c for c in self.hub.rooms.get(room, ()) if isinstance(c, Connection)]

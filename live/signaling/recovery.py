@@ -86,8 +86,11 @@ class RoomRecovery:
                 now = time.time()
                 for message in state.get("history") or []:
                     seq = message.get("seq")
+                    author = (message.get("user") or {}).get("id")
                     parts: dict[codec.Encoding, bytes] = {}
                     for conn in members:
+                        if conn.blocked and author in conn.blocked:
+                            continue  # its user blocked the author (live.safety)
                         part = parts.get(conn.encoding) or codec.encode_one(message, conn.encoding)
                         parts[conn.encoding] = part
                         conn.deliver(room, seq if isinstance(seq, int) else None, part, now)

@@ -134,6 +134,12 @@ const NOTICE_TEXT = {
 
 // No silent sanctions: whatever a moderator does to you is said here, with the reason.
 gateway.on('moderation.notice', (msg) => {
+  if (msg.scope === 'platform') {  // an operator's suspension of the account, or its lifting
+    const lead = msg.action === 'suspend' ? `Your account was suspended (${formatUntil(msg.until)})` : 'Your account is no longer suspended';
+    notice([`${lead}. Reason: `, h('bdi', {}, msg.reason || 'none given')], 'warn', 'moderation-notice');
+    document.dispatchEvent(new CustomEvent('live:moderation', { detail: msg }));
+    return;
+  }
   const community = app.communities.get(msg.community_id);
   const where = community ? h('bdi', {}, community.name) : 'a community';
   const lead = NOTICE_TEXT[msg.action] || `A moderator acted (${msg.action}) in`;

@@ -1,0 +1,1 @@
+"""Safety across communities: blocking, platform operators, account reports and suspensions."""

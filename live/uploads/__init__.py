@@ -1,0 +1,1 @@
+"""Images in posts: upload, validation, re-encoding, thumbnails, storage and serving."""
