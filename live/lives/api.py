@@ -3,7 +3,8 @@ that starts the live and chat services."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -16,6 +17,9 @@ from live.errors import ErrorCode as E
 from live.http.api import Api, Ctx
 from live.lives.service import LiveService, room_of
 
+if TYPE_CHECKING:
+    from live.lives.schedule import Schedule
+
 api = Api("live")
 
 
@@ -27,10 +31,22 @@ def _title(value: str) -> str:
     return value
 
 
+def _starts_at(value: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError("expected an ISO 8601 time such as 2026-03-01T18:00:00Z") from None
+    if when.tzinfo is None:
+        raise ValueError("must say its time zone (Z or +HH:MM)")
+    return when.astimezone(dt.timezone.utc)
+
+
 class LiveCreate(BaseModel):
     model_config = ConfigDict(strict=True)
 
     title: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_title)]
+    # In the future: a scheduled live (live.lives.schedule). Absent: live now.
+    starts_at: Annotated[str, Field(max_length=64), AfterValidator(_starts_at)] | None = None
 
 
 class ChatPage(BaseModel):
@@ -47,19 +63,25 @@ def lives(ctx: Ctx[Any, Any]) -> LiveService:
     "/v1/communities/{cid}/live",
     body=LiveCreate,
     status=201,
-    errors=[E.NOT_FOUND, E.NOT_MEMBER, E.BANNED, E.MUTED, E.CONFLICT],
+    errors=[E.NOT_FOUND, E.NOT_MEMBER, E.BANNED, E.MUTED, E.CONFLICT, E.INVALID_REQUEST],
 )
 async def go_live(ctx: Ctx[LiveCreate, None]) -> dict[str, Any]:
-    """Go live in a community (members; one live at a time per host).
+    """Go live in a community (members; one live at a time per host), or schedule a live.
 
     The live's WebSocket room is `room` (`live:{id}`); watchers of `community:{cid}` get
-    `live.started`.
+    `live.started`, members and followers a `live.started` notification. With `starts_at` (ISO
+    8601 with a zone, in the future; else 422) the live is `scheduled`: see
+    `POST /v1/live/{lid}/start` and `/reminder`.
     """
+    if ctx.body.starts_at is not None:
+        schedule: Schedule = ctx.services.components["schedule"]
+        starts_at: Any = ctx.body.starts_at
+        return await schedule.create(ctx.params["cid"], ctx.user, ctx.body.title, starts_at)
     return await lives(ctx).create(ctx.params["cid"], ctx.user, ctx.body.title)
 
 
 class LiveList(BaseModel):
-    status: Literal["live", "ended"] = "live"
+    status: Literal["live", "ended", "scheduled"] = "live"
     cursor: Annotated[str | None, Field(max_length=64)] = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
@@ -68,9 +90,13 @@ class LiveList(BaseModel):
 async def list_live(ctx: Ctx[None, LiveList]) -> dict[str, Any]:
     """What is live now in a community, most viewers first.
 
-    `?status=ended` lists past lives instead, newest first, `limit` at a time (`next_cursor`).
+    `?status=scheduled` lists upcoming lives, soonest first, each with your `remind_me`;
+    `?status=ended` lists past lives, newest first; both `limit` at a time (`next_cursor`).
     """
     q = ctx.query
+    if q.status == "scheduled":
+        schedule: Schedule = ctx.services.components["schedule"]
+        return await schedule.upcoming(ctx.params["cid"], ctx.user, q.cursor, q.limit)
     if q.status == "ended":
         return await lives(ctx).list_ended(ctx.params["cid"], ctx.user, q.cursor, q.limit)
     return await lives(ctx).list_live(ctx.params["cid"], ctx.user)

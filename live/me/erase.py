@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.communities.models import Announcement, Comment, Community, Membership, Post, PostLike
 from live.errors import ApiError, ErrorCode, not_found
 from live.me.tables import ACTOR_COLUMN_NAMES, AUTHOR_COLUMN_NAMES, tables_naming_users
-from live.moderation.models import Activity, Appeal, ModerationAction, Report
+from live.moderation.models import Appeal, ModerationAction, Report
 from live.storage.all_models import metadata
 from live.storage.base import utcnow
 from live.storage.models import User
@@ -32,7 +32,7 @@ TOMBSTONE_NAME = "Deleted user"
 
 # Rows that only mean something for the user themself: deleted outright.
 _DELETED = ("memberships", "group_members", "post_likes", "join_requests", "invites", "reports", "appeals",
-            "activity")
+            "push_subscriptions")
 # Tables handled by hand below (sanctions are kept on purpose).
 _HANDLED = frozenset({*_DELETED, "posts", "comments", "announcements", "moderation_actions", "sanctions"})
 
@@ -84,7 +84,6 @@ async def erase(session: AsyncSession, user_id: str) -> None:
             .values(comment_count=case((Post.comment_count > n, Post.comment_count - n), else_=0))
         )
 
-    await session.execute(delete(Activity).where(Activity.user_id == user_id))
     await session.execute(delete(Appeal).where(Appeal.user_id == user_id))
     await session.execute(delete(Report).where(Report.reporter_id == user_id))
     await session.execute(
