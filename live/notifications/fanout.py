@@ -37,6 +37,7 @@ from live.notifications import endpoints, kinds, prefs, webhooks
 from live.notifications.models import Notification, PushSubscription
 from live.notifications.outbox import DONE, Attempt, Item, Outcome, Sender, enqueue
 from live.storage.ids import new_id
+from live.storage.models import User
 
 log = logging.getLogger("live.notifications.fanout")
 
@@ -77,10 +78,6 @@ async def audience_batch(session: AsyncSession, audience: Audience, after: str, 
     """The next `limit` recipients after `after`, in user-id order."""
     sources: list[Select[Any]] = []
     cid = audience.community_id
-    if audience.users:
-        picked = sorted({u for u in audience.users if u > after and u not in audience.exclude})
-        if not (audience.members or audience.followers or audience.reminders):
-            return picked[:limit]
     if cid is not None and audience.members:
         if audience.groups:
             sources.append(
@@ -106,7 +103,9 @@ async def audience_batch(session: AsyncSession, audience: Audience, after: str, 
             stmt = stmt.where(every.c.user_id.not_in(audience.exclude))
         found = set((await session.execute(stmt.order_by(every.c.user_id).limit(limit))).scalars())
     if audience.users:
-        found |= {u for u in audience.users if u > after and u not in audience.exclude}
+        # Only accounts that exist: an erased user is not written to again.
+        named = sorted({u for u in audience.users if u > after and u not in audience.exclude})[:limit]
+        found |= set((await session.execute(select(User.id).where(User.id.in_(named)))).scalars())
     return sorted(found)[:limit]
 
 
