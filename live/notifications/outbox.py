@@ -116,7 +116,7 @@ class Sender:
         *,
         cap: Callable[[str], int] = lambda destination: 32,
         total: int = 256,
-        lease_seconds: float = 60.0,
+        lease_seconds: float = 15.0,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self.db = db
@@ -133,6 +133,7 @@ class Sender:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -143,16 +144,17 @@ class Sender:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="outbox-sender")
+        self._renewer = asyncio.create_task(self._renew_forever(), name="outbox-leases")
 
     async def stop(self) -> None:
         """Stop claiming; work in flight is cancelled (its leases run out and another node, or
         this one after a restart, does it again: at-least-once)."""
-        if self._task is not None:
-            self._task.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*(t for t in [self._task, *self._tasks] if t is not None), return_exceptions=True)
-        self._task = None
+        for task in (self._task, self._renewer, *self._tasks):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in [self._task, self._renewer, *self._tasks] if t is not None),
+                             return_exceptions=True)
+        self._task = self._renewer = None
 
     def kick(self) -> None:
         """New rows (or a finished one): claim again now rather than at the next poll."""
@@ -222,6 +224,26 @@ class Sender:
                 self._per_destination.pop(item.destination, None)
             IN_FLIGHT.set(len(self._in_flight))
             self.kick()
+
+    async def _renew_forever(self) -> None:
+        """Keep this node's leases alive while it works: short leases, so rows a dead node held
+        are free again within `lease` (not after the longest possible request)."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            ids = list(self._in_flight)
+            if not ids:
+                continue
+            try:
+                async with self.db.session() as session:
+                    await session.execute(
+                        update(OutboxItem)
+                        .where(OutboxItem.id.in_(ids), OutboxItem.lease_owner == self.node_id)
+                        .values(lease_until=self.clock.now() + self.lease)
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the database is down: leases may lapse (at-least-once)
+                log.warning("renewing outbox leases failed: %s", exc)
 
     # -- the database ---------------------------------------------------------------------------
 

@@ -67,7 +67,6 @@ class NotificationService:
         self.sender = Sender(
             services.db, lambda: self.clock, self.node_id, handlers,
             cap=lambda dest: FANOUT_CAP if dest == fanout.KIND else DESTINATION_CAP,
-            lease_seconds=max(60.0, 3 * settings.delivery_timeout_seconds),
         )
         self._sub: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None

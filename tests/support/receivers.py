@@ -97,6 +97,7 @@ class WebhookReceiver:
         self.ok_counts: Counter[str] = Counter()
         self.events: dict[str, Hook] = {}
         self.bad_signatures = 0
+        self.held = 0  # requests taken in "hang" mode and not answered yet
         self.release = asyncio.Event()
         self.app = Starlette(routes=[Route("/hook", self._hook, methods=["POST"])])
 
@@ -115,7 +116,10 @@ class WebhookReceiver:
             return Response("bad signature", status_code=400)
         event = json.loads(raw)
         if self.mode == "hang":
+            self.held += 1
             await self.release.wait()
+            self.requests.append(Hook(event["id"], event["type"], event["data"], signed, 503))
+            return Response("cut off", status_code=503)  # its sender gave up on it long ago
         status = 503 if self.mode == "down" else 200
         hook = Hook(event["id"], event["type"], event["data"], signed, status)
         self.requests.append(hook)
@@ -181,6 +185,9 @@ class PushService:
         self.answers: dict[str, int] = {}  # token -> status to answer (410, 503...)
         self.received: list[Push] = []
         self.refused: list[str] = []
+        self.hang = False  # take pushes and never answer (until `release`)
+        self.held = 0
+        self.release = asyncio.Event()
         self.app = Starlette(routes=[Route("/push/{token}", self._push, methods=["POST"])])
 
     def subscription(self) -> Browser:
@@ -222,6 +229,10 @@ class PushService:
         if problem is not None:
             self.refused.append(problem)
             return Response(problem, status_code=403)
+        if self.hang:
+            self.held += 1
+            await self.release.wait()
+            return Response(status_code=503)
         answer = self.answers.get(token, 201)
         if answer >= 300:
             return Response(status_code=answer)
@@ -235,7 +246,10 @@ async def push_service(server_key: str | None = None) -> AsyncIterator[PushServi
     service = PushService(server_key)
     async with serve(service.app) as url:
         service.url = url
-        yield service
+        try:
+            yield service
+        finally:
+            service.release.set()
 
 
 @contextlib.asynccontextmanager
