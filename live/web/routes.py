@@ -118,6 +118,13 @@ async def index(request: Request) -> Response:
     return FileResponse(INDEX, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
 
+async def service_worker(request: Request) -> Response:
+    """The service worker that shows Web Push notifications, served at the root so its scope is `/`."""
+    return FileResponse(STATIC_DIR / "sw.js", media_type="text/javascript; charset=utf-8", headers={
+        "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Service-Worker-Allowed": "/",
+    })
+
+
 class _Static(StaticFiles):
     """Static files that revalidate (no build step, so no hashed names) and are not sniffed."""
 
@@ -138,6 +145,14 @@ OPENAPI_EXTRA: dict[str, Any] = {
             "summary": "The web client (a single HTML page; its modules are under /static/)",
             "security": [],
             "responses": {"200": {"description": "the page", "content": {"text/html": {}}}},
+        }
+    },
+    "/sw.js": {
+        "get": {
+            "tags": ["web"],
+            "summary": "The web client's service worker (shows Web Push notifications; scope `/`)",
+            "security": [],
+            "responses": {"200": {"description": "JavaScript", "content": {"text/javascript": {}}}},
         }
     },
     "/v1/dev/token": {
@@ -167,6 +182,7 @@ def websocket_routes() -> list[BaseRoute]:
     """The page and its assets (plain routes: the component hook adds any Starlette route)."""
     return [
         Route("/", index, methods=["GET", "HEAD"]),
+        Route("/sw.js", service_worker, methods=["GET", "HEAD"]),
         Mount("/static", app=_Static(directory=STATIC_DIR), name="static"),
         DevOnlyRoute("/v1/dev/token", dev_token, methods=["POST"]),
     ]
