@@ -82,7 +82,7 @@ async def go_live(ctx: Ctx[LiveCreate, None]) -> dict[str, Any]:
 
 class LiveList(BaseModel):
     status: Literal["live", "ended", "scheduled"] = "live"
-    cursor: Annotated[str | None, Field(max_length=512)] = None
+    cursor: Annotated[str | None, Field(max_length=64)] = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
 

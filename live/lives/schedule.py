@@ -35,7 +35,6 @@ from live.lives.models import ENDED, LIVE, SCHEDULED, Live, LiveReminder
 from live.lives.service import LiveService
 from live.moderation.sanctions import check_can_speak
 from live.notifications import kinds
-from live.storage.base import iso
 from live.storage.ids import new_id
 from live.storage.models import User
 
@@ -229,11 +228,14 @@ async def _name(session: Any, user_id: str) -> str:
 
 
 async def page_upcoming(session: Any, stmt: Any, cursor: str | None, limit: int) -> list[Any]:
-    """Rows of `stmt` (Live, host name) soonest first, after `cursor` (starts_at, id)."""
-    key = cursors.decode(cursor, str, str)
+    """Rows of `stmt` (Live, host name) soonest first, after `cursor` (the last live's id: its
+    `starts_at` is read back, which keeps the cursor short)."""
+    key = cursors.decode(cursor, str)
     if key is not None:
-        at = cursors.time_of(key[0])
-        stmt = stmt.where(or_(Live.starts_at > at, and_(Live.starts_at == at, Live.id > key[1])))
+        at = (await session.execute(select(Live.starts_at).where(Live.id == key[0]))).scalar_one_or_none()
+        if at is None:
+            raise cursors.bad_cursor()
+        stmt = stmt.where(or_(Live.starts_at > at, and_(Live.starts_at == at, Live.id > key[0])))
     return list((await session.execute(stmt.order_by(Live.starts_at, Live.id).limit(limit + 1))).all())
 
 
@@ -251,7 +253,7 @@ async def upcoming_page(services: Any, session: Any, rows: list[Any], user_id: s
     last = page[-1][0] if len(rows) > limit else None
     return {
         "items": items,
-        "next_cursor": cursors.encode(iso(last.starts_at), last.id) if last is not None else None,
+        "next_cursor": cursors.encode(last.id) if last is not None else None,
     }
 
 

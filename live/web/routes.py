@@ -30,6 +30,7 @@ from live.http.errors import error_response
 
 STATIC_DIR = Path(__file__).parent / "static"
 INDEX = Path(__file__).parent / "index.html"
+SERVICE_WORKER = Path(__file__).parent / "sw.js"  # not under /static: its URL decides its scope
 DEV_TOKEN_TTL = 12 * 3600
 
 # The page only ever talks to its own origin; user text is never parsed as HTML, and this header
@@ -120,7 +121,7 @@ async def index(request: Request) -> Response:
 
 async def service_worker(request: Request) -> Response:
     """The service worker that shows Web Push notifications, served at the root so its scope is `/`."""
-    return FileResponse(STATIC_DIR / "sw.js", media_type="text/javascript; charset=utf-8", headers={
+    return FileResponse(SERVICE_WORKER, media_type="text/javascript; charset=utf-8", headers={
         "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Service-Worker-Allowed": "/",
     })
 

@@ -59,6 +59,10 @@ export class Notifications {
   _arrived(note) {
     if (!note) return;
     this.setUnread(this.unread + 1);
+    // The server's count is the truth (an event may race the count read at connect): read it
+    // again once a burst of events has passed.
+    clearTimeout(this.recount);
+    this.recount = setTimeout(() => this.refresh(), 500);
     if (!note.community_id || !this.muted.has(note.community_id)) toast(note.title);
     for (const fn of this.listeners) { try { fn(note); } catch (err) { console.error(err); } }
   }
