@@ -132,6 +132,7 @@ class Sender:
         self._failing: set[str] = set()  # destinations whose last attempt failed
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
+        self._kicks = 0
         self._task: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -158,6 +159,7 @@ class Sender:
 
     def kick(self) -> None:
         """New rows (or a finished one): claim again now rather than at the next poll."""
+        self._kicks += 1
         self._idle.clear()
         self._wake.set()
 
@@ -171,6 +173,9 @@ class Sender:
     async def _loop(self) -> None:
         while True:
             self._wake.clear()
+            # A kick during this pass may mean rows its claim did not see yet (committed after
+            # its SELECT): then the pass does not count as idle, and the loop goes round again.
+            seen = self._kicks
             try:
                 claimed = await self.claim()
             except asyncio.CancelledError:
@@ -180,7 +185,7 @@ class Sender:
                 claimed = []
             for item in claimed:
                 self._start(item)
-            if not claimed and not self._in_flight:
+            if not claimed and not self._in_flight and seen == self._kicks:
                 self._idle.set()
             if claimed and len(self._in_flight) < self.total:
                 continue  # more may be due: claim again before sleeping
