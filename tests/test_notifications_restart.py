@@ -20,21 +20,20 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from live.auth.tokens import mint
 from live.clock import ManualClock
 from live.notifications import fanout, kinds
-from live.notifications.outbox import Item, Sender
+from live.notifications.outbox import Sender
 from tests.support.communities import Person, make_community
 from tests.support.receivers import push_service, until, webhook_receiver
 from tests.support.redis_server import free_port
 from tests.support.servers import SECRET, RunningServer
-from live.auth.tokens import mint
 
 HOOK_SECRET = "hook-" + "k" * 30
 pytestmark = pytest.mark.timeout(240)

@@ -17,7 +17,7 @@ from live.client import LiveClient
 from live.clock import ManualClock
 from live.me import usage
 from tests.support.communities import Person, make_community
-from tests.support.servers import RunningServer, run_server, settings
+from tests.support.servers import RunningServer, run_server
 
 T0 = dt.datetime(2026, 3, 10, 12, 0, 5, tzinfo=dt.timezone.utc)
 
