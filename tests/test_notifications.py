@@ -335,3 +335,30 @@ async def test_a_slow_endpoint_does_not_delay_the_others(db_url: str) -> None:
             await r.settle()
         for p in (alice, bob):
             await p.http.aclose()
+
+
+@pytest.mark.redis
+async def test_two_nodes_share_the_outbox_and_the_sockets(db_url: str, redis_url: str, redis_prefix: str) -> None:
+    """Both nodes run a sender on one database: every event goes out once; a member connected to
+    the other node gets the `notification` event through Redis."""
+    async with webhook_receiver(SECRET) as (hooks, hook_url):
+        cfg = settings(database_url=db_url, redis_url=redis_url, redis_prefix=redis_prefix,
+                       webhook_urls=(hook_url,), webhook_secret=SECRET)
+        async with run_server(cfg) as a, run_server(cfg) as b:
+            alice, bob = Person(a, "alice"), Person(b, "bob")
+            c = await make_community(alice)
+            await bob.ok("POST", f"/v1/communities/{c['id']}/join")
+            async with await LiveClient.connect(b.url, b.token(bob.id, "bob")) as ws:
+                made = [(await alice.ok("POST", f"/v1/communities/{c['id']}/announcements", 201,
+                                        json={"text": f"n{i}"}))["id"] for i in range(12)]
+                first = await ws.next_event("notification")
+            assert first["notification"]["body"] == "n0"  # expanded on either node, heard on b
+            await until(lambda: len(hooks.of_type("notification.created")) == 12)
+            await a.services.components["notifications"].sender.settle()
+            await b.services.components["notifications"].sender.settle()
+            assert all(n == 1 for n in hooks.ok_counts.values())  # no row was sent by both nodes
+            inbox = await bob.ok("GET", "/v1/me/notifications", params={"limit": 50})
+            assert [n["body"] for n in inbox["items"]] == [f"n{i}" for i in reversed(range(12))]
+            assert len(made) == 12
+            for p in (alice, bob):
+                await p.http.aclose()
