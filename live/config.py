@@ -147,6 +147,51 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _host_ports(raw: str) -> frozenset[str]:
+    """Comma-separated `host:port` pairs (LIVE_PUSH_INSECURE_HOSTS)."""
+    out: set[str] = set()
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port pairs separated by commas, got {item!r}")
+        out.add(item.lower())
+    return frozenset(out)
+
+
+def _webhook_urls(raw: str) -> tuple[str, ...]:
+    """Comma-separated http(s) URLs (LIVE_WEBHOOK_URLS)."""
+    from urllib.parse import urlsplit
+
+    urls: list[str] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected http:// or https:// URLs separated by commas, got {item!r}")
+        urls.append(item)
+    return tuple(urls)
+
+
+def _vapid_key(raw: str) -> str | None:
+    """A VAPID private key: base64url of the raw 32-byte P-256 scalar, or a PEM block."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    from live.notifications.vapid import load_private_key
+
+    load_private_key(raw)  # raises ValueError naming what is wrong
+    return raw
+
+
+def _vapid_subject(raw: str) -> str:
+    if not raw.startswith(("mailto:", "https://")):
+        raise ValueError(f"expected a mailto: or https:// contact for push services, got {raw!r}")
+    return raw
+
+
 @dataclasses.dataclass(frozen=True)
 class Setting:
     """One row of the configuration table."""
@@ -297,6 +342,24 @@ SETTINGS: tuple[Setting, ...] = (
             "They handle account reports and suspend accounts."),
     Setting("LIVE_UPLOAD_MAX_BYTES", "upload_max_bytes", _int(1024, 100 << 20), "10485760",
             "Largest image upload (`POST /v1/uploads`); larger gets 413 `payload_too_large`."),
+    Setting("LIVE_VAPID_PRIVATE_KEY", "vapid_private_key", _vapid_key, "",
+            "Web Push (VAPID) signing key: base64url of the raw P-256 private key, or PEM. Unset: one is "
+            "generated once and kept under the var dir (`vapid-private.pem`)."),
+    Setting("LIVE_VAPID_SUBJECT", "vapid_subject", _vapid_subject, "mailto:push@localhost",
+            "Contact push services may use about this server's pushes (a `mailto:` or `https://` URL)."),
+    Setting("LIVE_PUSH_INSECURE_HOSTS", "push_insecure_hosts", _host_ports, "",
+            "Push endpoints (`host:port`, comma-separated) allowed without https and on private "
+            "addresses (tests, a private push service); every other endpoint must be https on a public address."),
+    Setting("LIVE_WEBHOOK_URLS", "webhook_urls", _webhook_urls, "",
+            "Comma-separated URLs that receive every webhook event (signed POSTs, retried for 24 h)."),
+    Setting("LIVE_WEBHOOK_SECRET", "webhook_secret", _opt_str, "",
+            "HMAC-SHA256 key of the `Live-Signature` header of webhooks (required with LIVE_WEBHOOK_URLS)."),
+    Setting("LIVE_DELIVERY_TIMEOUT_SECONDS", "delivery_timeout_seconds", _float(0.5, 120), "10",
+            "How long one Web Push or webhook request may take before it counts as failed and is retried."),
+    Setting("LIVE_REMINDER_MINUTES", "reminder_minutes", _int(1, 1440), "10",
+            "A scheduled live's `live.reminder` goes out this many minutes before `starts_at`."),
+    Setting("LIVE_USAGE_FLUSH_SECONDS", "usage_flush_seconds", _float(1, 3600), "60",
+            "How often a node writes the usage minutes it saw (watching, hosting) to the database."),
 )
 
 _BY_FIELD = {s.field: s for s in SETTINGS}
@@ -366,6 +429,14 @@ class Settings:
     metrics_token: str | None = None
     operators: frozenset[str] = frozenset()
     upload_max_bytes: int = 10 << 20
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:push@localhost"
+    push_insecure_hosts: frozenset[str] = frozenset()
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str | None = None
+    delivery_timeout_seconds: float = 10.0
+    reminder_minutes: int = 10
+    usage_flush_seconds: float = 60.0
     dev: bool = False
 
     @classmethod
@@ -395,6 +466,8 @@ class Settings:
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         settings = cls(**values, dev=dev)
+        if settings.webhook_urls and not settings.webhook_secret:
+            raise SettingsError("LIVE_WEBHOOK_SECRET: required when LIVE_WEBHOOK_URLS is set")
         return settings.with_secret()
 
     def with_secret(self) -> Settings:
@@ -422,8 +495,8 @@ class Settings:
                 out[setting.env] = "1" if value else "0"
             elif isinstance(value, list):
                 out[setting.env] = json.dumps(value) if value else ""
-            elif isinstance(value, frozenset):
-                out[setting.env] = ",".join(sorted(value))
+            elif isinstance(value, (tuple, frozenset)):
+                out[setting.env] = ",".join(sorted(value) if isinstance(value, frozenset) else value)
             else:
                 out[setting.env] = str(value)
         return out

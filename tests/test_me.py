@@ -6,21 +6,10 @@ import datetime as dt
 from typing import Any
 
 from live.me.erase import TOMBSTONE_ID
-from live.moderation.activity import record_activity, split_by_day
+from live.me.usage import record_minutes
 from live.moderation.models import Sanction
 from live.storage.models import User
 from tests.test_moderation_support import has_chat, make_cast, store_message
-
-
-def test_split_by_day_cuts_at_utc_midnight() -> None:
-    start = dt.datetime(2026, 3, 1, 23, 59, 0, tzinfo=dt.timezone.utc)
-    assert split_by_day(start, 150) == [
-        ("2026-03-01", start, 60),
-        ("2026-03-02", dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc), 90),
-    ]
-    assert split_by_day(start, 0) == []
-    two_days = split_by_day(dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc), 2 * 86400)
-    assert [(d, s) for d, _, s in two_days] == [("2026-03-01", 43200), ("2026-03-02", 86400), ("2026-03-03", 43200)]
 
 
 async def test_usage_per_day(server: Any) -> None:
@@ -29,22 +18,24 @@ async def test_usage_per_day(server: Any) -> None:
         db = server.services.db
         now = dt.datetime.now(dt.timezone.utc)
         midnight = dt.datetime.combine(now.date(), dt.time(), dt.timezone.utc)
-        await record_activity(db, me, None, "watching", midnight - dt.timedelta(seconds=100), 160)  # 100 + 60
-        await record_activity(db, me, "c1", "hosting", midnight - dt.timedelta(days=2), 30)
-        await record_activity(db, me, None, "chatting", midnight, 15.4)
-        await record_activity(db, me, None, "chatting", midnight - dt.timedelta(days=30), 50)  # outside
-        await record_activity(db, "someone-else", None, "watching", midnight, 1000)
+        minute = dt.timedelta(minutes=1)
+        await record_minutes(db, me, None, "watching", midnight - 2 * minute, midnight + minute)  # 2 + 1
+        await record_minutes(db, me, "c1", "watching", midnight, midnight + minute)  # the same minute elsewhere
+        await record_minutes(db, me, "c1", "hosting", midnight - dt.timedelta(days=2), midnight - dt.timedelta(days=2) + 5 * minute)
+        await record_minutes(db, me, None, "hosting", midnight - dt.timedelta(days=30), midnight - dt.timedelta(days=30) + minute)
+        await record_minutes(db, "someone-else", None, "watching", midnight, midnight + 10 * minute)
         body = (await client.get("/v1/me/usage")).json()
-        assert body["days"] == 7 and [i["date"] for i in body["items"]][-1] == now.date().isoformat()
-        by_day = {i["date"]: i for i in body["items"]}
+        assert len(body["days"]) == 7 and body["days"][-1]["date"] == now.date().isoformat()
+        assert body["today"] == body["days"][-1] and body["daily_limit_minutes"] is None and body["timezone"] == "UTC"
+        by_day = {d["date"]: d for d in body["days"]}
         today, yesterday = now.date(), now.date() - dt.timedelta(days=1)
         assert by_day[today.isoformat()] == {
-            "date": today.isoformat(), "watching_seconds": 60, "hosting_seconds": 0, "chatting_seconds": 15
-        }
-        assert by_day[yesterday.isoformat()]["watching_seconds"] == 100
-        assert by_day[(today - dt.timedelta(days=2)).isoformat()]["hosting_seconds"] == 30
-        assert body["totals"] == {"watching_seconds": 160, "hosting_seconds": 30, "chatting_seconds": 15}
-        assert (await client.get("/v1/me/usage", params={"days": 40})).json()["totals"]["chatting_seconds"] == 65
+            "date": today.isoformat(), "watching_seconds": 60, "hosting_seconds": 0, "messages_sent": 0
+        }  # one minute watched in two communities at once is one minute of your time
+        assert by_day[yesterday.isoformat()]["watching_seconds"] == 120
+        assert by_day[(today - dt.timedelta(days=2)).isoformat()]["hosting_seconds"] == 300
+        assert body["totals"] == {"watching_seconds": 180, "hosting_seconds": 300, "messages_sent": 0}
+        assert (await client.get("/v1/me/usage", params={"days": 40})).json()["totals"]["hosting_seconds"] == 360
         r = await client.get("/v1/me/usage", params={"days": 91})
         assert r.status_code == 422 and "days" in r.json()["error"]["fields"]
         r = await client.get("/v1/me/usage", params={"days": "week"})
@@ -62,7 +53,8 @@ async def _busy_member(cast: Any) -> dict[str, Any]:
                                         json={"target": {"type": "post", "id": other["id"]}, "reason": "meh"})).json()
     action = (await cast.act("moderator", action="timeout", user_id=me, duration_seconds=5, reason="slow")).json()
     appeal = (await cast["member"].post(f"/v1/moderation/{action['id']}/appeal", json={"text": "ok"})).json()
-    await record_activity(cast.server.services.db, me, cid, "watching", dt.datetime.now(dt.timezone.utc), 42)
+    start = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+    await record_minutes(cast.server.services.db, me, cid, "watching", start, start + dt.timedelta(minutes=1))
     return {"mine": mine, "other": other, "comment": comment, "report": report, "action": action, "appeal": appeal}
 
 
@@ -80,7 +72,7 @@ async def test_export_has_everything_about_me(server: Any) -> None:
         assert [r["id"] for r in tables["reports"]] == [made["report"]["id"]]
         assert [a["id"] for a in tables["appeals"]] == [made["appeal"]["id"]]
         assert [a["id"] for a in tables["moderation_actions"]] == [made["action"]["id"]]
-        assert sum(a["seconds"] for a in tables["activity"]) == 42
+        assert sum(a["seconds"] for a in tables["usage_minutes"]) == 60
         assert made["other"]["text"] not in str(tables["posts"])  # only my own rows
         # The moderator's export holds the action they took.
         theirs = (await cast["moderator"].get("/v1/me/export")).json()["tables"]
@@ -98,6 +90,7 @@ async def test_erase_removes_and_anonymizes(server: Any) -> None:
         await cast.act("moderator", action="unban", user_id=me)
         await cast["member"].post(f"/v1/communities/{cid}/join")
         before = (await cast["owner"].get(f"/v1/communities/{cid}")).json()["member_count"]
+        await server.services.components["notifications"].sender.settle()  # its notices are in
 
         r = await cast["member"].delete("/v1/me")
         assert r.status_code == 204, r.text

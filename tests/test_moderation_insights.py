@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import update
 
 from live.communities.models import Community, Membership
-from live.moderation.activity import record_activity
+from live.me.usage import record_minutes
 from live.storage.models import User
 from tests.support.servers import uid
 from tests.test_moderation_support import make_cast
@@ -60,9 +60,11 @@ async def test_insights_count_activity_per_day(server: Any) -> None:
         await cast.act("moderator", action="timeout", user_id=cast.ids["member"], duration_seconds=60)
         await cast.act("moderator", action="kick", user_id=cast.ids["member2"])
         now = dt.datetime.now(dt.timezone.utc)
-        await record_activity(server.services.db, cast.ids["outsider"], cid, "watching", now - dt.timedelta(seconds=90), 90)
-        await record_activity(server.services.db, cast.ids["owner"], cid, "hosting", now - dt.timedelta(seconds=120), 120)
-        await record_activity(server.services.db, cast.ids["owner"], None, "watching", now, 999)  # elsewhere
+        minute = now.replace(second=0, microsecond=0)
+        db = server.services.db
+        await record_minutes(db, cast.ids["outsider"], cid, "watching", minute - dt.timedelta(minutes=2), minute)
+        await record_minutes(db, cast.ids["owner"], cid, "hosting", minute - dt.timedelta(minutes=3), minute)
+        await record_minutes(db, cast.ids["owner"], None, "watching", minute, minute + dt.timedelta(minutes=9))
 
         from live.storage.all_models import metadata
 
@@ -83,9 +85,9 @@ async def test_insights_count_activity_per_day(server: Any) -> None:
         assert today["posts"] == 1 and today["comments"] == 1 and today["likes"] == 2
         assert today["moderation_actions"] == 2 and today["members_joined"] >= 53
         # member2 was kicked, so 4 joins + 50 added - 1 remain; joins are counted from memberships.
-        # Watching and hosting come from usage time recorded for this community only
+        # Watching and hosting come from the usage minutes recorded for this community only
         # (a stretch crossing midnight is split, so compare the sum over the window).
-        assert body["totals"]["watch_seconds"] == 90 and body["totals"]["hosting_seconds"] == 120
+        assert body["totals"]["watch_seconds"] == 120 and body["totals"]["hosting_seconds"] == 180
         # Active: member (post), member2 (comment, like), admin (like), outsider (watch), owner (host).
         assert body["totals"]["active_members"] == 5
         assert body["totals"]["moderation_by_action"] == {"timeout": 1, "kick": 1}

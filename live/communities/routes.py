@@ -105,6 +105,7 @@ async def join_community(ctx: Ctx[None, None]) -> dict[str, Any]:
     async with ctx.services.db.session() as session:
         result = await service.join(session, cid, ctx.user.id, invite_quota=ctx.services.settings.invite_quota)
     await _membership_changed(ctx.services, cid, ctx.user.id, result["role"])
+    await ctx.services.events.emit("member.joined", dict(result, via="join"))
     return result
 
 
@@ -184,6 +185,7 @@ async def accept_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
             session, path_id(ctx, "code"), ctx.user.id, invite_quota=ctx.services.settings.invite_quota
         )
     await _membership_changed(ctx.services, result["community_id"], ctx.user.id, result["role"])
+    await ctx.services.events.emit("member.joined", dict(result, via="invite"))
     return result
 
 
@@ -229,6 +231,10 @@ async def _decide(ctx: Ctx[None, None], approve: bool) -> dict[str, Any]:
         )
     if approve:
         await _membership_changed(ctx.services, result["community_id"], result["user_id"], "member")
+        await ctx.services.events.emit("member.joined", {
+            "community_id": result["community_id"], "user_id": result["user_id"], "role": "member",
+            "via": "join_request",
+        })
     await ctx.services.events.emit("join_request.decided", result)
     return result
 

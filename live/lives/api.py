@@ -3,9 +3,10 @@ that starts the live and chat services."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from live.chat.service import ChatService
 from live.communities.access import is_group_member, require_reader
@@ -18,16 +19,31 @@ from live.lives.service import LiveService, room_of
 from live.safety.blocks import blocked_by
 from live.safety.realtime import without_blocked
 
+if TYPE_CHECKING:
+    from live.lives.schedule import Schedule
+
 api = Api("live")
 
 
 Title = line(200)
 
 
+def _starts_at(value: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError("expected an ISO 8601 time such as 2026-03-01T18:00:00Z") from None
+    if when.tzinfo is None:
+        raise ValueError("must say its time zone (Z or +HH:MM)")
+    return when.astimezone(dt.timezone.utc)
+
+
 class LiveCreate(BaseModel):
     model_config = ConfigDict(strict=True)
 
     title: Title
+    # In the future: a scheduled live (live.lives.schedule). Absent: live now.
+    starts_at: Annotated[str, Field(max_length=64), AfterValidator(_starts_at)] | None = None
 
 
 class ChatPage(BaseModel):
@@ -44,19 +60,25 @@ def lives(ctx: Ctx[Any, Any]) -> LiveService:
     "/v1/communities/{cid}/live",
     body=LiveCreate,
     status=201,
-    errors=[E.NOT_FOUND, E.NOT_MEMBER, E.BANNED, E.MUTED, E.CONFLICT],
+    errors=[E.NOT_FOUND, E.NOT_MEMBER, E.BANNED, E.MUTED, E.CONFLICT, E.INVALID_REQUEST],
 )
 async def go_live(ctx: Ctx[LiveCreate, None]) -> dict[str, Any]:
-    """Go live in a community (members; one live at a time per host).
+    """Go live in a community (members; one live at a time per host), or schedule a live.
 
     The live's WebSocket room is `room` (`live:{id}`); watchers of `community:{cid}` get
-    `live.started`.
+    `live.started`, members and followers a `live.started` notification. With `starts_at` (ISO
+    8601 with a zone, in the future; else 422) the live is `scheduled`: see
+    `POST /v1/live/{lid}/start` and `/reminder`.
     """
+    if ctx.body.starts_at is not None:
+        schedule: Schedule = ctx.services.components["schedule"]
+        starts_at: Any = ctx.body.starts_at
+        return await schedule.create(ctx.params["cid"], ctx.user, ctx.body.title, starts_at)
     return await lives(ctx).create(ctx.params["cid"], ctx.user, ctx.body.title)
 
 
 class LiveList(BaseModel):
-    status: Literal["live", "ended"] = "live"
+    status: Literal["live", "ended", "scheduled"] = "live"
     cursor: Annotated[str | None, Field(max_length=64)] = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
@@ -65,9 +87,13 @@ class LiveList(BaseModel):
 async def list_live(ctx: Ctx[None, LiveList]) -> dict[str, Any]:
     """What is live now in a community, most viewers first.
 
-    `?status=ended` lists past lives instead, newest first, `limit` at a time (`next_cursor`).
+    `?status=scheduled` lists upcoming lives, soonest first, each with your `remind_me`;
+    `?status=ended` lists past lives, newest first; both `limit` at a time (`next_cursor`).
     """
     q = ctx.query
+    if q.status == "scheduled":
+        schedule: Schedule = ctx.services.components["schedule"]
+        return await schedule.upcoming(ctx.params["cid"], ctx.user, q.cursor, q.limit)
     if q.status == "ended":
         return await lives(ctx).list_ended(ctx.params["cid"], ctx.user, q.cursor, q.limit)
     return await lives(ctx).list_live(ctx.params["cid"], ctx.user)

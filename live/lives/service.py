@@ -28,9 +28,11 @@ from live.communities.access import Role, membership, require_member, require_re
 from live.communities.models import Community
 from live.errors import ApiError, ErrorCode, not_found
 from live.lives import stage
+from live.lives import notices
 from live.lives.grace import GracePeriod, HostPresence
-from live.lives.models import ENDED, LIVE, Live, StageSeat
+from live.lives.models import ENDED, LIVE, SCHEDULED, Live, StageSeat
 from live.moderation.sanctions import check_can_speak
+from live.notifications import kinds
 from live.rooms.channels import encode_event, room_channel
 from live.safety.blocks import check_not_blocked
 from live.storage.base import iso, utcnow
@@ -95,6 +97,7 @@ class LiveService:
             "status": live.status,
             "room": room_of(live.id),
             "started_at": iso(live.started_at),
+            "starts_at": iso(live.starts_at),
             "ended_at": iso(live.ended_at),
             "viewer_count": self.viewer_count(live.id) if live.status == LIVE else 0,
             "peak_viewers": live.peak_viewers,
@@ -136,6 +139,8 @@ class LiveService:
             except IntegrityError:
                 raise ApiError(ErrorCode.CONFLICT, "you are already live; end it first") from None
             view = self.view(live, await self._host_name(session, user.id))
+            await notices.queue(self.services, session, kinds.LIVE_STARTED, view)  # commits with the live
+        notices.kick(self.services)
         self.grace.start(live.id, user.id)  # until the host's first connection to the room
         await self.services.events.emit("live.started", {"community_id": community_id, "live": view})
         return view
@@ -202,8 +207,10 @@ class LiveService:
                 role = role_of(member)
                 if role is None or not role.at_least(Role.MODERATOR):
                     raise ApiError(ErrorCode.FORBIDDEN, "only the host or a moderator ends a live")
-            if live.status != LIVE:
+            if live.status == ENDED:
                 raise ApiError(ErrorCode.CONFLICT, "this live has already ended")
+            if live.status == SCHEDULED:  # called off before it started (live.lives.schedule)
+                reason = "cancelled" if by is not None else reason
             live.peak_viewers = max(live.peak_viewers, self._peaks.get(lid, 0), self.viewer_count(lid))
             live.status = ENDED
             live.ended_at = utcnow()

@@ -14,11 +14,12 @@ from live.errors import ErrorCode
 from live.http.api import Api, Ctx
 from live.me import erase as erasure
 from live.me.export import export
-from live.moderation import activity, appeals, paging, reports
+from live.me import usage
+from live.moderation import appeals, paging, reports
 from live.moderation.models import Appeal, ModerationAction
 from live.moderation.schemas import ModerationPage, UsageQuery
 from live.moderation.service import view as action_view
-from live.storage.base import iso, utcnow
+from live.storage.base import iso
 
 api = Api("me")
 log = logging.getLogger("live.me")
@@ -26,9 +27,13 @@ log = logging.getLogger("live.me")
 
 @api.get("/v1/me/usage", query=UsageQuery, errors=[ErrorCode.INVALID_REQUEST])
 async def my_usage(ctx: Ctx[None, UsageQuery]) -> dict[str, Any]:
-    """Your time watching, hosting and chatting per UTC day, oldest first, with totals."""
+    """Your time watching and hosting, and messages sent, per day of your time zone (live.me.usage).
+
+    `{days: [{date, watching_seconds, hosting_seconds, messages_sent}], today, daily_limit_minutes,
+    timezone, totals}`, oldest day first.
+    """
     async with ctx.services.db.session() as session:
-        return await activity.usage(session, ctx.user.id, ctx.query.days, utcnow().date())
+        return await usage.usage(session, ctx.user.id, ctx.query.days, ctx.services.clock.now())
 
 
 @api.get("/v1/me/moderation", query=ModerationPage, errors=[ErrorCode.INVALID_REQUEST])

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.communities.models import Announcement, Comment, Community, Membership, Post, PostLike
 from live.errors import ApiError, ErrorCode, not_found
 from live.me.tables import ACTOR_COLUMN_NAMES, AUTHOR_COLUMN_NAMES, OWNED_TEXT_COLUMNS, tables_naming_users
-from live.moderation.models import Activity, Appeal, ModerationAction, Report
+from live.moderation.models import Appeal, ModerationAction, Report
 from live.storage.all_models import metadata
 from live.storage.base import utcnow
 from live.storage.db import Database
@@ -42,7 +42,7 @@ TOMBSTONE_NAME = "Deleted user"
 
 # Rows that only mean something for the user themself: deleted outright.
 _DELETED = ("memberships", "group_members", "post_likes", "join_requests", "invites", "reports", "appeals",
-            "activity")
+            "push_subscriptions")
 # Tables handled by hand below (sanctions are kept on purpose).
 _HANDLED = frozenset({*_DELETED, "posts", "comments", "announcements", "moderation_actions", "sanctions"})
 
@@ -135,7 +135,6 @@ async def _erase(session: AsyncSession, user_id: str) -> None:
             .values(comment_count=case((Post.comment_count > n, Post.comment_count - n), else_=0))
         )
 
-    await session.execute(delete(Activity).where(Activity.user_id == user_id))
     await session.execute(delete(Appeal).where(Appeal.user_id == user_id))
     await session.execute(delete(Report).where(Report.reporter_id == user_id))
     await session.execute(
@@ -158,6 +157,8 @@ async def _erase(session: AsyncSession, user_id: str) -> None:
         update(Announcement).where(Announcement.author_id == user_id).values(author_id=TOMBSTONE_ID),
     ):
         await session.execute(stmt)
+
+    await _scrub_mentions(session, user_id)
 
     for table, columns in tables_naming_users(skip=frozenset({"sanctions"})):
         for column in columns:
@@ -189,6 +190,21 @@ async def _erase(session: AsyncSession, user_id: str) -> None:
                 # Reassigning would collide with a unique key: the rows go instead.
                 await session.execute(delete(table).where(column == user_id))
     await session.execute(delete(User).where(User.id == user_id))
+
+
+async def _scrub_mentions(session: AsyncSession, user_id: str) -> None:
+    """Other people's notifications about what the user did ("X is live: <title>") lose the
+    name and the words; deliveries not yet made that carry them (pushes, webhooks, a fan-out
+    still expanding) are dropped rather than sent with the erased text."""
+    notifications = metadata.tables.get("notifications")
+    if notifications is not None and "actor_id" in notifications.c:
+        await session.execute(
+            update(notifications).where(notifications.c.actor_id == user_id).values(
+                actor_id=TOMBSTONE_ID, actor_name=TOMBSTONE_NAME, title=TOMBSTONE_NAME, body="")
+        )
+    outbox = metadata.tables.get("outbox")
+    if outbox is not None and "payload" in outbox.c:
+        await session.execute(delete(outbox).where(outbox.c.payload.contains(f'"{user_id}"')))
 
 
 async def _ensure_tombstone(session: AsyncSession) -> None:

@@ -78,6 +78,8 @@ class Grant:
     status: str
     private: bool  # a members-only community: caches other than the caller's must not keep it
     recorded: bool
+    community_id: str = ""
+    user_id: str | None = None  # the token's user: their viewing counts as usage time (live.me.usage)
 
 
 @dataclasses.dataclass(slots=True)
@@ -296,6 +298,9 @@ class HlsService:
             location = "index.m3u8?" + urllib.parse.urlencode(fresh)
             return Reply(302, [("location", location), ("cache-control", "no-store")], b"")
         self.viewers.seen(grant.lid, viewer, query.get("joined") == "1")
+        usage = self.services.components.get("usage")
+        if usage is not None and grant.user_id is not None:
+            usage.note(grant.user_id, grant.community_id, "watching")  # a signed-in HLS viewer's minute
         msn, part = _directive(query, "_HLS_msn"), _directive(query, "_HLS_part")
         if part is not None and msn is None:
             raise ApiError(ErrorCode.INVALID_REQUEST, "_HLS_part needs _HLS_msn", fields={"_HLS_part": "without _HLS_msn"})
@@ -348,7 +353,8 @@ class HlsService:
         recorded = self._recorded(lid)
         if info.status != "live" and not recorded:
             raise _missing()  # an ended live's HLS lasts as long as its recording
-        return Grant(lid, info.status, community.read_policy != "public", recorded)
+        return Grant(lid, info.status, community.read_policy != "public", recorded, info.community_id,
+                     user.id if user is not None else None)
 
     # -- viewers ---------------------------------------------------------------------------------
     async def _tick_forever(self) -> None:

@@ -167,7 +167,9 @@ async def resolve_report(ctx: Ctx[ReportResolve, None]) -> dict[str, Any]:
     """Answer a report (moderators and up); the reporter reads the answer at /v1/me/reports."""
     async with ctx.services.db.session() as session:
         report = await reports.resolve(session, path_id(ctx, "rid"), ctx.user.id, ctx.body.resolution)
-        return reports.view(report, staff=True)
+        out = reports.view(report, staff=True)
+    await ctx.services.events.emit("report.resolved", dict(out))  # the reporter's notification
+    return out
 
 
 # -- appeals -------------------------------------------------------------------------------------
@@ -213,6 +215,7 @@ async def decide_appeal(ctx: Ctx[AppealDecision, None]) -> dict[str, Any]:
         out = appeals.view(item, action, staff=True)
     if lifting is not None:
         await _announce(ctx, lifting)
+    await ctx.services.events.emit("appeal.decided", dict(out))  # the appellant's notification
     return out
 
 

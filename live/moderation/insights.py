@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.communities.access import Role, require_role
 from live.communities.models import Comment, Membership, Post, PostLike
 from live.errors import ApiError, ErrorCode
-from live.moderation.activity import day_range
-from live.moderation.models import Activity, ModerationAction, Report
+from live.me import usage
+from live.moderation.models import ModerationAction, Report
 from live.storage.base import Base
 
 SERIES = (
@@ -35,7 +35,7 @@ def day_of(session: AsyncSession, column: Any) -> ColumnElement[str]:
 
 
 def _window(today: dt.date, days: int) -> tuple[list[str], dt.datetime]:
-    span = day_range(days, today)
+    span = [d.isoformat() for d in usage.day_range(days, today)]
     start = dt.datetime.combine(dt.date.fromisoformat(span[0]), dt.time(), dt.timezone.utc)
     return span, start
 
@@ -79,17 +79,10 @@ async def insights(
     if lives is not None:
         await count_by_day("lives", lives.c.started_at, lives.c.community_id == community_id)
 
-    seconds = await session.execute(
-        select(Activity.day, Activity.kind, func.sum(Activity.seconds))
-        .where(
-            Activity.community_id == community_id,
-            Activity.day >= span[0],
-            Activity.kind.in_(("watching", "hosting")),
-        )
-        .group_by(Activity.day, Activity.kind)
-    )
-    for d, kind, total in seconds:
-        series["watch_seconds" if kind == "watching" else "hosting_seconds"][d] = int(total or 0)
+    # Watching and hosting: the usage minutes recorded from real sessions (live.me.usage).
+    for d, kind, total in await usage.community_seconds(session, community_id, span[0]):
+        if kind in ("watching", "hosting"):
+            series["watch_seconds" if kind == "watching" else "hosting_seconds"][d] = total
 
     active_by_day, active_total = await _active_members(session, community_id, start, span[0])
     series["active_members"] = {d: len(users) for d, users in active_by_day.items()}
@@ -135,8 +128,6 @@ async def _active_members(
         select(day_of(session, PostLike.created_at), PostLike.user_id)
         .join(Post, Post.id == PostLike.post_id)
         .where(Post.community_id == community_id, PostLike.created_at >= start),
-        select(Activity.day, Activity.user_id)
-        .where(Activity.community_id == community_id, Activity.day >= first_day),
     ]
     by_day: dict[str, set[str]] = defaultdict(set)
     everyone: set[str] = set()
@@ -144,5 +135,8 @@ async def _active_members(
         for day, user in await session.execute(stmt.distinct()):
             by_day[day].add(user)
             everyone.add(user)
+    for day, user in await usage.community_users(session, community_id, first_day):
+        by_day[day].add(user)
+        everyone.add(user)
     return by_day, len(everyone)
 

@@ -1,4 +1,4 @@
-"""Tables of moderation: the action log, standing sanctions, reports, appeals, and usage time.
+"""Tables of moderation: the action log, standing sanctions, reports and appeals.
 
 `moderation_actions` is the append-only record every member can read (the log). `sanctions` is
 the current state derived from it: at most one ban and one mute per (community, user), with an
@@ -94,25 +94,3 @@ class Appeal(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class Activity(Base):
-    """Time a user spent watching, hosting or chatting, split at UTC midnight.
-
-    `day` (YYYY-MM-DD, UTC) is stored so per-day totals are one GROUP BY on an index, on both
-    databases, without date functions that differ between SQLite and PostgreSQL.
-    """
-
-    __tablename__ = "activity"
-    __table_args__ = (
-        Index("ix_activity_user_id_day", "user_id", "day"),
-        Index("ix_activity_community_id_day", "community_id", "day"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(String(64))
-    community_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    kind: Mapped[str] = mapped_column(String(16))  # watching | hosting | chatting
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    seconds: Mapped[int] = mapped_column(Integer)
-    day: Mapped[str] = mapped_column(String(10))

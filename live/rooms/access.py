@@ -78,8 +78,10 @@ class RoomChecks:
                 info = await lives.room_info(ident)
             if info is None:
                 raise not_found("live")
-            if getattr(info, "status", "live") != "live":
-                raise ApiError(ErrorCode.CONFLICT, "this live has ended")
+            status = getattr(info, "status", "live")
+            if status != "live":
+                raise ApiError(ErrorCode.CONFLICT,
+                               "this live has not started yet" if status == "scheduled" else "this live has ended")
             member = await self._reader(info.community_id, user_id)
             return RoomAccess(room, kind, ident, info.community_id, member is not None, host_id=info.host_id)
         if kind == "group":

@@ -30,6 +30,7 @@ from live.http.errors import error_response
 
 STATIC_DIR = Path(__file__).parent / "static"
 INDEX = Path(__file__).parent / "index.html"
+SERVICE_WORKER = Path(__file__).parent / "sw.js"  # not under /static: its URL decides its scope
 DEV_TOKEN_TTL = 12 * 3600
 
 # The page only ever talks to its own origin; user text is never parsed as HTML, and this header
@@ -120,6 +121,13 @@ async def index(request: Request) -> Response:
     return FileResponse(INDEX, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
 
+async def service_worker(request: Request) -> Response:
+    """The service worker that shows Web Push notifications, served at the root so its scope is `/`."""
+    return FileResponse(SERVICE_WORKER, media_type="text/javascript; charset=utf-8", headers={
+        "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Service-Worker-Allowed": "/",
+    })
+
+
 class _Static(StaticFiles):
     """Static files that revalidate (no build step, so no hashed names) and are not sniffed."""
 
@@ -140,6 +148,14 @@ OPENAPI_EXTRA: dict[str, Any] = {
             "summary": "The web client (a single HTML page; its modules are under /static/)",
             "security": [],
             "responses": {"200": {"description": "the page", "content": {"text/html": {}}}},
+        }
+    },
+    "/sw.js": {
+        "get": {
+            "tags": ["web"],
+            "summary": "The web client's service worker (shows Web Push notifications; scope `/`)",
+            "security": [],
+            "responses": {"200": {"description": "JavaScript", "content": {"text/javascript": {}}}},
         }
     },
     "/v1/dev/token": {
@@ -169,6 +185,7 @@ def websocket_routes() -> list[BaseRoute]:
     """The page and its assets (plain routes: the component hook adds any Starlette route)."""
     return [
         Route("/", index, methods=["GET", "HEAD"]),
+        Route("/sw.js", service_worker, methods=["GET", "HEAD"]),
         Mount("/static", app=_Static(directory=STATIC_DIR), name="static"),
         DevOnlyRoute("/v1/dev/token", dev_token, methods=["POST"]),
     ]

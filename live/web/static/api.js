@@ -61,7 +61,8 @@ export const api = {
   get: (path, opts) => request('GET', path, undefined, opts),
   post: (path, body = {}, opts) => request('POST', path, body, opts),
   patch: (path, body, opts) => request('PATCH', path, body, opts),
-  del: (path, opts) => request('DELETE', path, undefined, opts),
+  put: (path, body, opts) => request('PUT', path, body, opts),
+  del: (path, opts, body) => request('DELETE', path, body, opts),
 };
 
 /** `path?k=v&...` without the empty values. */

@@ -9,8 +9,13 @@ import { renderCommunity } from './views/community.js';
 import { renderInvite } from './views/invite.js';
 import { renderGoLive } from './views/golive.js';
 import { renderLive } from './views/live.js';
+import { renderInbox } from './views/inbox.js';
+import { renderNotifySettings } from './views/notifysettings.js';
+import { renderUsage } from './views/usage.js';
+import { Notifications } from './notify.js';
 
 const gateway = new Gateway(() => session.token);
+const notifications = new Notifications(gateway);
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const net = document.getElementById('net');
@@ -18,6 +23,7 @@ const net = document.getElementById('net');
 /** What every view gets. */
 const app = {
   gateway,
+  notifications,
   get me() { return session.user; },
   config: null,
   communities: new Map(), // id -> last community object seen (names for notices)
@@ -28,6 +34,7 @@ const app = {
     gateway.start();
     webConfig(true).then((c) => { app.config = c; });
     renderNav();
+    notifications.refresh();
   },
   signOut() {
     session.clear();
@@ -46,6 +53,9 @@ const ROUTES = [
   [/^#\/c\/([^/]+)\/golive$/, renderGoLive, true],
   [/^#\/c\/([^/]+)(?:\/(live|posts|groups|moderation))?$/, renderCommunity, true],
   [/^#\/live\/([^/]+)$/, renderLive, true],
+  [/^#\/notifications$/, renderInbox, true],
+  [/^#\/settings\/notifications$/, renderNotifySettings, true],
+  [/^#\/me\/time$/, renderUsage, true],
   [/^#\/?$/, renderDiscover, true],
 ];
 
@@ -99,6 +109,8 @@ function renderNav() {
   }
   replace(nav,
     h('a', { href: '#/' }, 'Discover'),
+    h('a', { href: '#/me/time', 'data-testid': 'your-time' }, 'Your time'),
+    notifications.link,
     h('span', { class: 'me', 'data-testid': 'me' }, userName(me)),
     h('button', { type: 'button', class: 'secondary small', onclick: () => app.signOut() }, 'Sign out'));
 }

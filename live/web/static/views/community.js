@@ -97,7 +97,7 @@ export async function renderCommunity(main, [cid, tab], app) {
     onError: () => {},
   });
   // Events about lives of this community may arrive addressed to their own room (room.viewers).
-  const offs = ['live.started', 'live.ended', 'announcement'].map((type) => app.gateway.on(type, (msg) => {
+  const offs = ['live.started', 'live.ended', 'live.scheduled', 'announcement'].map((type) => app.gateway.on(type, (msg) => {
     if (msg.community_id === cid && msg.room !== `community:${cid}`) hub.emit(msg);
   }));
   const offViewers = app.gateway.on('room.viewers', (msg) => {
@@ -142,6 +142,7 @@ function headerContent(ctx, reload) {
       }));
       actions.append(h('span', { class: 'badge' }, 'invite only'), ask);
     }
+    if (c.read_policy === 'public') actions.append(followButton(ctx));
   } else {
     actions.append(h('a', { class: 'button', href: `#/c/${cid}/golive`, 'data-testid': 'go-live' }, 'Go live'));
     const invite = h('button', { type: 'button', class: 'secondary' }, 'Invite');
@@ -172,6 +173,7 @@ function headerContent(ctx, reload) {
     }
     actions.append(inviteOut);
   }
+  actions.append(muteButton(ctx));
   return [
     h('h1', { dir: 'auto', 'data-testid': 'community-name' }, c.name),
     c.description ? userText(c.description) : null,
@@ -182,4 +184,57 @@ function headerContent(ctx, reload) {
     c.rules ? h('details', {}, h('summary', {}, 'Rules'), userText(c.rules)) : null,
     actions,
   ];
+}
+
+const FOLLOW_TEXT = {
+  follow: 'Follow', following: 'Following', followed: (n) => `You follow ${n}: its lives will reach you.`,
+  mute: 'Mute notifications', unmute: 'Unmute notifications',
+  muted: 'Pushes from this community are muted (your inbox still records them).', unmuted: 'Pushes from this community are on.',
+};
+
+// Follow a public community without joining: its lives reach you (live.started, live.scheduled).
+function followButton(ctx) {
+  const { cid, community: c } = ctx;
+  const button = h('button', { type: 'button', class: 'secondary', 'data-testid': 'follow' }, FOLLOW_TEXT.follow);
+  let on = false;
+  const paint = () => {
+    button.textContent = on ? FOLLOW_TEXT.following : FOLLOW_TEXT.follow;
+    button.setAttribute('aria-pressed', on ? 'true' : 'false');
+  };
+  api.get('/v1/me/following?limit=100').then((page) => {
+    on = (page.items || []).some((f) => f.community.id === cid);
+    paint();
+  }).catch(() => {});
+  button.addEventListener('click', () => busy(button, async () => {
+    if (on) await api.del(`/v1/communities/${cid}/follow`);
+    else { await api.post(`/v1/communities/${cid}/follow`); toast(FOLLOW_TEXT.followed(c.name)); }
+    on = !on;
+    paint();
+  }));
+  paint();
+  return button;
+}
+
+// Mute this community's pushes (notification settings' muted_communities).
+function muteButton(ctx) {
+  const { cid, app } = ctx;
+  const button = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'mute-community' });
+  const paint = () => {
+    const on = app.notifications.muted.has(cid);
+    button.textContent = on ? FOLLOW_TEXT.unmute : FOLLOW_TEXT.mute;
+    button.setAttribute('aria-pressed', on ? 'true' : 'false');
+  };
+  paint();
+  button.addEventListener('click', () => busy(button, async () => {
+    const settings = await api.get('/v1/me/notification-settings');
+    const muted = new Set(settings.muted_communities);
+    if (muted.has(cid)) muted.delete(cid); else muted.add(cid);
+    const body = { muted_communities: [...muted], timezone: settings.timezone, daily_limit_minutes: settings.daily_limit_minutes };
+    if (settings.quiet_hours) body.quiet_hours = settings.quiet_hours;
+    const saved = await api.put('/v1/me/notification-settings', body);
+    app.notifications.muted = new Set(saved.muted_communities);
+    toast(app.notifications.muted.has(cid) ? FOLLOW_TEXT.muted : FOLLOW_TEXT.unmuted);
+    paint();
+  }));
+  return button;
 }

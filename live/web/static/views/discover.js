@@ -2,6 +2,7 @@
 
 import { api, withQuery } from '../api.js';
 import { busy, describeError, field, h, replace, toast, userText } from '../dom.js';
+import { renderHomeTab } from './hometab.js';
 
 export async function renderDiscover(main, _params, app) {
   const q = h('input', { type: 'search', name: 'q', maxlength: 100, dir: 'auto', placeholder: 'Name or description' });
@@ -62,13 +63,15 @@ export async function renderDiscover(main, _params, app) {
   }
   more.addEventListener('click', () => busy(more, () => load(false)));
 
+  const home = renderHomeTab(app);
   replace(main,
+    home.el,
     h('section', { class: 'panel' },
       h('h1', {}, 'Discover communities'),
       search, status, list, more),
     createForm(app));
   await load(true);
-  return () => clearTimeout(debounce);
+  return () => { clearTimeout(debounce); home.stop(); };
 }
 
 export function topics(values, onPick) {

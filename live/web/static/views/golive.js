@@ -1,5 +1,7 @@
 // Go live: camera and microphone preview, a title, start. Starting creates the live over HTTP and
-// hands the open camera to the live page, which publishes it (media.publish).
+// hands the open camera to the live page, which publishes it (media.publish). Or schedule it for
+// later (a `starts_at`: members and followers are told, and can ask for a reminder), and start a
+// scheduled live of yours from here when the time comes (POST /v1/live/{lid}/start).
 
 import { api } from '../api.js';
 import { busy, describeError, field, h, replace } from '../dom.js';
@@ -20,8 +22,49 @@ export async function renderGoLive(main, [cid], app) {
   const title = h('input', { name: 'title', required: true, maxlength: 200, dir: 'auto', 'data-testid': 'live-title' });
   const start = h('button', { type: 'submit', 'data-testid': 'start-live', disabled: true }, 'Start live');
   const error = h('p', { class: 'error', role: 'alert' });
+  const later = h('input', { type: 'datetime-local', name: 'starts_at', 'data-testid': 'starts-at' });
+  const schedule = h('button', { type: 'button', class: 'secondary', 'data-testid': 'schedule-live' }, 'Schedule');
   const form = h('form', { class: 'stack' }, field('Title', title, 'What is this live about?'), error,
-    h('div', { class: 'row' }, start, h('a', { class: 'button secondary', href: `#/c/${cid}` }, 'Cancel')));
+    h('div', { class: 'row' }, start, h('a', { class: 'button secondary', href: `#/c/${cid}` }, 'Cancel')),
+    h('details', { 'data-testid': 'schedule-details' }, h('summary', {}, 'Or schedule it for later'),
+      field('Starts at (your time)', later, 'Members and followers are told now, and reminded before it starts.'),
+      schedule));
+  const mine = h('ul', { class: 'plain', 'data-testid': 'my-scheduled' });
+
+  schedule.addEventListener('click', () => {
+    error.textContent = '';
+    if (!title.value.trim()) { error.textContent = 'A title is required.'; title.focus(); return; }
+    if (!later.value) { error.textContent = 'Pick when it starts.'; later.focus(); return; }
+    busy(schedule, async () => {
+      try {
+        const startsAt = new Date(later.value).toISOString(); // datetime-local is the user's local time
+        await api.post(`/v1/communities/${cid}/live`, { title: title.value.trim(), starts_at: startsAt });
+        app.navigate(`#/c/${cid}/live`);
+      } catch (err) {
+        error.textContent = describeError(err);
+      }
+    });
+  });
+
+  // Scheduled lives of mine in this community: start one with the camera that is open here.
+  try {
+    const page = await api.get(`/v1/communities/${cid}/live?status=scheduled&limit=50`);
+    for (const live of (page.items || []).filter((l) => l.host?.id === app.me?.id)) {
+      const go = h('button', { type: 'button', 'data-testid': 'start-scheduled-now' }, 'Start now');
+      go.addEventListener('click', () => busy(go, async () => {
+        try {
+          const started = await api.post(`/v1/live/${live.id}/start`);
+          handOver(started.id, stream);
+          handed = true;
+          app.navigate(`#/live/${started.id}`);
+        } catch (err) {
+          error.textContent = describeError(err);
+        }
+      }));
+      mine.append(h('li', { class: 'row' }, h('span', { dir: 'auto' }, live.title), ' ',
+        h('time', { datetime: live.starts_at }, new Date(live.starts_at).toLocaleString()), ' ', go));
+    }
+  } catch { /* the form still works */ }
 
   let stream = null;
   let handed = false;
@@ -56,7 +99,7 @@ export async function renderGoLive(main, [cid], app) {
 
   replace(main, h('section', { class: 'panel golive' },
     h('h1', {}, 'Go live in ', h('bdi', {}, community.name)),
-    h('div', { class: 'golive-grid' }, h('div', {}, video, camStatus), form)));
+    h('div', { class: 'golive-grid' }, h('div', {}, video, camStatus), h('div', {}, form, mine))));
   title.focus();
   return () => {
     if (!handed && stream) stream.getTracks().forEach((t) => t.stop());

@@ -3,6 +3,7 @@
 
 import { api, session } from '../api.js';
 import { h, replace, userName } from '../dom.js';
+import { upcomingList } from './upcoming.js';
 
 const REFRESH_MS = 10000;
 
@@ -15,7 +16,18 @@ export function renderLiveTab(panel, ctx) {
   const goLive = ctx.community.my_role
     ? h('a', { class: 'button', href: `#/c/${cid}/golive` }, 'Go live')
     : null;
-  replace(panel, h('div', { class: 'row spread' }, h('h2', {}, 'Live now'), goLive), empty, grid);
+  const upcoming = upcomingList(app.me);
+  const upcomingHead = h('h2', { hidden: true }, 'Upcoming');
+  replace(panel, h('div', { class: 'row spread' }, h('h2', {}, 'Live now'), goLive), empty, grid,
+    upcomingHead, upcoming.el);
+
+  async function refreshUpcoming() {
+    try {
+      const page = await api.get(`/v1/communities/${cid}/live?status=scheduled&limit=50`);
+      upcoming.set(page.items || []);
+      upcomingHead.hidden = upcoming.size === 0;
+    } catch { /* keep what is shown */ }
+  }
 
   function upsert(live) {
     if (!live || live.status === 'ended') { if (live) remove(live.id); return; }
@@ -106,15 +118,17 @@ export function renderLiveTab(panel, ctx) {
   }
 
   const off = hub.on((msg) => {
-    if (msg.type === 'live.started') upsert(msg.live);
-    else if (msg.type === 'live.ended') remove(msg.live?.id);
+    if (msg.type === 'live.started') { upsert(msg.live); upcoming.remove(msg.live?.id); upcomingHead.hidden = upcoming.size === 0; }
+    else if (msg.type === 'live.scheduled') { upcoming.add(msg.live); upcomingHead.hidden = false; }
+    else if (msg.type === 'live.ended') { remove(msg.live?.id); upcoming.remove(msg.live?.id); upcomingHead.hidden = upcoming.size === 0; }
     else if (msg.type === 'room.viewers' && msg.room?.startsWith('live:')) {
       const entry = cards.get(msg.room.slice(5));
       if (entry) { entry.live.viewer_count = msg.count; fill(entry); order(); }
-    } else if (msg.type === 'local.joined' && msg.info.rejoin) refresh();
+    } else if (msg.type === 'local.joined' && msg.info.rejoin) { refresh(); refreshUpcoming(); }
   });
   const timer = setInterval(refresh, REFRESH_MS);
-  cleanups.push(off, () => clearInterval(timer), () => { for (const id of [...cards.keys()]) remove(id); });
+  cleanups.push(off, () => clearInterval(timer), () => { for (const id of [...cards.keys()]) remove(id); }, () => upcoming.stop());
   refresh();
+  refreshUpcoming();
   void app;
 }
