@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtest import bench_doc, ladder_report
+from loadtest import bench_audience, bench_doc, ladder_report
 from loadtest.bench_servers import (
     PY,
     ROOT,
@@ -84,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
                              "figures; '' for none (default README.md; never with --quick)")
     parser.add_argument("--only", action="append", choices=[t.key for t in TARGETS],
                         help="measure only this chat target (repeat for several; default all)")
-    parser.add_argument("--skip", action="append", default=[], choices=("connections", "media"),
-                        help="leave out the idle-connections or the media section")
+    parser.add_argument("--skip", action="append", default=[], choices=("connections", "media", "audience", "chat"),
+                        help="leave out the idle-connections, the media, the audience (relay tree, HLS, chat "
+                             "while a live is watched) or the chat ladder section")
+    parser.add_argument("--audience-only", action="store_true",
+                        help="only the audience section (the relay tree, HLS, chat while a live is watched)")
     parser.add_argument("--note", default="", help="a note printed at the top of the documents written "
                                                    "(the conditions of this run)")
     parser.add_argument("--render", action="store_true",
@@ -172,6 +175,8 @@ def bench(servers: Servers, workdir: Path, args: argparse.Namespace) -> bench_do
         run.skipped["socketio-node"] = "its packages could not be installed (see the notes)"
     run.versions = {"redis-server": redis_version(), "Node.js peer": node_version()}
     conns = 300 if args.quick else 10_000
+    if getattr(args, "audience_only", False):
+        chosen = []
     for target in chosen:
         run.labels[target.key] = target.label
         if target.key in run.skipped:
@@ -194,6 +199,8 @@ def bench(servers: Servers, workdir: Path, args: argparse.Namespace) -> bench_do
             if "media" not in args.skip and target.key == ("live-pg" if pg.url else "live-sqlite"):
                 used = True
                 run.media = media_section(servers, workdir, tr.server_args(), processes, args.quick)
+            if "chat" in args.skip:
+                continue
             if used:
                 # 10,000 connections just closed can keep a server busy for tens of seconds
                 # (python-socketio's handshakes timed out behind them): the ladder starts afresh.
@@ -211,6 +218,10 @@ def bench(servers: Servers, workdir: Path, args: argparse.Namespace) -> bench_do
             print(f"\n!!! {target.label}: {run.skipped[target.key]}", flush=True)
         finally:
             tr.stop()
+    if "audience" not in args.skip:
+        print("\n== the audience: one live over several media processes, HLS, chat while a live is watched",
+              flush=True)
+        run.audience = bench_audience.audience_section(servers, workdir, secret, processes, args.quick, run_loadtest)
     return run
 
 

@@ -10,7 +10,7 @@ import html as html_mod
 from pathlib import Path
 from typing import Any
 
-from loadtest import ladder_report, report
+from loadtest import bench_audience, ladder_report, report
 from loadtest.ladder_report import rate_of, sustained, sustained_text
 from loadtest.runner import machine_info
 
@@ -35,6 +35,7 @@ class Run:
     cores: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     connections: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     media: dict[str, Any] | None = None
+    audience: dict[str, Any] | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     elapsed: float = 0.0
@@ -208,6 +209,8 @@ def markdown(run: Run, html_path: str) -> str:
                 f"({results[0]['summary']['connected']} subscribers) and {stock}% for aiortc's stock MediaRelay "
                 f"({results[1]['summary']['connected']}): {ratio}", "", report.markdown_table(results), "",
                 "Command lines:", "", "```", *[r["command"] for r in results], "```", ""]
+    if run.audience:
+        out += bench_audience.markdown(run.audience)
     out.append(NOTES)
     return "\n".join(out)
 
@@ -246,6 +249,8 @@ def readme_block(run: Run, doc: str, note: str) -> list[str]:
             name = {"live": "live's relay", "mediarelay": "aiortc MediaRelay (re-encodes per viewer)"}.get(r["label"], r["label"])
             other.append(f"| media, {name} | {s.get('server_cpu_per_subscriber')}% of a core per 640x360 "
                          f"subscriber ({s['connected']} subscribers, {s['fps_avg']:g} fps, loss {s['loss_pct_avg']:g}%) |")
+    if run.audience:
+        other += bench_audience.readme_rows(run.audience)
     if other:
         lines += ["", "| scenario | figure |", "|---|---|", *other]
     lines += ["", f"Measured by `make bench` on a 2-core machine; method, every step and the limits: [{doc}]({doc}).",

@@ -203,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-decode", action="store_true",
                    help="subscribers count complete encoded frames instead of decoding them, so one generator "
                         "process holds many: measures the relay's capacity, not the generator's decoders")
+    g.add_argument("--video", metavar="FILE",
+                   help="a VP8 + Opus WebM the publisher sends as it is, looped (no encoding on the generator; "
+                        "python -c \"from live.media.synthetic import write_pattern_webm; "
+                        "write_pattern_webm('p720.webm', 1280, 720)\" makes one); default: the test pattern, "
+                        "encoded live at --resolution")
     g.add_argument("--workers", type=_positive(int), default=1,
                    help="media processes the server spreads the live's viewers over (start it with "
                         "LIVE_MEDIA_PROCESSES>=W and LIVE_MEDIA_VIEWERS_PER_WORKER<=N/W): reports loss, fps, first "
@@ -491,7 +496,7 @@ def cmd_media(args: argparse.Namespace) -> int:
             urls[0], host.token, [v.token for v in viewers], rooms[0], size=(w, h), ramp=args.ramp,
             duration=args.duration, server_pids=_server_pids(args, urls), quiet=args.quiet, command=command,
             label=args.label or "live", decode=not args.no_decode, processes=args.processes,
-            workers=args.workers))
+            workers=args.workers, video=args.video))
     finally:
         if hosts:
             asyncio.run(end_lives(urls[0], hosts, rooms))

@@ -325,14 +325,18 @@ class ProcessGroup:
 
 async def run_media(url: str, host_token: str | None, tokens: list[str | None], room: str, *, size: tuple[int, int],
                     ramp: float, duration: float, server_pids: list[int], quiet: bool, command: str, label: str,
-                    target: str = "live", decode: bool = True, processes: int = 1, workers: int = 1) -> dict[str, Any]:
+                    target: str = "live", decode: bool = True, processes: int = 1, workers: int = 1,
+                    video: str | None = None) -> dict[str, Any]:
     """`tokens` are the subscribers' (for `live`; None for the peer, which has no accounts).
 
     `workers` > 1: the server is expected to spread the live's viewers over that many media processes
     (start it with LIVE_MEDIA_PROCESSES >= workers and LIVE_MEDIA_VIEWERS_PER_WORKER <= N / workers);
     the report then has loss, fps, first-frame time and CPU per process, and the origin's cost per
     edge (its CPU beyond the publisher alone, measured before any viewer joins, and beyond its own
-    viewers at the edges' cost per viewer)."""
+    viewers at the edges' cost per viewer).
+
+    `video`: a VP8 + Opus WebM file the publisher sends as it is, in a loop (no encoding here: a
+    720p encoder would take the generator's core), instead of the test pattern it encodes live."""
     from aiortc import RTCSessionDescription
 
     from live.media.peers import publisher
@@ -342,7 +346,14 @@ async def run_media(url: str, host_token: str | None, tokens: list[str | None], 
     sampler = procstat.Sampler(server_pids)
     sampler.sample()
     t0 = time.time()
-    pub_pc, offer = await publisher(size=size, bitrate=PUBLISHER_BITRATE)
+    player = None
+    if video is not None:
+        from aiortc.contrib.media import MediaPlayer
+
+        player = MediaPlayer(video, decode=False, loop=True)
+        pub_pc, offer = await publisher(video=player.video, audio=player.audio, codec="VP8")
+    else:
+        pub_pc, offer = await publisher(size=size, bitrate=PUBLISHER_BITRATE)
     answer = await signaling.publish(offer)
     await pub_pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     sampler.refresh()  # the media processes a server starts when media is first needed
@@ -422,11 +433,15 @@ async def run_media(url: str, host_token: str | None, tokens: list[str | None], 
     results = await asyncio.gather(*(g.finish() for g in groups))
     await signaling.close()
     await pub_pc.close()
+    if player is not None:
+        for track in (player.video, player.audio):
+            if track is not None:
+                track.stop()
     result = _result(results, sampler, window, timeline, gen_cpu, warnings, t0, n, {
         "target": target, "label": label, "command": command, "config": {
             "url": url, "room": room, "subscribers": n, "size": f"{size[0]}x{size[1]}", "ramp": ramp,
             "duration": duration, "decode": decode, "processes": len(groups) + (processes > 1),
-            "publisher_bitrate": PUBLISHER_BITRATE, "workers": workers}})
+            "publisher_bitrate": None if video else PUBLISHER_BITRATE, "video": video, "workers": workers}})
     result["summary"]["by_worker"] = by_worker(results, result["summary"]["server"], base, signaling.origin)
     used = len(result["summary"]["by_worker"])
     if workers > 1 and used < workers:

@@ -92,14 +92,56 @@ class ToneAudioTrack(MediaStreamTrack):
         delay = target - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        frame = self.frame_at(self.pts)
+        self.pts += self.samples
+        return frame
+
+    def frame_at(self, pts: int) -> av.AudioFrame:
+        """The tone's samples from `pts` on, as one frame."""
         frame = av.AudioFrame(format="s16", layout="mono", samples=self.samples)
-        offset = (self.pts % self.rate) * 2
+        offset = (pts % self.rate) * 2
         chunk = self._tone[offset : offset + self.samples * 2]
         if len(chunk) < self.samples * 2:
             chunk += self._tone[: self.samples * 2 - len(chunk)]
         frame.planes[0].update(chunk)
-        frame.pts = self.pts
+        frame.pts = pts
         frame.sample_rate = self.rate
         frame.time_base = fractions.Fraction(1, self.rate)
-        self.pts += self.samples
         return frame
+
+
+def write_pattern_webm(path: str, width: int, height: int, seconds: float = 10.0, fps: int = 30,
+                       bitrate: int = 1_500_000, keyframe_seconds: float = 1.0) -> None:
+    """Encode the moving pattern and the tone once into a VP8 + Opus WebM file.
+
+    A publisher that sends such a file as it is (aiortc's MediaPlayer with decode=False) costs
+    next to nothing, where encoding 720p live costs a good part of a core: load generators use it
+    so that the publisher's encoder does not take the core the viewers and chat clients need."""
+    track = PatternVideoTrack(width, height, fps)
+    container = av.open(path, "w", format="webm")
+    try:
+        video = container.add_stream("libvpx", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.bit_rate = bitrate
+        video.options = {"deadline": "realtime", "cpu-used": "8", "g": str(max(1, int(keyframe_seconds * fps))),
+                         "keyint_min": str(max(1, int(keyframe_seconds * fps)))}
+        audio = container.add_stream("libopus", rate=48000)
+        audio.layout = "mono"
+        tone = ToneAudioTrack()
+        frames = int(seconds * fps)
+        for n in range(frames):
+            frame = av.VideoFrame(width, height, "yuv420p")
+            for plane, data in zip(frame.planes, (track._luma(n), track._chroma_u, track._chroma_v), strict=True):
+                _fill(plane, data, plane.width)
+            frame.pts = n
+            frame.time_base = fractions.Fraction(1, fps)
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for n in range(int(seconds * tone.rate / tone.samples)):
+            for packet in audio.encode(tone.frame_at(n * tone.samples)):
+                container.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode(None):
+                container.mux(packet)
+    finally:
+        container.close()
