@@ -300,11 +300,11 @@ class Connection:
 
     # -- running -------------------------------------------------------------------------------
 
-    async def run(self, welcome: dict[str, Any]) -> None:
-        """Serve the connection until it closes, in the calling task (which reads)."""
+    async def run(self) -> None:
+        """Serve the connection until it closes, in the calling task (which reads); its `welcome`
+        is already queued."""
         self._main = asyncio.current_task()
         self._last_sent = asyncio.get_running_loop().time()
-        self.send(welcome)
         try:
             self._reading = True
             try:

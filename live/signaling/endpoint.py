@@ -76,6 +76,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     session = Session(new_id(), principal, encoding=encoding, max_frame_bytes=settings.max_frame_bytes,
                       limits=gateway.limits)
     conn = Connection(websocket, gateway, session, send_now=send_now_of(websocket.scope))
+    # `welcome` is queued first, before the connection is registered: from then on events for the
+    # user (a notification, a moderation notice) may arrive, and the server speaks first.
+    conn.send(session.welcome(settings.heartbeat_seconds, settings.ice_servers))
     try:
         await gateway.connect(conn)
     except Exception as exc:  # noqa: BLE001 - the bus is down
@@ -83,7 +86,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_SERVER_ERROR, "unavailable; retry")
         return
     try:
-        await conn.run(session.welcome(settings.heartbeat_seconds, settings.ice_servers))
+        await conn.run()
     except Exception:
         log.exception("websocket connection of %s failed", principal.id)
     finally:
