@@ -190,12 +190,18 @@ async def run_hls(url: str, lid: str, viewers: int, duration: float, *, token: s
     tasks = [asyncio.create_task(viewer(host, port, base, query, until, totals, begin + ramp * i / max(1, viewers)))
              for i in range(viewers)]
     cpu: list[float] = []
+    own: list[float] = []  # this generator's CPU: past ~90% of its core, it (not the server) may set the figures
+    last_cpu, last_wall = time.process_time(), time.monotonic()
     while not all(t.done() for t in tasks):
         await asyncio.sleep(1.0)
         now = time.monotonic()
         sample = sampler.sample()
-        if now - begin > ramp and sample:
-            cpu.append(sum(pct for pct, _ in sample.values()))
+        used = time.process_time()
+        if now - begin > ramp:
+            own.append(100.0 * (used - last_cpu) / max(1e-6, now - last_wall))
+            if sample:
+                cpu.append(sum(pct for pct, _ in sample.values()))
+        last_cpu, last_wall = used, now
         if not quiet:
             print(f"\r{now - begin:5.0f}s segments {totals.segments} playlists {totals.playlists} "
                   f"errors {totals.errors} server cpu {cpu[-1] if cpu else 0:.0f}%", end="", file=sys.stderr)
@@ -214,6 +220,11 @@ async def run_hls(url: str, lid: str, viewers: int, duration: float, *, token: s
         "errors": totals.errors, "error_kinds": totals.error_kinds,
         "server_cpu_percent": round(sum(cpu) / len(cpu), 1) if cpu else None,
         "server_processes": sampler.to_json(),
+        "generator_cpu_percent": round(sum(own) / len(own), 1) if own else None,
+        "generator_cpu_max": round(max(own), 1) if own else None,
+        "warnings": [f"!!! the generator used up to {max(own):.0f}% of its core: past about 90% it, not the server, "
+                     "may cause the stalls and the fetch times; spread the viewers over processes or machines"]
+        if own and max(own) > 90 else [],
     }
 
 
@@ -233,6 +244,7 @@ def table(result: dict[str, Any]) -> str:
         ("stalls (viewers stalled)", f"{result['stalls']} ({result['stalled_viewers']})"),
         ("errors", f"{result['errors']} {result['error_kinds'] or ''}".strip()),
         ("server CPU (% of one core)", "-" if result["server_cpu_percent"] is None else f"{result['server_cpu_percent']}%"),
+        ("generator CPU (avg / max)", f"{result.get('generator_cpu_percent')}% / {result.get('generator_cpu_max')}%"),
     ]
     width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+    return "\n".join([f"{k.ljust(width)}  {v}" for k, v in rows] + list(result.get("warnings") or []))

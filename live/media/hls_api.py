@@ -43,6 +43,7 @@ from starlette.responses import Response
 
 from live.auth.tokens import verify
 from live.communities.access import load_community, require_reader
+from live.coalesce import Coalescer
 from live.errors import ApiError, ErrorCode
 from live.errors import ErrorCode as E
 from live.http.api import Api, Ctx
@@ -210,6 +211,7 @@ class HlsService:
         self.recordings = var / "recordings"
         self.viewers = HlsViewers(getattr(services.bus, "client", None), getattr(services.bus, "prefix", ""))
         self.grants: dict[tuple[str, str], tuple[float, Grant | ApiError]] = {}
+        self.deciding = Coalescer()
         self.files = FileCache()
         self.playlists: dict[str, PlaylistFile] = {}
         self._ticker: asyncio.Task[None] | None = None
@@ -316,16 +318,21 @@ class HlsService:
         now = time.monotonic()
         cached = self.grants.get(key)
         if cached is None or cached[0] < now:
-            try:
-                found: Grant | ApiError = await self._decide(lid, token)
-            except ApiError as exc:
-                found = exc
+            # The players of a live reload together (a new segment wakes every blocked reload at
+            # once): one decision for all of them, not one database read each.
+            found: Grant | ApiError = await self.deciding.run(key, lambda: self._decision(lid, token))
             if len(self.grants) >= ACCESS_ENTRIES:
                 self.grants.clear()
             cached = self.grants[key] = (now + ACCESS_SECONDS, found)
         if isinstance(cached[1], ApiError):
             raise cached[1]
         return cached[1]
+
+    async def _decision(self, lid: str, token: str | None) -> Grant | ApiError:
+        try:
+            return await self._decide(lid, token)
+        except ApiError as exc:
+            return exc
 
     async def _decide(self, lid: str, token: str | None) -> Grant:
         """The read right of the live itself (live.communities.access), and its recording."""
