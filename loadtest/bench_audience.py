@@ -163,7 +163,8 @@ def chat_with_media(servers: Servers, workdir: Path, secret: str, processes: int
                 "--senders", members, "--rate", rate, "--ramp", "5", "--duration", seconds,
                 "--processes", str(processes), "--quiet"]
         # a warm-up, not reported: a fresh process's first queries and connections are not the figure
-        warm = [a if a != seconds else "3" for a in chat]
+        warm = list(chat)
+        warm[warm.index("--duration") + 1] = "3"
         run_loadtest([*warm, "--label", "warm-up"], workdir / "chat-warmup.json", 300)
         runs["alone"] = run_loadtest([*chat, "--label", "chat alone"], workdir / "chat-alone.json", 300)
         log = open(workdir / "chat-media-viewers.log", "ab")
