@@ -4,14 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test test-all bench clean browser
+.PHONY: install serve test test-all bench lock clean browser
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.lock
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "live needs Python 3.11 or newer (found %d.%d); set PY=python3.11" % sys.version_info[:2])'
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@echo "installing live and its dependencies into $(VENV) ..."
+	@echo "installing live and its locked dependencies into $(VENV) ..."
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[test]'
+	@$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	@$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -35,8 +36,16 @@ test-all: $(STAMP) browser
 ## Redis pinned to the first core and the load generator to the others (about 11 minutes on 2 cores):
 ## writes docs/benchmarks.md, the README's performance block and var/bench/report.html
 bench: $(STAMP)
-	@$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	@$(BIN)/python -m loadtest.bench
+
+## lock: resolve pyproject.toml's ranges again into the two lock files (with hashes): requirements.lock
+## (what the service needs: docker/Dockerfile) and requirements-dev.lock (with the test and bench
+## extras: make, CI). Run after changing a dependency; commit both.
+LOCK_FLAGS = --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
+lock: $(STAMP)
+	@$(BIN)/python -m pip install --quiet pip-tools
+	@$(BIN)/pip-compile $(LOCK_FLAGS) --output-file requirements.lock pyproject.toml
+	@$(BIN)/pip-compile $(LOCK_FLAGS) --extra test --extra bench --output-file requirements-dev.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis build *.egg-info
