@@ -117,7 +117,7 @@ async def test_upcoming_countdown_remind_me_home_tab_and_your_time(dev_server: R
     await card.wait_for()
     clock = card.get_by_test_id("countdown")
     first = await clock.inner_text()
-    assert re.fullmatch(r"Starts in (4 min [0-5]\d s|5 min 00 s)", first), first
+    assert re.fullmatch(r"Starts in (4 min [0-5]\d sec|5 min 00 sec)", first), first
     # It ticks: the text changes without a reload.
     await page.wait_for_function(
         "before => document.querySelector('[data-testid=countdown]').textContent !== before", arg=first)

@@ -62,7 +62,7 @@ const ROUTES = [
   [/^#\/signin$/, renderSignIn, false],
   [/^#\/invite\/([^/]+)$/, renderInvite, true],
   [/^#\/c\/([^/]+)\/golive$/, renderGoLive, true],
-  [/^#\/c\/([^/]+)(?:\/(live|posts|groups|moderation|requests|insights))?$/, renderCommunity, true],
+  [/^#\/c\/([^/]+)(?:\/(live|posts|groups|moderation|reports|requests|insights))?$/, renderCommunity, true],
   [/^#\/live\/([^/]+)$/, renderLive, true],
   [/^#\/notifications$/, renderInbox, true],
   [/^#\/settings\/notifications$/, renderNotifySettings, true],
@@ -212,15 +212,16 @@ gateway.on('moderation.notice', (msg) => {
   document.dispatchEvent(new CustomEvent('live:moderation', { detail: msg }));
 });
 
-window.addEventListener('hashchange', route);
-
 async function boot() {
   await useLang(preferredLang());
+  // Routes render texts: only once the language's catalog is there.
+  window.addEventListener('hashchange', route);
   // The static page's few words, in the language.
   document.title = t('app.title');
   document.querySelector('.skip').textContent = t('app.skip');
   document.querySelector('.brand').setAttribute('aria-label', t('app.brand_label'));
   nav.setAttribute('aria-label', t('app.nav_label'));
+  notifications.setUnread(0);
   renderNav();
   app.config = await webConfig();
   if (session.token) {

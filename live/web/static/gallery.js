@@ -112,6 +112,7 @@ export function attachments({ onError }) {
     if (items.length >= MAX_IMAGES) { onError(t('posts.too_many_images', { count: MAX_IMAGES })); return; }
     const item = { file, id: null, done: false, failed: false };
     const preview = h('img', { alt: '', class: 'attachment-preview' });
+    preview.addEventListener('error', () => { preview.hidden = true; });
     preview.src = URL.createObjectURL(file);
     const progress = h('progress', { max: 100, value: 0, 'data-testid': 'upload-progress', 'aria-label': t('posts.uploading', { name: file.name }) });
     const state = h('span', { class: 'small muted', 'aria-live': 'polite' }, t('posts.upload_waiting'));
@@ -138,7 +139,8 @@ export function attachments({ onError }) {
     }).catch((err) => {
       item.failed = true;
       item.el.classList.add('failed');
-      state.textContent = '';
+      progress.hidden = true;
+      state.textContent = t('posts.upload_failed');
       onError(err);
     });
   }

@@ -18,6 +18,7 @@ export const LANGS = {
 const DEFAULT = 'en';
 
 let lang = DEFAULT;
+let locale = DEFAULT; // for Intl: the browser's own variant of `lang` (ar-EG, ar-MA...) when it has one
 let catalog = {};
 let plurals = new Intl.PluralRules(DEFAULT);
 let numbers = new Intl.NumberFormat(DEFAULT);
@@ -40,8 +41,12 @@ export async function useLang(code) {
   if (!res.ok) throw new Error(`catalog ${chosen}: HTTP ${res.status}`);
   catalog = await res.json();
   lang = chosen;
+  // Digits and dates follow the reader's region: Arabic-Indic digits in Cairo or Riyadh, Latin
+  // digits in Casablanca, as each region's conventions (CLDR) say.
+  locale = (navigator.languages || []).find((tag) => String(tag).toLowerCase().split('-')[0] === lang) || lang;
+  try { Intl.getCanonicalLocales(locale); } catch { locale = lang; }
   plurals = new Intl.PluralRules(lang);
-  numbers = new Intl.NumberFormat(lang);
+  numbers = new Intl.NumberFormat(locale);
   document.documentElement.lang = lang;
   document.documentElement.dir = LANGS[lang].dir;
   return lang;
@@ -94,17 +99,17 @@ export function num(n) { return numbers.format(n); }
 
 /** "5 min", "٥ دقائق": a number with a unit (minute, second, hour, day, megabyte...). */
 export function unit(n, name, display = 'short', opts = {}) {
-  return new Intl.NumberFormat(lang, { style: 'unit', unit: name, unitDisplay: display, ...opts }).format(n);
+  return new Intl.NumberFormat(locale, { style: 'unit', unit: name, unitDisplay: display, ...opts }).format(n);
 }
 
 export function dateTime(iso) {
   if (!iso) return '';
-  return new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso));
+  return new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso));
 }
 
 export function date(iso, opts = { dateStyle: 'medium' }) {
   if (!iso) return '';
-  return new Intl.DateTimeFormat(lang, opts).format(iso instanceof Date ? iso : new Date(iso));
+  return new Intl.DateTimeFormat(locale, opts).format(iso instanceof Date ? iso : new Date(iso));
 }
 
 const STEPS = [[60, 'second'], [3600, 'minute'], [86400, 'hour'], [604800, 'day']];
@@ -114,7 +119,7 @@ export function relative(iso) {
   if (!iso) return '';
   const seconds = Math.round((new Date(iso).getTime() - Date.now()) / 1000);
   const abs = Math.abs(seconds);
-  const rtf = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
+  const rtf = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
   if (abs < 45) return rtf.format(0, 'second');
   let divisor = 1;
   for (const [limit, name] of STEPS) {
@@ -124,7 +129,7 @@ export function relative(iso) {
   return date(iso);
 }
 
-/** A countdown: "2 d 3 h", "1 h 05 min", "4 min 09 s", "12 s" in the language's units. */
+/** A countdown: "2d 3h", "1h 05 min", "4 min 09 sec", "12 sec" in the language's units. */
 export function countdown(ms) {
   const s = Math.max(0, Math.floor(ms / 1000));
   const d = Math.floor(s / 86400);
@@ -136,12 +141,12 @@ export function countdown(ms) {
     : hr ? [unit(hr, 'hour', 'narrow'), unit(m, 'minute', 'short', two)]
       : m ? [unit(m, 'minute', 'short'), unit(sec, 'second', 'short', two)]
         : [unit(sec, 'second', 'short')];
-  return new Intl.ListFormat(lang, { style: 'narrow', type: 'unit' }).format(parts);
+  return parts.join(' ');
 }
 
 /** "a, b and c" in the language. */
 export function list(items) {
-  return new Intl.ListFormat(lang, { style: 'long', type: 'conjunction' }).format(items);
+  return new Intl.ListFormat(locale, { style: 'long', type: 'conjunction' }).format(items);
 }
 
 /** A byte size: "3.2 MB". */

@@ -24,7 +24,8 @@ export class Notifications {
     this.listeners = new Set();
     this.muted = new Set();
     this.badge = h('span', { class: 'count', 'data-testid': 'unread-count', hidden: true });
-    this.link = h('a', { href: '#/notifications', class: 'bell', 'data-testid': 'bell', 'aria-label': t('notify.bell') },
+    // Its accessible name is set by setUnread(), once the language's texts are loaded.
+    this.link = h('a', { href: '#/notifications', class: 'bell', 'data-testid': 'bell' },
       h('span', { 'aria-hidden': 'true' }, '🔔'), this.badge);
     gateway.on('notification', (msg) => this._arrived(msg.notification));
     gateway.on('open', () => this.refresh());

@@ -117,7 +117,7 @@ export function renderReports(panel, ctx) {
       } catch (err) { appealsStatus.textContent = describeError(err); }
     });
   }
-  sections.push(h('h2', {}, t('chatsettings.title')), chatSettings({ community, onSaved: (c) => Object.assign(community, c) }));
+  sections.push(chatSettings({ community, onSaved: (c) => Object.assign(community, c) }));
   replace(panel, ...sections);
   loadReports();
 }

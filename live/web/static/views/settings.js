@@ -45,7 +45,7 @@ export async function renderSettings(main, _params, app) {
     const data = await api.get('/v1/me/export');
     const blob = new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' });
     const name = `live-export-${me.id}-${new Date().toISOString().slice(0, 10)}.json`;
-    const link = h('a', { href: URL.createObjectURL(blob), download: name, 'data-testid': 'export-link' }, t('settings.export_ready', { name }));
+    const link = h('a', { href: URL.createObjectURL(blob), download: name, 'data-testid': 'export-link' }, tx('settings.export_ready', { name: h('bdi', { dir: 'ltr' }, name) }));
     replace(exportOut, link);
     link.click();
   }));
