@@ -33,9 +33,10 @@ export function dayChart({ title, points, kind = 'bar', format = num, testid, su
   };
   const y = (v) => PAD.top + (H - PAD.top - PAD.bottom) * (1 - v / most);
   const base = y(0);
+  // Lines at zero, half and the most; figures at zero and the most (the half may not be whole).
   const grid = [0, most / 2, most].map((v) => svg('g', { class: 'grid' },
     svg('line', { x1: PAD.side, x2: W - PAD.side, y1: y(v), y2: y(v) }),
-    svg('text', { x: rtl ? W - PAD.side + 4 : PAD.side - 4, y: y(v) + 4, 'text-anchor': rtl ? 'start' : 'end' }, format(Math.round(v)))));
+    v === most / 2 ? null : svg('text', { x: rtl ? W - PAD.side + 4 : PAD.side - 4, y: y(v) + 4, 'text-anchor': rtl ? 'start' : 'end' }, format(v))));
   let marks;
   if (kind === 'line') {
     const d = points.map((p, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(p.value).toFixed(1)}`).join(' ');

@@ -61,7 +61,7 @@ export async function renderAdmin(main) {
   function reportEl(r) {
     const who = { id: r.target.id, name: r.target_name || r.target.id };
     const li = h('li', { class: 'card', 'data-testid': 'admin-report', dataset: { id: r.id, status: r.status } },
-      h('p', {}, tx('admin.report_about', { name: userName(who), reporter: userName({ id: r.reporter_id, name: r.reporter_id }) }), ' · ', timeEl(r.created_at)),
+      h('p', {}, tx('admin.report_about', { name: userName(who), reporter: userName({ id: r.reporter_id, name: r.reporter_id }) }), t('common.sep'), timeEl(r.created_at)),
       userText(r.reason, 'p', 'user-text'));
     if (r.status === 'resolved') {
       li.append(h('p', { class: 'small' }, h('strong', {}, t('reports.answer')), ' ', h('bdi', {}, r.resolution || '')));

@@ -50,7 +50,7 @@ export async function renderDiscover(main, _params, app) {
       h('h3', {}, h('a', { href: `#/c/${c.id}`, dir: 'auto' }, c.name)),
       c.description ? userText(c.description, 'p', 'user-text clamp') : null,
       topics(c.topics, (t) => { topic.value = t; load(true); }),
-      h('p', { class: 'muted small' }, t('community.members', { count: c.member_count }), ' · ', c.join_policy === 'open' ? t('community.open') : t('community.invite_only')),
+      h('p', { class: 'muted small' }, t('community.members', { count: c.member_count }), t('common.sep'), c.join_policy === 'open' ? t('community.open') : t('community.invite_only')),
       actions);
   }
 

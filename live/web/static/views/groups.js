@@ -22,7 +22,7 @@ export function renderGroups(panel, ctx) {
       ? t('groups.to_groups', { groups: list(a.group_ids.map((id) => groups.find((g) => g.id === id)?.name || t('groups.a_group'))) })
       : t('groups.to_everyone');
     return h('li', { class: 'announcement', 'data-testid': 'announcement', dataset: { id: a.id } },
-      h('p', { class: 'muted small' }, h('span', { 'aria-hidden': 'true' }, '📣 '), h('bdi', {}, to), ' · ', timeEl(a.created_at)),
+      h('p', { class: 'muted small' }, h('span', { 'aria-hidden': 'true' }, '📣 '), h('bdi', {}, to), t('common.sep'), timeEl(a.created_at)),
       userText(a.text));
   }
 

@@ -26,7 +26,7 @@ export function renderHomeTab(app) {
         h('span', { class: 'live-badge' }, t('live.badge')), ' ',
         h('strong', { dir: 'auto', class: 'live-title' }, live.title)),
       h('p', { class: 'muted small' }, tx('home.host_in', { name: userName(live.host), community: h('bdi', {}, live.community?.name || '') }),
-        ' · ', t('live.watching', { count: live.viewer_count ?? 0 })));
+        t('common.sep'), t('live.watching', { count: live.viewer_count ?? 0 })));
   }
 
   async function load() {

@@ -18,7 +18,7 @@ export async function renderInbox(main, _params, app) {
 
   function item(n) {
     const text = notificationText(n);
-    const state = h('span', { class: 'note-state' }, n.read ? '' : ` · ${t('inbox.unread')}`);
+    const state = h('span', { class: 'note-state' }, n.read ? '' : `${t('common.sep')}${t('inbox.unread')}`);
     const el = h('li', { class: `note${n.read ? '' : ' unread'}`, 'data-testid': 'notification', dataset: { id: n.id, kind: n.kind } },
       h('a', { href: n.url, class: 'note-link' },
         h('strong', { dir: 'auto', class: 'note-title' }, text.title),

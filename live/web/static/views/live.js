@@ -136,7 +136,7 @@ export async function renderLive(main, [lid], app) {
         h('p', { class: 'muted' }, community
           ? tx('live.host_in', { name: userName(host), community: h('a', { href: `#/c/${community.id}/live` }, h('bdi', {}, community.name)) })
           : tx('live.with_host', { name: userName(host) }),
-        ' · ', watchingLine)),
+        t('common.sep'), watchingLine)),
       banner, controls, reactionBar, stagePanel),
     h('aside', { class: 'side' }, h('h2', { class: 'sr-only' }, t('live.chat')), pinned, settingsBox, chat.el)));
 
@@ -157,7 +157,7 @@ export async function renderLive(main, [lid], app) {
     const video = h('video', { autoplay: true, playsinline: true, muted: true, 'data-testid': 'remote-video', dataset: { user: userId } });
     const waiting = h('p', { class: 'waiting' }, t('live.waiting_video'));
     const fig = h('figure', { class: 'tile', dataset: { user: userId } }, video, waiting,
-      h('figcaption', {}, userName({ id: userId, name: names.get(userId) || userId }), label ? ` · ${t(`live.role.${label}`)}` : ''));
+      h('figcaption', {}, userName({ id: userId, name: names.get(userId) || userId }), label ? `${t('common.sep')}${t(`live.role.${label}`)}` : ''));
     tl = { fig, video, waiting, session: null, tries: 0, timer: null, userId };
     tiles.set(userId, tl);
     if (userId === host.id) grid.prepend(fig); else grid.append(fig);
@@ -243,7 +243,7 @@ export async function renderLive(main, [lid], app) {
         const video = h('video', { autoplay: true, playsinline: true, muted: true, 'data-testid': 'local-video' });
         video.srcObject = stream;
         const fig = h('figure', { class: 'tile local', dataset: { user: me.id } }, video,
-          h('figcaption', {}, t('live.you'), ` · ${t(isHost ? 'live.role.host' : 'live.role.guest')}`));
+          h('figcaption', {}, t('live.you'), `${t('common.sep')}${t(isHost ? 'live.role.host' : 'live.role.guest')}`));
         if (isHost) grid.prepend(fig); else grid.append(fig);
         local = { stream, session: null, fig, video, tries: 0 };
         renderControls();

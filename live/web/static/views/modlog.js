@@ -14,7 +14,7 @@ export function logEntry(e) {
     h('p', {},
       h('span', { class: 'badge' }, has(`roles.${role}`) ? t(`roles.${role}`) : role), ' ',
       tx(key, { who, what: content ? t(`modlog.target.${e.target.type}`) : '', action: e.action }),
-      e.expires_at ? [' · ', tx('modlog.ends', { when: timeEl(e.expires_at) })] : null, ' ',
+      e.expires_at ? [t('common.sep'), tx('modlog.ends', { when: timeEl(e.expires_at) })] : null, ' ',
       e.overturned ? h('span', { class: 'badge' }, t('modlog.overturned')) : null),
     e.reason ? userText(e.reason, 'p', 'user-text small') : null,
     h('p', { class: 'muted small' }, timeEl(e.created_at)));

@@ -12,7 +12,7 @@ function reportEl(r) {
   const answered = r.status === 'resolved';
   return h('li', { class: 'card', 'data-testid': 'my-report', dataset: { id: r.id, status: r.status } },
     h('p', {}, h('span', { class: 'badge' }, r.scope === 'platform' ? t('myreports.to_platform') : t('myreports.to_community')), ' ',
-      t(`reports.target.${r.target.type}`), ' · ', timeEl(r.created_at)),
+      t(`reports.target.${r.target.type}`), t('common.sep'), timeEl(r.created_at)),
     userText(r.reason, 'p', 'user-text'),
     answered
       ? h('div', { class: 'answer' }, h('p', { class: 'small' }, h('strong', {}, t('myreports.answer')), ' ', timeEl(r.resolved_at)), userText(r.resolution || '', 'p', 'user-text'))

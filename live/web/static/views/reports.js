@@ -34,7 +34,7 @@ export function renderReports(panel, ctx) {
     const target = h('div', {});
     const li = h('li', { class: 'card report', 'data-testid': 'report', dataset: { id: r.id, status: r.status } },
       h('p', {}, h('span', { class: 'badge' }, t(`reports.target.${r.target.type}`)), ' ',
-        tx('reports.by', { name: userName({ id: r.reporter_id, name: r.reporter_id }) }), ' · ', timeEl(r.created_at)),
+        tx('reports.by', { name: userName({ id: r.reporter_id, name: r.reporter_id }) }), t('common.sep'), timeEl(r.created_at)),
       userText(r.reason, 'p', 'user-text'), target);
     let author = r.target.type === 'user' ? { id: r.target.id, name: r.target.id } : null;
     if (r.target.type === 'post') {
@@ -86,7 +86,7 @@ export function renderReports(panel, ctx) {
     const appealsStatus = h('p', { class: 'muted', 'aria-live': 'polite' });
     const appealEl = (a) => {
       const li = h('li', { class: 'card appeal', 'data-testid': 'appeal', dataset: { id: a.id, status: a.status } },
-        h('p', {}, tx('reports.appeal_by', { name: userName({ id: a.user_id, name: a.action?.user_name || a.user_id }) }), ' · ', timeEl(a.created_at)),
+        h('p', {}, tx('reports.appeal_by', { name: userName({ id: a.user_id, name: a.action?.user_name || a.user_id }) }), t('common.sep'), timeEl(a.created_at)),
         h('ul', { class: 'plain' }, logEntry(a.action)),
         h('p', { class: 'small' }, h('strong', {}, t('reports.appeal_text')), ' '), userText(a.text, 'p', 'user-text'));
       if (a.status !== 'pending') {

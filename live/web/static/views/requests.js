@@ -15,7 +15,7 @@ export function renderRequests(panel, ctx) {
   function item(r) {
     const who = r.user || { id: r.user_id, name: r.user_name || r.user_id };
     const li = h('li', { class: 'request card', 'data-testid': 'join-request', dataset: { id: r.id } },
-      h('p', {}, h('strong', {}, userName(who)), ' · ', timeEl(r.created_at)),
+      h('p', {}, h('strong', {}, userName(who)), t('common.sep'), timeEl(r.created_at)),
       r.message ? userText(r.message, 'p', 'user-text') : h('p', { class: 'muted small' }, t('requests.no_message')));
     if (r.status === 'pending') {
       const approve = h('button', { type: 'button', class: 'small', 'data-testid': 'approve' }, t('requests.approve'));

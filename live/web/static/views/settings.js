@@ -57,7 +57,7 @@ export async function renderSettings(main, _params, app) {
     h('p', { class: 'muted' }, tx('settings.signed_in_as', { name: userName(me), id: h('bdi', { dir: 'ltr' }, me.id) })),
     h('h2', {}, t('settings.language')), langs,
     h('h2', {}, t('settings.notifications')),
-    h('p', {}, h('a', { href: '#/settings/notifications' }, t('inbox.settings')), ' · ', h('a', { href: '#/me/time' }, t('nav.your_time'))),
+    h('p', {}, h('a', { href: '#/settings/notifications' }, t('inbox.settings')), t('common.sep'), h('a', { href: '#/me/time' }, t('nav.your_time'))),
     h('h2', {}, t('settings.safety')),
     h('p', {}, h('a', { href: '#/me/reports', 'data-testid': 'my-reports-link' }, t('myreports.title'))),
     h('h3', {}, t('settings.blocked')),

@@ -33,7 +33,7 @@ export function upcomingCard(live, me, { showCommunity = false } = {}) {
     h('p', { class: 'muted small' }, showCommunity && live.community
       ? tx('home.host_in', { name: userName(live.host), community: h('bdi', {}, live.community.name) })
       : tx('live.with_host', { name: userName(live.host) })),
-    h('p', {}, h('time', { datetime: live.starts_at, title: dateTime(when) }, t('upcoming.at', { when: dateTime(when) })), ' · ', clock),
+    h('p', {}, h('time', { datetime: live.starts_at, title: dateTime(when) }, t('upcoming.at', { when: dateTime(when) })), t('common.sep'), clock),
     actions);
   function tick() {
     const left = when.getTime() - Date.now();

@@ -45,7 +45,7 @@ export async function renderUsage(main) {
     h('p', { class: 'usage-today', 'data-testid': 'usage-today' },
       h('strong', {}, t('usage.today', { total: min(total) })), ' ',
       t('usage.today_detail', { watching: min(minutes(today.watching_seconds)), hosting: min(minutes(today.hosting_seconds)) }),
-      ' · ', t('usage.messages', { count: today.messages_sent })),
+      t('common.sep'), t('usage.messages', { count: today.messages_sent })),
     h('p', { class: limit && total >= limit ? 'warn' : 'muted' },
       limit ? t('usage.limit', { limit: min(limit) }) : t('usage.no_limit'), ' ',
       h('a', { href: '#/settings/notifications' }, t('usage.set_limit'))),
