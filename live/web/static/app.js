@@ -140,7 +140,7 @@ function renderNav() {
     notifications.link,
     h('a', { href: '#/settings', class: 'me', 'data-testid': 'me', title: t('nav.settings') }, userName(me)),
     languageSwitch(),
-    h('button', { type: 'button', class: 'secondary small', onclick: () => app.signOut() }, t('nav.sign_out')));
+    h('button', { type: 'button', class: 'secondary small signout', onclick: () => app.signOut() }, t('nav.sign_out')));
 }
 
 /** Read once signed in: the account (an operator? suspended?) and the people blocked. */

@@ -52,9 +52,11 @@ export async function renderSettings(main, _params, app) {
   const erase = h('button', { type: 'button', class: 'danger', 'data-testid': 'erase' }, t('settings.erase'));
   erase.addEventListener('click', () => eraseAccount(app));
 
+  const signOut = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'settings-sign-out' }, t('nav.sign_out'));
+  signOut.addEventListener('click', () => app.signOut());
   replace(main, h('section', { class: 'panel narrow settings' },
     h('h1', {}, t('settings.title')),
-    h('p', { class: 'muted' }, tx('settings.signed_in_as', { name: userName(me), id: h('bdi', { dir: 'ltr' }, me.id) })),
+    h('div', { class: 'row spread wrap' }, h('p', { class: 'muted' }, tx('settings.signed_in_as', { name: userName(me), id: h('bdi', { dir: 'ltr' }, me.id) })), signOut),
     h('h2', {}, t('settings.language')), langs,
     h('h2', {}, t('settings.notifications')),
     h('p', {}, h('a', { href: '#/settings/notifications' }, t('inbox.settings')), t('common.sep'), h('a', { href: '#/me/time' }, t('nav.your_time'))),
