@@ -117,8 +117,8 @@ function notFound() {
 }
 
 /** The language switch: the languages in their own names; the choice is remembered. */
-function languageSwitch() {
-  const select = h('select', { class: 'lang', 'aria-label': t('app.language'), 'data-testid': 'language' },
+function languageSwitch(cls = 'lang') {
+  const select = h('select', { class: cls, 'aria-label': t('app.language'), 'data-testid': 'language' },
     Object.entries(LANGS).map(([code, { name }]) => h('option', { value: code, lang: code, selected: code === currentLang() }, name)));
   select.addEventListener('change', () => {
     rememberLang(select.value);
@@ -135,12 +135,13 @@ function renderNav() {
   }
   replace(nav,
     h('a', { href: '#/' }, t('nav.discover')),
-    h('a', { href: '#/me/time', 'data-testid': 'your-time' }, t('nav.your_time')),
+    h('a', { href: '#/me/time', class: 'wide-only', 'data-testid': 'your-time' }, t('nav.your_time')),
     app.account?.operator ? h('a', { href: '#/admin', 'data-testid': 'nav-admin' }, t('nav.admin')) : null,
     notifications.link,
     h('a', { href: '#/settings', class: 'me', 'data-testid': 'me', title: t('nav.settings') }, userName(me)),
-    languageSwitch(),
-    h('button', { type: 'button', class: 'secondary small signout', onclick: () => app.signOut() }, t('nav.sign_out')));
+    // On a phone these two are in Settings (one line of top bar): see style.css.
+    languageSwitch('lang wide-only'),
+    h('button', { type: 'button', class: 'secondary small wide-only', onclick: () => app.signOut() }, t('nav.sign_out')));
 }
 
 /** Read once signed in: the account (an operator? suspended?) and the people blocked. */
