@@ -80,6 +80,7 @@ class Arabic:
 async def server(sqlite_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
     operator = f"op-{secrets.token_hex(3)}"
     cfg = settings(database_url=sqlite_url, dev=True, var_dir=str(tmp_path), insights_min_members=1,
+                   upload_max_bytes=200_000,
                    operators=frozenset({operator}), live_grace_seconds=600, thumbnail_seconds=0)
     async with run_server(cfg) as running:
         running.operator = operator  # type: ignore[attr-defined]
@@ -108,7 +109,7 @@ async def test_posts_images_reports_blocking_and_appeals_in_arabic(server: Runni
     await ar.check(page)
     await shots.take(page, "community-posts")
 
-    ar.words += ["park.jpg", "cake.png", "notes.txt"]
+    ar.words += ["park.jpg", "cake.png", "notes.txt", "huge.jpg"]
     # A post with two photos: each uploads with its progress bar, then the post shows a gallery.
     await page.get_by_test_id("post-images").set_input_files(files=[
         {"name": "park.jpg", "mimeType": "image/jpeg", "buffer": photo((800, 600))},
@@ -136,6 +137,13 @@ async def test_posts_images_reports_blocking_and_appeals_in_arabic(server: Runni
         files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image"}])
     await page.get_by_test_id("post-error").filter(has_text="يمكن إضافة صور JPEG وPNG وWebP فقط.").wait_for()
     await ar.check(page)
+    # One over the size limit: payload_too_large, in Arabic; the failed ones are removed.
+    await page.get_by_test_id("post-images").set_input_files(
+        files=[{"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": secrets.token_bytes(300_000)}])
+    await page.get_by_test_id("post-error").filter(has_text="الحجم أكبر من المسموح.").wait_for()
+    for _ in range(2):
+        await page.get_by_test_id("attachment").first.get_by_role("button").click()
+    assert await page.get_by_test_id("attachment").count() == 0
 
     # Report the rude post from its menu, then block its author: their post goes at once.
     rude_post = page.get_by_test_id("post").filter(has_text="كلام جارح")
@@ -242,6 +250,11 @@ async def test_join_requests_chat_settings_pinning_insights_operators_and_my_dat
     c = await make_community(sara, name="حلقة الأمهات الجدد", join_policy="invite", read_policy="public")
     cid = c["id"]
 
+    # Insights need more members than the threshold (1 here): the owner alone is told why not.
+    owner = await ar.page(sara, f"/#/c/{cid}/insights", DESKTOP)
+    await owner.get_by_test_id("insights-error").filter(has_text="تظهر الإحصاءات حين يكبر المجتمع").wait_for()
+    await ar.check(owner)
+
     # Amal asks to join the invite-only community, with a word to the moderators.
     amalpage = await ar.page(amal, f"/#/c/{cid}")
     await amalpage.get_by_test_id("ask-to-join").click()
@@ -250,7 +263,7 @@ async def test_join_requests_chat_settings_pinning_insights_operators_and_my_dat
     await amalpage.get_by_test_id("join-request-dialog-submit").click()
     await amalpage.locator(".toast").filter(has_text="أُرسل طلبك").wait_for()
 
-    owner = await ar.page(sara, f"/#/c/{cid}/requests", DESKTOP)
+    await owner.goto(f"/#/c/{cid}/requests")
     req = owner.get_by_test_id("join-request").filter(has_text="أنا أم لطفلين")
     await req.wait_for()
     await ar.check(owner)
