@@ -78,7 +78,9 @@ export async function renderGoLive(main, [cid], app) {
       : t('golive.only', { what: list(kinds.map((k) => t(`golive.kind.${k}`))) });
     start.disabled = false;
   } catch (err) {
-    camStatus.textContent = t('golive.no_camera', { why: err.message || err.name });
+    // The browser's reason, in the reader's words: refused, or no device.
+    const why = err.name === 'NotAllowedError' ? 'golive.denied' : err.name === 'NotFoundError' ? 'golive.no_device' : 'golive.camera_error';
+    camStatus.textContent = t('golive.no_camera', { why: t(why) });
     camStatus.classList.add('error');
   }
 

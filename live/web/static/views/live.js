@@ -301,7 +301,11 @@ export async function renderLive(main, [lid], app) {
         live: true,
         lowLatency: reason !== 'data-saver', // data saver: whole segments, fewer requests
         joined: true,
-        onFatal: (what) => { tl.waiting.hidden = false; tl.waiting.textContent = t('live.video_unavailable', { why: what }); },
+        onFatal: (what) => {
+          console.warn('live: HLS playback failed:', what);
+          tl.waiting.hidden = false;
+          tl.waiting.textContent = t('live.video_unavailable', { why: t('errors.unavailable') });
+        },
       });
       if (ended) { player.destroy(); return; }
       hls = { player, reason };
