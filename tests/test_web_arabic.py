@@ -216,7 +216,7 @@ async def test_posts_images_reports_blocking_and_appeals_in_arabic(server: Runni
     # A muted member's post is refused with the contract's code, in Arabic.
     await trollpage.get_by_test_id("post-text").fill("محاولة")
     await trollpage.get_by_role("button", name="نشر", exact=True).click()
-    await trollpage.locator(".toast.error").filter(has_text="أنت مكتوم في هذا المجتمع").wait_for()
+    await trollpage.locator(".toast.error").filter(has_text="حسابك مكتوم في هذا المجتمع").wait_for()
 
     owner = await ar.page(sara, f"/#/c/{cid}/reports", DESKTOP)
     appeal = owner.get_by_test_id("appeal").filter(has_text="لم أقصد الإساءة")
@@ -343,7 +343,7 @@ async def test_join_requests_chat_settings_pinning_insights_operators_and_my_dat
     await owner.get_by_test_id("erase").click()
     await owner.get_by_test_id("erase-confirm").fill(sara.id)
     await owner.get_by_test_id("erase-dialog-submit").click()
-    await owner.get_by_test_id("erase-dialog-error").filter(has_text="ما زلت تملك مجتمعًا").wait_for()
+    await owner.get_by_test_id("erase-dialog-error").filter(has_text="ما زال لديك مجتمع تملكه").wait_for()
     await owner.get_by_test_id("erase-dialog-cancel").click()
 
     await amalpage.goto("/#/settings")
