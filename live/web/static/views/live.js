@@ -11,12 +11,13 @@
 // its recording as VOD from the same playlist.
 
 import { api, webConfig } from '../api.js';
-import { busy, describeError, h, replace, toast, userName, userText } from '../dom.js';
+import { busy, describeError, h, replace, toast, userName } from '../dom.js';
 import { confirmDialog } from '../dialogs.js';
 import { num, t, tx } from '../i18n.js';
 import { STAFF } from '../roles.js';
-import { blocks } from '../safety.js';
 import { chatSettings } from './chatsettings.js';
+import { renderEnded } from './liveended.js';
+import { pinnedMessage } from './pinned.js';
 import { playHls } from '../hlsplayer.js';
 import { openCamera, publish, subscribe } from '../rtc.js';
 import { createChat } from './chat.js';
@@ -85,26 +86,10 @@ export async function renderLive(main, [lid], app) {
   setViewers(live.viewer_count ?? 0);
   const titleEl = h('h1', { dir: 'auto', class: 'live-title' }, live.title || t('live.untitled'));
   const canManage = () => isHost || STAFF.includes(role());
-  // The pinned chat message, above the chat (host and moderators pin from a line's menu).
-  const pinned = h('div', { class: 'pinned', 'data-testid': 'pinned', hidden: true, role: 'region', 'aria-label': t('chat.pinned') });
-  function showPinned(msg) {
-    if (!msg || blocks.has(msg.user?.id)) { pinned.hidden = true; pinned.replaceChildren(); delete pinned.dataset.seq; return; }
-    pinned.dataset.seq = String(msg.seq);
-    const unpin = canManage() ? h('button', { type: 'button', class: 'link small', 'data-testid': 'unpin' }, t('chat.unpin')) : null;
-    unpin?.addEventListener('click', () => busy(unpin, () => api.del(`/v1/live/${lid}/pin`).then((r) => showPinned(r?.pinned))));
-    replace(pinned, h('span', { class: 'pin-mark', 'aria-hidden': 'true' }, '📌'),
-      h('div', {}, h('p', { class: 'small muted' }, tx('chat.pinned_by', { name: userName(msg.user) })), userText(msg.text, 'p', 'user-text')), unpin);
-    pinned.hidden = false;
-  }
+  const pinned = pinnedMessage({ lid, canManage });
+  const pin = (msg) => pinned.pin(msg);
   // Slow mode and the word filter, for moderators and up, beside the chat they govern.
   const settingsBox = community && STAFF.includes(role()) ? chatSettings({ community, onSaved: (c) => { community = { ...community, ...c }; } }) : null;
-  async function pin(msg) {
-    try {
-      const res = await api.put(`/v1/live/${lid}/pin`, { seq: msg.seq });
-      showPinned(res?.pinned);
-      toast(t('chat.pinned_done'));
-    } catch (err) { toast(describeError(err), 'error'); }
-  }
   const banner = h('div', { class: 'live-banner', role: 'status', 'data-testid': 'live-status' });
   const controls = h('div', { class: 'row wrap controls' });
   const stagePanel = h('section', { class: 'stage-panel', 'aria-label': t('live.stage'), 'data-testid': 'stage-panel' });
@@ -138,7 +123,7 @@ export async function renderLive(main, [lid], app) {
           : tx('live.with_host', { name: userName(host) }),
         t('common.sep'), watchingLine)),
       banner, controls, reactionBar, stagePanel),
-    h('aside', { class: 'side' }, h('h2', { class: 'sr-only' }, t('live.chat')), pinned, settingsBox, chat.el)));
+    h('aside', { class: 'side' }, h('h2', { class: 'sr-only' }, t('live.chat')), pinned.el, settingsBox, chat.el)));
 
   // -- media ------------------------------------------------------------------------------------
   const tiles = new Map(); // user id -> {fig, video, waiting, session, tries, timer}
@@ -343,7 +328,7 @@ export async function renderLive(main, [lid], app) {
     if (state.status === 'ended') { finish(t('live.ended')); return; }
     if (state.title) titleEl.textContent = state.title;
     if (typeof state.viewer_count === 'number') setViewers(state.viewer_count);
-    if ('pinned' in state) showPinned(state.pinned);
+    if ('pinned' in state) pinned.show(state.pinned);
     if (Array.isArray(state.stage)) setStage(state.stage);
     if (isHost) {
       if (!local?.session || local.session.state !== 'connected' || info.rejoin) goOnAir();
@@ -370,10 +355,10 @@ export async function renderLive(main, [lid], app) {
         setViewers(msg.count);
         break;
       case 'chat.pinned':
-        showPinned(msg.message);
+        pinned.show(msg.message);
         break;
       case 'chat.deleted':
-        if (pinned.dataset.seq && Number(pinned.dataset.seq) === msg.seq) showPinned(null);
+        pinned.deleted(msg.seq);
         break;
       case 'reactions':
         showReactions(msg.counts || {});
@@ -584,34 +569,5 @@ export async function renderLive(main, [lid], app) {
     offAir();
     if (pendingStream && pendingStream.liveId === lid) { pendingStream.stream.getTracks().forEach((tl) => tl.stop()); pendingStream = null; }
     if (app.current?.lid === lid) app.current = null;
-  };
-}
-
-function renderEnded(main, live, community, app) {
-  const recording = h('p', { class: 'muted small' });
-  // The recording, played from the live's own playlist (now a VOD), while it exists.
-  const replay = live.hls_url
-    ? h('video', { controls: true, playsinline: true, muted: true, class: 'replay', 'data-testid': 'replay-video' })
-    : null;
-  replace(main, h('section', { class: 'panel narrow', 'data-testid': 'live-ended' },
-    h('h1', { dir: 'auto' }, live.title || t('live.untitled')),
-    h('p', {}, t('live.has_ended'), live.peak_viewers !== undefined ? [' ', t('live.peak', { count: live.peak_viewers })] : ''),
-    replay,
-    recording,
-    community ? h('p', {}, h('a', { href: `#/c/${community.id}/live` }, tx('live.back_to', { community: h('bdi', {}, community.name) }))) : null));
-  let player = null;
-  if (replay) {
-    playHls(replay, live.hls_url, { live: false }).then((p) => { player = p; }).catch((err) => {
-      replay.replaceWith(h('p', { class: 'muted small' }, t('live.replay_failed', { why: describeError(err) })));
-    });
-  }
-  api.get(`/v1/live/${live.id}/recording`).then((rec) => {
-    const url = rec && (rec.download_url || rec.url);
-    if (url) replace(recording, h('a', { href: url, download: '' }, t('live.download_recording')));
-  }).catch(() => {});
-  app.current = { lid: live.id, async stats() { return { replay: player ? player.stats() : null }; } };
-  return () => {
-    player?.destroy();
-    if (app.current?.lid === live.id) app.current = null;
   };
 }
