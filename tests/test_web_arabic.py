@@ -255,7 +255,7 @@ async def test_join_requests_chat_settings_pinning_insights_operators_and_my_dat
     shots = Shots(request.node.name)
     errors: list[str] = []
     ar = Arabic(server, browser, errors)
-    sara, amal, nour = ar.person("سارة"), ar.person("أمل"), ar.person("نور")
+    sara, amal, nour, hala = ar.person("سارة"), ar.person("أمل"), ar.person("نور"), ar.person("هالة")
     op = ar.person("فريق المنصة")
     op.id = server.operator  # type: ignore[attr-defined]
     op.http.headers["Authorization"] = f"Bearer {server.token(op.id, op.name)}"
@@ -283,8 +283,24 @@ async def test_join_requests_chat_settings_pinning_insights_operators_and_my_dat
     await req.get_by_test_id("approve").click()
     await req.wait_for(state="detached")
     assert (await amal.ok("GET", f"/v1/communities/{cid}"))["my_role"] == "member"
-    code = (await sara.ok("POST", f"/v1/communities/{cid}/invites", 201, json={}))["code"]
-    await nour.ok("POST", f"/v1/invites/{code}/accept")
+    for who in (nour, hala):
+        code = (await sara.ok("POST", f"/v1/communities/{cid}/invites", 201, json={}))["code"]
+        await who.ok("POST", f"/v1/invites/{code}/accept")
+
+    # The community's settings (rules, who sees the members) and roles, from its tabs.
+    await owner.goto(f"/#/c/{cid}/settings")
+    await owner.get_by_test_id("setting-rules").fill("الاحترام أولًا، ولا نصائح طبية بلا مصدر.")
+    await owner.get_by_test_id("setting-member_list").select_option("public")
+    await owner.get_by_test_id("community-save").click()
+    await owner.locator(".community-head details").filter(has_text="الاحترام أولًا").wait_for()
+    assert (await amal.ok("GET", f"/v1/communities/{cid}"))["member_list"] == "public"
+    await ar.check(owner)
+    await owner.get_by_role("tab", name="الأعضاء").click()
+    row = owner.get_by_test_id("member").filter(has_text="نور")
+    await row.get_by_test_id("member-role").select_option("moderator")
+    await owner.locator(".toast").filter(has_text="دور نور الآن: مشرف").wait_for()
+    await ar.check(owner)
+    await shots.take(owner, "members")
 
     # A live with its chat: the owner sets slow mode and a filtered word from the live page,
     # pins a message; a member's message with the word is refused in Arabic.
@@ -373,7 +389,19 @@ async def test_join_requests_chat_settings_pinning_insights_operators_and_my_dat
     await amalpage.get_by_test_id("erase-confirm").fill(amal.id)
     await amalpage.get_by_test_id("erase-dialog-submit").click()
     await amalpage.get_by_test_id("dev-signin").wait_for()
-    assert (await sara.ok("GET", f"/v1/communities/{cid}"))["member_count"] == 2
+    assert (await sara.ok("GET", f"/v1/communities/{cid}"))["member_count"] == 3
+
+    # The owner hands the community over, then can erase her account.
+    await owner.goto(f"/#/c/{cid}/members")
+    await owner.get_by_test_id("member").filter(has_text="هالة").get_by_test_id("transfer").click()
+    await owner.get_by_test_id("transfer-dialog-submit").click()
+    await owner.get_by_test_id("my-role").filter(has_text="مدير").wait_for()
+    assert (await hala.ok("GET", f"/v1/communities/{cid}"))["my_role"] == "owner"
+    await owner.goto("/#/settings")
+    await owner.get_by_test_id("erase").click()
+    await owner.get_by_test_id("erase-confirm").fill(sara.id)
+    await owner.get_by_test_id("erase-dialog-submit").click()
+    await owner.get_by_test_id("dev-signin").wait_for()
     assert real_errors(errors) == []
     await ar.close()
 

@@ -31,7 +31,9 @@ CALL = re.compile(r"""\btx?\(\s*'([a-z_.]+)'""")
 FAMILIES: dict[str, tuple[str, ...]] = {
     "errors.": tuple(c.value for c in ErrorCode) + ("unknown", "disconnected", "timeout"),
     "roles.": ("owner", "admin", "moderator", "member", "operator"),
-    "community.tab.": ("live", "posts", "groups", "moderation", "reports", "requests", "insights"),
+    "community.tab.": ("live", "posts", "groups", "members", "moderation", "reports", "requests", "insights", "settings"),
+    "reports.sanction.": ("ban", "mute"),
+    "reports.lift_": ("ban", "mute"),
     "moderation.do.": tuple(ACTIONS),
     "modlog.did.": tuple(a for a in ACTIONS if a != "delete") + ("slow_mode", "filter", "suspend", "unsuspend", "other"),
     "modlog.target.": ("post", "comment", "message", "user"),

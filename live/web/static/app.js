@@ -62,7 +62,7 @@ const ROUTES = [
   [/^#\/signin$/, renderSignIn, false],
   [/^#\/invite\/([^/]+)$/, renderInvite, true],
   [/^#\/c\/([^/]+)\/golive$/, renderGoLive, true],
-  [/^#\/c\/([^/]+)(?:\/(live|posts|groups|moderation|reports|requests|insights))?$/, renderCommunity, true],
+  [/^#\/c\/([^/]+)(?:\/(live|posts|groups|members|moderation|reports|requests|insights|settings))?$/, renderCommunity, true],
   [/^#\/live\/([^/]+)$/, renderLive, true],
   [/^#\/notifications$/, renderInbox, true],
   [/^#\/settings\/notifications$/, renderNotifySettings, true],

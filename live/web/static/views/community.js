@@ -15,16 +15,20 @@ import { renderModLog } from './modlog.js';
 import { renderRequests } from './requests.js';
 import { renderReports } from './reports.js';
 import { renderInsights } from './insights.js';
+import { renderMembers } from './members.js';
+import { renderCommunitySettings } from './commsettings.js';
 
 // [key, who sees the tab (a role at least, or null for everyone), render]
 const TABS = [
   ['live', null, renderLiveTab],
   ['posts', null, renderPosts],
   ['groups', null, renderGroups],
+  ['members', null, renderMembers],
   ['moderation', null, renderModLog],
   ['reports', 'moderator', renderReports],
   ['requests', 'moderator', renderRequests],
   ['insights', 'admin', renderInsights],
+  ['settings', 'admin', renderCommunitySettings],
 ];
 
 /** A tiny event hub for the tabs of one page. */

@@ -81,6 +81,30 @@ export function renderReports(panel, ctx) {
     h('p', { class: 'muted small' }, t('reports.intro')), reportsStatus, reports,
   ];
 
+  // Bans and mutes in force, soonest to end first; a moderator may lift one early, with a reason.
+  const standing = h('ul', { class: 'plain', 'data-testid': 'sanctions' });
+  const sanctionEl = (s) => {
+    const who = { id: s.user_id, name: s.user_name || s.user_id };
+    const lift = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'lift' }, t(`reports.lift_${s.kind}`));
+    lift.addEventListener('click', async () => {
+      const done = await answerDialog({
+        title: t(`reports.lift_${s.kind}`), label: t('moderation.reason'), hint: t('moderation.reason_hint'),
+        submitLabel: t(`reports.lift_${s.kind}`), testid: 'lift-dialog',
+        send: (reason) => api.post(`/v1/communities/${cid}/moderation`, { action: s.kind === 'ban' ? 'unban' : 'unmute', user_id: s.user_id, reason }),
+      });
+      if (done) { toast(t('moderation.done', { action: t(`moderation.do.${done.action}`) })); li.remove(); }
+    });
+    const li = h('li', { class: 'row spread wrap card', 'data-testid': 'sanction', dataset: { user: s.user_id, kind: s.kind } },
+      h('span', {}, h('strong', {}, userName(who)), ' ', h('span', { class: 'badge' }, t(`reports.sanction.${s.kind}`)), ' ',
+        h('span', { class: 'muted small' }, s.until ? tx('modlog.ends', { when: timeEl(s.until) }) : t('moderation.until_lifted'))),
+      lift);
+    return li;
+  };
+  sections.push(h('h2', {}, t('reports.in_force')), standing);
+  api.get(`/v1/communities/${cid}/moderation/sanctions`).then((res) => {
+    replace(standing, (res.items || []).length ? res.items.map(sanctionEl) : h('li', { class: 'muted' }, t('reports.none_in_force')));
+  }).catch((err) => replace(standing, h('li', { class: 'error' }, describeError(err))));
+
   if (ADMINS.includes(community.my_role)) {
     const appeals = h('ul', { class: 'plain', 'data-testid': 'appeals' });
     const appealsStatus = h('p', { class: 'muted', 'aria-live': 'polite' });
