@@ -52,7 +52,8 @@ export function dayChart({ title, points, kind = 'bar', format = num, testid, su
     svg('text', { class: 'axis', x: x(0), y: H - 6, 'text-anchor': 'middle' }, date(`${first.date}T12:00:00Z`, { day: 'numeric', month: 'short' })),
     svg('text', { class: 'axis', x: x(points.length - 1), y: H - 6, 'text-anchor': 'middle' }, date(`${last.date}T12:00:00Z`, { day: 'numeric', month: 'short' })),
   ] : [];
-  const picture = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: `chart ${kind}`, role: 'img', 'aria-hidden': 'true', focusable: 'false' },
+  // The picture is for the eyes; screen readers get the table below.
+  const picture = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: `chart ${kind}`, 'aria-hidden': 'true', focusable: 'false' },
     ...grid, ...marks, ...labels);
   const table = h('table', { class: 'sr-only' },
     h('caption', {}, title),

@@ -79,6 +79,8 @@ export async function renderCommunity(main, [cid, tab], app) {
       b.setAttribute('aria-selected', on ? 'true' : 'false');
       b.tabIndex = on ? 0 : -1;
       if (on && focus) b.focus();
+      // On a narrow screen the strip scrolls: keep the chosen tab in sight.
+      if (on && b.scrollIntoView) b.scrollIntoView({ block: 'nearest', inline: 'nearest' });
     }
     for (const [k, panel] of rendered) panel.hidden = k !== key;
     if (!rendered.has(key)) {
