@@ -138,6 +138,16 @@ async def test_posts_images_reports_blocking_and_appeals_in_arabic(server: Runni
     await viewer.locator("p").filter(has_text="الصورة ٢ من ٢").wait_for()
     await page.keyboard.press("Escape")
     await viewer.wait_for(state="detached")
+    # A comment of one's own, deleted from its menu after a confirmation.
+    await mine.get_by_test_id("comments-toggle").click()
+    await mine.get_by_test_id("comment-text").fill("تعليق سأحذفه")
+    await mine.get_by_role("button", name="تعليق", exact=True).click()
+    comment = mine.get_by_test_id("comment").filter(has_text="تعليق سأحذفه")
+    await comment.get_by_test_id("content-menu").click()
+    await comment.get_by_test_id("delete-comment").click()
+    await page.get_by_test_id("confirm-submit").click()
+    await comment.wait_for(state="detached")
+    assert (await mine.get_by_test_id("comments-toggle").inner_text()).split() == ["التعليقات", "٠"]
     # A file that is not an image: the contract's unsupported_media_type, in Arabic.
     await page.get_by_test_id("post-images").set_input_files(
         files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image"}])
@@ -301,6 +311,16 @@ async def test_join_requests_chat_settings_pinning_insights_operators_and_my_dat
     await owner.locator(".toast").filter(has_text="دور نور الآن: مشرف").wait_for()
     await ar.check(owner)
     await shots.take(owner, "members")
+    # Invitations: a new link, listed with the two used ones, revoked.
+    await owner.get_by_role("button", name="دعوة", exact=True).click()
+    code = (await owner.get_by_test_id("invite-link").input_value()).rsplit("/", 1)[-1]
+    await owner.get_by_test_id("invites-box").locator("summary").click()
+    await owner.get_by_test_id("invite").filter(has_text="استخدمه").nth(1).wait_for()
+    mine = owner.locator(f"[data-testid=invite][data-code='{code}']")
+    await mine.get_by_test_id("revoke-invite").click()
+    await owner.locator(f"[data-testid=invite][data-code='{code}']").filter(has_text="أُلغي").wait_for()
+    await ar.check(owner)
+    assert (await hala.call("POST", f"/v1/invites/{code}/accept")).status_code == 410
 
     # A live with its chat: the owner sets slow mode and a filtered word from the live page,
     # pins a message; a member's message with the word is refused in Arabic.

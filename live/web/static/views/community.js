@@ -17,6 +17,7 @@ import { renderReports } from './reports.js';
 import { renderInsights } from './insights.js';
 import { renderMembers } from './members.js';
 import { renderCommunitySettings } from './commsettings.js';
+import { invitesList } from './invites.js';
 
 // [key, who sees the tab (a role at least, or null for everyone), render]
 const TABS = [
@@ -187,7 +188,7 @@ function headerContent(ctx, reload) {
       }));
       actions.append(leave);
     }
-    actions.append(inviteOut);
+    actions.append(inviteOut, invitesList(cid));
   }
   actions.append(muteButton(ctx));
   return [

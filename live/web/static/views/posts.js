@@ -126,7 +126,7 @@ export function renderPosts(panel, ctx) {
       let cur = null;
       do {
         const page = await api.get(withQuery(`/v1/posts/${post.id}/comments`, { cursor: cur }));
-        for (const c of page.items || []) list.append(commentEl(c));
+        for (const c of page.items || []) list.append(commentEl(c, countEl));
         cur = page.next_cursor;
       } while (cur && list.children.length < 200);
       if (!list.children.length) status.textContent = t('posts.no_comments');
@@ -143,7 +143,7 @@ export function renderPosts(panel, ctx) {
         busy(submit, async () => {
           const c = await api.post(`/v1/posts/${post.id}/comments`, { text: text.value });
           text.value = '';
-          list.append(commentEl(c));
+          list.append(commentEl(c, countEl));
           status.textContent = '';
           countEl.set(countEl.get() + 1);
         });
@@ -152,10 +152,23 @@ export function renderPosts(panel, ctx) {
     }
   }
 
-  function commentEl(c) {
-    const extra = STAFF.includes(ctx.community.my_role) && c.author?.id !== app.me?.id
-      ? [{ label: t('moderation.moderate'), testid: 'moderate', run: () => moderate({ cid, user: c.author, target: { type: 'comment', id: c.id } }) }]
-      : [];
+  function commentEl(c, countEl) {
+    const mine = app.me && c.author?.id === app.me.id;
+    const extra = [];
+    if (mine) {
+      extra.push({
+        label: t('posts.delete_comment'), testid: 'delete-comment', danger: true,
+        run: () => busy(null, async () => {
+          const ok = await confirmDialog({ title: t('posts.delete_comment'), text: t('posts.delete_comment_text'), confirmLabel: t('common.delete') });
+          if (!ok) return;
+          await api.del(`/v1/comments/${c.id}`);
+          li.remove();
+          countEl?.set(Math.max(0, countEl.get() - 1));
+        }),
+      });
+    } else if (STAFF.includes(ctx.community.my_role)) {
+      extra.push({ label: t('moderation.moderate'), testid: 'moderate', run: () => moderate({ cid, user: c.author, target: { type: 'comment', id: c.id } }) });
+    }
     const li = h('li', { class: 'comment', 'data-testid': 'comment', dataset: { author: c.author?.id || '' } },
       h('div', { class: 'row' }, h('strong', {}, userName(c.author)), ' ', timeEl(c.created_at),
         contentMenu({ app, cid, user: c.author, target: { type: 'comment', id: c.id }, extra })),
