@@ -102,12 +102,31 @@ async function route() {
     const result = await view(main, match.slice(1).map((p) => p && decodeURIComponent(p)), app);
     if (mine !== generation) { if (typeof result === 'function') result(); return; }
     cleanup = typeof result === 'function' ? result : null;
+    arrived();
   } catch (err) {
     if (mine !== generation) return;
     console.error(err);
     replace(main, h('section', { class: 'panel' }, h('h1', {}, t('app.error_title')), h('p', {}, err.message || String(err))));
   } finally {
     if (mine === generation) main.removeAttribute('aria-busy');
+  }
+}
+
+let firstView = true;
+
+/**
+ * After a view rendered: the tab's title names the page, and (after a navigation, not on load)
+ * focus moves to its heading so that a screen reader says where the person arrived, unless the
+ * view put focus somewhere itself (a form's first field).
+ */
+function arrived() {
+  const heading = main.querySelector('h1');
+  const name = heading?.textContent.trim();
+  document.title = name && name !== t('app.title') ? `${name} · ${t('app.title')}` : t('app.title');
+  if (firstView) { firstView = false; return; }
+  if (heading && !main.contains(document.activeElement)) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
   }
 }
 
