@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.browser import (
-    DESKTOP, PHONE, Shots, assert_rtl, chromium, new_page, token_sign_in, untranslated,
+    DESKTOP, PHONE, Shots, assert_rtl, chromium, new_page, token_sign_in, until, untranslated,
 )
 from tests.support.communities import Person, make_community
 from tests.support.images import photo
@@ -444,3 +444,36 @@ async def test_language_switch_is_remembered(server: RunningServer, browser: Any
     await page.get_by_role("heading", name="Settings").wait_for()
     assert re.search(r"Signed in as", await page.locator("main").inner_text())
     assert real_errors(errors) == []
+
+
+async def test_pushes_are_shown_in_the_readers_language(server: RunningServer, browser: Any) -> None:
+    """The service worker shows a push with its kind's Arabic title; what people wrote stays."""
+    errors: list[str] = []
+    ar = Arabic(server, browser, errors)
+    layla = ar.person("ليلى")
+    page = await new_page(browser, server.url, viewport=DESKTOP, errors=errors, locale=AR)
+    await page.context.grant_permissions(["notifications"], origin=server.url)
+    await token_sign_in(page, server.token(layla.id, layla.name), layla.id, layla.name, "/#/notifications")
+    cdp = await page.context.new_cdp_session(page)
+    registrations: list[str] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated",
+           lambda ev: registrations.extend(r["registrationId"] for r in ev["registrations"] if not r["isDeleted"]))
+    await cdp.send("ServiceWorker.enable")
+    # Only the click registers the worker (and says the language); without a push service here
+    # the subscription itself is refused, and the page says so.
+    await page.get_by_test_id("push-toggle").click()
+    assert await until(page, "() => navigator.serviceWorker.getRegistrations().then(r => r.length === 1)")
+    await page.locator(".toast").first.wait_for()
+    assert await until(page, "() => caches.open('live-prefs').then(c => c.match('/__live/lang'))"
+                             ".then(r => r ? r.text() : '').then(t => t === 'ar')")
+    assert registrations
+    note = {"id": "n1", "kind": "live.started", "title": "Hana is live in Mothers", "body": "سهرة أسئلة عن النوم",
+            "url": "#/live/x", "actor": {"id": "hana", "name": "هناء"}}
+    await cdp.send("ServiceWorker.deliverPushMessage",
+                   {"origin": server.url, "registrationId": registrations[-1], "data": json.dumps(note)})
+    shown = await until(page, """() => navigator.serviceWorker.ready
+        .then((reg) => reg.getNotifications())
+        .then((list) => list.length ? list.map((n) => [n.title, n.body, n.lang, n.tag]) : null)""")
+    assert shown == [["هناء يبثّ الآن مباشرة", "سهرة أسئلة عن النوم", "ar", "n1"]]
+    assert [e for e in real_errors(errors) if "Push API" not in e and "push service" not in e.lower()] == []
+    await ar.close()

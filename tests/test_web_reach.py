@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import Shots, chromium, dev_sign_in, new_page
+from tests.support.browser import Shots, chromium, dev_sign_in, new_page, until
 from tests.support.communities import Person, make_community
 from tests.support.servers import RunningServer, run_server, settings, uid
 
@@ -88,7 +88,7 @@ async def test_inbox_badge_and_push_only_on_click(dev_server: RunningServer, bro
     # push service in test_notifications.py.)
     await page.get_by_test_id("push-toggle").click()
     await page.wait_for_function("() => window.__asked === 1")
-    await page.wait_for_function("() => navigator.serviceWorker.getRegistrations().then(r => r.length === 1)")
+    assert await until(page, "() => navigator.serviceWorker.getRegistrations().then(r => r.length === 1)")
     await page.locator(".toast").first.wait_for()
 
     # A click on a notification opens where it points.

@@ -12,6 +12,7 @@ ends with a banner saying so (a skipped browser test must never look like a pass
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -112,6 +113,20 @@ async def new_page(browser: Any, base_url: str, *, viewport: dict[str, int] = DE
         page.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}")
                 if msg.type == "error" else None)
     return page
+
+
+async def until(page: Any, script: str, timeout: float = 15) -> Any:
+    """Poll an async page function until it returns something truthy, and return that.
+
+    (`wait_for_function` takes a returned promise for a truthy value at once; and it cannot
+    evaluate a string expression under the page's CSP.)"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await page.evaluate(script)
+        if value or loop.time() > deadline:
+            return value
+        await asyncio.sleep(0.1)
 
 
 async def dev_sign_in(page: Any, user_id: str, name: str) -> None:

@@ -242,6 +242,7 @@ async function boot() {
   document.querySelector('.brand').setAttribute('aria-label', t('app.brand_label'));
   nav.setAttribute('aria-label', t('app.nav_label'));
   notifications.setUnread(0);
+  Notifications.tellLanguage().catch(() => {});
   renderNav();
   app.config = await webConfig();
   if (session.token) {

@@ -7,7 +7,7 @@
 
 import { api } from './api.js';
 import { h, toast } from './dom.js';
-import { num, t } from './i18n.js';
+import { currentLang, num, t } from './i18n.js';
 import { notificationText } from './notetext.js';
 
 
@@ -64,6 +64,13 @@ export class Notifications {
 
   // -- Web Push --------------------------------------------------------------------------------
 
+  /** Tell the service worker (if this browser has one of ours) the language to show pushes in. */
+  static async tellLanguage() {
+    if (!('serviceWorker' in navigator)) return;
+    const reg = await navigator.serviceWorker.getRegistration('/');
+    (reg?.active || reg?.waiting || reg?.installing)?.postMessage({ type: 'lang', lang: currentLang() });
+  }
+
   static supported() {
     return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
   }
@@ -83,6 +90,7 @@ export class Notifications {
     if (permission !== 'granted') throw new Error(t('notify.denied'));
     const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/' });
     await navigator.serviceWorker.ready;
+    await Notifications.tellLanguage();
     const { public_key: key } = await api.get('/v1/web/push-key');
     let sub = await reg.pushManager.getSubscription();
     if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: urlBase64ToBytes(key) });
