@@ -47,10 +47,6 @@ export function userName(user) {
   return h('bdi', { class: 'user-name' }, name);
 }
 
-export function timeAgo(iso) {
-  return relative(iso);
-}
-
 /** A <time>: relative words ("3 minutes ago"), the full date and time as its tooltip. */
 export function timeEl(iso) {
   return h('time', { datetime: iso || '', title: iso ? dateTime(iso) : '' }, relative(iso));

@@ -5,8 +5,6 @@ import { api } from '../api.js';
 import { busy, h, replace, userName } from '../dom.js';
 import { countdown, dateTime, t, tx } from '../i18n.js';
 
-export { countdown };
-
 /** A card for a scheduled live; `entry.tick()` refreshes its countdown. */
 export function upcomingCard(live, me, { showCommunity = false } = {}) {
   const when = new Date(live.starts_at);
