@@ -237,6 +237,7 @@ async def test_groups_chat_and_announcements(dev_server: RunningServer, browser:
     # The admin deletes the member's line from the chat, with a reason: gone on both pages, and
     # the moderation log (visible to members) says so.
     line = admin.get_by_test_id("chat-message").filter(has_text="everyone")
+    await line.get_by_test_id("content-menu").click()  # the line's menu: report, block, moderate
     await line.get_by_test_id("moderate").click()
     dialog = admin.get_by_test_id("mod-dialog")
     assert await dialog.get_by_test_id("mod-action").input_value() == "delete"
@@ -249,6 +250,7 @@ async def test_groups_chat_and_announcements(dev_server: RunningServer, browser:
     await member.get_by_test_id("chat-input").fill("one more")
     await member.get_by_test_id("chat-send").click()
     theirs = admin.get_by_test_id("chat-message").filter(has_text="one more")
+    await theirs.get_by_test_id("content-menu").click()
     await theirs.get_by_test_id("moderate").click()
     await dialog.get_by_test_id("mod-action").select_option("timeout")
     assert await dialog.get_by_test_id("mod-duration").input_value() == "300"

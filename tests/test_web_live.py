@@ -213,6 +213,7 @@ async def test_live_scenario(dev_server: RunningServer, browser: Any, request: A
     await mod.goto(host.url)
     victor_line = mod.get_by_test_id("chat-message").filter(has_text="hello from Victor")
     await victor_line.wait_for()
+    await victor_line.get_by_test_id("content-menu").click()
     await victor_line.get_by_test_id("moderate").click()
     dialog = mod.get_by_test_id("mod-dialog")
     await dialog.get_by_test_id("mod-action").select_option("ban")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import Shots, chromium, dev_sign_in, new_page
+from tests.support.browser import Shots, chromium, dev_sign_in, new_page, until
 from tests.support.communities import Person, make_community
 from tests.support.servers import RunningServer, run_server, settings, uid
 
@@ -51,7 +51,7 @@ async def test_inbox_badge_and_push_only_on_click(dev_server: RunningServer, bro
         "Notification.requestPermission = (...a) => { window.__asked += 1; return ask(...a); };")
     await dev_sign_in(page, bob_id, "Bob")
     await page.get_by_test_id("bell").wait_for()
-    await page.wait_for_function("window.live.gateway.status === 'open'")
+    await page.wait_for_function("() => window.live.gateway.status === 'open'")
     assert await page.get_by_test_id("unread-count").is_hidden()
     bob = Person(dev_server, "bob")
     bob.id = bob_id
@@ -87,8 +87,8 @@ async def test_inbox_badge_and_push_only_on_click(dev_server: RunningServer, bro
     # here, and said so to the user; the server's side of Web Push is tested against a local
     # push service in test_notifications.py.)
     await page.get_by_test_id("push-toggle").click()
-    await page.wait_for_function("window.__asked === 1")
-    await page.wait_for_function("navigator.serviceWorker.getRegistrations().then(r => r.length === 1)")
+    await page.wait_for_function("() => window.__asked === 1")
+    assert await until(page, "() => navigator.serviceWorker.getRegistrations().then(r => r.length === 1)")
     await page.locator(".toast").first.wait_for()
 
     # A click on a notification opens where it points.
@@ -117,7 +117,7 @@ async def test_upcoming_countdown_remind_me_home_tab_and_your_time(dev_server: R
     await card.wait_for()
     clock = card.get_by_test_id("countdown")
     first = await clock.inner_text()
-    assert re.fullmatch(r"Starts in (4 min [0-5]\d s|5 min 00 s)", first), first
+    assert re.fullmatch(r"Starts in (4 min [0-5]\d sec|5 min 00 sec)", first), first
     # It ticks: the text changes without a reload.
     await page.wait_for_function(
         "before => document.querySelector('[data-testid=countdown]').textContent !== before", arg=first)

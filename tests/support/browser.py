@@ -12,11 +12,12 @@ ends with a banner saying so (a skipped browser test must never look like a pass
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,12 +98,14 @@ class Shots:
 
 
 async def new_page(browser: Any, base_url: str, *, viewport: dict[str, int] = DESKTOP,
-                   errors: list[str] | None = None) -> Any:
+                   errors: list[str] | None = None, locale: str = "en-US") -> Any:
     """A page in a fresh context (its own localStorage, i.e. its own signed-in user).
 
-    JavaScript errors and console errors go to `errors` so that a test can assert there were none.
+    `locale` is the browser's language (navigator.languages, Accept-Language): "ar-EG" opens the
+    client in Arabic. JavaScript errors and console errors go to `errors` so that a test can
+    assert there were none (a text missing from a catalog is such an error).
     """
-    context = await browser.new_context(base_url=base_url, viewport=viewport,
+    context = await browser.new_context(base_url=base_url, viewport=viewport, locale=locale,
                                         permissions=["camera", "microphone"])
     page = await context.new_page()
     if errors is not None:
@@ -112,11 +115,91 @@ async def new_page(browser: Any, base_url: str, *, viewport: dict[str, int] = DE
     return page
 
 
+async def until(page: Any, script: str, timeout: float = 15) -> Any:
+    """Poll an async page function until it returns something truthy, and return that.
+
+    (`wait_for_function` takes a returned promise for a truthy value at once; and it cannot
+    evaluate a string expression under the page's CSP.)"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await page.evaluate(script)
+        if value or loop.time() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
 async def dev_sign_in(page: Any, user_id: str, name: str) -> None:
-    """Sign in through the dev form (the server runs with dev=True)."""
+    """Sign in through the dev form (the server runs with dev=True), in whatever language."""
     await page.goto("/#/signin")
     form = page.get_by_test_id("dev-signin")
-    await form.get_by_label("User id").fill(user_id)
-    await form.get_by_label("Display name").fill(name)
-    await form.get_by_role("button", name="Sign in").click()
+    await form.locator("input[name=user_id]").fill(user_id)
+    await form.locator("input[name=name]").fill(name)
+    await form.locator("button[type=submit]").click()
     await page.get_by_test_id("me").filter(has_text=name).wait_for()
+
+
+async def token_sign_in(page: Any, token: str, user_id: str, name: str, path: str = "/#/") -> None:
+    """Be signed in as a user whose token a test already has (as the page keeps it), at `path`."""
+    await page.goto("/#/signin")
+    await page.evaluate(
+        "([token, user]) => { localStorage.setItem('live.token', token);"
+        " localStorage.setItem('live.user', JSON.stringify(user)); }",
+        [token, {"id": user_id, "name": name}])
+    await page.goto(path)
+    await page.reload()
+    await page.get_by_test_id("me").filter(has_text=name).wait_for()
+
+
+# Latin words an Arabic page may show: the product's name and formats' names.
+LATIN_ALLOWED = r"\b(live|HLS|JPEG|PNG|WebP|JavaScript)\b"
+
+UNTRANSLATED_JS = """
+([allowed, known]) => {
+  const strip = (text) => {
+    let out = text.replace(new RegExp(allowed, 'g'), '');
+    for (const k of known) out = out.split(k).join('');
+    return out;
+  };
+  const latin = /[A-Za-z]/;
+  // User text (dir=auto blocks, <bdi> names), other-language labels and hidden things are not
+  // interface strings.
+  const skip = '[dir="auto"], bdi, [translate="no"], noscript, script, style, [hidden], [lang]:not([lang="ar"])';
+  const found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    const el = node.parentElement;
+    if (!el || el.closest(skip)) continue;
+    if (latin.test(strip(node.textContent))) found.push(node.textContent.trim());
+  }
+  for (const el of document.querySelectorAll('[aria-label], [placeholder], [title], [alt]')) {
+    if (el.closest('[translate="no"], [hidden], [lang]:not([lang="ar"])')) continue;
+    for (const name of ['aria-label', 'placeholder', 'title', 'alt']) {
+      const value = el.getAttribute(name);
+      if (value && latin.test(strip(value))) found.push(`${name}="${value}"`);
+    }
+  }
+  if (document.title && latin.test(strip(document.title))) found.push(`title: ${document.title}`);
+  return found;
+}
+"""
+
+
+async def untranslated(page: Any, known: Sequence[str] = ()) -> list[str]:
+    """Interface text in Latin letters on an Arabic page (an untranslated string), but for
+    `known` strings (user ids, names, words a test typed) and LATIN_ALLOWED."""
+    return list(await page.evaluate(UNTRANSLATED_JS, [LATIN_ALLOWED, list(known)]))
+
+
+async def assert_rtl(page: Any) -> None:
+    """The page is Arabic and right to left, mirrored: the brand at the right, no sideways overflow."""
+    state = await page.evaluate("""() => ({
+      lang: document.documentElement.lang, dir: document.documentElement.dir,
+      direction: getComputedStyle(document.body).direction,
+      brand: document.querySelector('.brand').getBoundingClientRect().left / window.innerWidth,
+      overflow: document.documentElement.scrollWidth - window.innerWidth,
+    })""")
+    assert state["lang"] == "ar" and state["dir"] == "rtl" and state["direction"] == "rtl", state
+    assert state["brand"] > 0.5, f"the brand should sit at the right in RTL: {state}"
+    assert state["overflow"] <= 1, f"the page overflows sideways: {state}"

@@ -44,7 +44,7 @@ export async function request(method, path, body, { token = session.token, signa
     res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
   } catch (err) {
     if (err.name === 'AbortError') throw err;
-    throw new ApiError(0, { code: 'unavailable', message: 'The server cannot be reached.' });
+    throw new ApiError(0, { code: 'unavailable', message: 'network error' }); // shown as errors.unavailable
   }
   if (res.status === 204) return null;
   let data = null;

@@ -2,6 +2,8 @@
 // markup, and always carries dir="auto" (or sits in a <bdi>) so right-to-left scripts such as
 // Arabic and Hebrew display correctly next to left-to-right text.
 
+import { dateTime, has, list, relative, t } from './i18n.js';
+
 /**
  * Create an element. `attrs`: class, on<event> handlers, boolean/property values, attributes.
  * Children: nodes, strings (as text), arrays, null/false (skipped).
@@ -41,34 +43,18 @@ export function userText(text, tag = 'p', cls = 'user-text') {
 
 /** A user's display name inline in interface text: isolated so it cannot reorder its neighbours. */
 export function userName(user) {
-  const name = typeof user === 'string' ? user : (user && (user.name || user.id)) || 'someone';
+  const name = typeof user === 'string' ? user : (user && (user.name || user.id)) || t('common.someone');
   return h('bdi', { class: 'user-name' }, name);
 }
 
-export function timeAgo(iso) {
-  if (!iso) return '';
-  const then = new Date(iso).getTime();
-  const ahead = Math.round((then - Date.now()) / 1000);
-  if (ahead > 30) {
-    // A time to come (when a time-out or a ban ends).
-    if (ahead < 3600) return `in ${Math.round(ahead / 60)} min`;
-    if (ahead < 86400) return `in ${Math.round(ahead / 3600)} h`;
-    return `on ${new Date(iso).toLocaleDateString()}`;
-  }
-  const s = Math.max(0, -ahead);
-  if (s < 45) return 'just now';
-  if (s < 3600) return `${Math.round(s / 60)} min ago`;
-  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
-  return new Date(iso).toLocaleDateString();
-}
-
+/** A <time>: relative words ("3 minutes ago"), the full date and time as its tooltip. */
 export function timeEl(iso) {
-  return h('time', { datetime: iso || '', title: iso ? new Date(iso).toLocaleString() : '' }, timeAgo(iso));
+  return h('time', { datetime: iso || '', title: iso ? dateTime(iso) : '' }, relative(iso));
 }
 
+/** "until 3 Mar 2026, 14:00", or "until lifted" when a sanction has no end. */
 export function formatUntil(until) {
-  if (!until) return 'until lifted';
-  return `until ${new Date(until).toLocaleString()}`;
+  return until ? t('common.until', { when: dateTime(until) }) : t('common.until_lifted');
 }
 
 /** A short-lived message in the polite live region. */
@@ -81,11 +67,13 @@ export function toast(message, kind = 'info') {
 }
 
 /** A message that stays until dismissed, in the assertive region (sanctions, lost sessions). */
-export function notice(message, kind = 'warn', testid = 'notice') {
+export function notice(message, kind = 'warn', testid = 'notice', actions = null) {
   const box = document.getElementById('notices');
-  const close = h('button', { type: 'button', class: 'link', 'aria-label': 'Dismiss' }, '×');
-  // `message`: a string or a list of strings and nodes (names inside it go in <bdi>).
-  const item = h('div', { class: `notice ${kind}`, 'data-testid': testid }, h('span', {}, message), close);
+  const close = h('button', { type: 'button', class: 'link', 'aria-label': t('common.dismiss') }, '×');
+  // `message`: a string or a list of strings and nodes (names inside it go in <bdi>); `actions`:
+  // buttons that go with it (appeal a sanction).
+  const item = h('div', { class: `notice ${kind}`, 'data-testid': testid },
+    h('div', { class: 'notice-body' }, h('span', {}, message), actions ? h('div', { class: 'row wrap' }, actions) : null), close);
   close.addEventListener('click', () => item.remove());
   box.append(item);
   return item;
@@ -95,10 +83,11 @@ export function notice(message, kind = 'warn', testid = 'notice') {
 export function field(label, control, hint) {
   const id = control.id || `f${Math.random().toString(36).slice(2, 9)}`;
   control.id = id;
+  if (hint) control.setAttribute('aria-describedby', `${id}-hint`);
   return h('div', { class: 'field' },
     h('label', { for: id }, label),
     control,
-    hint ? h('small', { class: 'hint' }, hint) : null);
+    hint ? h('small', { class: 'hint', id: `${id}-hint` }, hint) : null);
 }
 
 /** Run `fn` with `button` disabled (and busy) meanwhile; errors are shown, not thrown. */
@@ -114,36 +103,16 @@ export async function busy(button, fn) {
   }
 }
 
-const CODE_TEXT = {
-  unauthorized: 'Please sign in again.',
-  forbidden: 'Your role does not allow that.',
-  not_member: 'Join the community first.',
-  banned: 'You are banned from this community',
-  muted: 'You are muted here',
-  not_found: 'Not found (or not visible to you).',
-  conflict: 'That conflicts with the current state.',
-  community_limit: 'You already own the maximum number of communities.',
-  invite_quota_exhausted: 'You have no invitations left.',
-  invite_invalid: 'This invitation has expired, was used or was revoked.',
-  invite_required: 'This community is invite-only: you need an invitation.',
-  rate_limited: 'Too fast: please wait',
-  slow_mode: 'Slow mode is on: please wait',
-  message_too_long: 'The text is too long.',
-  blocked_word: 'The text contains a word this community filters.',
-  unavailable: 'The service is temporarily unavailable; try again.',
-  payload_too_large: 'That is too large.',
-};
-
-/** Human text for an ApiError / gateway error / anything thrown. */
+/** Text in the user's language for an ApiError / gateway error (its contract `code`), or anything thrown. */
 export function describeError(err) {
-  if (!err) return 'Something went wrong.';
+  if (!err) return t('errors.unknown');
   const code = err.code;
-  let text = CODE_TEXT[code] || err.message || String(err);
-  if ((code === 'banned' || code === 'muted') && 'until' in err) text += ` (${formatUntil(err.until)})`;
-  if (err.retry_after) text += ` ${Math.ceil(err.retry_after)} s.`;
-  if (code === 'invalid_request' && err.fields) {
-    text = Object.entries(err.fields).map(([k, v]) => `${k}: ${v}`).join('; ');
+  if (code === 'invalid_request' && err.fields && Object.keys(err.fields).length) {
+    const names = Object.keys(err.fields).map((f) => (has(`fields.${f}`) ? t(`fields.${f}`) : f));
+    return t('errors.invalid_fields', { fields: list(names) });
   }
-  if (code === 'banned' || code === 'muted') text += '.';
+  let text = code && has(`errors.${code}`) ? t(`errors.${code}`) : (err.message || String(err));
+  if (['banned', 'muted', 'suspended'].includes(code) && 'until' in err) text = `${text} (${formatUntil(err.until)})`;
+  if (err.retry_after) text = `${text} ${t('errors.retry_after', { count: Math.ceil(err.retry_after) })}`;
   return text;
 }

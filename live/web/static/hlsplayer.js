@@ -18,7 +18,10 @@ export function loadHls() {
       const script = document.createElement('script');
       script.src = '/static/vendor/hls.min.js';
       script.onload = () => resolve(window.Hls);
-      script.onerror = () => { loading = null; reject(new Error('the HLS player could not be loaded')); };
+      script.onerror = () => {
+        loading = null;
+        reject(Object.assign(new Error('the HLS player could not be loaded'), { code: 'unavailable' }));
+      };
       document.head.append(script);
     });
   }

@@ -7,15 +7,9 @@
 
 import { api } from './api.js';
 import { h, toast } from './dom.js';
+import { currentLang, num, t } from './i18n.js';
+import { notificationText } from './notetext.js';
 
-const TEXT = {
-  bell: 'Notifications',
-  unread: (n) => `${n} unread`,
-  unsupported: 'This browser cannot receive push notifications.',
-  denied: 'Notifications are blocked for this site in the browser settings.',
-  on: 'Push notifications are on for this browser.',
-  off: 'Push notifications are off for this browser.',
-};
 
 function urlBase64ToBytes(text) {
   const pad = '='.repeat((4 - (text.length % 4)) % 4);
@@ -30,7 +24,8 @@ export class Notifications {
     this.listeners = new Set();
     this.muted = new Set();
     this.badge = h('span', { class: 'count', 'data-testid': 'unread-count', hidden: true });
-    this.link = h('a', { href: '#/notifications', class: 'bell', 'data-testid': 'bell', 'aria-label': TEXT.bell },
+    // Its accessible name is set by setUnread(), once the language's texts are loaded.
+    this.link = h('a', { href: '#/notifications', class: 'bell', 'data-testid': 'bell' },
       h('span', { 'aria-hidden': 'true' }, '🔔'), this.badge);
     gateway.on('notification', (msg) => this._arrived(msg.notification));
     gateway.on('open', () => this.refresh());
@@ -51,9 +46,9 @@ export class Notifications {
 
   setUnread(n) {
     this.unread = Math.max(0, n);
-    this.badge.textContent = String(this.unread);
+    this.badge.textContent = num(this.unread);
     this.badge.hidden = this.unread === 0;
-    this.link.setAttribute('aria-label', this.unread ? `${TEXT.bell}, ${TEXT.unread(this.unread)}` : TEXT.bell);
+    this.link.setAttribute('aria-label', this.unread ? t('notify.bell_unread', { count: this.unread }) : t('notify.bell'));
   }
 
   _arrived(note) {
@@ -63,11 +58,18 @@ export class Notifications {
     // again once a burst of events has passed.
     clearTimeout(this.recount);
     this.recount = setTimeout(() => this.refresh(), 500);
-    if (!note.community_id || !this.muted.has(note.community_id)) toast(note.title);
+    if (!note.community_id || !this.muted.has(note.community_id)) toast(notificationText(note).title);
     for (const fn of this.listeners) { try { fn(note); } catch (err) { console.error(err); } }
   }
 
   // -- Web Push --------------------------------------------------------------------------------
+
+  /** Tell the service worker (if this browser has one of ours) the language to show pushes in. */
+  static async tellLanguage() {
+    if (!('serviceWorker' in navigator)) return;
+    const reg = await navigator.serviceWorker.getRegistration('/');
+    (reg?.active || reg?.waiting || reg?.installing)?.postMessage({ type: 'lang', lang: currentLang() });
+  }
 
   static supported() {
     return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
@@ -83,16 +85,17 @@ export class Notifications {
 
   /** Only ever from a click: ask permission, subscribe, tell the server. */
   async enablePush() {
-    if (!Notifications.supported()) throw new Error(TEXT.unsupported);
+    if (!Notifications.supported()) throw new Error(t('notify.unsupported'));
     const permission = await Notification.requestPermission();
-    if (permission !== 'granted') throw new Error(TEXT.denied);
+    if (permission !== 'granted') throw new Error(t('notify.denied'));
     const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/' });
     await navigator.serviceWorker.ready;
+    await Notifications.tellLanguage();
     const { public_key: key } = await api.get('/v1/web/push-key');
     let sub = await reg.pushManager.getSubscription();
     if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: urlBase64ToBytes(key) });
     await api.post('/v1/me/push-subscriptions', sub.toJSON());
-    return TEXT.on;
+    return t('notify.push_on_done');
   }
 
   async disablePush() {
@@ -102,8 +105,7 @@ export class Notifications {
       await api.del('/v1/me/push-subscriptions', undefined, { endpoint: sub.endpoint });
       await sub.unsubscribe();
     }
-    return TEXT.off;
+    return t('notify.push_off_done');
   }
 }
 
-export const PUSH_TEXT = TEXT;

@@ -4,18 +4,24 @@
 // with a nonce so a retried message is stored once, deletion and moderation from each line.
 
 import { busy, describeError, h, replace, userName, userText } from '../dom.js';
+import { t } from '../i18n.js';
 import { STAFF } from '../roles.js';
+import { blocks, contentMenu } from '../safety.js';
 import { moderate } from './moddialog.js';
 
 const MAX_LINES = 500;
 const CHAT_MAX = 500;
 
-export function createChat({ app, room, cid, role = () => null, onJoin, onEvent, onError, label = 'Chat' }) {
+/**
+ * `pin(msg)`: when given (a live's chat, for its host and moderators), each line's menu offers
+ * "Pin"; `canPin()` says whether to offer it now.
+ */
+export function createChat({ app, room, cid, role = () => null, onJoin, onEvent, onError, label = t('chat.label'), pin, canPin = () => false }) {
   const gateway = app.gateway;
-  const list = h('ol', { class: 'chat-log', role: 'log', 'aria-live': 'polite', 'aria-label': `${label} messages`, 'data-testid': 'chat-log', tabindex: '0' });
+  const list = h('ol', { class: 'chat-log', role: 'log', 'aria-live': 'polite', 'aria-label': t('chat.messages', { label }), 'data-testid': 'chat-log', tabindex: '0' });
   const status = h('p', { class: 'chat-status small', role: 'status', 'data-testid': 'chat-status' });
-  const input = h('input', { name: 'message', maxlength: CHAT_MAX, dir: 'auto', autocomplete: 'off', 'aria-label': 'Message', placeholder: 'Say something…', 'data-testid': 'chat-input' });
-  const send = h('button', { type: 'submit', 'data-testid': 'chat-send' }, 'Send');
+  const input = h('input', { name: 'message', maxlength: CHAT_MAX, dir: 'auto', autocomplete: 'off', 'aria-label': t('chat.message'), placeholder: t('chat.placeholder'), 'data-testid': 'chat-input' });
+  const send = h('button', { type: 'submit', 'data-testid': 'chat-send' }, t('chat.send'));
   const form = h('form', { class: 'chat-form row' }, input, send);
   const el = h('section', { class: 'chat', 'aria-label': label }, list, status, form);
 
@@ -29,19 +35,22 @@ export function createChat({ app, room, cid, role = () => null, onJoin, onEvent,
   function lineFor(msg) {
     const me = app.me;
     const mine = me && msg.user?.id === me.id;
-    const li = h('li', { class: `chat-line${mine ? ' mine' : ''}`, 'data-testid': 'chat-message', dataset: { seq: String(msg.seq), user: msg.user?.id || '' } },
+    const li = h('li', { class: `chat-line${mine ? ' mine' : ''}`, 'data-testid': 'chat-message', dataset: { seq: String(msg.seq), user: msg.user?.id || '', author: msg.user?.id || '' } },
       h('span', { class: 'who' }, userName(msg.user)),
       userText(msg.text, 'span', 'user-text text'));
     const tools = h('span', { class: 'line-tools' });
     if (mine) {
-      const del = h('button', { type: 'button', class: 'link small', 'aria-label': 'Delete my message' }, 'Delete');
+      const del = h('button', { type: 'button', class: 'link small', 'aria-label': t('chat.delete_mine') }, t('common.delete'));
       del.addEventListener('click', () => busy(del, () => gateway.request('chat.delete', { room, seq: msg.seq })));
       tools.append(del);
-    } else if (cid && STAFF.includes(role())) {
-      const mod = h('button', { type: 'button', class: 'link small', 'aria-haspopup': 'dialog', 'data-testid': 'moderate' }, '⋯');
-      mod.setAttribute('aria-label', `Moderate the message from ${msg.user?.name || msg.user?.id}`);
-      mod.addEventListener('click', () => moderate({ cid, user: msg.user, target: { type: 'message', id: msg.id } }));
-      tools.append(mod);
+    }
+    const extra = [];
+    if (pin && canPin() && msg.id) extra.push({ label: t('chat.pin'), testid: 'menu-pin', run: () => pin(msg) });
+    if (!mine && cid && STAFF.includes(role())) {
+      extra.push({ label: t('moderation.moderate'), testid: 'moderate', run: () => moderate({ cid, user: msg.user, target: { type: 'message', id: msg.id } }) });
+    }
+    if (msg.id && (extra.length || !mine)) {
+      tools.append(contentMenu({ app, cid, user: msg.user, target: { type: 'message', id: msg.id }, extra }));
     }
     li.append(tools);
     return li;
@@ -49,8 +58,9 @@ export function createChat({ app, room, cid, role = () => null, onJoin, onEvent,
 
   function add(msg) {
     if (typeof msg.seq !== 'number' || (epoch !== null && msg.epoch !== undefined && msg.epoch !== epoch)) return;
-    if (msg.seq <= lastSeq && lines.has(msg.seq)) return;
     if (lines.has(msg.seq)) return;
+    // The server does not send what blocked people write; this covers a block made meanwhile.
+    if (blocks.has(msg.user?.id)) { lastSeq = Math.max(lastSeq, msg.seq); return; }
     const stick = nearBottom();
     const li = lineFor(msg);
     lines.set(msg.seq, li);
@@ -74,7 +84,7 @@ export function createChat({ app, room, cid, role = () => null, onJoin, onEvent,
     const li = lines.get(msg.seq);
     if (!li) return;
     li.classList.add('deleted');
-    replace(li, h('span', { class: 'muted small' }, msg.reason ? `Message removed: ${msg.reason}` : 'Message removed'));
+    replace(li, h('span', { class: 'muted small' }, msg.reason ? [t('chat.removed_because'), ' ', h('bdi', {}, msg.reason)] : t('chat.removed')));
     li.setAttribute('data-deleted', 'true');
   }
 
@@ -98,7 +108,7 @@ export function createChat({ app, room, cid, role = () => null, onJoin, onEvent,
       } else {
         // First join, a new epoch (history was lost), or a gap the server could not replay.
         reset(reply);
-        if (info.rejoin && reply.recovered === false) status.textContent = 'Some messages may be missing: reloaded.';
+        if (info.rejoin && reply.recovered === false) status.textContent = t('chat.reloaded');
       }
       onJoin?.(reply, info);
     },
@@ -106,7 +116,7 @@ export function createChat({ app, room, cid, role = () => null, onJoin, onEvent,
       if (msg.type === 'chat.message') add(msg);
       else if (msg.type === 'chat.deleted') removed(msg);
       else if (msg.type === 'room.closed') {
-        status.textContent = msg.reason === 'ended' ? 'The live has ended: chat is closed.' : 'You were removed from this room.';
+        status.textContent = msg.reason === 'ended' ? t('chat.closed_ended') : t('chat.closed_removed');
         input.disabled = true;
         send.disabled = true;
       }

@@ -2,28 +2,20 @@
 // belong to or follow ("Mine") or every public one ("Everyone"), and what is coming up.
 
 import { api, withQuery } from '../api.js';
-import { h, replace, userName } from '../dom.js';
+import { describeError, h, replace, userName } from '../dom.js';
+import { t, tx } from '../i18n.js';
 import { upcomingList } from './upcoming.js';
 
-const TEXT = {
-  title: 'Live',
-  mine: 'Mine',
-  everyone: 'Everyone',
-  none: { mine: 'Nobody in your communities is live right now.', public: 'Nobody is live right now.' },
-  upcoming: 'Coming up',
-  watching: (n) => `${n} watching`,
-  in: 'in',
-};
 
 export function renderHomeTab(app) {
   let scope = 'mine';
   const list = h('ul', { class: 'cards lives', 'data-testid': 'home-lives' });
   const empty = h('p', { class: 'muted', 'data-testid': 'home-no-lives' });
   const upcoming = upcomingList(app.me, { showCommunity: true });
-  const upcomingHead = h('h3', { hidden: true }, TEXT.upcoming);
+  const upcomingHead = h('h3', { hidden: true }, t('home.upcoming'));
   const buttons = ['mine', 'public'].map((s) => {
     const b = h('button', { type: 'button', class: 'secondary small', 'data-scope': s, 'aria-pressed': String(s === scope) },
-      s === 'mine' ? TEXT.mine : TEXT.everyone);
+      s === 'mine' ? t('home.mine') : t('home.everyone'));
     b.addEventListener('click', () => { scope = s; buttons.forEach((x) => x.setAttribute('aria-pressed', String(x === b))); load(); });
     return b;
   });
@@ -31,10 +23,10 @@ export function renderHomeTab(app) {
   function card(live) {
     return h('li', { class: 'card live-card', 'data-testid': 'home-live', dataset: { id: live.id } },
       h('a', { href: `#/live/${live.id}`, class: 'live-link' },
-        h('span', { class: 'live-badge' }, 'LIVE'), ' ',
+        h('span', { class: 'live-badge' }, t('live.badge')), ' ',
         h('strong', { dir: 'auto', class: 'live-title' }, live.title)),
-      h('p', { class: 'muted small' }, userName(live.host), ` ${TEXT.in} `, h('bdi', {}, live.community?.name || ''),
-        ' · ', TEXT.watching(live.viewer_count ?? 0)));
+      h('p', { class: 'muted small' }, tx('home.host_in', { name: userName(live.host), community: h('bdi', {}, live.community?.name || '') }),
+        t('common.sep'), t('live.watching', { count: live.viewer_count ?? 0 })));
   }
 
   async function load() {
@@ -44,16 +36,16 @@ export function renderHomeTab(app) {
         api.get(withQuery('/v1/live', { scope, status: 'scheduled', limit: 12 })),
       ]);
       replace(list, (now.items || []).map(card));
-      empty.textContent = now.items?.length ? '' : TEXT.none[scope];
+      empty.textContent = now.items?.length ? '' : t(`home.none_${scope}`);
       upcoming.set(soon.items || []);
       upcomingHead.hidden = upcoming.size === 0;
     } catch (err) {
-      empty.textContent = err.message || String(err);
+      empty.textContent = describeError(err);
     }
   }
 
   const el = h('section', { class: 'panel', 'data-testid': 'home-tab' },
-    h('div', { class: 'row spread' }, h('h2', {}, TEXT.title), h('div', { class: 'row', role: 'group' }, ...buttons)),
+    h('div', { class: 'row spread' }, h('h2', {}, t('home.title')), h('div', { class: 'row', role: 'group', 'aria-label': t('home.scope') }, ...buttons)),
     empty, list, upcomingHead, upcoming.el);
   const offs = ['live.started', 'live.ended', 'live.scheduled'].map((t) => app.gateway.on(t, () => load()));
   const offNote = app.notifications.on((n) => { if (n.kind.startsWith('live.')) load(); });

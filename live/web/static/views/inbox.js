@@ -3,35 +3,27 @@
 
 import { api, withQuery } from '../api.js';
 import { busy, describeError, h, replace, timeEl, toast } from '../dom.js';
-
-const TEXT = {
-  title: 'Notifications',
-  empty: 'Nothing yet. When a community you belong to or follow goes live, you will hear it here.',
-  markAll: 'Mark all read',
-  more: 'Load more',
-  unread: 'unread',
-  settings: 'Notification settings',
-  pushOn: 'Turn on push notifications',
-  pushOff: 'Turn off push notifications',
-  pushHint: 'Pushes reach this browser even when the page is closed. Your browser will ask first.',
-};
+import { t } from '../i18n.js';
+import { notificationText } from '../notetext.js';
 
 export async function renderInbox(main, _params, app) {
   const list = h('ul', { class: 'inbox', 'data-testid': 'inbox' });
-  const empty = h('p', { class: 'muted', 'data-testid': 'inbox-empty', hidden: true }, TEXT.empty);
-  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, TEXT.more);
-  const markAll = h('button', { type: 'button', class: 'secondary', 'data-testid': 'mark-all-read' }, TEXT.markAll);
+  const empty = h('p', { class: 'muted', 'data-testid': 'inbox-empty', hidden: true }, t('inbox.empty'));
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, t('common.load_more'));
+  const markAll = h('button', { type: 'button', class: 'secondary', 'data-testid': 'mark-all-read' }, t('inbox.mark_all'));
   const push = h('button', { type: 'button', class: 'secondary', 'data-testid': 'push-toggle' });
-  const pushNote = h('p', { class: 'muted small' }, TEXT.pushHint);
+  const pushNote = h('p', { class: 'muted small' }, t('inbox.push_hint'));
   let cursor = null;
   const shown = new Map();
 
   function item(n) {
+    const text = notificationText(n);
+    const state = h('span', { class: 'note-state' }, n.read ? '' : `${t('common.sep')}${t('inbox.unread')}`);
     const el = h('li', { class: `note${n.read ? '' : ' unread'}`, 'data-testid': 'notification', dataset: { id: n.id, kind: n.kind } },
       h('a', { href: n.url, class: 'note-link' },
-        h('strong', { dir: 'auto', class: 'note-title' }, n.title),
-        n.body ? h('span', { dir: 'auto', class: 'note-body' }, n.body) : null,
-        h('span', { class: 'muted small' }, timeEl(n.created_at), n.read ? '' : ` · ${TEXT.unread}`)));
+        h('strong', { dir: 'auto', class: 'note-title' }, text.title),
+        text.body ? h('span', { dir: 'auto', class: 'note-body' }, text.body) : null,
+        h('span', { class: 'muted small' }, timeEl(n.created_at), state)));
     el.querySelector('a').addEventListener('click', () => { if (!n.read) markRead([n.id]); });
     return el;
   }
@@ -58,14 +50,18 @@ export async function renderInbox(main, _params, app) {
     const { unread_count: count } = await api.post('/v1/me/notifications/read', body);
     app.notifications.setUnread(count);
     for (const [id, entry] of shown) {
-      if (!ids || ids.includes(id)) { entry.n.read = true; entry.el.classList.remove('unread'); }
+      if (!ids || ids.includes(id)) {
+        entry.n.read = true;
+        entry.el.classList.remove('unread');
+        entry.el.querySelector('.note-state').textContent = '';
+      }
     }
   }
 
   async function paintPush() {
     const state = await app.notifications.pushState();
     push.hidden = state === 'unsupported';
-    push.textContent = state === 'on' ? TEXT.pushOff : TEXT.pushOn;
+    push.textContent = state === 'on' ? t('inbox.push_off') : t('inbox.push_on');
     push.disabled = state === 'denied';
     push.dataset.state = state;
   }
@@ -81,8 +77,8 @@ export async function renderInbox(main, _params, app) {
   const off = app.notifications.on((n) => add(n, true));
 
   replace(main, h('section', { class: 'panel' },
-    h('div', { class: 'row spread' }, h('h1', {}, TEXT.title), h('div', { class: 'row' }, markAll,
-      h('a', { class: 'button secondary', href: '#/settings/notifications' }, TEXT.settings))),
+    h('div', { class: 'row spread wrap' }, h('h1', {}, t('inbox.title')), h('div', { class: 'row wrap' }, markAll,
+      h('a', { class: 'button secondary', href: '#/settings/notifications' }, t('inbox.settings')))),
     h('div', { class: 'row wrap' }, push, pushNote),
     empty, list, more));
   try {

@@ -2,10 +2,11 @@
 
 import { api } from '../api.js';
 import { busy, describeError, h, replace } from '../dom.js';
+import { t } from '../i18n.js';
 
 export async function renderInvite(main, [code], app) {
   const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'invite-error' });
-  const accept = h('button', { type: 'button', 'data-testid': 'accept-invite' }, 'Accept the invitation');
+  const accept = h('button', { type: 'button', 'data-testid': 'accept-invite' }, t('invite.accept'));
   accept.addEventListener('click', () => busy(accept, async () => {
     error.textContent = '';
     try {
@@ -16,9 +17,9 @@ export async function renderInvite(main, [code], app) {
     }
   }));
   replace(main, h('section', { class: 'panel narrow' },
-    h('h1', {}, 'You are invited'),
-    h('p', {}, 'Someone invited you to join their community on live. The link works once.'),
+    h('h1', {}, t('invite.title')),
+    h('p', {}, t('invite.intro')),
     error,
-    h('div', { class: 'row' }, accept, h('a', { class: 'button secondary', href: '#/' }, 'Not now'))));
+    h('div', { class: 'row' }, accept, h('a', { class: 'button secondary', href: '#/' }, t('invite.not_now')))));
   accept.focus();
 }

@@ -12,17 +12,22 @@
 
 import { api, webConfig } from '../api.js';
 import { busy, describeError, h, replace, toast, userName } from '../dom.js';
+import { confirmDialog } from '../dialogs.js';
+import { num, t, tx } from '../i18n.js';
 import { STAFF } from '../roles.js';
+import { chatSettings } from './chatsettings.js';
+import { renderEnded } from './liveended.js';
+import { pinnedMessage } from './pinned.js';
 import { playHls } from '../hlsplayer.js';
 import { openCamera, publish, subscribe } from '../rtc.js';
 import { createChat } from './chat.js';
 
 export const REACTIONS = [
-  ['heart', '❤️', 'Love'],
-  ['clap', '👏', 'Applause'],
-  ['laugh', '😂', 'Funny'],
-  ['wow', '😮', 'Wow'],
-  ['fire', '🔥', 'Fire'],
+  ['heart', '❤️'],
+  ['clap', '👏'],
+  ['laugh', '😂'],
+  ['wow', '😮'],
+  ['fire', '🔥'],
 ];
 
 const ON_STAGE = new Set(['host', 'guest', 'speaker', 'on_stage', 'accepted']);
@@ -48,7 +53,7 @@ export async function renderLive(main, [lid], app) {
   try {
     live = await api.get(`/v1/live/${lid}`);
   } catch (err) {
-    replace(main, h('section', { class: 'panel' }, h('h1', {}, 'Live unavailable'), h('p', {}, describeError(err)), h('p', {}, h('a', { href: '#/' }, 'Back to discover'))));
+    replace(main, h('section', { class: 'panel' }, h('h1', {}, t('live.unavailable')), h('p', {}, describeError(err)), h('p', {}, h('a', { href: '#/' }, t('common.back_to_discover')))));
     return undefined;
   }
   let community = app.communities.get(live.community_id) || null;
@@ -71,15 +76,28 @@ export async function renderLive(main, [lid], app) {
 
   // -- layout -----------------------------------------------------------------------------------
   const grid = h('div', { class: 'video-grid', 'data-testid': 'video-grid' });
-  const viewerCount = h('span', { 'data-testid': 'live-viewers' }, String(live.viewer_count ?? 0));
-  const titleEl = h('h1', { dir: 'auto', class: 'live-title' }, live.title || 'Untitled live');
+  const viewerCount = h('span', { 'data-testid': 'live-viewers', dataset: { n: String(live.viewer_count ?? 0) } }, num(live.viewer_count ?? 0));
+  const watchingLine = h('span', {});
+  function setViewers(n) {
+    viewerCount.dataset.n = String(n);
+    viewerCount.textContent = num(n);
+    replace(watchingLine, tx('live.watching_n', { count: n, n: h('strong', {}, viewerCount) }));
+  }
+  setViewers(live.viewer_count ?? 0);
+  const titleEl = h('h1', { dir: 'auto', class: 'live-title' }, live.title || t('live.untitled'));
+  const canManage = () => isHost || STAFF.includes(role());
+  const pinned = pinnedMessage({ lid, canManage });
+  const pin = (msg) => pinned.pin(msg);
+  // Slow mode and the word filter, for moderators and up, beside the chat they govern.
+  const settingsBox = community && STAFF.includes(role()) ? chatSettings({ community, onSaved: (c) => { community = { ...community, ...c }; } }) : null;
   const banner = h('div', { class: 'live-banner', role: 'status', 'data-testid': 'live-status' });
   const controls = h('div', { class: 'row wrap controls' });
-  const stagePanel = h('section', { class: 'stage-panel', 'aria-label': 'Stage', 'data-testid': 'stage-panel' });
+  const stagePanel = h('section', { class: 'stage-panel', 'aria-label': t('live.stage'), 'data-testid': 'stage-panel' });
   const reactionLayer = h('div', { class: 'reaction-layer', 'aria-hidden': 'true', 'data-testid': 'reaction-layer' });
   const reactionTotals = new Map();
-  const reactionBar = h('div', { class: 'row reactions', role: 'group', 'aria-label': 'Reactions' },
-    REACTIONS.map(([kind, emoji, label]) => {
+  const reactionBar = h('div', { class: 'row reactions', role: 'group', 'aria-label': t('live.reactions') },
+    REACTIONS.map(([kind, emoji]) => {
+      const label = t(`live.reaction.${kind}`);
       const count = h('span', { class: 'count', 'data-testid': `reaction-count-${kind}` }, '');
       reactionTotals.set(kind, { count, total: 0 });
       const b = h('button', { type: 'button', class: 'reaction secondary', 'aria-label': label, 'data-testid': `react-${kind}`, title: label }, emoji, count);
@@ -88,7 +106,7 @@ export async function renderLive(main, [lid], app) {
     }));
 
   const chat = createChat({
-    app, room, cid: live.community_id, role, label: 'Live chat',
+    app, room, cid: live.community_id, role, label: t('live.chat'), pin, canPin: canManage,
     onJoin: (reply, info) => onJoined(reply, info),
     onEvent: (msg) => onEvent(msg),
     onError: (err) => onRefused(err),
@@ -98,13 +116,14 @@ export async function renderLive(main, [lid], app) {
     h('div', { class: 'stage-area' },
       h('div', { class: 'video-wrap' }, grid, reactionLayer),
       h('div', { class: 'live-meta' },
-        h('span', { class: 'live-badge' }, 'LIVE'),
+        h('span', { class: 'live-badge' }, t('live.badge')),
         titleEl,
-        h('p', { class: 'muted' }, 'with ', userName(host),
-          community ? [' in ', h('a', { href: `#/c/${community.id}/live` }, h('bdi', {}, community.name))] : null,
-          ' · ', h('strong', {}, viewerCount), ' watching')),
+        h('p', { class: 'muted' }, community
+          ? tx('live.host_in', { name: userName(host), community: h('a', { href: `#/c/${community.id}/live` }, h('bdi', {}, community.name)) })
+          : tx('live.with_host', { name: userName(host) }),
+        t('common.sep'), watchingLine)),
       banner, controls, reactionBar, stagePanel),
-    h('aside', { class: 'side' }, h('h2', { class: 'sr-only' }, 'Chat'), chat.el)));
+    h('aside', { class: 'side' }, h('h2', { class: 'sr-only' }, t('live.chat')), pinned.el, settingsBox, chat.el)));
 
   // -- media ------------------------------------------------------------------------------------
   const tiles = new Map(); // user id -> {fig, video, waiting, session, tries, timer}
@@ -118,84 +137,84 @@ export async function renderLive(main, [lid], app) {
   let dataSaver = !isHost && localStorage.getItem(DATA_SAVER_KEY) === '1';
 
   function tile(userId, label) {
-    let t = tiles.get(userId);
-    if (t) return t;
+    let tl = tiles.get(userId);
+    if (tl) return tl;
     const video = h('video', { autoplay: true, playsinline: true, muted: true, 'data-testid': 'remote-video', dataset: { user: userId } });
-    const waiting = h('p', { class: 'waiting' }, 'Waiting for video…');
+    const waiting = h('p', { class: 'waiting' }, t('live.waiting_video'));
     const fig = h('figure', { class: 'tile', dataset: { user: userId } }, video, waiting,
-      h('figcaption', {}, userName({ id: userId, name: names.get(userId) || userId }), label ? ` · ${label}` : ''));
-    t = { fig, video, waiting, session: null, tries: 0, timer: null, userId };
-    tiles.set(userId, t);
+      h('figcaption', {}, userName({ id: userId, name: names.get(userId) || userId }), label ? `${t('common.sep')}${t(`live.role.${label}`)}` : ''));
+    tl = { fig, video, waiting, session: null, tries: 0, timer: null, userId };
+    tiles.set(userId, tl);
     if (userId === host.id) grid.prepend(fig); else grid.append(fig);
-    return t;
+    return tl;
   }
 
   function dropTile(userId) {
-    const t = tiles.get(userId);
-    if (!t) return;
-    clearTimeout(t.timer);
-    clearTimeout(t.connectTimer);
-    t.session?.close();
-    t.fig.remove();
+    const tl = tiles.get(userId);
+    if (!tl) return;
+    clearTimeout(tl.timer);
+    clearTimeout(tl.connectTimer);
+    tl.session?.close();
+    tl.fig.remove();
     tiles.delete(userId);
   }
 
   async function watch(userId) {
     if (ended || (me && userId === me.id)) return;
     if (userId === host.id && (hls || dataSaver)) { if (!hls) startHls(dataSaver ? 'data-saver' : 'fallback'); return; }
-    const t = tile(userId, userId === host.id ? 'host' : 'guest');
-    if (t.negotiating) { t.again = true; return; }
-    clearTimeout(t.timer);
-    t.negotiating = true;
-    t.session?.close();
-    t.session = null;
+    const tl = tile(userId, userId === host.id ? 'host' : 'guest');
+    if (tl.negotiating) { tl.again = true; return; }
+    clearTimeout(tl.timer);
+    tl.negotiating = true;
+    tl.session?.close();
+    tl.session = null;
     try {
-      t.session = await subscribe(app.gateway, room, userId, {
+      tl.session = await subscribe(app.gateway, room, userId, {
         iceServers,
         onStream: (stream) => {
-          if (t.video.srcObject !== stream) t.video.srcObject = stream;
-          t.video.play().catch(() => {});
-          t.waiting.hidden = true;
+          if (tl.video.srcObject !== stream) tl.video.srcObject = stream;
+          tl.video.play().catch(() => {});
+          tl.waiting.hidden = true;
         },
         onState: (state, session) => {
-          if (state === 'connected') t.failures = 0;
-          if ((state === 'failed' || state === 'closed') && t.session === session && !ended) {
-            t.failures = (t.failures || 0) + 1;
-            retry(t);
+          if (state === 'connected') tl.failures = 0;
+          if ((state === 'failed' || state === 'closed') && tl.session === session && !ended) {
+            tl.failures = (tl.failures || 0) + 1;
+            retry(tl);
           }
         },
       });
-      t.tries = 0;
-      const session = t.session;
-      clearTimeout(t.connectTimer);
-      t.connectTimer = setTimeout(() => {
-        if (t.session === session && session.state !== 'connected' && !ended) {
-          t.failures = (t.failures || 0) + 1;
-          retry(t);
+      tl.tries = 0;
+      const session = tl.session;
+      clearTimeout(tl.connectTimer);
+      tl.connectTimer = setTimeout(() => {
+        if (tl.session === session && session.state !== 'connected' && !ended) {
+          tl.failures = (tl.failures || 0) + 1;
+          retry(tl);
         }
       }, CONNECT_MS);
     } catch (err) {
       // Most often the publisher has not started sending yet: media.published will call again.
       const waiting = err.code === 'not_found' || err.code === 'conflict';
-      if (!waiting) t.failures = (t.failures || 0) + 1;
-      t.waiting.textContent = waiting ? 'Waiting for video…' : `Video unavailable (${describeError(err)})`;
-      retry(t);
+      if (!waiting) tl.failures = (tl.failures || 0) + 1;
+      tl.waiting.textContent = waiting ? t('live.waiting_video') : t('live.video_unavailable', { why: describeError(err) });
+      retry(tl);
     } finally {
-      t.negotiating = false;
+      tl.negotiating = false;
       // Asked again meanwhile (media.published during a refused attempt): try now, not later.
-      if (t.again && !t.session && tiles.get(userId) === t) { t.again = false; t.tries = 0; watch(userId); }
-      t.again = false;
+      if (tl.again && !tl.session && tiles.get(userId) === tl) { tl.again = false; tl.tries = 0; watch(userId); }
+      tl.again = false;
     }
   }
 
-  function retry(t) {
-    if (ended || !tiles.has(t.userId)) return;
-    if (t.userId === host.id && (t.failures || 0) >= FALLBACK_AFTER) { startHls('fallback'); return; }
-    clearTimeout(t.timer);
-    const delay = RETRY_MS[Math.min(t.tries, RETRY_MS.length - 1)];
-    t.tries += 1;
-    t.waiting.hidden = false;
-    t.timer = setTimeout(() => { if (app.gateway.status === 'open') watch(t.userId); else retry(t); }, delay);
+  function retry(tl) {
+    if (ended || !tiles.has(tl.userId)) return;
+    if (tl.userId === host.id && (tl.failures || 0) >= FALLBACK_AFTER) { startHls('fallback'); return; }
+    clearTimeout(tl.timer);
+    const delay = RETRY_MS[Math.min(tl.tries, RETRY_MS.length - 1)];
+    tl.tries += 1;
+    tl.waiting.hidden = false;
+    tl.timer = setTimeout(() => { if (app.gateway.status === 'open') watch(tl.userId); else retry(tl); }, delay);
   }
 
   async function goOnAir() {
@@ -205,11 +224,11 @@ export async function renderLive(main, [lid], app) {
       if (!local) {
         let stream = null;
         if (pendingStream && pendingStream.liveId === lid) { stream = pendingStream.stream; pendingStream = null; }
-        if (!stream || stream.getTracks().every((t) => t.readyState === 'ended')) stream = await openCamera();
+        if (!stream || stream.getTracks().every((tl) => tl.readyState === 'ended')) stream = await openCamera();
         const video = h('video', { autoplay: true, playsinline: true, muted: true, 'data-testid': 'local-video' });
         video.srcObject = stream;
         const fig = h('figure', { class: 'tile local', dataset: { user: me.id } }, video,
-          h('figcaption', {}, 'You', isHost ? ' · host' : ' · guest'));
+          h('figcaption', {}, t('live.you'), `${t('common.sep')}${t(isHost ? 'live.role.host' : 'live.role.guest')}`));
         if (isHost) grid.prepend(fig); else grid.append(fig);
         local = { stream, session: null, fig, video, tries: 0 };
         renderControls();
@@ -225,7 +244,7 @@ export async function renderLive(main, [lid], app) {
       local.tries = 0;
       banner.textContent = '';
     } catch (err) {
-      banner.textContent = `Could not send your video: ${describeError(err)}`;
+      banner.textContent = t('live.send_failed', { why: describeError(err) });
       republishSoon();
     } finally {
       localPending = false;
@@ -244,7 +263,7 @@ export async function renderLive(main, [lid], app) {
     if (!local) return;
     clearTimeout(local.timer);
     local.session?.close();
-    local.stream.getTracks().forEach((t) => t.stop());
+    local.stream.getTracks().forEach((tl) => tl.stop());
     local.fig.remove();
     local = null;
     renderControls();
@@ -254,30 +273,34 @@ export async function renderLive(main, [lid], app) {
   async function startHls(reason) {
     if (ended || hls || hlsStarting) return;
     hlsStarting = true;
-    const t = tile(host.id, 'host');
+    const tl = tile(host.id, 'host');
     try {
       const fresh = await api.get(`/v1/live/${lid}`);
-      if (!fresh.hls_url) { t.waiting.hidden = false; t.waiting.textContent = 'Waiting for video…'; return; }
-      clearTimeout(t.timer);
-      clearTimeout(t.connectTimer);
-      t.session?.close();
-      t.session = null;
-      t.video.srcObject = null;
-      const player = await playHls(t.video, fresh.hls_url, {
+      if (!fresh.hls_url) { tl.waiting.hidden = false; tl.waiting.textContent = t('live.waiting_video'); return; }
+      clearTimeout(tl.timer);
+      clearTimeout(tl.connectTimer);
+      tl.session?.close();
+      tl.session = null;
+      tl.video.srcObject = null;
+      const player = await playHls(tl.video, fresh.hls_url, {
         live: true,
         lowLatency: reason !== 'data-saver', // data saver: whole segments, fewer requests
         joined: true,
-        onFatal: (what) => { t.waiting.hidden = false; t.waiting.textContent = `Video unavailable (${what})`; },
+        onFatal: (what) => {
+          console.warn('live: HLS playback failed:', what);
+          tl.waiting.hidden = false;
+          tl.waiting.textContent = t('live.video_unavailable', { why: t('errors.unavailable') });
+        },
       });
       if (ended) { player.destroy(); return; }
       hls = { player, reason };
-      t.waiting.hidden = true;
-      t.fig.dataset.transport = 'hls';
-      banner.textContent = reason === 'fallback' ? 'Playing over HLS: a few seconds behind.' : '';
+      tl.waiting.hidden = true;
+      tl.fig.dataset.transport = 'hls';
+      banner.textContent = reason === 'fallback' ? t('live.hls_fallback') : '';
       renderControls();
     } catch (err) {
-      t.waiting.hidden = false;
-      t.waiting.textContent = `Video unavailable (${describeError(err)})`;
+      tl.waiting.hidden = false;
+      tl.waiting.textContent = t('live.video_unavailable', { why: describeError(err) });
     } finally {
       hlsStarting = false;
     }
@@ -287,8 +310,8 @@ export async function renderLive(main, [lid], app) {
     if (!hls) return;
     hls.player.destroy();
     hls = null;
-    const t = tiles.get(host.id);
-    if (t) { delete t.fig.dataset.transport; t.failures = 0; }
+    const tl = tiles.get(host.id);
+    if (tl) { delete tl.fig.dataset.transport; tl.failures = 0; }
     banner.textContent = '';
   }
 
@@ -302,16 +325,17 @@ export async function renderLive(main, [lid], app) {
   // -- room events ------------------------------------------------------------------------------
   function onJoined(reply, info) {
     const state = reply.state || {};
-    if (state.status === 'ended') { finish('The live has ended.'); return; }
+    if (state.status === 'ended') { finish(t('live.ended')); return; }
     if (state.title) titleEl.textContent = state.title;
-    if (typeof state.viewer_count === 'number') viewerCount.textContent = String(state.viewer_count);
+    if (typeof state.viewer_count === 'number') setViewers(state.viewer_count);
+    if ('pinned' in state) pinned.show(state.pinned);
     if (Array.isArray(state.stage)) setStage(state.stage);
     if (isHost) {
       if (!local?.session || local.session.state !== 'connected' || info.rejoin) goOnAir();
     }
     for (const userId of publishers()) {
-      const t = tiles.get(userId);
-      if (!t?.session || t.session.state !== 'connected' || info.rejoin) watch(userId);
+      const tl = tiles.get(userId);
+      if (!tl?.session || tl.session.state !== 'connected' || info.rejoin) watch(userId);
     }
   }
 
@@ -328,7 +352,13 @@ export async function renderLive(main, [lid], app) {
         if (msg.user) names.set(msg.user.id, msg.user.name);
         break;
       case 'room.viewers':
-        viewerCount.textContent = String(msg.count);
+        setViewers(msg.count);
+        break;
+      case 'chat.pinned':
+        pinned.show(msg.message);
+        break;
+      case 'chat.deleted':
+        pinned.deleted(msg.seq);
         break;
       case 'reactions':
         showReactions(msg.counts || {});
@@ -340,7 +370,7 @@ export async function renderLive(main, [lid], app) {
         if (!me || msg.user_id !== me.id) { tiles.get(msg.user_id) && (tiles.get(msg.user_id).tries = 0); watch(msg.user_id); }
         break;
       case 'media.unpublished':
-        if (msg.user_id === host.id) { const t = tiles.get(host.id); if (t) { t.waiting.hidden = false; t.waiting.textContent = 'The host paused their video.'; } }
+        if (msg.user_id === host.id) { const tl = tiles.get(host.id); if (tl) { tl.waiting.hidden = false; tl.waiting.textContent = t('live.host_paused'); } }
         else if (!me || msg.user_id !== me.id) dropTile(msg.user_id);
         break;
       case 'media.restart':
@@ -349,10 +379,10 @@ export async function renderLive(main, [lid], app) {
         else if (!me || msg.publisher !== me.id) watch(msg.publisher);
         break;
       case 'room.closed':
-        finish(msg.reason === 'kicked' ? 'You were removed from this live.' : 'The live has ended.');
+        finish(msg.reason === 'kicked' ? t('live.removed') : t('live.ended'));
         break;
       case 'live.ended':
-        finish('The live has ended.', msg.live);
+        finish(t('live.ended'), msg.live);
         break;
       default:
         break;
@@ -360,13 +390,13 @@ export async function renderLive(main, [lid], app) {
   }
 
   function onRefused(err) {
-    banner.textContent = `You cannot watch this live: ${describeError(err)}`;
+    banner.textContent = t('live.refused', { why: describeError(err) });
     banner.classList.add('error');
     for (const id of [...tiles.keys()]) dropTile(id);
     offAir();
     reactionBar.hidden = true;
     stagePanel.replaceChildren();
-    controls.replaceChildren(community ? h('a', { class: 'button secondary', href: '#/' }, 'Back to discover') : null);
+    controls.replaceChildren(community ? h('a', { class: 'button secondary', href: '#/' }, t('common.back_to_discover')) : null);
   }
 
   function setStage(entries) {
@@ -390,87 +420,87 @@ export async function renderLive(main, [lid], app) {
     if (!canManage) {
       const guests = entries.filter((s) => ON_STAGE.has(s.role));
       replace(stagePanel, guests.length
-        ? h('p', { class: 'muted small' }, 'On stage: ', guests.map((s, i) => [i ? ', ' : '', userName({ id: s.user_id, name: names.get(s.user_id) })]))
+        ? h('p', { class: 'muted small' }, t('live.on_stage'), ' ', guests.map((s, i) => [i ? t('common.comma') : '', userName({ id: s.user_id, name: names.get(s.user_id) })]))
         : null);
       return;
     }
     const list = h('ul', { class: 'stage-list' }, entries.map((s) => {
       const actions = h('span', { class: 'row' });
       if (REQUESTED.has(s.role)) {
-        const accept = h('button', { type: 'button', class: 'small', 'data-testid': 'stage-accept' }, 'Accept');
+        const accept = h('button', { type: 'button', class: 'small', 'data-testid': 'stage-accept' }, t('live.stage_accept'));
         accept.addEventListener('click', () => busy(accept, () => app.gateway.request('stage.accept', { room, user_id: s.user_id })));
         actions.append(accept);
       }
-      const remove = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'stage-remove' }, REQUESTED.has(s.role) ? 'Decline' : 'Remove');
+      const remove = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'stage-remove' }, REQUESTED.has(s.role) ? t('live.stage_decline') : t('live.stage_remove'));
       remove.addEventListener('click', () => busy(remove, () => app.gateway.request('stage.remove', { room, user_id: s.user_id })));
       actions.append(remove);
-      const what = REQUESTED.has(s.role) ? 'asks to join' : INVITED.has(s.role) ? 'invited' : 'on stage';
+      const what = REQUESTED.has(s.role) ? 'live.stage_asks' : INVITED.has(s.role) ? 'live.stage_invited' : 'live.stage_on';
       return h('li', { 'data-testid': 'stage-entry', dataset: { user: s.user_id, role: s.role } },
-        userName({ id: s.user_id, name: names.get(s.user_id) }), ` ${what} `, actions);
+        h('span', {}, tx(what, { name: userName({ id: s.user_id, name: names.get(s.user_id) }) })), actions);
     }));
-    replace(stagePanel, h('h2', { class: 'small-head' }, 'Stage'), entries.length ? list : h('p', { class: 'muted small' }, 'No requests to join the stage.'));
+    replace(stagePanel, h('h2', { class: 'small-head' }, t('live.stage')), entries.length ? list : h('p', { class: 'muted small' }, t('live.stage_none')));
   }
 
   function renderControls() {
     controls.replaceChildren();
-    const unmute = h('button', { type: 'button', class: 'secondary', 'aria-pressed': 'false', 'data-testid': 'unmute' }, 'Sound on');
+    const unmute = h('button', { type: 'button', class: 'secondary', 'aria-pressed': 'false', 'data-testid': 'unmute' }, t('live.sound_on'));
     unmute.addEventListener('click', () => {
       const on = unmute.getAttribute('aria-pressed') !== 'true';
       unmute.setAttribute('aria-pressed', on ? 'true' : 'false');
-      unmute.textContent = on ? 'Sound off' : 'Sound on';
-      for (const t of tiles.values()) { t.video.muted = !on; if (on) t.video.play().catch(() => {}); }
+      unmute.textContent = on ? t('live.sound_off') : t('live.sound_on');
+      for (const tl of tiles.values()) { tl.video.muted = !on; if (on) tl.video.play().catch(() => {}); }
     });
     controls.append(unmute);
     if (!isHost) {
       const saver = h('button', { type: 'button', class: 'secondary', 'aria-pressed': dataSaver ? 'true' : 'false', 'data-testid': 'data-saver',
-        title: 'Watch over HLS: less data and battery, a few seconds behind' }, dataSaver ? 'Data saver on' : 'Data saver');
+        title: t('live.data_saver_hint') }, dataSaver ? t('live.data_saver_on') : t('live.data_saver'));
       saver.addEventListener('click', () => setDataSaver(!dataSaver));
       controls.append(saver);
     }
     if (local) {
       const audio = local.stream.getAudioTracks()[0];
       const video = local.stream.getVideoTracks()[0];
-      if (audio) controls.append(toggleTrack(audio, 'Microphone'));
-      if (video) controls.append(toggleTrack(video, 'Camera'));
+      if (audio) controls.append(toggleTrack(audio, 'microphone'));
+      if (video) controls.append(toggleTrack(video, 'camera'));
     }
     if (!isHost && me) {
       const mine = stage.find((s) => s.user_id === me.id);
       if (mine && ON_STAGE.has(mine.role)) {
-        const leave = h('button', { type: 'button', class: 'secondary', 'data-testid': 'stage-leave' }, 'Leave the stage');
+        const leave = h('button', { type: 'button', class: 'secondary', 'data-testid': 'stage-leave' }, t('live.stage_leave'));
         leave.addEventListener('click', () => busy(leave, () => app.gateway.request('stage.remove', { room, user_id: me.id })));
         controls.append(leave);
       } else if (mine && INVITED.has(mine.role)) {
-        const accept = h('button', { type: 'button', 'data-testid': 'stage-join' }, 'Join the stage');
+        const accept = h('button', { type: 'button', 'data-testid': 'stage-join' }, t('live.stage_join'));
         accept.addEventListener('click', () => busy(accept, () => app.gateway.request('stage.accept', { room, user_id: me.id })));
         controls.append(accept);
       } else if (mine && REQUESTED.has(mine.role)) {
-        controls.append(h('span', { class: 'badge' }, 'Asked to join the stage'));
+        controls.append(h('span', { class: 'badge' }, t('live.stage_asked')));
       } else {
-        const ask = h('button', { type: 'button', class: 'secondary', 'data-testid': 'stage-request' }, 'Ask to join the stage');
+        const ask = h('button', { type: 'button', class: 'secondary', 'data-testid': 'stage-request' }, t('live.stage_request'));
         ask.addEventListener('click', () => busy(ask, async () => {
           await app.gateway.request('stage.request', { room });
-          toast('Asked the host to join the stage.');
+          toast(t('live.stage_requested'));
         }));
         controls.append(ask);
       }
     }
     if (isHost || STAFF.includes(role())) {
-      const end = h('button', { type: 'button', class: 'danger', 'data-testid': 'end-live' }, 'End live');
+      const end = h('button', { type: 'button', class: 'danger', 'data-testid': 'end-live' }, t('live.end'));
       end.addEventListener('click', () => busy(end, async () => {
-        if (!isHost && !window.confirm('End this live for everyone?')) return;
+        if (!isHost && !await confirmDialog({ title: t('live.end'), text: t('live.end_confirm'), confirmLabel: t('live.end') })) return;
         const res = await api.post(`/v1/live/${lid}/end`);
-        finish('You ended the live.', res);
+        finish(t('live.you_ended'), res);
       }));
       controls.append(end);
     }
   }
 
-  function toggleTrack(track, label) {
-    const b = h('button', { type: 'button', class: 'secondary', 'aria-pressed': track.enabled ? 'true' : 'false' }, `${label} on`);
+  function toggleTrack(track, which) {
+    const b = h('button', { type: 'button', class: 'secondary', 'aria-pressed': track.enabled ? 'true' : 'false' }, t(`live.${which}_on`));
     b.addEventListener('click', () => {
       track.enabled = !track.enabled;
       b.setAttribute('aria-pressed', track.enabled ? 'true' : 'false');
-      b.textContent = `${label} ${track.enabled ? 'on' : 'off'}`;
+      b.textContent = t(`live.${which}_${track.enabled ? 'on' : 'off'}`);
     });
     return b;
   }
@@ -482,7 +512,7 @@ export async function renderLive(main, [lid], app) {
       if (entry && n > 0) { entry.total += n; entry.count.textContent = ` ${entry.total}`; }
       for (let i = 0; i < Math.min(n, 8); i += 1) {
         const bubble = h('span', { class: 'reaction-float', 'data-testid': 'reaction-float', dataset: { kind } }, meta ? meta[1] : '✨');
-        bubble.style.left = `${10 + Math.random() * 80}%`;
+        bubble.style.insetInlineStart = `${10 + Math.random() * 80}%`;
         bubble.style.animationDelay = `${i * 120}ms`;
         reactionLayer.append(bubble);
         setTimeout(() => bubble.remove(), 3500 + i * 120);
@@ -498,8 +528,8 @@ export async function renderLive(main, [lid], app) {
     stopHls();
     for (const id of [...tiles.keys()]) dropTile(id);
     offAir();
-    controls.replaceChildren(community ? h('a', { class: 'button secondary', href: `#/c/${community.id}/live` }, 'Back to the community') : null);
-    if (endedLive && typeof endedLive.peak_viewers === 'number') banner.append(` Peak: ${endedLive.peak_viewers} watching.`);
+    controls.replaceChildren(community ? h('a', { class: 'button secondary', href: `#/c/${community.id}/live` }, t('live.back_to_community')) : null);
+    if (endedLive && typeof endedLive.peak_viewers === 'number') banner.append(' ', t('live.peak', { count: endedLive.peak_viewers }));
   }
 
   renderControls();
@@ -512,16 +542,16 @@ export async function renderLive(main, [lid], app) {
     lid,
     async stats() {
       const out = { subscriptions: {}, publication: null };
-      for (const [id, t] of tiles) {
-        const s = t.session ? await t.session.videoStats() : null;
-        const q = t.video.getVideoPlaybackQuality ? t.video.getVideoPlaybackQuality() : null;
+      for (const [id, tl] of tiles) {
+        const s = tl.session ? await tl.session.videoStats() : null;
+        const q = tl.video.getVideoPlaybackQuality ? tl.video.getVideoPlaybackQuality() : null;
         out.subscriptions[id] = {
-          state: t.session?.state || 'none',
+          state: tl.session?.state || 'none',
           framesDecoded: s?.framesDecoded || 0,
           bytesReceived: s?.bytesReceived || 0,
           totalVideoFrames: q?.totalVideoFrames || 0,
-          videoWidth: t.video.videoWidth,
-          currentTime: t.video.currentTime,
+          videoWidth: tl.video.videoWidth,
+          currentTime: tl.video.currentTime,
           transport: id === host.id && hls ? 'hls' : 'webrtc',
           hls: id === host.id && hls ? hls.player.stats() : null,
         };
@@ -537,36 +567,7 @@ export async function renderLive(main, [lid], app) {
     chat.destroy();
     for (const id of [...tiles.keys()]) dropTile(id);
     offAir();
-    if (pendingStream && pendingStream.liveId === lid) { pendingStream.stream.getTracks().forEach((t) => t.stop()); pendingStream = null; }
+    if (pendingStream && pendingStream.liveId === lid) { pendingStream.stream.getTracks().forEach((tl) => tl.stop()); pendingStream = null; }
     if (app.current?.lid === lid) app.current = null;
-  };
-}
-
-function renderEnded(main, live, community, app) {
-  const recording = h('p', { class: 'muted small' });
-  // The recording, played from the live's own playlist (now a VOD), while it exists.
-  const replay = live.hls_url
-    ? h('video', { controls: true, playsinline: true, muted: true, class: 'replay', 'data-testid': 'replay-video' })
-    : null;
-  replace(main, h('section', { class: 'panel narrow', 'data-testid': 'live-ended' },
-    h('h1', { dir: 'auto' }, live.title || 'Live'),
-    h('p', {}, 'This live has ended', live.peak_viewers !== undefined ? ` (peak: ${live.peak_viewers} watching)` : '', '.'),
-    replay,
-    recording,
-    community ? h('p', {}, h('a', { href: `#/c/${community.id}/live` }, 'Back to ', h('bdi', {}, community.name))) : null));
-  let player = null;
-  if (replay) {
-    playHls(replay, live.hls_url, { live: false }).then((p) => { player = p; }).catch((err) => {
-      replay.replaceWith(h('p', { class: 'muted small' }, `The replay cannot play here (${describeError(err)}).`));
-    });
-  }
-  api.get(`/v1/live/${live.id}/recording`).then((rec) => {
-    const url = rec && (rec.download_url || rec.url);
-    if (url) replace(recording, h('a', { href: url, download: '' }, 'Download the recording'));
-  }).catch(() => {});
-  app.current = { lid: live.id, async stats() { return { replay: player ? player.stats() : null }; } };
-  return () => {
-    player?.destroy();
-    if (app.current?.lid === live.id) app.current = null;
   };
 }

@@ -3,6 +3,7 @@
 
 import { api, session } from '../api.js';
 import { h, replace, userName } from '../dom.js';
+import { num, t, tx } from '../i18n.js';
 import { upcomingList } from './upcoming.js';
 
 const REFRESH_MS = 10000;
@@ -10,15 +11,15 @@ const REFRESH_MS = 10000;
 export function renderLiveTab(panel, ctx) {
   const { cid, hub, cleanups, app } = ctx;
   const grid = h('ul', { class: 'cards lives', 'data-testid': 'live-list' });
-  const empty = h('p', { class: 'muted', 'data-testid': 'no-lives' }, 'Nobody is live right now.');
+  const empty = h('p', { class: 'muted', 'data-testid': 'no-lives' }, t('livetab.none'));
   const cards = new Map(); // live id -> {live, el}
 
   const goLive = ctx.community.my_role
-    ? h('a', { class: 'button', href: `#/c/${cid}/golive` }, 'Go live')
+    ? h('a', { class: 'button', href: `#/c/${cid}/golive` }, t('community.go_live'))
     : null;
   const upcoming = upcomingList(app.me);
-  const upcomingHead = h('h2', { hidden: true }, 'Upcoming');
-  replace(panel, h('div', { class: 'row spread' }, h('h2', {}, 'Live now'), goLive), empty, grid,
+  const upcomingHead = h('h2', { hidden: true }, t('livetab.upcoming'));
+  replace(panel, h('div', { class: 'row spread' }, h('h2', {}, t('livetab.live_now')), goLive), empty, grid,
     upcomingHead, upcoming.el);
 
   async function refreshUpcoming() {
@@ -58,14 +59,17 @@ export function renderLiveTab(panel, ctx) {
     if (!entry.thumb.firstChild) {
       entry.img = h('img', { alt: '', class: 'thumb', hidden: true, 'data-testid': 'live-thumbnail' });
       entry.placeholder = h('div', { class: 'thumb placeholder', 'aria-hidden': 'true' }, h('span', {}, '▶'));
-      replace(entry.thumb, entry.img, entry.placeholder, h('span', { class: 'live-badge' }, 'LIVE'),
-        h('span', { class: 'viewers-badge' }, entry.count, ' watching'));
+      entry.watching = h('span', { class: 'viewers-badge' });
+      replace(entry.thumb, entry.img, entry.placeholder, h('span', { class: 'live-badge' }, t('live.badge')), entry.watching);
     }
     if (live.thumbnail_url) loadThumbnail(entry, live.thumbnail_url);
-    entry.count.textContent = String(live.viewer_count ?? 0);
-    entry.title.textContent = live.title || 'Untitled live';
-    entry.link.setAttribute('aria-label', `Watch ${live.title || 'live'}, ${live.viewer_count ?? 0} watching`);
-    replace(entry.host, 'with ', userName(live.host));
+    const n = live.viewer_count ?? 0;
+    entry.count.textContent = num(n);
+    entry.count.dataset.n = String(n);
+    replace(entry.watching, tx('live.watching_n', { count: n, n: entry.count }));
+    entry.title.textContent = live.title || t('live.untitled');
+    entry.link.setAttribute('aria-label', t('livetab.watch_label', { title: live.title || t('live.untitled'), count: n }));
+    replace(entry.host, tx('live.with_host', { name: userName(live.host) }));
   }
 
   // Thumbnails of members-only communities need the token, which an <img src> cannot send:
@@ -113,7 +117,7 @@ export function renderLiveTab(panel, ctx) {
       for (const live of page.items || []) { seen.add(live.id); upsert(live); }
       for (const id of [...cards.keys()]) if (!seen.has(id)) remove(id);
     } catch (err) {
-      if (!cards.size) empty.textContent = err.code === 'not_found' ? 'Not visible to you.' : 'Could not load the lives.';
+      if (!cards.size) empty.textContent = err.code === 'not_found' ? t('livetab.not_visible') : t('livetab.load_failed');
     }
   }
 

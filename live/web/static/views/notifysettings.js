@@ -3,23 +3,7 @@
 
 import { api } from '../api.js';
 import { busy, describeError, field, h, replace, toast } from '../dom.js';
-
-const TEXT = {
-  title: 'Notification settings',
-  intro: 'Your inbox always records everything. Mutes and quiet hours only keep pushes (and operators\' webhooks) quiet.',
-  tz: 'Time zone',
-  tzHint: 'Quiet hours and the days of "Your time" follow it.',
-  quiet: 'Quiet hours',
-  quietOn: 'Keep pushes quiet from',
-  to: 'to',
-  limit: 'Daily limit (minutes of watching and hosting)',
-  limitHint: 'Empty: no limit. Crossing it sends you one reminder that day.',
-  muted: 'Muted communities',
-  noneMuted: 'None.',
-  unmute: 'Unmute',
-  save: 'Save',
-  saved: 'Settings saved.',
-};
+import { t } from '../i18n.js';
 
 export function browserZone() {
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { return 'UTC'; }
@@ -30,24 +14,24 @@ export async function renderNotifySettings(main, _params, app) {
   try {
     settings = await api.get('/v1/me/notification-settings');
   } catch (err) {
-    replace(main, h('section', { class: 'panel' }, h('h1', {}, TEXT.title), h('p', {}, describeError(err))));
+    replace(main, h('section', { class: 'panel' }, h('h1', {}, t('notifysettings.title')), h('p', {}, describeError(err))));
     return;
   }
-  const tz = h('input', { name: 'timezone', value: settings.timezone === 'UTC' && !settings.quiet_hours ? browserZone() : settings.timezone, 'data-testid': 'tz' });
+  const tz = h('input', { name: 'timezone', dir: 'ltr', value: settings.timezone === 'UTC' && !settings.quiet_hours ? browserZone() : settings.timezone, 'data-testid': 'tz' });
   const quietOn = h('input', { type: 'checkbox', checked: Boolean(settings.quiet_hours), 'data-testid': 'quiet-on' });
-  const start = h('input', { type: 'time', value: settings.quiet_hours?.start || '22:00', 'data-testid': 'quiet-start' });
-  const end = h('input', { type: 'time', value: settings.quiet_hours?.end || '07:00', 'data-testid': 'quiet-end' });
+  const start = h('input', { type: 'time', value: settings.quiet_hours?.start || '22:00', 'data-testid': 'quiet-start', 'aria-label': t('notifysettings.quiet_start') });
+  const end = h('input', { type: 'time', value: settings.quiet_hours?.end || '07:00', 'data-testid': 'quiet-end', 'aria-label': t('notifysettings.quiet_end') });
   const limit = h('input', { type: 'number', min: 1, max: 1440, value: settings.daily_limit_minutes ?? '', 'data-testid': 'daily-limit' });
   const muted = new Set(settings.muted_communities || []);
   const mutedList = h('ul', { class: 'plain' });
   const error = h('p', { class: 'error', role: 'alert' });
-  const save = h('button', { type: 'submit' }, TEXT.save);
+  const save = h('button', { type: 'submit' }, t('common.save'));
 
   function paintMuted() {
-    if (!muted.size) { replace(mutedList, h('li', { class: 'muted' }, TEXT.noneMuted)); return; }
+    if (!muted.size) { replace(mutedList, h('li', { class: 'muted' }, t('notifysettings.none_muted'))); return; }
     replace(mutedList, [...muted].map((cid) => {
       const name = app.communities.get(cid)?.name || cid;
-      const un = h('button', { type: 'button', class: 'link' }, TEXT.unmute);
+      const un = h('button', { type: 'button', class: 'link' }, t('notifysettings.unmute'));
       un.addEventListener('click', () => { muted.delete(cid); paintMuted(); });
       return h('li', {}, h('bdi', {}, name), ' ', un);
     }));
@@ -55,11 +39,12 @@ export async function renderNotifySettings(main, _params, app) {
   paintMuted();
 
   const form = h('form', { class: 'stack', 'data-testid': 'notify-settings' },
-    field(TEXT.tz, tz, TEXT.tzHint),
-    h('fieldset', {}, h('legend', {}, TEXT.quiet),
-      h('label', { class: 'row' }, quietOn, ' ', TEXT.quietOn), h('div', { class: 'row' }, start, TEXT.to, end)),
-    field(TEXT.limit, limit, TEXT.limitHint),
-    h('fieldset', {}, h('legend', {}, TEXT.muted), mutedList),
+    field(t('notifysettings.tz'), tz, t('notifysettings.tz_hint')),
+    h('fieldset', {}, h('legend', {}, t('notifysettings.quiet')),
+      h('label', { class: 'row' }, quietOn, ' ', t('notifysettings.quiet_on')),
+      h('div', { class: 'row' }, start, t('notifysettings.to'), end)),
+    field(t('notifysettings.limit'), limit, t('notifysettings.limit_hint')),
+    h('fieldset', {}, h('legend', {}, t('notifysettings.muted')), mutedList),
     error, save);
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -74,11 +59,11 @@ export async function renderNotifySettings(main, _params, app) {
       try {
         await api.put('/v1/me/notification-settings', body);
         app.notifications.muted = new Set(muted);
-        toast(TEXT.saved);
+        toast(t('notifysettings.saved'));
       } catch (err) {
         error.textContent = describeError(err);
       }
     });
   });
-  replace(main, h('section', { class: 'panel' }, h('h1', {}, TEXT.title), h('p', { class: 'muted' }, TEXT.intro), form));
+  replace(main, h('section', { class: 'panel' }, h('h1', {}, t('notifysettings.title')), h('p', { class: 'muted' }, t('notifysettings.intro')), form));
 }

@@ -3,6 +3,7 @@
 
 import { api, request, webConfig } from '../api.js';
 import { busy, describeError, field, h, replace } from '../dom.js';
+import { t } from '../i18n.js';
 
 export async function renderSignIn(main, _params, app) {
   const config = await webConfig();
@@ -20,12 +21,12 @@ export async function renderSignIn(main, _params, app) {
   if (config.dev) {
     const userId = h('input', { name: 'user_id', required: true, maxlength: 64, autocomplete: 'username', value: '' });
     const name = h('input', { name: 'name', maxlength: 200, dir: 'auto', autocomplete: 'nickname' });
-    const submit = h('button', { type: 'submit' }, 'Sign in');
+    const submit = h('button', { type: 'submit' }, t('signin.submit'));
     const form = h('form', { class: 'stack', 'data-testid': 'dev-signin' },
-      h('h2', {}, 'Development sign-in'),
-      h('p', { class: 'muted' }, 'This server runs in development mode: choose any user id.'),
-      field('User id', userId),
-      field('Display name', name, 'Optional; letters of any script.'),
+      h('h2', {}, t('signin.dev_title')),
+      h('p', { class: 'muted' }, t('signin.dev_intro')),
+      field(t('signin.user_id'), userId),
+      field(t('signin.display_name'), name, t('signin.display_name_hint')),
       submit);
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -43,10 +44,10 @@ export async function renderSignIn(main, _params, app) {
   }
 
   const tokenInput = h('textarea', { name: 'token', required: true, rows: 3, spellcheck: 'false', autocomplete: 'off' });
-  const tokenSubmit = h('button', { type: 'submit', class: config.dev ? 'secondary' : '' }, 'Sign in with token');
+  const tokenSubmit = h('button', { type: 'submit', class: config.dev ? 'secondary' : '' }, t('signin.token_submit'));
   const tokenForm = h('form', { class: 'stack', 'data-testid': 'token-signin' },
-    h('h2', {}, 'Sign in with a token'),
-    field('Token', tokenInput, 'A signed token from your operator, e.g. printed by `live token USER_ID --name NAME`.'),
+    h('h2', {}, t('signin.token_title')),
+    field(t('signin.token'), tokenInput, t('signin.token_hint')),
     tokenSubmit);
   tokenForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -55,14 +56,14 @@ export async function renderSignIn(main, _params, app) {
       try {
         await finish(tokenInput.value.trim());
       } catch (err) {
-        error.textContent = err.code === 'unauthorized' ? 'That token is not valid (malformed, forged or expired).' : describeError(err);
+        error.textContent = err.code === 'unauthorized' ? t('signin.bad_token') : describeError(err);
       }
     });
   });
   sections.push(tokenForm);
 
   replace(main, h('section', { class: 'panel narrow signin' },
-    h('h1', {}, 'Sign in to live'),
+    h('h1', {}, t('signin.title')),
     error,
     ...sections));
   main.querySelector('input, textarea')?.focus();

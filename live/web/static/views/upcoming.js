@@ -3,30 +3,7 @@
 
 import { api } from '../api.js';
 import { busy, h, replace, userName } from '../dom.js';
-
-const TEXT = {
-  remind: 'Remind me',
-  reminding: 'Reminder set',
-  startsIn: 'Starts in',
-  startingNow: 'Starting any moment',
-  late: 'Late: waiting for the host',
-  start: 'Start now',
-  at: (d) => `on ${d.toLocaleString()}`,
-};
-
-/** "2 d 3 h", "1 h 05 min", "4 min 09 s", "12 s". */
-export function countdown(ms) {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  const d = Math.floor(s / 86400);
-  const hr = Math.floor((s % 86400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  const pad = (n) => String(n).padStart(2, '0');
-  if (d) return `${d} d ${hr} h`;
-  if (hr) return `${hr} h ${pad(m)} min`;
-  if (m) return `${m} min ${pad(sec)} s`;
-  return `${sec} s`;
-}
+import { countdown, dateTime, t, tx } from '../i18n.js';
 
 /** A card for a scheduled live; `entry.tick()` refreshes its countdown. */
 export function upcomingCard(live, me, { showCommunity = false } = {}) {
@@ -35,7 +12,7 @@ export function upcomingCard(live, me, { showCommunity = false } = {}) {
   const remind = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'remind-me' });
   let on = Boolean(live.remind_me);
   function paint() {
-    remind.textContent = on ? TEXT.reminding : TEXT.remind;
+    remind.textContent = on ? t('upcoming.reminding') : t('upcoming.remind');
     remind.setAttribute('aria-pressed', on ? 'true' : 'false');
   }
   paint();
@@ -47,18 +24,19 @@ export function upcomingCard(live, me, { showCommunity = false } = {}) {
   }));
   const actions = h('div', { class: 'row' }, remind);
   if (me && me.id === live.host?.id) {
-    actions.append(h('a', { class: 'button small', href: `#/c/${live.community_id}/golive`, 'data-testid': 'start-scheduled' }, TEXT.start));
+    actions.append(h('a', { class: 'button small', href: `#/c/${live.community_id}/golive`, 'data-testid': 'start-scheduled' }, t('upcoming.start')));
   }
   const el = h('li', { class: 'card upcoming-card', 'data-testid': 'upcoming-card', dataset: { id: live.id } },
     h('h3', { dir: 'auto', class: 'live-title' }, live.title),
-    h('p', { class: 'muted small' }, 'with ', userName(live.host),
-      showCommunity && live.community ? [' in ', h('bdi', {}, live.community.name)] : ''),
-    h('p', {}, h('time', { datetime: live.starts_at, title: TEXT.at(when) }, TEXT.at(when)), ' · ', clock),
+    h('p', { class: 'muted small' }, showCommunity && live.community
+      ? tx('home.host_in', { name: userName(live.host), community: h('bdi', {}, live.community.name) })
+      : tx('live.with_host', { name: userName(live.host) })),
+    h('p', {}, h('time', { datetime: live.starts_at, title: dateTime(when) }, t('upcoming.at', { when: dateTime(when) })), t('common.sep'), clock),
     actions);
   function tick() {
     const left = when.getTime() - Date.now();
-    if (left > 0) clock.textContent = `${TEXT.startsIn} ${countdown(left)}`;
-    else clock.textContent = left > -5 * 60 * 1000 ? TEXT.startingNow : TEXT.late;
+    if (left > 0) clock.textContent = t('upcoming.starts_in', { time: countdown(left) });
+    else clock.textContent = left > -5 * 60 * 1000 ? t('upcoming.starting_now') : t('upcoming.late');
   }
   tick();
   return { live, el, tick };
