@@ -346,10 +346,11 @@ NOTES = """## Method
 
 Sampled with py-spy (`py-spy record -p PID` during a run; the bench extra installs it):
 
-- **Fan-out, per delivery.** Deliveries put encoded bytes in each member's outbox and mark it; the
-  node's flusher writes every marked outbox as one frame through the server's synchronous write
-  (`live/signaling/wire.py`, the `live.send_now` ASGI extension), with no task switch per
-  recipient. While messages keep coming flushes are at least `LIVE_WRITE_INTERVAL_MS` (20 ms)
+- **Fan-out, per delivery.** Deliveries put the same batch (encoded, and framed once per encoding:
+  `live/frames.py`) in each member's outbox and mark it; the node's flusher writes every marked
+  outbox as one frame through the server's synchronous write (`live/signaling/wire.py`, the
+  `live.send_now` ASGI extension), with no task switch per recipient; a backlog that is one batch
+  alone is written as that batch's own frame, the same bytes for every member. While messages keep coming flushes are at least `LIVE_WRITE_INTERVAL_MS` (20 ms)
   apart, so a busy room's messages share frames.
 - **Chat appends** in one room are ordered by the room's row lock; the appends that arrive while
   one is stored share the next transaction and one publish (group commit, `live/chat/appends.py`).
@@ -357,6 +358,7 @@ Sampled with py-spy (`py-spy record -p PID` during a run; the bench extra instal
   and rate limit are checked per message.
 - **Joins** cost about 10 ms of server CPU each on PostgreSQL, mostly in database round trips
   through the ORM; joins arriving together share their reads (`live/coalesce.py`).
-- **Connections** hold about 17 KB each at 10,000: uvicorn's protocol object, the websockets
-  parser, the connection task's coroutine frames and the Redis subscription of the user's channel.
+- **Connections** hold what the idle-connections row gives (RSS each, at 10,000): uvicorn's
+  protocol object, the websockets parser, the connection task's coroutine frames and the Redis
+  subscription of the user's channel.
 """

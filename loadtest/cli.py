@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from loadtest import ladder, procstat, report
 from loadtest.runner import RunSpec, plan_members, run, summarize
@@ -314,20 +313,6 @@ def _member_source(args: argparse.Namespace, ids: Identities | None, source: Any
     return source.get
 
 
-def _server_pids(args: argparse.Namespace, urls: list[str]) -> list[int]:
-    if args.no_server_stats:
-        return []
-    if args.server_pid:
-        return list(args.server_pid)
-    pids: list[int] = []
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.hostname in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
-            port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
-            pids.extend(p for p in procstat.pids_listening_on(port) if p not in pids)
-    return pids
-
-
 def _rooms_for(args: argparse.Namespace, ids: Identities | None, n_rooms: int, urls: list[str],
                scenario: str, members_need_join: bool, member_ids: list[Any], *, hold_hosts: bool = True,
                ) -> tuple[str | None, list[str], list[Any], HostsInRooms]:
@@ -429,7 +414,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     spec.rooms = rooms
     for m in members:
         m.room = rooms[int(m.room[1:])]
-    spec.server_pids = _server_pids(args, urls)
+    spec.server_pids = procstat.server_pids(args, urls)
     spec.extra = {"community": cid}
     try:
         with hosting:
@@ -458,7 +443,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
         return 0
     spec.rooms = rooms
     members = plan_members(spec, _member_source(args, ids, source, n_rooms))[: args.connections]
-    spec.server_pids = _server_pids(args, urls)
+    spec.server_pids = procstat.server_pids(args, urls)
     spec.extra = {"community": cid, "connections": args.connections}
     try:
         with hosting:
@@ -480,7 +465,7 @@ def cmd_media(args: argparse.Namespace) -> int:
     if args.target == "mediarelay":
         return _finish(args, asyncio.run(run_media(
             urls[0], None, [None] * args.subscribers, "", size=(w, h), ramp=args.ramp, duration=args.duration,
-            server_pids=_server_pids(args, urls), quiet=args.quiet, command=command,
+            server_pids=procstat.server_pids(args, urls), quiet=args.quiet, command=command,
             label=args.label or "mediarelay", target="mediarelay", decode=not args.no_decode,
             processes=args.processes)))
     ids = _identities(args)
@@ -494,7 +479,7 @@ def cmd_media(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(run_media(
             urls[0], host.token, [v.token for v in viewers], rooms[0], size=(w, h), ramp=args.ramp,
-            duration=args.duration, server_pids=_server_pids(args, urls), quiet=args.quiet, command=command,
+            duration=args.duration, server_pids=procstat.server_pids(args, urls), quiet=args.quiet, command=command,
             label=args.label or "live", decode=not args.no_decode, processes=args.processes,
             workers=args.workers, video=args.video))
     finally:
@@ -507,7 +492,7 @@ def cmd_hls(args: argparse.Namespace) -> int:
     from loadtest.hls import run_hls, table
 
     result = asyncio.run(run_hls(args.url, args.live, args.viewers, args.duration, token=args.token, ramp=args.ramp,
-                                 server_pids=_server_pids(args, [args.url]), quiet=args.quiet))
+                                 server_pids=procstat.server_pids(args, [args.url]), quiet=args.quiet))
     result["command"] = "python -m loadtest " + shlex.join(args.argv)
     out = Path(args.out or f"var/loadtest/hls-{time.strftime('%Y%m%d-%H%M%S')}.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -353,8 +353,7 @@ def cmd_ladder(args: argparse.Namespace) -> int:
     import shlex
     from pathlib import Path
 
-    from loadtest import ladder_report
-    from loadtest.cli import _server_pids
+    from loadtest import ladder_report, procstat
 
     secret = args.secret or os.environ.get("LIVE_SECRET")
     if args.target == "live" and not secret:
@@ -368,7 +367,7 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         overload=args.overload or None, warmup_seconds=args.warmup, ramp=args.ramp,
         connect_timeout=args.connect_timeout, command="python -m loadtest " + shlex.join(args.argv))
     args.url = [args.url]
-    pids = _server_pids(args, args.url)
+    pids = procstat.server_pids(args, args.url)
     result = run_ladder(spec, server_pids=lambda: pids)
     out = Path(args.out or f"var/loadtest/ladder-{args.target}-{time.strftime('%Y%m%d-%H%M%S')}.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,11 @@ no /proc), and finding a server's processes by the port it listens on."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROC = Path("/proc")
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -122,6 +124,22 @@ def pids_listening_on(port: int) -> list[int]:
         except OSError:
             continue
     return sorted(found)
+
+
+def server_pids(args: argparse.Namespace, urls: list[str]) -> list[int]:
+    """The server processes a run samples: `--server-pid`s, else those listening on the local
+    URLs' ports (none with `--no-server-stats`)."""
+    if args.no_server_stats:
+        return []
+    if args.server_pid:
+        return list(args.server_pid)
+    pids: list[int] = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.hostname in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
+            port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+            pids.extend(p for p in pids_listening_on(port) if p not in pids)
+    return pids
 
 
 def machine_jiffies() -> tuple[int, int, int] | None:

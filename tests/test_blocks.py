@@ -167,7 +167,7 @@ async def nodes(topology: tuple[str, Settings]) -> AsyncIterator[tuple[RunningSe
 
 async def blocks_known(node: RunningServer, user_id: str, blocked: frozenset[str]) -> None:
     """Wait until every connection of `user_id` on `node` filters exactly `blocked`."""
-    gateway = node.services.components["gateway"]
+    gateway = node.services.gateway
 
     def ready() -> bool:
         conns = [c for c in gateway.hub.users.get(user_id, ()) if isinstance(c, Connection)]

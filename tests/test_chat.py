@@ -83,7 +83,7 @@ class World:
 
     @property
     def chat(self) -> ChatService:
-        return self.server.services.components["chat"]
+        return self.server.services.chat
 
     def p(self, name: str) -> Principal:
         return me(self.cast[name])
@@ -461,7 +461,7 @@ async def test_two_nodes_publish_in_seq_order(
             w = await make_world(node_a, cast)
             listener = await Listener(node_b.services.bus).start(w.room)
             try:
-                chats = [node_a.services.components["chat"], node_b.services.components["chat"]]
+                chats = [node_a.services.chat, node_b.services.chat]
 
                 async def sender(node: int, person: Person) -> None:
                     for i in range(15):

@@ -112,7 +112,7 @@ async def test_rooms_over_a_cluster(cluster: ClusterNode, sqlite_url: str, redis
         room = f"community:{community['id']}"
         for c in (a, b):
             await c.request("room.join", room=room)
-        await srv.services.components["gateway"].publish_room(room, {"type": "x.hello", "n": 1})
+        await srv.services.gateway.publish_room(room, {"type": "x.hello", "n": 1})
         assert (await a.next_event("x.hello"))["n"] == 1
         assert (await b.next_event("x.hello"))["n"] == 1
         # chat over the cluster: stored, published on the room's shard channel, heard by both

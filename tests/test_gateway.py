@@ -14,7 +14,6 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from live.app import COMPONENTS
 from live.client import Closed, LiveClient, RequestFailed, ws_url
 from tests.support.communities import add_member, make_community, people
 from tests.support.servers import RunningServer, run_server, settings, uid
@@ -34,7 +33,7 @@ async def client(server: RunningServer, user: str | None = None, encoding: str =
 
 
 def gateway(server: RunningServer) -> Any:
-    return server.services.components["gateway"]
+    return server.services.gateway
 
 
 # -- connecting ---------------------------------------------------------------------------------
@@ -214,23 +213,6 @@ async def test_announcements_reach_members_of_the_named_groups_only(server: Runn
                 await c.close()
 
 
-async def test_services_missing_answer_unavailable(sqlite_url: str) -> None:
-    parts = tuple(c for c in COMPONENTS if not c.startswith(("live.lives", "live.chat", "live.media")))
-    async with run_server(settings(database_url=sqlite_url), components=parts) as srv:
-        c = await client(srv)
-        try:
-            for kind, fields in [
-                ("room.join", {"room": "live:abc"}),
-                ("media.publish", {"room": "live:abc", "sdp": "v=0"}),
-                ("chat.send", {"room": "live:abc", "text": "hi"}),
-            ]:
-                with pytest.raises(RequestFailed) as caught:
-                    await c.request(kind, **fields)
-                assert caught.value.code == "unavailable", kind
-        finally:
-            await c.close()
-
-
 # -- moderation across the gateway --------------------------------------------------------------
 
 
@@ -386,8 +368,9 @@ class _BrokenMedia:
 async def test_a_bug_in_a_service_closes_1011_and_the_server_stays_up(node: RunningServer) -> None:
     async with people(node, "owner") as (owner,):
         community = await make_community(owner)
-        saved = node.services.components.get("media")
-        node.services.components["media"] = _BrokenMedia()
+        requests = node.services.gateway.requests  # what the gateway routes media.publish to
+        saved = requests.media
+        requests.media = _BrokenMedia()  # type: ignore[assignment]
         try:
             c = await client(node, owner.id)
             await c.request("room.join", room=f"community:{community['id']}")
@@ -397,10 +380,7 @@ async def test_a_bug_in_a_service_closes_1011_and_the_server_stays_up(node: Runn
                 assert caught.value.code == "internal"
             assert await c.wait_closed() == 1011
         finally:
-            if saved is None:
-                node.services.components.pop("media", None)
-            else:
-                node.services.components["media"] = saved
+            requests.media = saved
         other = await client(node)
         assert (await other.request("ping"))["type"] == "ok"
         await other.close()

@@ -26,7 +26,7 @@ async def manual_grace(make_settings: Any) -> AsyncIterator[tuple[RunningServer,
     """A server whose grace periods run on a clock the test moves (`ManualClock`)."""
     async with run_server(make_settings(live_grace_seconds=60)) as running:
         clock = ManualClock()
-        running.services.components["lives"].grace.sleep = clock.sleep
+        running.services.lives.grace.sleep = clock.sleep
         yield running, clock
 
 
@@ -142,7 +142,7 @@ async def test_viewers_reactions_and_stage(server: RunningServer) -> None:
 
 async def test_host_leaving_ends_the_live_after_grace(manual_grace: tuple[RunningServer, ManualClock]) -> None:
     server, clock = manual_grace
-    lives = server.services.components["lives"]
+    lives = server.services.lives
     async with people(server, "alice", "bob") as (alice, bob):
         community = await make_community(alice)
         cid = community["id"]
@@ -198,7 +198,7 @@ async def test_a_chat_message_that_skips_a_seq_is_held_and_the_room_recovered(se
             # store what it missed (nothing) and goes on
             bogus = {"type": "chat.message", "room": room, "epoch": joined["epoch"], "seq": first["seq"] + 5,
                      "id": "x", "user": {"id": "z", "name": "z"}, "text": "bogus", "ts": "2026-01-01T00:00:00Z"}
-            await server.services.components["gateway"].publish_room(room, bogus)
+            await server.services.gateway.publish_room(room, bogus)
             second = await c_bob.request("chat.send", room=room, text="two", nonce="2")
             got = await c_bob.next_event("chat.message")
             assert (got["seq"], got["text"]) == (second["seq"], "two")

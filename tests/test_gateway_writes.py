@@ -19,7 +19,7 @@ from tests.support.servers import RunningServer, run_server, settings, uid
 
 
 def connections(server: RunningServer) -> list[Connection]:
-    return list(server.services.components["gateway"].connections)
+    return list(server.services.gateway.connections)
 
 
 async def one_connection(server: RunningServer, user_id: str) -> Connection:
@@ -177,9 +177,9 @@ class FlushRecorder:
     def __init__(self) -> None:
         self.flushed: list[float] = []
 
-    def flush_now(self, now: float, loop_now: float) -> tuple[int, int]:
+    def flush_now(self, now: float, loop_now: float) -> tuple[int, int, float]:
         self.flushed.append(loop_now)
-        return 1, 1
+        return 1, 1, now
 
 
 async def test_a_busy_node_flushes_at_most_once_per_write_interval() -> None:
@@ -226,3 +226,34 @@ async def test_messages_within_the_write_interval_share_a_frame(sqlite_url: str)
             conn.send({"type": "ping", "n": 1})  # later iterations, the same interval
             frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert frame == [{"type": "ping", "n": 0}, {"type": "ping", "n": 1}]
+
+
+async def test_a_room_event_is_written_to_every_socket_as_the_same_frame(fast: RunningServer) -> None:
+    """Prepared frames: the hub's batch is framed once, and each socket whose backlog is that batch
+    alone is written those very bytes (no join, no framing per recipient)."""
+    async with people(fast, "host", "viewer") as (host, viewer):
+        community = await make_community(host)
+        await add_member(host, community, viewer)
+        room = f"community:{community['id']}"
+        clients = [await LiveClient.connect(fast.url, fast.token(p.id)) for p in (host, viewer)]
+        try:
+            for c in clients:
+                await c.request("room.join", room=room)
+            written: list[bytes] = []
+            for person in (host, viewer):
+                conn = await one_connection(fast, person.id)
+                real = conn._send_now
+                assert real is not None
+
+                def recording(frame: bytes, real: Any = real) -> bool:
+                    written.append(frame)
+                    return bool(real(frame))
+
+                conn._send_now = recording
+            await fast.services.gateway.publish_room(room, {"type": "x.hello", "n": 1})
+            for c in clients:
+                assert (await c.next_event("x.hello"))["n"] == 1
+            assert len(written) == 2 and written[0] is written[1]
+        finally:
+            for c in clients:
+                await c.close()

@@ -18,6 +18,7 @@ from live.media.hls_playlist import (
     render_vod,
     segment_lines,
 )
+from live.bus import SharedRedis
 from live.media.hls_viewers import HlsViewers
 
 
@@ -91,7 +92,7 @@ async def test_viewers_in_memory_slide_out_of_the_window() -> None:
 async def test_viewers_across_two_nodes_count_each_player_once(redis_url: str, redis_prefix: str) -> None:
     clients: list[Any] = [aioredis.from_url(redis_url) for _ in range(2)]
     try:
-        a, b = (HlsViewers(client, redis_prefix) for client in clients)
+        a, b = (HlsViewers(SharedRedis(client, redis_prefix)) for client in clients)
         import time
 
         now = time.time()
@@ -105,7 +106,7 @@ async def test_viewers_across_two_nodes_count_each_player_once(redis_url: str, r
         assert a.count("L") == 3 and b.count("L") == 3
         assert a.outside("L") == 2
         # a node with no player of its own reads the count once it is asked
-        c = HlsViewers(clients[0], redis_prefix)
+        c = HlsViewers(SharedRedis(clients[0], redis_prefix))
         assert c.count("L") == 0
         await c.sync(now)
         assert c.count("L") == 3

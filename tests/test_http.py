@@ -9,11 +9,11 @@ import httpx
 import jwt
 import pytest
 
-from live.app import COMPONENTS
+from tests.support import boom
 from tests.support.redis_server import RedisServer
 from tests.support.servers import SECRET, run_server, settings, uid
 
-WITH_BOOM = (*COMPONENTS, "tests.support.boom")
+WITH_BOOM = (boom.api,)
 
 
 def assert_error(resp: httpx.Response, status: int, code: str) -> dict:
@@ -78,7 +78,7 @@ async def test_unknown_route_and_method_are_json(server) -> None:
 
 async def test_errors_bugs_bodies_and_limits(db_url: str) -> None:
     cfg = settings(database_url=db_url, max_body_bytes=2048)
-    async with run_server(cfg, components=WITH_BOOM) as srv, srv.client() as c:
+    async with run_server(cfg, extra_apis=WITH_BOOM) as srv, srv.client() as c:
         body = assert_error(await c.get("/test/boom"), 500, "internal")
         assert "shadow" not in str(body) and "Traceback" not in str(body)
         assert_error(await c.post("/test/echo", content=b"x" * 4096), 413, "payload_too_large")

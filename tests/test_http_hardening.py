@@ -8,12 +8,12 @@ import json
 import httpx
 import pytest
 
-from live.app import COMPONENTS
 from live.http import nesting
+from tests.support import boom
 from tests.support.rawhttp import counter
 from tests.support.servers import RunningServer, run_server, settings, uid
 
-WITH_BOOM = (*COMPONENTS, "tests.support.boom")
+WITH_BOOM = (boom.api,)
 
 
 def assert_error(resp: httpx.Response, status: int, code: str) -> dict:
@@ -26,7 +26,7 @@ def assert_error(resp: httpx.Response, status: int, code: str) -> dict:
 
 @pytest.fixture
 async def echo(sqlite_url: str):
-    async with run_server(settings(database_url=sqlite_url), components=WITH_BOOM) as running:
+    async with run_server(settings(database_url=sqlite_url), extra_apis=WITH_BOOM) as running:
         yield running
 
 
@@ -57,7 +57,7 @@ async def test_brackets_inside_strings_do_not_count(echo: RunningServer) -> None
 
 
 async def test_the_depth_is_a_setting(sqlite_url: str) -> None:
-    async with run_server(settings(database_url=sqlite_url, max_json_depth=3), components=WITH_BOOM) as srv:
+    async with run_server(settings(database_url=sqlite_url, max_json_depth=3), extra_apis=WITH_BOOM) as srv:
         async with httpx.AsyncClient(base_url=srv.url) as c:
             assert (await c.post("/test/echo", json={"text": "ok", "x": [[1]]})).status_code == 200
             error = assert_error(await c.post("/test/echo", json={"text": "ok", "x": [[[1]]]}), 422,

@@ -7,7 +7,7 @@ from typing import Any
 
 from live.bus.memory import MemoryBus
 from live.rooms.hub import Hub
-from live.signaling.codec import Encoding
+from live.frames import Batch, Encoding
 
 
 class Member:
@@ -17,8 +17,8 @@ class Member:
         self.blocked = blocked
         self.got: list[int | None] = []
 
-    def deliver(self, room: str | None, seq: int | None, part: bytes, origin: float) -> None:
-        self.got.append(seq)
+    def deliver(self, room: str | None, batch: Batch, origin: float) -> None:
+        self.got.extend(batch.seqs)
 
 
 def chat(seq: int, author: str) -> dict[str, Any]:

@@ -101,10 +101,12 @@ async def test_most_viewers_first(server: RunningServer) -> None:
         async def user_count(self, room: str, user_id: str) -> int:
             return 0
 
-    # Presence is the gateway's; this stands in for its counts so the ordering is exact.
-    previous = server.services.components.get("presence")
+    # Presence is the gateway's; this stands in for the counts the live service reads, so the
+    # ordering is exact.
+    lives = server.services.lives
+    previous = lives.presence
     counts = FakeCounts()
-    server.services.components["presence"] = counts
+    lives.presence = counts
     try:
         async with people(server, "a", "b", "c") as (a, b, c):
             community = await make_community(a)
@@ -118,16 +120,12 @@ async def test_most_viewers_first(server: RunningServer) -> None:
             items = (await a.ok("GET", f"/v1/communities/{cid}/live"))["items"]
             assert [(i["id"], i["viewer_count"]) for i in items] == [(lb["id"], 10), (la["id"], 3), (lc["id"], 0)]
             # peak_viewers keeps the highest count the gateway reported.
-            lives = server.services.components["lives"]
             for n in (4, 9, 2):
                 await lives.record_viewers(la["id"], n)
             counts.counts[la["room"]] = 1
             assert (await a.ok("POST", f"/v1/live/{la['id']}/end"))["peak_viewers"] == 9
     finally:
-        if previous is None:
-            server.services.components.pop("presence", None)
-        else:
-            server.services.components["presence"] = previous
+        lives.presence = previous
 
 
 async def test_errors(server: RunningServer) -> None:
@@ -187,7 +185,7 @@ async def test_chat_history_pages_oldest_first(server: RunningServer) -> None:
     async with people(server, "alice", "reader") as (alice, reader):
         cid = (await make_community(alice))["id"]
         live = await alice.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "talk"})
-        chat = server.services.components["chat"]
+        chat = server.services.chat
         me = Principal(alice.id, "alice")
         sent = [await chat.append(live["room"], me, f"m{i}", f"n{i}") for i in range(7)]
         await chat.delete(live["room"], sent[2]["seq"], me, "typo")
@@ -217,8 +215,8 @@ async def test_pin_a_chat_message(server: RunningServer) -> None:
         await add_member(host, community, member)
         live = await host.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "pins"})
         lid, room = live["id"], live["room"]
-        chat = server.services.components["chat"]
-        lives = server.services.components["lives"]
+        chat = server.services.chat
+        lives = server.services.lives
         sub = server.services.bus.subscription()
         await sub.subscribe(room_channel(room))
         heard: list[dict[str, Any]] = []
@@ -320,7 +318,7 @@ async def test_a_banned_or_kicked_host_stops_hosting(server: RunningServer) -> N
         l2 = await h2.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "2"})
         # h1 is also a guest on the owner's live: a ban takes them off that stage.
         lo = await owner.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "o"})
-        lives = server.services.components["lives"]
+        lives = server.services.lives
         await lives.stage_action(lo["id"], Principal(owner.id, "owner"), "invite", h1.id)
         await lives.stage_action(lo["id"], Principal(h1.id, "h1"), "accept")
         assert await lives.may_publish(lo["id"], h1.id)
@@ -346,7 +344,7 @@ async def test_group_chat_history(server: RunningServer) -> None:
         await add_member(owner, community, out)
         group = await owner.ok("POST", f"/v1/communities/{community['id']}/groups", 201, json={"name": "g"})
         await inside.ok("POST", f"/v1/groups/{group['id']}/join")
-        chat = server.services.components["chat"]
+        chat = server.services.chat
         room = f"group:{group['id']}"
         for i in range(3):
             await chat.append(room, Principal(inside.id, "in"), f"g{i}", f"g{i}")

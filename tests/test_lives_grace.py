@@ -21,7 +21,7 @@ GRACE = 60.0
 async def grace_server(make_settings: Any) -> AsyncIterator[tuple[RunningServer, ManualClock]]:
     async with run_server(make_settings(live_grace_seconds=GRACE)) as server:
         clock = ManualClock()
-        server.services.components["lives"].grace.sleep = clock.sleep
+        server.services.lives.grace.sleep = clock.sleep
         yield server, clock
 
 
@@ -39,7 +39,7 @@ async def go_live(host: Person, cid: str, title: str = "t") -> dict[str, Any]:
 
 async def test_a_live_whose_host_never_connects_ends(grace_server: tuple[RunningServer, ManualClock]) -> None:
     server, clock = grace_server
-    lives = server.services.components["lives"]
+    lives = server.services.lives
     ended: list[dict[str, Any]] = []
 
     async def on_ended(payload: dict[str, Any]) -> None:
@@ -59,7 +59,7 @@ async def test_a_live_whose_host_never_connects_ends(grace_server: tuple[Running
 
 async def test_gone_back_elsewhere_or_sending(grace_server: tuple[RunningServer, ManualClock]) -> None:
     server, clock = grace_server
-    lives = server.services.components["lives"]
+    lives = server.services.lives
     async with people(server, "host") as (host,):
         cid = (await make_community(host))["id"]
 
@@ -85,7 +85,7 @@ async def test_gone_back_elsewhere_or_sending(grace_server: tuple[RunningServer,
         assert await status(host, live["id"]) == "live"
 
         # Connected through another node (presence is global): the timer ends, the live stays.
-        presence = server.services.components["presence"]
+        presence = server.services.presence
         presence.add(live["room"], host.id)
         lives.host_disconnected(live["id"], host.id)
         await until(lambda: clock.asleep(timer(live["id"])))
@@ -107,8 +107,9 @@ async def test_gone_back_elsewhere_or_sending(grace_server: tuple[RunningServer,
             def publishers(self, room: str) -> dict[str, list[str]]:
                 return dict(sending.get(room, {}))
 
-        media = server.services.components.get("media")
-        server.services.components["media"] = Media()
+        # Who sends media, as the live service sees it (the media service's publications).
+        media = lives.media
+        lives.media = Media()
         try:
             for round_ in (1, 2):
                 await until(lambda: clock.asleep(timer(live["id"])))
@@ -121,7 +122,7 @@ async def test_gone_back_elsewhere_or_sending(grace_server: tuple[RunningServer,
             clock.advance(GRACE)
             await until(lambda: _is(host, live["id"], "ended"))
         finally:
-            server.services.components["media"] = media
+            lives.media = media
 
         # Ended by hand meanwhile: the timer goes with it.
         live = await go_live(host, cid, "c")
@@ -139,7 +140,7 @@ async def test_host_socket_closing_ends_the_live_after_grace(
     """End to end: the host's WebSocket joins (the start's timer goes), then closes; the gateway
     reports it; the live ends after the grace period."""
     server, clock = grace_server
-    lives = server.services.components["lives"]
+    lives = server.services.lives
     async with people(server, "host") as (host,):
         cid = (await make_community(host))["id"]
         live = await go_live(host, cid, "ws")

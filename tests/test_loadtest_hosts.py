@@ -19,13 +19,13 @@ async def live_server(sqlite_url: str) -> AsyncIterator[tuple[RunningServer, Man
     cfg = settings(database_url=sqlite_url, chat_rate=1000.0, chat_burst=1000)
     async with run_server(cfg) as running:
         clock = ManualClock()
-        running.services.components["lives"].grace.sleep = clock.sleep
+        running.services.lives.grace.sleep = clock.sleep
         yield running, clock
 
 
 async def test_a_run_on_existing_lives_hosts_them(live_server: tuple[RunningServer, ManualClock], tmp_path: Path) -> None:
     server, clock = live_server
-    lives = server.services.components["lives"]
+    lives = server.services.lives
     code, stdout, err = await loadtest("chat", "--url", server.url, "--secret", SECRET, "--rooms", "1",
                                        "--setup-only", "--quiet")
     assert code == 0, err

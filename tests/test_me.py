@@ -90,7 +90,7 @@ async def test_erase_removes_and_anonymizes(server: Any) -> None:
         await cast.act("moderator", action="unban", user_id=me)
         await cast["member"].post(f"/v1/communities/{cid}/join")
         before = (await cast["owner"].get(f"/v1/communities/{cid}")).json()["member_count"]
-        await server.services.components["notifications"].sender.settle()  # its notices are in
+        await server.services.notifications.sender.settle()  # its notices are in
 
         r = await cast["member"].delete("/v1/me")
         assert r.status_code == 204, r.text

@@ -52,7 +52,7 @@ async def watch(client: LiveClient, room: str, publisher_id: str | None = None) 
 async def relayed(server: RunningServer, room: str) -> dict[str, Any]:
     """What the media processes relay in `room`: publisher -> feed stats, over every process."""
     out: dict[str, Any] = {}
-    for stats in (await server.services.components["media"].stats()).values():
+    for stats in (await server.services.media.stats()).values():
         for publisher, feed in stats["rooms"].get(room, {}).items():
             if feed["origin"]:
                 out[publisher] = feed
@@ -205,7 +205,7 @@ async def test_guest_publishes_and_is_cut_off_when_removed_from_stage(media_serv
                                  "duration_seconds": 600})
             await _media_event(c_alice, "media.unpublished", room, carol.id)
             # the relay never runs under the gateway's interpreter: it is in media processes
-            media = server.services.components["media"]
+            media = server.services.media
             assert media.local is not None and media.local.pids()
             assert os.getpid() not in media.local.pids().values()
         finally:

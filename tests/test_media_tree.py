@@ -99,13 +99,13 @@ async def test_a_lives_viewers_spread_over_three_processes_and_all_decode_moving
         # the edges' keyframe requests reached the origin's source, through its throttle
         origin_video = placed[origins[0]]["sources"]["video"]
         assert origin_video["pli_sent"] <= origin_video["pli_requested"]
-        pids = server.services.components["media"].local.pids()
+        pids = server.services.media.local.pids()
         assert len(pids) == 3 and os.getpid() not in pids.values()
 
 
 async def test_killing_an_edge_moves_only_its_viewers(tree_server: RunningServer) -> None:
     server = tree_server
-    media = server.services.components["media"]
+    media = server.services.media
     async with live_with_viewers(server, 6) as live:
         subs = {uid: sub for uid, _, sub in live.viewers}
         clients = {uid: client for uid, client, _ in live.viewers}
@@ -139,7 +139,7 @@ async def test_killing_an_edge_moves_only_its_viewers(tree_server: RunningServer
 
 async def test_a_stalled_edge_slows_nobody_and_its_viewers_resume(tree_server: RunningServer) -> None:
     server = tree_server
-    media = server.services.components["media"]
+    media = server.services.media
     async with live_with_viewers(server, 6) as live:
         subs = {uid: sub for uid, _, sub in live.viewers}
         assert await eventually(lambda: all(_moving(s, 10) for s in subs.values()), 30)

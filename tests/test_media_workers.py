@@ -62,7 +62,7 @@ async def test_a_killed_worker_moves_its_room_and_clients_renegotiate(
     worker_setup: tuple[RunningServer, dict[str, Any]],
 ) -> None:
     server, procs = worker_setup
-    media = server.services.components["media"]
+    media = server.services.media
     async with people(server, "alice", "bob") as (alice, bob):
         community = await make_community(alice)
         await add_member(alice, community, bob)

@@ -58,17 +58,17 @@ async def test_two_nodes_one_room(postgres_url: str | None, redis_url: str, redi
             # viewers are counted across nodes
             deadline = time.monotonic() + 6
             while time.monotonic() < deadline:
-                if a.services.components["presence"].count(room) == 2 == b.services.components["presence"].count(room):
+                if a.services.presence.count(room) == 2 == b.services.presence.count(room):
                     break
                 await asyncio.sleep(0.2)
-            assert a.services.components["presence"].count(room) == 2
+            assert a.services.presence.count(room) == 2
             tab = await bob.ok("GET", f"/v1/communities/{cid}/live")
             assert tab["items"][0]["viewer_count"] == 2
             # the host connected on B is seen from A
             host = await connect(b, alice)
             await host.request("room.join", room=room)
             await asyncio.sleep(1.5)
-            assert await a.services.components["presence"].user_count(room, alice.id) == 1
+            assert await a.services.presence.user_count(room, alice.id) == 1
             await host.close()
             # reactions from both nodes add up
             await c_bob.request("reaction.send", room=room, kind="heart")
@@ -79,7 +79,7 @@ async def test_two_nodes_one_room(postgres_url: str | None, redis_url: str, redi
             assert total == 2
             # send_user reaches every connection of a user on every node
             bob_on_b = await connect(b, bob)
-            await a.services.components["gateway"].send_user(bob.id, {"type": "x.direct", "n": 7})
+            await a.services.gateway.send_user(bob.id, {"type": "x.direct", "n": 7})
             assert (await c_bob.next_event("x.direct"))["n"] == 7
             assert (await bob_on_b.next_event("x.direct"))["n"] == 7
             await bob_on_b.close()
@@ -107,7 +107,7 @@ async def test_two_nodes_one_room(postgres_url: str | None, redis_url: str, redi
             assert getattr(caught.value, "code", None) == "banned"
             await fresh.close()
             # node B has nobody in the room now; asked (the live tab), it still counts A's viewer
-            pb = b.services.components["presence"]
+            pb = b.services.presence
             deadline = time.monotonic() + 6
             while pb.count(room) != 1 and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)

@@ -103,7 +103,7 @@ class Rig:
 
     @property
     def notifier(self) -> Any:
-        return self.server.services.components["notifications"]
+        return self.server.services.notifications
 
     async def settle(self) -> None:
         """Let the outbox do everything that is due now."""
@@ -119,7 +119,7 @@ async def rig(db_url: str, **overrides: Any) -> AsyncIterator[Rig]:
         async with run_server(cfg) as server:
             clock = ManualClock()
             server.services.clock = clock
-            push.server_key = server.services.components["notifications"].signer.public_key
+            push.server_key = server.services.notifications.signer.public_key
             yield Rig(server, push, hooks, clock)
 
 
@@ -354,8 +354,8 @@ async def test_two_nodes_share_the_outbox_and_the_sockets(db_url: str, redis_url
                 first = await ws.next_event("notification")
             assert first["notification"]["body"] == "n0"  # expanded on either node, heard on b
             await until(lambda: len(hooks.of_type("notification.created")) == 12)
-            await a.services.components["notifications"].sender.settle()
-            await b.services.components["notifications"].sender.settle()
+            await a.services.notifications.sender.settle()
+            await b.services.notifications.sender.settle()
             assert all(n == 1 for n in hooks.ok_counts.values())  # no row was sent by both nodes
             inbox = await bob.ok("GET", "/v1/me/notifications", params={"limit": 50})
             assert [n["body"] for n in inbox["items"]] == [f"n{i}" for i in reversed(range(12))]

@@ -169,7 +169,7 @@ async def test_a_fan_out_interrupted_between_batches_is_finished_once(server: Ru
     members = [Person(server, f"m{i}") for i in range(7)]
     for m in members:
         await m.ok("POST", f"/v1/communities/{c['id']}/join")
-    notifier = server.services.components["notifications"]
+    notifier = server.services.notifications
     await notifier.sender.stop()  # this test drives the outbox by hand
 
     async with server.services.db.session() as session:

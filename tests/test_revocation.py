@@ -159,7 +159,7 @@ async def until_marker(client: LiveClient, marker: str) -> list[dict[str, Any]]:
 
 async def probe(w: World, clients: dict[str, LiveClient]) -> dict[str, list[dict[str, Any]]]:
     """A probe in every room, then a marker to each client's user: what each received between."""
-    gateway = w.a.services.components["gateway"]
+    gateway = w.a.services.gateway
     for room in w.rooms.values():
         await gateway.publish_room(room, {"type": "x.probe", "room": room})
     seen = {}
@@ -310,7 +310,7 @@ async def test_a_join_decided_before_a_revocation_commits_does_not_slip_in(postg
         pytest.skip("PostgreSQL is not reachable (see the banner at the end of the run)")
     async with run_server(settings(database_url=postgres_url)) as node:
         w = await build(node, node, "members", True)
-        gateway = node.services.components["gateway"]
+        gateway = node.services.gateway
         subject = await connect(node, w.subject)
         pg = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
         try:
@@ -323,9 +323,9 @@ async def test_a_join_decided_before_a_revocation_commits_does_not_slip_in(postg
                        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
             while not await pg.fetchval(waiting):
                 await asyncio.sleep(0.02)
-            before = gateway.revocations.generation
+            before = gateway.rooms.generation
             await w.subject.ok("POST", f"/v1/communities/{w.cid}/leave")
-            while gateway.revocations.generation == before:
+            while gateway.rooms.generation == before:
                 await asyncio.sleep(0.02)
             await lock.rollback()
             with pytest.raises(RequestFailed) as caught:

@@ -114,7 +114,7 @@ async def _stage_scenario(server: RunningServer) -> None:
         await mute(server, cid, muted.id)
         live = await host.ok("POST", f"/v1/communities/{cid}/live", 201, json={"title": "stage"})
         lid, room = live["id"], live["room"]
-        lives = server.services.components["lives"]
+        lives = server.services.lives
 
         def p(person: Any) -> Principal:
             return Principal(person.id, person.name)

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from live.app import load_components
+from live.app import APIS
 from live.client import LiveClient, RequestFailed
 from live.config import Settings
 from live.safety import operators
 from live.safety.guard import ALLOWED_WHILE_SUSPENDED, READ_METHODS, is_guarded
 from live.safety.models import Suspension
-from live.safety.realtime import WRITE_TYPES
+from live.signaling.safety import WRITE_TYPES
 from live.storage.base import utcnow
 from tests.support.communities import Person, add_member, error_of, make_community, people
 from tests.support.servers import RunningServer, run_server, settings
@@ -44,9 +44,8 @@ async def suspend(op: Person, who: Person, **body: Any) -> dict[str, Any]:
 def write_endpoints() -> list[tuple[str, str]]:
     """(method, path) of every authenticated write route the app serves."""
     found = []
-    for module in load_components():
-        api = getattr(module, "api", None)
-        for ep in getattr(api, "endpoints", ()):
+    for api in APIS:
+        for ep in api.endpoints:
             if ep.auth and ep.method not in READ_METHODS:
                 found.append((ep.method, ep.path))
     return sorted(set(found))
@@ -287,7 +286,7 @@ async def test_a_timed_suspension_lifts_itself(server: RunningServer) -> None:
 
 
 def test_a_connection_stops_refusing_when_the_suspension_ends() -> None:
-    from live.safety.realtime import SafetyRealtime
+    from live.signaling.safety import SafetyRealtime
 
     class Conn:
         suspended_until: float | None

@@ -20,8 +20,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from live.app import COMPONENTS
 from live.client import ws_url
+from tests.support import boom
 from tests.support.boom import BIG_BYTES
 from tests.support.rawhttp import (
     body_of,
@@ -35,7 +35,7 @@ from tests.support.rawhttp import (
 )
 from tests.support.servers import RunningServer, run_server, settings
 
-WITH_BOOM = (*COMPONENTS, "tests.support.boom")
+WITH_BOOM = (boom.api,)
 GET_HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
@@ -44,7 +44,7 @@ async def door(sqlite_url: str) -> AsyncIterator[RunningServer]:
     """A server with short timers, so that waiting for them is quick."""
     cfg = settings(database_url=sqlite_url, keepalive_timeout_seconds=0.5, header_timeout_seconds=1,
                    body_timeout_seconds=1, write_timeout_seconds=1)
-    async with run_server(cfg, components=WITH_BOOM) as running:
+    async with run_server(cfg, extra_apis=WITH_BOOM) as running:
         yield running
 
 

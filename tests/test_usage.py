@@ -54,7 +54,7 @@ def test_local_days_are_cut_from_utc_days(tz: str, day: dt.date, hours: int) -> 
 
 
 def recorder(server: RunningServer) -> Any:
-    return server.services.components["usage"]
+    return server.services.usage
 
 
 async def my_usage(person: Person) -> dict[str, Any]:
@@ -101,7 +101,7 @@ async def test_watching_and_hosting_from_presence(server: RunningServer) -> None
 async def until_left(server: RunningServer, room: str, user_id: str) -> None:
     from tests.support.receivers import until
 
-    gateway = server.services.components["gateway"]
+    gateway = server.services.gateway
     await until(lambda: all(m.user_id != user_id for m in gateway.hub.rooms.get(room, ())))
 
 
@@ -152,7 +152,7 @@ async def test_local_days_messages_and_the_daily_limit(server: RunningServer) ->
         clock.advance(60)
         rec.sample()
         await rec.flush()  # three: still one reminder
-    await server.services.components["notifications"].sender.settle()
+    await server.services.notifications.sender.settle()
     body = await my_usage(viewer)
     assert body["timezone"] == "Asia/Riyadh" and body["daily_limit_minutes"] == 2
     assert body["today"]["date"] == "2026-03-11"  # already tomorrow in Riyadh

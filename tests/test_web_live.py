@@ -103,7 +103,7 @@ async def test_live_scenario(dev_server: RunningServer, browser: Any, request: A
     host_id, viewer_id, mod_id = uid("hana"), uid("victor"), uid("mona")
     community = await _setup(dev_server, host_id, viewer_id, mod_id)
     cid = community["id"]
-    assert dev_server.services.components.get("media") is not None
+    assert dev_server.services.media is not None
 
     viewer = await new_page(browser, dev_server.url, viewport=PHONE, errors=errors)
     await dev_sign_in(viewer, viewer_id, "Victor")
@@ -175,7 +175,7 @@ async def test_live_scenario(dev_server: RunningServer, browser: Any, request: A
     # The network drops (the browser goes offline and the server loses the connection); chat
     # goes on meanwhile; the viewer reconnects by itself and gets what it missed (since/recovered).
     await viewer.context.set_offline(True)
-    gateway = dev_server.services.components["gateway"]
+    gateway = dev_server.services.gateway
     dropped = [c for c in list(gateway.connections) if c.user_id == viewer_id]
     assert dropped
     for conn in dropped:

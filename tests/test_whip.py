@@ -42,7 +42,7 @@ async def test_whip_from_ffmpeg_reaches_a_whep_viewer_and_is_recorded(media_serv
         )
         sub = Subscriber()
         try:
-            media = server.services.components["media"]
+            media = server.services.media
             deadline = time.monotonic() + 15
             while not media.publishers(live["room"]) and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)

@@ -52,7 +52,7 @@ async def setup(server: RunningServer, host: Person, viewer: Person) -> dict[str
 
 async def test_sessions_of_an_ended_live_are_collected(media_server: RunningServer) -> None:
     server = media_server
-    sessions = server.services.components["media_sessions"]
+    sessions = server.services.media_sessions
     async with people(server, "host", "viewer") as (host, viewer):
         live = await setup(server, host, viewer)
         pc, published = await whip(host, live["id"])
@@ -70,8 +70,8 @@ async def test_sessions_of_an_ended_live_are_collected(media_server: RunningServ
 
 async def test_a_whip_session_whose_publisher_is_gone_is_collected(media_server: RunningServer) -> None:
     server = media_server
-    media = server.services.components["media"]
-    sessions = server.services.components["media_sessions"]
+    media = server.services.media
+    sessions = server.services.media_sessions
     async with people(server, "host", "viewer") as (host, viewer):
         live = await setup(server, host, viewer)
         pc, first = await whip(host, live["id"])
@@ -100,8 +100,8 @@ async def test_a_whip_session_whose_publisher_is_gone_is_collected(media_server:
 
 async def test_a_whep_session_whose_viewer_is_gone_is_collected(media_server: RunningServer) -> None:
     server = media_server
-    media = server.services.components["media"]
-    sessions = server.services.components["media_sessions"]
+    media = server.services.media
+    sessions = server.services.media_sessions
     async with people(server, "host", "viewer") as (host, viewer):
         live = await setup(server, host, viewer)
         pc, published = await whip(host, live["id"])

@@ -59,7 +59,7 @@ async def test_the_oldest_socket_of_a_user_gives_way_with_4029(sqlite_url: str) 
             for c in socks[2:]:
                 assert (await c.request("ping"))["type"] == "ok"
             assert (await bystander.request("ping"))["type"] == "ok"  # another user is not counted
-            gateway = node.services.components["gateway"]
+            gateway = node.services.gateway
             assert len(gateway.hub.users[user]) == 3
             assert limited(node, "sockets_per_user") - before == 2
 
@@ -114,7 +114,7 @@ async def test_rooms_per_connection_are_capped_with_conflict(sqlite_url: str) ->
                 assert (await c.request("room.join", room=rooms[0]))["room"] == rooms[0]  # a rejoin: fine
                 await c.request("room.leave", room=rooms[0])
                 assert (await c.request("room.join", room=rooms[3]))["room"] == rooms[3]
-                gateway = node.services.components["gateway"]
+                gateway = node.services.gateway
                 [conn] = gateway.hub.users[c.welcome["user"]["id"]]
                 assert set(conn.seats) == set(rooms[1:])
 
@@ -204,7 +204,7 @@ async def test_a_recovery_that_fits_is_still_complete(sqlite_url: str) -> None:
 async def test_join_history_bytes_is_kept_under_half_the_send_queue(sqlite_url: str) -> None:
     async with run_server(settings(database_url=sqlite_url, send_queue_bytes=32768,
                                    join_history_bytes=1 << 20)) as node:
-        assert node.services.components["gateway"].history_bytes == 16384
+        assert node.services.gateway.history_bytes == 16384
 
 
 # -- requests in flight ---------------------------------------------------------------------------
@@ -251,7 +251,7 @@ async def test_events_held_during_a_slow_join_count_against_the_backlog_cap(post
     async with run_server(settings(database_url=postgres_url, send_queue_bytes=16384)) as node:
         async with people(node, "host") as (host,):
             room, _ = await _chatty_live(node, host, 1, "first")
-            gateway = node.services.components["gateway"]
+            gateway = node.services.gateway
             viewer = uid("viewer")
             c = await connect(node, viewer)
             pg = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))

@@ -5,10 +5,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from live.config import Settings
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -31,6 +28,20 @@ class Gap:
 
 
 Event = Message | Gap
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SharedRedis:
+    """The Redis a bus runs on, for the parts that keep node-shared state beside it (presence,
+    chat streams, sockets per user, HLS viewers): one client, one key prefix.
+
+    `client` is a `redis.asyncio.Redis` or, with `LIVE_REDIS_CLUSTER=1`, a `RedisCluster`: both
+    answer the commands and scripts those parts use. `sharded`: rooms use SPUBLISH/SSUBSCRIBE.
+    """
+
+    client: Any
+    prefix: str
+    sharded: bool = False
 
 
 class Subscription(abc.ABC):
@@ -87,14 +98,7 @@ class Bus(abc.ABC):
     async def ping(self) -> bool:
         """Whether the bus is reachable now (readiness)."""
 
-
-def open_bus(settings: Settings) -> Bus:
-    """The bus the settings ask for: Redis when `LIVE_REDIS_URL` is set, else in-process."""
-    if settings.redis_url:
-        from live.bus.redis import RedisBus
-
-        return RedisBus(settings.redis_url, prefix=settings.redis_prefix,
-                        cluster=getattr(settings, "redis_cluster", False))
-    from live.bus.memory import MemoryBus
-
-    return MemoryBus()
+    @property
+    @abc.abstractmethod
+    def redis(self) -> SharedRedis | None:
+        """The Redis this bus runs on, or None (in-process: state stays on the node)."""

@@ -6,7 +6,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from live.bus.base import Bus, Event, Gap, Message, Subscription
+from live.bus.base import Bus, Event, Gap, Message, SharedRedis, Subscription
 
 
 class MemorySubscription(Subscription):
@@ -92,3 +92,7 @@ class MemoryBus(Bus):
 
     async def ping(self) -> bool:
         return True
+
+    @property
+    def redis(self) -> SharedRedis | None:
+        return None

@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from live.bus.base import Bus, Event, Gap, Message, Subscription
+from live.bus.base import Bus, Event, Gap, Message, SharedRedis, Subscription
 from live.errors import ApiError, ErrorCode
 
 log = logging.getLogger("live.bus.redis")
@@ -272,6 +272,11 @@ class RedisBus(Bus):
                 retry_on_timeout=False,
             )
         self._subscriptions: set[RedisSubscription] = set()
+        self._shared = SharedRedis(self.client, prefix, self.sharded)
+
+    @property
+    def redis(self) -> SharedRedis:
+        return self._shared
 
     async def start(self) -> None:
         return None  # connections open lazily; readiness reports whether Redis answers

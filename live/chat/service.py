@@ -35,9 +35,12 @@ from live.chat.appends import Append, RoomWriters
 from live.chat.batch import Pending, append_batch
 from live.chat.models import ChatMessage, ChatRoom
 from live.chat.standing import Standing, Standings, read_chat_rules, read_room
-from live.communities.access import Role
+from live.communities.access import Role, is_group_member, require_reader
+from live.communities.models import Group
 from live.errors import ApiError, ErrorCode, invalid, not_found
 from live.rooms.channels import encode_event, room_channel
+from live.room_id import RoomId
+from live.services import Services
 from live.storage.base import utcnow
 from live.text import clean, is_blank
 
@@ -69,17 +72,21 @@ class CommunityRules:
     expires: float
 
 
-def split_room(room: str) -> tuple[str, str]:
-    kind, _, ident = room.partition(":")
-    if kind not in ("live", "group") or not ident:
+def chat_room_id(room: str) -> RoomId:
+    """`room` as a room with chat (`live:{id}` or `group:{id}`); `invalid_request` otherwise."""
+    try:
+        found = RoomId.parse(room)
+    except ValueError:
+        found = None
+    if found is None or not found.has_chat:
         raise invalid({"room": "chat rooms are live:{id} or group:{id}"})
-    return kind, ident
+    return found
 
 
 class ChatService:
-    """`services.components["chat"]`."""
+    """Room chat: the rules, the group commit, history and recovery, deletion."""
 
-    def __init__(self, services: Any, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, services: Services, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.services = services
         self.db = services.db
         self.bus = services.bus
@@ -89,12 +96,8 @@ class ChatService:
         self._rooms: dict[str, RoomInfo] = {}
         self._standing = Standings(self.db, clock=clock)
         self._communities: dict[str, CommunityRules] = {}
-        client = getattr(self.bus, "client", None)
-        self.stream: store.StreamHistory | None = (
-            store.StreamHistory(client, self.bus.prefix, sharded=bool(getattr(self.bus, "sharded", False)))
-            if client is not None
-            else None
-        )
+        shared = self.bus.redis
+        self.stream: store.StreamHistory | None = store.StreamHistory(shared) if shared is not None else None
         self.writers = RoomWriters(self._store_batch)
 
     # -- caches -------------------------------------------------------------------------------
@@ -109,7 +112,8 @@ class ChatService:
         cached = self._rooms.get(room)
         if cached is not None and cached.expires > now:
             return cached
-        kind, ident = split_room(room)
+        parsed = chat_room_id(room)
+        kind, ident = parsed.kind.value, parsed.ident
         found = await self.db.run_read(read_room, kind, ident)
         if found is None:
             raise not_found(kind)
@@ -243,7 +247,7 @@ class ChatService:
         holds every stored message after it and `recovered` is true; otherwise `recovered` is
         false and `history` is the latest HISTORY messages (the client reloads).
         """
-        split_room(room)
+        chat_room_id(room)
         async with self.db.session() as session:
             # A share lock waits for an append in flight (published, not yet committed), so
             # `seq` covers everything already on the bus: nothing falls between history and live.
@@ -276,9 +280,20 @@ class ChatService:
         metrics.HISTORY_READS.labels("database").inc()
         return [store.event_of(m, epoch) for m in await store.messages(session, room, after, upto)]
 
+    async def readable_group_room(self, gid: str, user_id: str) -> str:
+        """The chat room of group `gid`, if `user_id` may read it (its members); else the error."""
+        async with self.db.read() as session:
+            group = await session.get(Group, gid)
+            if group is None:
+                raise not_found("group")
+            await require_reader(session, group.community_id, user_id)
+            if not await is_group_member(session, gid, user_id):
+                raise ApiError(ErrorCode.FORBIDDEN, "only members of this group can read its chat")
+        return RoomId.group(gid)
+
     async def page(self, room: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
         """Stored messages after `after_seq`, oldest first (deleted ones left out)."""
-        split_room(room)
+        chat_room_id(room)
         limit = max(1, min(PAGE_MAX, limit))
         async with self.db.read() as session:
             chat_room = await session.get(ChatRoom, room)
@@ -366,10 +381,17 @@ class ChatService:
             if exc.code is not ErrorCode.NOT_FOUND:
                 raise
 
+    async def on_standing_changed(self, payload: dict[str, Any]) -> None:
+        """A member joined, left or changed role, or was sanctioned (`membership.changed`,
+        `moderation.action`): forget what this node cached of their standing."""
+        community_id, user_id = payload.get("community_id"), payload.get("user_id")
+        if isinstance(community_id, str) and isinstance(user_id, str):
+            self.invalidate(community_id, user_id)
+
     async def on_live_ended(self, payload: dict[str, Any]) -> None:
         """The live ended on this node: its room takes no more messages, without waiting for the cache."""
         live = payload.get("live") or {}
-        self._rooms.pop(f"live:{live.get('id')}", None)
+        self._rooms.pop(RoomId.live(str(live.get("id"))), None)
 
     async def on_chat_settings(self, payload: dict[str, Any]) -> None:
         """Slow mode or the keyword filter changed: read them again on the next message."""

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from live.bus import SharedRedis
 from live.chat.models import ChatMessage, ChatRoom
 from live.rooms.channels import decode_event, room_channel
 from live.storage.base import iso
@@ -135,11 +136,11 @@ return 1
 class StreamHistory:
     """The capped stream per room on the bus's Redis, written atomically with the publish."""
 
-    def __init__(self, client: Any, prefix: str, *, sharded: bool = False) -> None:
-        self.client = client
-        self.prefix = prefix
-        self._publish_command = "SPUBLISH" if sharded else "PUBLISH"
-        self._append = client.register_script(_APPEND)
+    def __init__(self, shared: SharedRedis) -> None:
+        self.client = shared.client
+        self.prefix = shared.prefix
+        self._publish_command = "SPUBLISH" if shared.sharded else "PUBLISH"
+        self._append = shared.client.register_script(_APPEND)
 
     def stream_key(self, room: str, channel: str | None = None) -> str:
         # The hash tag is the room's channel name on the wire, so in a Redis Cluster the stream

@@ -28,6 +28,7 @@ from live.errors import ApiError
 from live.errors import ErrorCode as E
 from live.http import cursors
 from live.http.api import Api, Ctx
+from live.services import Services
 from live.moderation.sanctions import check_not_banned
 from live.storage.base import Base, UTCDateTime, iso, utcnow
 
@@ -102,11 +103,11 @@ async def is_following(session: AsyncSession, community_id: str, user_id: str) -
 
 # -- HTTP ----------------------------------------------------------------------------------------
 
-api = Api("communities")
+api: Api[Services] = Api("communities")
 
 
 @api.post("/v1/communities/{cid}/follow", errors=[E.NOT_FOUND, E.FORBIDDEN, E.BANNED])
-async def follow_community(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def follow_community(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """Follow a public community without joining: its lives reach you (idempotent).
 
     Answers `{community, followed_at}`. Members-only communities cannot be followed (403
@@ -117,14 +118,14 @@ async def follow_community(ctx: Ctx[None, None]) -> dict[str, Any]:
 
 
 @api.delete("/v1/communities/{cid}/follow", status=204, errors=[E.NOT_FOUND])
-async def unfollow_community(ctx: Ctx[None, None]) -> None:
+async def unfollow_community(ctx: Ctx[Services, None, None]) -> None:
     """Stop following a community (idempotent)."""
     async with ctx.services.db.session() as session:
         await unfollow(session, path_id(ctx, "cid", "community"), ctx.user.id)
 
 
 @api.get("/v1/me/following", query=Page, errors=[E.INVALID_REQUEST])
-async def my_following(ctx: Ctx[None, Page]) -> dict[str, Any]:
+async def my_following(ctx: Ctx[Services, None, Page]) -> dict[str, Any]:
     """The communities you follow, newest first: `{items: [{community, followed_at}], next_cursor}`."""
     async with ctx.services.db.session() as session:
         return await following(session, ctx.user.id, ctx.query.cursor, ctx.query.limit)

@@ -10,7 +10,7 @@ from live.http.api import Ctx
 _LONGEST = 64  # every id and code we issue is shorter
 
 
-def path_id(ctx: Ctx[Any, Any], name: str, what: str = "object") -> str:
+def path_id(ctx: Ctx[Any, Any, Any], name: str, what: str = "object") -> str:
     """The path parameter `name`; one we could never have issued is 404 without a database trip.
 
     This also keeps NUL characters (which PostgreSQL refuses in text) away from queries.

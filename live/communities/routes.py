@@ -28,29 +28,25 @@ from live.events import revoke_access
 from live.http.api import Api, Ctx
 from live.services import Services
 
-api = Api("communities")
+api: Api[Services] = Api("communities")
 
 READ = [E.NOT_FOUND]
 WRITE = [E.NOT_FOUND, E.NOT_MEMBER, E.FORBIDDEN]
 
 
 async def _membership_changed(services: Services, community_id: str, user_id: str, role: str | None) -> None:
-    """Someone joined, left or changed role: drop cached roles, and tell whoever listens.
+    """Someone joined, left or changed role: tell whoever listens.
 
-    The chat service caches roles and sanctions per user (its `invalidate` works on this node);
-    the "membership.changed" event {community_id, user_id, role} lets the gateway carry the news
-    to other nodes and to the user's open connections.
+    The "membership.changed" event {community_id, user_id, role}: this node's chat service drops
+    the roles and sanctions it caches for the user.
     """
-    chat = services.components.get("chat")
-    if chat is not None and hasattr(chat, "invalidate"):
-        chat.invalidate(community_id, user_id)
     await services.events.emit(
         "membership.changed", {"community_id": community_id, "user_id": user_id, "role": role}
     )
 
 
 @api.post("/v1/communities", response=wire.CommunityOut, body=CommunityCreate, status=201, errors=[E.COMMUNITY_LIMIT])
-async def create_community(ctx: Ctx[CommunityCreate, None]) -> dict[str, Any]:
+async def create_community(ctx: Ctx[Services, CommunityCreate, None]) -> dict[str, Any]:
     """Create a community; the creator becomes its owner (at most `LIVE_COMMUNITY_LIMIT` owned)."""
     s = ctx.services.settings
     async with ctx.services.db.session() as session:
@@ -60,21 +56,21 @@ async def create_community(ctx: Ctx[CommunityCreate, None]) -> dict[str, Any]:
 
 
 @api.get("/v1/communities", response=wire.CommunityPage, query=Discover)
-async def discover_communities(ctx: Ctx[None, Discover]) -> dict[str, Any]:
+async def discover_communities(ctx: Ctx[Services, None, Discover]) -> dict[str, Any]:
     """Discover communities: `q` words in name/description, `topic`, most members first."""
     async with ctx.services.db.session() as session:
         return await service.discover(session, ctx.user.id, ctx.query)
 
 
 @api.get("/v1/communities/{cid}", response=wire.CommunityOut, errors=READ)
-async def get_community(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def get_community(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """One community, with the caller's `my_role` (null when not a member)."""
     async with ctx.services.db.session() as session:
         return await service.get(session, path_id(ctx, "cid"), ctx.user.id)
 
 
 @api.patch("/v1/communities/{cid}", response=wire.CommunityOut, body=CommunityPatch, errors=WRITE)
-async def patch_community(ctx: Ctx[CommunityPatch, None]) -> dict[str, Any]:
+async def patch_community(ctx: Ctx[Services, CommunityPatch, None]) -> dict[str, Any]:
     """Edit a community (admins): name, description, topics, policies, slow mode, blocked words, rules.
 
     Turning it members-only takes every non-member out of its rooms at once, on every node.
@@ -89,7 +85,7 @@ async def patch_community(ctx: Ctx[CommunityPatch, None]) -> dict[str, Any]:
 
 
 @api.delete("/v1/communities/{cid}", status=204, errors=WRITE)
-async def delete_community(ctx: Ctx[None, None]) -> None:
+async def delete_community(ctx: Ctx[Services, None, None]) -> None:
     """Delete a community (owner); everyone in its rooms is taken out of them."""
     cid = path_id(ctx, "cid")
     async with ctx.services.db.session() as session:
@@ -99,7 +95,7 @@ async def delete_community(ctx: Ctx[None, None]) -> None:
 
 @api.post("/v1/communities/{cid}/join", response=wire.MembershipOut,
           errors=[E.NOT_FOUND, E.INVITE_REQUIRED, E.BANNED, E.CONFLICT])
-async def join_community(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def join_community(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """Join an open community (invite-only ones answer 403 `invite_required`)."""
     cid = path_id(ctx, "cid")
     async with ctx.services.db.session() as session:
@@ -111,7 +107,7 @@ async def join_community(ctx: Ctx[None, None]) -> dict[str, Any]:
 
 @api.post("/v1/communities/{cid}/leave", response=wire.CommunityOut,
           errors=[E.NOT_FOUND, E.NOT_MEMBER, E.CONFLICT])
-async def leave_community(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def leave_community(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """Leave a community (the owner hands over ownership first); returns the community.
 
     The leaver is taken out of the rooms they may no longer be in (its groups' rooms; every room
@@ -126,14 +122,14 @@ async def leave_community(ctx: Ctx[None, None]) -> dict[str, Any]:
 
 
 @api.get("/v1/communities/{cid}/members", response=wire.MembershipPage, query=MembersQuery, errors=READ)
-async def list_members(ctx: Ctx[None, MembersQuery]) -> dict[str, Any]:
+async def list_members(ctx: Ctx[Services, None, MembersQuery]) -> dict[str, Any]:
     """Members in the order they joined, optionally one `role`; `invited_by` says who invited whom."""
     async with ctx.services.db.session() as session:
         return await service.members(session, path_id(ctx, "cid"), ctx.user.id, ctx.query)
 
 
 @api.patch("/v1/communities/{cid}/members/{uid}", response=wire.MembershipOut, body=RoleChange, errors=WRITE)
-async def change_member_role(ctx: Ctx[RoleChange, None]) -> dict[str, Any]:
+async def change_member_role(ctx: Ctx[Services, RoleChange, None]) -> dict[str, Any]:
     """Change a member's role: the owner gives any role but owner; admins give moderator or member."""
     cid, uid = path_id(ctx, "cid"), path_id(ctx, "uid")
     async with ctx.services.db.session() as session:
@@ -144,7 +140,7 @@ async def change_member_role(ctx: Ctx[RoleChange, None]) -> dict[str, Any]:
 
 @api.post("/v1/communities/{cid}/transfer", response=wire.CommunityOut, body=OwnershipTransfer,
           errors=[*WRITE, E.CONFLICT, E.COMMUNITY_LIMIT])
-async def transfer_ownership(ctx: Ctx[OwnershipTransfer, None]) -> dict[str, Any]:
+async def transfer_ownership(ctx: Ctx[Services, OwnershipTransfer, None]) -> dict[str, Any]:
     """Hand the community to another member (owner); the previous owner becomes an admin."""
     cid = path_id(ctx, "cid")
     async with ctx.services.db.session() as session:
@@ -161,7 +157,7 @@ async def transfer_ownership(ctx: Ctx[OwnershipTransfer, None]) -> dict[str, Any
 
 @api.post("/v1/communities/{cid}/invites", response=wire.InviteOut, body=InviteCreate, status=201,
           errors=[*WRITE, E.INVITE_QUOTA_EXHAUSTED])
-async def create_invite(ctx: Ctx[InviteCreate, None]) -> dict[str, Any]:
+async def create_invite(ctx: Ctx[Services, InviteCreate, None]) -> dict[str, Any]:
     """Create a single-use invite code (members spend one invitation; staff have no quota)."""
     async with ctx.services.db.session() as session:
         return await invites.create_invite(
@@ -170,7 +166,7 @@ async def create_invite(ctx: Ctx[InviteCreate, None]) -> dict[str, Any]:
 
 
 @api.get("/v1/communities/{cid}/invites", response=wire.InvitePage, query=Page, errors=WRITE)
-async def list_invites(ctx: Ctx[None, Page]) -> dict[str, Any]:
+async def list_invites(ctx: Ctx[Services, None, Page]) -> dict[str, Any]:
     """Invites newest first: your own, or all of them for moderators and up."""
     async with ctx.services.db.session() as session:
         return await invites.list_invites(session, path_id(ctx, "cid"), ctx.user.id, ctx.query)
@@ -178,7 +174,7 @@ async def list_invites(ctx: Ctx[None, Page]) -> dict[str, Any]:
 
 @api.post("/v1/invites/{code}/accept", response=wire.MembershipOut,
           errors=[E.NOT_FOUND, E.INVITE_INVALID, E.BANNED, E.CONFLICT])
-async def accept_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def accept_invite(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """Join with an invite code (single use; 410 `invite_invalid` when expired, used or revoked)."""
     async with ctx.services.db.session() as session:
         result = await invites.accept_invite(
@@ -190,7 +186,7 @@ async def accept_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
 
 
 @api.delete("/v1/invites/{code}", response=wire.InviteOut, errors=[E.NOT_FOUND, E.INVITE_INVALID])
-async def revoke_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def revoke_invite(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """Revoke an unused invite (its creator, or moderators and up); a spent invitation comes back."""
     async with ctx.services.db.session() as session:
         return await invites.revoke_invite(
@@ -203,27 +199,27 @@ async def revoke_invite(ctx: Ctx[None, None]) -> dict[str, Any]:
 
 @api.post("/v1/communities/{cid}/join-requests", response=wire.JoinRequestOut, body=JoinRequestCreate, status=201,
           errors=[E.NOT_FOUND, E.BANNED, E.CONFLICT])
-async def create_join_request(ctx: Ctx[JoinRequestCreate, None]) -> dict[str, Any]:
+async def create_join_request(ctx: Ctx[Services, JoinRequestCreate, None]) -> dict[str, Any]:
     """Ask to join an invite-only community, with an optional message."""
     async with ctx.services.db.session() as session:
         return await invites.request_to_join(session, path_id(ctx, "cid"), ctx.user.id, ctx.body.message)
 
 
 @api.get("/v1/communities/{cid}/join-requests", response=wire.JoinRequestPage, query=JoinRequestsQuery, errors=WRITE)
-async def list_join_requests(ctx: Ctx[None, JoinRequestsQuery]) -> dict[str, Any]:
+async def list_join_requests(ctx: Ctx[Services, None, JoinRequestsQuery]) -> dict[str, Any]:
     """Join requests, oldest first, by `status` (moderators and up)."""
     async with ctx.services.db.session() as session:
         return await invites.list_requests(session, path_id(ctx, "cid"), ctx.user.id, ctx.query)
 
 
 @api.get("/v1/join-requests/{rid}", response=wire.JoinRequestOut, errors=READ)
-async def get_join_request(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def get_join_request(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """One join request and its outcome (the requester, or moderators and up)."""
     async with ctx.services.db.session() as session:
         return await invites.get_request(session, path_id(ctx, "rid"), ctx.user.id)
 
 
-async def _decide(ctx: Ctx[None, None], approve: bool) -> dict[str, Any]:
+async def _decide(ctx: Ctx[Services, None, None], approve: bool) -> dict[str, Any]:
     async with ctx.services.db.session() as session:
         result = await invites.decide(
             session, path_id(ctx, "rid"), ctx.user.id, approve=approve,
@@ -240,12 +236,12 @@ async def _decide(ctx: Ctx[None, None], approve: bool) -> dict[str, Any]:
 
 
 @api.post("/v1/join-requests/{rid}/approve", response=wire.JoinRequestOut, errors=[*WRITE, E.CONFLICT, E.BANNED])
-async def approve_join_request(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def approve_join_request(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """Approve a pending request (moderators and up): the requester becomes a member."""
     return await _decide(ctx, True)
 
 
 @api.post("/v1/join-requests/{rid}/reject", response=wire.JoinRequestOut, errors=[*WRITE, E.CONFLICT])
-async def reject_join_request(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def reject_join_request(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """Reject a pending request (moderators and up)."""
     return await _decide(ctx, False)

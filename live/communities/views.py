@@ -14,6 +14,7 @@ from live.communities.models import (
     Membership,
     Post,
 )
+from live.room_id import RoomId
 from live.storage.base import iso
 
 
@@ -81,7 +82,7 @@ def group(g: Group, member_count: int, joined: bool) -> dict[str, Any]:
         "community_id": g.community_id,
         "name": g.name,
         "description": g.description,
-        "room": f"group:{g.id}",
+        "room": RoomId.group(g.id),
         "member_count": member_count,
         "joined": joined,
         "archived": g.archived_at is not None,

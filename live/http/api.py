@@ -2,20 +2,25 @@
 
 Every HTTP endpoint of `live` is declared once::
 
-    api = Api("communities")
+    api: Api[Services] = Api("communities")
 
     @api.post("/v1/communities", body=CommunityCreate, status=201, summary="Create a community")
-    async def create_community(ctx: Ctx[CommunityCreate, None]) -> dict: ...
+    async def create_community(ctx: Ctx[Services, CommunityCreate, None]) -> dict: ...
 
-The registry turns declarations into Starlette routes (`api.routes()`) and into the OpenAPI
-document (`live.http.openapi`), so the two cannot disagree.
+The registry turns declarations into Starlette routes (`routes`) and into the OpenAPI document
+(`live.http.openapi`), so the two cannot disagree.
+
+What a handler may use is typed: `ctx.services` is the node's parts as the handler's module
+declares it needs them (`Services`, the core every node has, or a small Protocol adding the domain
+services it calls). The app's own parts (`live.app.Node`) must satisfy every module's
+declaration, which a type checker verifies where the app lists its APIs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -23,23 +28,43 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from live.auth.tokens import Principal, verify
+from live.auth.users import UserDirectory
+from live.config import Settings
 from live.errors import ApiError, ErrorCode, invalid
 from live.http import nesting
 from live.metrics import refused
 
-if TYPE_CHECKING:
-    from live.services import Services
-
 B = TypeVar("B")
 Q = TypeVar("Q")
+S = TypeVar("S", covariant=True)
+S_contra = TypeVar("S_contra", contravariant=True)
 
 
-@dataclasses.dataclass(slots=True)
-class Ctx(Generic[B, Q]):
-    """What a handler gets: the request, the services, who is asking, and validated input."""
+# A check every authenticated write passes before its body is read, with (principal, method,
+# route path): raises an ApiError to refuse (a suspended account's writes).
+WriteGuard = Callable[[Principal, str, str], Awaitable[None]]
+
+
+class Node(Protocol):
+    """What the registry itself needs of the node's parts: settings, users, write guards."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def users(self) -> UserDirectory: ...
+
+    @property
+    def write_guards(self) -> Sequence[WriteGuard]: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ctx(Generic[S, B, Q]):
+    """What a handler gets: the request, the node's parts it needs, who is asking, and validated
+    input."""
 
     request: Request
-    services: Services
+    services: S
     principal: Principal | None
     params: dict[str, str]
     body: B
@@ -52,7 +77,7 @@ class Ctx(Generic[B, Q]):
         return self.principal
 
 
-Handler = Callable[[Ctx[Any, Any]], Awaitable[Any]]
+Handler = Callable[[Ctx[Any, Any, Any]], Awaitable[Any]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +97,8 @@ class Endpoint:
     content_type: str | None = None
 
 
-class Api:
-    """The endpoints of one domain."""
+class Api(Generic[S_contra]):
+    """The endpoints of one domain, whose handlers need `S_contra` of the node."""
 
     def __init__(self, tag: str) -> None:
         self.tag = tag
@@ -92,8 +117,8 @@ class Api:
         auth: bool = True,
         errors: Sequence[ErrorCode] = (),
         content_type: str | None = None,
-    ) -> Callable[[Handler], Handler]:
-        def register(fn: Handler) -> Handler:
+    ) -> Callable[[Callable[[Ctx[S_contra, Any, Any]], Awaitable[Any]]], Handler]:
+        def register(fn: Callable[[Ctx[S_contra, Any, Any]], Awaitable[Any]]) -> Handler:
             doc = (fn.__doc__ or "").strip()
             self.endpoints.append(
                 Endpoint(
@@ -116,26 +141,26 @@ class Api:
 
         return register
 
-    def get(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def get(self, path: str, **kw: Any) -> Callable[[Callable[[Ctx[S_contra, Any, Any]], Awaitable[Any]]], Handler]:
         return self.route("GET", path, **kw)
 
-    def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def post(self, path: str, **kw: Any) -> Callable[[Callable[[Ctx[S_contra, Any, Any]], Awaitable[Any]]], Handler]:
         return self.route("POST", path, **kw)
 
-    def patch(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def patch(self, path: str, **kw: Any) -> Callable[[Callable[[Ctx[S_contra, Any, Any]], Awaitable[Any]]], Handler]:
         return self.route("PATCH", path, **kw)
 
-    def put(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def put(self, path: str, **kw: Any) -> Callable[[Callable[[Ctx[S_contra, Any, Any]], Awaitable[Any]]], Handler]:
         return self.route("PUT", path, **kw)
 
-    def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def delete(self, path: str, **kw: Any) -> Callable[[Callable[[Ctx[S_contra, Any, Any]], Awaitable[Any]]], Handler]:
         return self.route("DELETE", path, **kw)
 
-    def options(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def options(self, path: str, **kw: Any) -> Callable[[Callable[[Ctx[S_contra, Any, Any]], Awaitable[Any]]], Handler]:
         return self.route("OPTIONS", path, **kw)
 
 
-def routes(apis: Sequence[Api]) -> list[Route]:
+def routes(apis: Sequence[Api[Any]]) -> list[Route]:
     """Starlette routes for every endpoint; endpoints sharing a path share one Route."""
     by_path: dict[str, dict[str, Endpoint]] = {}
     for api in apis:
@@ -158,7 +183,7 @@ def _dispatcher(methods: dict[str, Endpoint]) -> Callable[[Request], Awaitable[R
 
 
 async def _call(ep: Endpoint, request: Request) -> Response:
-    services: Services = request.app.state.services
+    services: Node = request.app.state.services
     principal = None
     if ep.auth:
         principal = await authenticate(request, services)
@@ -169,7 +194,7 @@ async def _call(ep: Endpoint, request: Request) -> Response:
     body: Any = None
     if ep.body is not None:
         body = _validate(ep.body, await read_json(request, services.settings.max_json_depth), "body")
-    ctx: Ctx[Any, Any] = Ctx(
+    ctx: Ctx[Node, Any, Any] = Ctx(
         request=request,
         services=services,
         principal=principal,
@@ -187,7 +212,7 @@ async def _call(ep: Endpoint, request: Request) -> Response:
     return JSONResponse(result, status_code=ep.status)
 
 
-async def authenticate(request: Request, services: Services) -> Principal:
+async def authenticate(request: Request, services: Node) -> Principal:
     """The caller of a request with a valid Bearer token (or ApiError unauthorized)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

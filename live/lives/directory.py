@@ -1,4 +1,4 @@
-"""The app's live tab: `GET /v1/live?scope=mine|public`, lives across communities.
+"""The app's live tab (`GET /v1/live?scope=mine|public`, live.lives.api): lives across communities.
 
 - `scope=mine` (default): the communities I belong to (any read policy) or follow (public ones).
 - `scope=public`: every public community.
@@ -19,17 +19,15 @@ from sqlalchemy import Select, or_, select
 
 from live.communities.follows import Follow
 from live.communities.models import Community, Membership
-from live.errors import ErrorCode as E
 from live.http import cursors
-from live.http.api import Api, Ctx
 from live.http.schemas import Query
 from live.lives.models import LIVE, SCHEDULED, Live
-from live.lives.schedule import lives, page_upcoming, upcoming_page
+from live.lives.schedule import page_upcoming, upcoming_page
+from live.lives.service import LiveService
+from live.storage.db import Database
 from live.storage.models import User
 
 MAX_RANKED = 2000
-
-api = Api("live")
 
 
 class Directory(Query):
@@ -51,25 +49,22 @@ def _scoped(stmt: Select[Any], scope: str, user_id: str) -> Select[Any]:
     ))
 
 
-@api.get("/v1/live", query=Directory, errors=[E.INVALID_REQUEST])
-async def live_tab(ctx: Ctx[None, Directory]) -> dict[str, Any]:
+async def live_tab(db: Database, lives: LiveService, q: Directory, uid: str) -> dict[str, Any]:
     """Lives across communities: mine (joined or followed) or every public one; now or upcoming."""
-    q, uid = ctx.query, ctx.user.id
-    service = lives(ctx.services)
-    async with ctx.services.db.session() as session:
+    async with db.session() as session:
         base = select(Live, User.name, Community.name).join(User, User.id == Live.host_id)
         if q.status == "scheduled":
             stmt = _scoped(base, q.scope, uid).where(Live.status == SCHEDULED)
             rows = await page_upcoming(session, stmt, q.cursor, q.limit)
             names = {live.id: cname for live, _, cname in rows}
-            out = await upcoming_page(ctx.services, session, [(live, host) for live, host, _ in rows], uid, q.limit)
+            out = await upcoming_page(lives, session, [(live, host) for live, host, _ in rows], uid, q.limit)
             for item in out["items"]:
                 item["community"] = {"id": item["community_id"], "name": names[item["id"]]}
             return out
         stmt = _scoped(base, q.scope, uid).where(Live.status == LIVE)
         rows = (await session.execute(stmt.order_by(Live.started_at.desc()).limit(MAX_RANKED))).all()
     items = [
-        {**service.view(live, host), "community": {"id": live.community_id, "name": cname}}
+        {**lives.view(live, host), "community": {"id": live.community_id, "name": cname}}
         for live, host, cname in rows
     ]
     items.sort(key=lambda v: (-v["viewer_count"], v["started_at"] or ""))

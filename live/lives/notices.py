@@ -18,6 +18,7 @@ from live.communities.models import Community
 from live.notifications import kinds
 from live.notifications.fanout import Audience
 from live.notifications.kinds import Actor, Draft
+from live.notifications.service import NotificationService
 
 
 def audience(live_view: dict[str, Any], *, reminders: bool) -> Audience:
@@ -45,11 +46,9 @@ def draft(kind: str, live_view: dict[str, Any], community: str, reminder_minutes
                  live_id=live_view["id"], actor=_actor(live_view))
 
 
-async def queue(services: Any, session: AsyncSession, kind: str, live_view: dict[str, Any]) -> bool:
-    """Queue the notification and webhook of `kind` about a live; False without the service."""
-    notifier = services.components.get("notifications")
-    if notifier is None:
-        return False
+async def queue(notifier: NotificationService, session: AsyncSession, kind: str, live_view: dict[str, Any],
+                reminder_minutes: int) -> None:
+    """Queue the notification and webhook of `kind` about a live, in the caller's transaction."""
     community = await session.get(Community, live_view["community_id"])
     name = community.name if community is not None else "a community"
     reminders = kind != kinds.LIVE_SCHEDULED
@@ -57,13 +56,6 @@ async def queue(services: Any, session: AsyncSession, kind: str, live_view: dict
         who = Audience(reminders=live_view["id"], exclude=(live_view["host"]["id"],))
     else:
         who = audience(live_view, reminders=reminders)
-    notifier.queue(session, draft(kind, live_view, name, services.settings.reminder_minutes), who)
+    notifier.queue(session, draft(kind, live_view, name, reminder_minutes), who)
     if kind in (kinds.LIVE_STARTED, kinds.LIVE_SCHEDULED):
         notifier.queue_webhook(session, kind, {"community_id": live_view["community_id"], "live": live_view})
-    return True
-
-
-def kick(services: Any) -> None:
-    notifier = services.components.get("notifications")
-    if notifier is not None:
-        notifier.kick()

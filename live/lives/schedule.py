@@ -23,18 +23,21 @@ from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.auth.tokens import Principal
 from live.communities.access import require_member, require_reader
 from live.errors import ApiError, ErrorCode, invalid, not_found
-from live.errors import ErrorCode as E
 from live.http import cursors
-from live.http.api import Api, Ctx
 from live.lives import notices
 from live.lives.models import ENDED, LIVE, SCHEDULED, Live, LiveReminder
 from live.lives.service import LiveService
 from live.moderation.sanctions import check_can_speak
 from live.notifications import kinds
+from live.notifications.service import NotificationService
+from live.rooms.hub import Hub
+from live.room_id import RoomId
+from live.services import Services
 from live.storage.ids import new_id
 from live.storage.models import User
 
@@ -45,22 +48,24 @@ FURTHEST = dt.timedelta(days=365)
 TICK_SECONDS = 5.0
 
 
-def lives(services: Any) -> LiveService:
-    service: LiveService = services.components["lives"]
-    return service
-
-
 class Schedule:
-    """`services.components["schedule"]`."""
+    """Scheduled lives: making, listing, reminding of, starting and expiring them."""
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services, lives: LiveService, notifier: NotificationService, hub: Hub) -> None:
         self.services = services
+        self.lives = lives
+        self.notifier = notifier
+        self.hub = hub
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
     @property
+    def reminder_minutes(self) -> int:
+        return self.services.settings.reminder_minutes
+
+    @property
     def now(self) -> dt.datetime:
-        return self.services.clock.now()  # type: ignore[no-any-return]
+        return self.services.clock.now()
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -70,7 +75,7 @@ class Schedule:
             raise invalid({"starts_at": "must be in the future"}, "a scheduled live starts in the future")
         if starts_at - now > FURTHEST:
             raise invalid({"starts_at": "must be within a year"}, "a scheduled live starts within a year")
-        service = lives(self.services)
+        service = self.lives
         async with self.services.db.session() as session:
             await require_member(session, community_id, user.id)
             await check_can_speak(session, community_id, user.id)
@@ -81,15 +86,15 @@ class Schedule:
             session.add(live)
             await session.flush()
             view = service.view(live, await _name(session, user.id))
-            await notices.queue(self.services, session, kinds.LIVE_SCHEDULED, view)
-        notices.kick(self.services)
+            await notices.queue(self.notifier, session, kinds.LIVE_SCHEDULED, view, self.reminder_minutes)
+        self.notifier.kick()
         self._wake.set()
         await self._tell_watchers("live.scheduled", view)
         return view
 
     async def start(self, lid: str, user: Principal) -> dict[str, Any]:
         """The host starts a scheduled live: it becomes `live` (409 if it is not scheduled)."""
-        service = lives(self.services)
+        service = self.lives
         async with self.services.db.session() as session:
             live = await session.get(Live, lid, with_for_update=True)
             if live is None:
@@ -106,8 +111,8 @@ class Schedule:
             except IntegrityError:
                 raise ApiError(ErrorCode.CONFLICT, "you are already live; end it first") from None
             view = service.view(live, await _name(session, user.id))
-            await notices.queue(self.services, session, kinds.LIVE_STARTED, view)
-        notices.kick(self.services)
+            await notices.queue(self.notifier, session, kinds.LIVE_STARTED, view, self.reminder_minutes)
+        self.notifier.kick()
         service.grace.start(live.id, user.id)  # a host who never connects does not keep it live
         await self.services.events.emit("live.started", {"community_id": view["community_id"], "live": view})
         return view
@@ -143,15 +148,12 @@ class Schedule:
                 .where(Live.community_id == community_id, Live.status == SCHEDULED)
             )
             rows = await page_upcoming(session, stmt, cursor, limit)
-            return await upcoming_page(self.services, session, rows, user.id, limit)
+            return await upcoming_page(self.lives, session, rows, user.id, limit)
 
     async def _tell_watchers(self, kind: str, view: dict[str, Any]) -> None:
-        gateway = self.services.components.get("gateway")
-        if gateway is None:
-            return
         cid = view["community_id"]
         try:
-            await gateway.publish_room(f"community:{cid}", {"type": kind, "community_id": cid, "live": view})
+            await self.hub.publish(RoomId.community(cid), {"type": kind, "community_id": cid, "live": view})
         except ApiError as exc:  # the bus is down: the live tab's refresh will show it
             log.warning("telling community:%s of %s failed: %s", cid, kind, exc)
 
@@ -197,13 +199,13 @@ class Schedule:
             )).scalars().all()
         for lid in stale:
             try:
-                await lives(self.services).end(lid, None, reason="not_started")
+                await self.lives.end(lid, None, reason="not_started")
                 expired += 1
             except ApiError as exc:
                 if exc.code is not ErrorCode.CONFLICT:
                     raise
         if reminded:
-            notices.kick(self.services)
+            self.notifier.kick()
         return reminded, expired
 
     async def _remind(self, lid: str, now: dt.datetime) -> int:
@@ -216,10 +218,10 @@ class Schedule:
                 return 0  # another node did it
             live = await session.get(Live, lid)
             assert live is not None
-            view = lives(self.services).view(live, await _name(session, live.host_id))
+            view = self.lives.view(live, await _name(session, live.host_id))
             if live.starts_at is not None and live.starts_at + EXPIRE_AFTER <= now:
                 return 0  # about to expire: no point
-            await notices.queue(self.services, session, kinds.LIVE_REMINDER, view)
+            await notices.queue(self.notifier, session, kinds.LIVE_REMINDER, view, self.reminder_minutes)
         return 1
 
 
@@ -240,7 +242,8 @@ async def page_upcoming(session: Any, stmt: Any, cursor: str | None, limit: int)
     return list((await session.execute(stmt.order_by(Live.starts_at, Live.id).limit(limit + 1))).all())
 
 
-async def upcoming_page(services: Any, session: Any, rows: list[Any], user_id: str, limit: int) -> dict[str, Any]:
+async def upcoming_page(lives: LiveService, session: AsyncSession, rows: list[Any], user_id: str,
+                        limit: int) -> dict[str, Any]:
     """`{items, next_cursor}` of upcoming lives, each with the caller's `remind_me`."""
     page = rows[:limit]
     ids = [live.id for live, _ in page]
@@ -249,54 +252,9 @@ async def upcoming_page(services: Any, session: Any, rows: list[Any], user_id: s
         mine = set((await session.execute(
             select(LiveReminder.live_id).where(LiveReminder.user_id == user_id, LiveReminder.live_id.in_(ids))
         )).scalars())
-    service = lives(services)
-    items = [{**service.view(live, name), "remind_me": live.id in mine} for live, name in page]
+    items = [{**lives.view(live, name), "remind_me": live.id in mine} for live, name in page]
     last = page[-1][0] if len(rows) > limit else None
     return {
         "items": items,
         "next_cursor": cursors.encode(last.id) if last is not None else None,
     }
-
-
-# -- HTTP ----------------------------------------------------------------------------------------
-
-api = Api("live")
-
-
-def schedule(ctx: Ctx[Any, Any]) -> Schedule:
-    found: Schedule = ctx.services.components["schedule"]
-    return found
-
-
-@api.post("/v1/live/{lid}/start", errors=[E.NOT_FOUND, E.FORBIDDEN, E.CONFLICT, E.BANNED, E.MUTED])
-async def start_live(ctx: Ctx[None, None]) -> dict[str, Any]:
-    """Start a scheduled live (its host): status `live`; `live.started` goes to everyone who follows it."""
-    return await schedule(ctx).start(ctx.params["lid"], ctx.user)
-
-
-@api.post("/v1/live/{lid}/reminder", errors=[E.NOT_FOUND, E.CONFLICT])
-async def remind_me(ctx: Ctx[None, None]) -> dict[str, Any]:
-    """Remind me of a scheduled live (any reader): `live.reminder` before it, `live.started` at it.
-
-    409 `conflict` once the live has started or ended.
-    """
-    await schedule(ctx).remind(ctx.params["lid"], ctx.user, True)
-    return {"live_id": ctx.params["lid"], "remind_me": True}
-
-
-@api.delete("/v1/live/{lid}/reminder", status=204, errors=[E.NOT_FOUND])
-async def forget_reminder(ctx: Ctx[None, None]) -> None:
-    """Stop the reminder of a live (idempotent)."""
-    await schedule(ctx).remind(ctx.params["lid"], ctx.user, False)
-
-
-async def start(services: Any) -> None:
-    found = Schedule(services)
-    services.components["schedule"] = found
-    found.start_loop()
-
-
-async def stop(services: Any) -> None:
-    found = services.components.pop("schedule", None)
-    if found is not None:
-        await found.stop_loop()

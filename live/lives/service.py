@@ -1,8 +1,9 @@
 """Live sessions: going live, the live tab, ending, the stage, and the grace period of a lost host.
 
-`services.components["lives"]`. The gateway asks it who may be in a live's room (`room_info`),
-what a joiner sees (`state`), applies stage actions, reports the host's presence and the viewer
-count; the media relay asks `may_publish`. HTTP handlers (live.lives.api) call the rest.
+The gateway asks it who may be in a live's room (`room_info`), what a joiner sees (`state`),
+applies stage actions, reports the host's presence and the viewer count; the media service asks
+`may_publish`. HTTP handlers (live.lives.api) call the rest. What it reads of the rest of the node
+(viewer counts, HLS, who sends media) it is given as small Protocols: those parts sit above it.
 
 The grace period (`live.lives.grace`): a live starts with its host not yet in the room, and when
 the host's last connection on a node goes the gateway calls `host_disconnected`; either way, after
@@ -14,27 +15,29 @@ live whose host never shows up ends too, instead of staying on the live tab fore
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.auth.tokens import Principal
-from live.chat import store as chat_store
-from live.chat.models import ChatMessage, ChatRoom
 from live.communities.access import Role, membership, require_member, require_reader, role_of
 from live.communities.models import Community
 from live.errors import ApiError, ErrorCode, not_found
 from live.lives import stage
 from live.lives import notices
 from live.lives.grace import GracePeriod, HostPresence
+from live.lives.pins import Pins
 from live.lives.models import ENDED, LIVE, SCHEDULED, Live, StageSeat
 from live.moderation.sanctions import check_can_speak
 from live.notifications import kinds
+from live.notifications.service import NotificationService
 from live.rooms.channels import encode_event, room_channel
+from live.room_id import RoomId
 from live.safety.blocks import check_not_blocked
+from live.services import Services
 from live.storage.base import iso, utcnow
 from live.storage.ids import new_id
 from live.storage.models import User
@@ -51,12 +54,43 @@ class LiveInfo:
     title: str
 
 
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
+class ViewerCounts(Protocol):
+    """The rooms' viewers across nodes (`live.rooms.presence.Presence`)."""
+
+    def count(self, room: str) -> int: ...
+
+    async def user_count(self, room: str, user_id: str) -> int: ...
 
 
-def room_of(lid: str) -> str:
-    return f"live:{lid}"
+class HlsFacts(Protocol):
+    """A live's HLS as its object shows it (`live.media.hls_status.HlsStatus`)."""
+
+    def url(self, lid: str, status: str) -> str | None: ...
+
+    def count(self, lid: str) -> int: ...
+
+    def outside(self, lid: str) -> int: ...
+
+
+class MediaSenders(Protocol):
+    """Who sends media in a live's room (`live.media.publications.Publications`)."""
+
+    def publishers(self, room: str) -> dict[str, list[str]]: ...
+
+
+def room_of(lid: str) -> RoomId:
+    return RoomId.live(lid)
+
+
+async def read_seats(session: AsyncSession, lid: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """A live's stage: user id -> seat state, and user id -> when it last changed."""
+    rows = (await session.execute(select(StageSeat).where(StageSeat.live_id == lid))).scalars()
+    seats: dict[str, str] = {}
+    order: dict[str, Any] = {}
+    for seat in rows:
+        seats[seat.user_id] = seat.state
+        order[seat.user_id] = iso(seat.updated_at)
+    return seats, order
 
 
 def thumbnail_url(live: Live) -> str | None:
@@ -64,10 +98,16 @@ def thumbnail_url(live: Live) -> str | None:
 
 
 class LiveService:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services, *, presence: ViewerCounts, hls: HlsFacts, media: MediaSenders,
+                 notifier: NotificationService) -> None:
         self.services = services
         self.db = services.db
         self.settings = services.settings
+        self.presence = presence
+        self.hls = hls
+        self.media = media
+        self.notifier = notifier
+        self.pins = Pins(services.db, services.bus)
         self.grace = GracePeriod(self.settings.live_grace_seconds, self._host_presence, self._host_gone)
         self._peaks: dict[str, int] = {}
 
@@ -75,20 +115,15 @@ class LiveService:
 
     def viewer_count(self, lid: str) -> int:
         """WebSocket/WebRTC viewers, plus HLS players whose user is not also in the room."""
-        presence = self.services.components.get("presence")
-        hls = self.services.components.get("hls")
-        count = hls.outside(lid) if hls is not None else 0
-        if presence is None:
-            return count
+        count = self.hls.outside(lid)
         try:
-            return count + int(presence.count(room_of(lid)))
+            return count + self.presence.count(room_of(lid))
         except Exception:  # noqa: BLE001 - a count is decoration; the live tab still answers
             log.exception("presence.count failed")
             return count
 
     def view(self, live: Live, host_name: str) -> dict[str, Any]:
         """A live as the HTTP API and the live.started / live.ended events carry it."""
-        hls = self.services.components.get("hls")  # live.media.hls_api.HlsService
         return {
             "id": live.id,
             "community_id": live.community_id,
@@ -102,8 +137,8 @@ class LiveService:
             "viewer_count": self.viewer_count(live.id) if live.status == LIVE else 0,
             "peak_viewers": live.peak_viewers,
             "thumbnail_url": thumbnail_url(live),
-            "hls_url": hls.url(live.id, live.status) if hls is not None else None,
-            "hls_viewer_count": hls.count(live.id) if hls is not None and live.status == LIVE else 0,
+            "hls_url": self.hls.url(live.id, live.status),
+            "hls_viewer_count": self.hls.count(live.id) if live.status == LIVE else 0,
         }
 
     async def _host_name(self, session: Any, user_id: str) -> str:
@@ -139,8 +174,9 @@ class LiveService:
             except IntegrityError:
                 raise ApiError(ErrorCode.CONFLICT, "you are already live; end it first") from None
             view = self.view(live, await self._host_name(session, user.id))
-            await notices.queue(self.services, session, kinds.LIVE_STARTED, view)  # commits with the live
-        notices.kick(self.services)
+            # Queued in the live's own transaction: it commits with the live.
+            await notices.queue(self.notifier, session, kinds.LIVE_STARTED, view, self.settings.reminder_minutes)
+        self.notifier.kick()
         self.grace.start(live.id, user.id)  # until the host's first connection to the room
         await self.services.events.emit("live.started", {"community_id": community_id, "live": view})
         return view
@@ -222,61 +258,6 @@ class LiveService:
         await self.services.events.emit("live.ended", {"community_id": live.community_id, "live": view})
         return view
 
-    async def on_moderation_action(self, payload: dict[str, Any]) -> None:
-        """A host banned or kicked from the community stops hosting there at once."""
-        action, user_id = payload.get("action"), payload.get("user_id")
-        if action not in ("ban", "kick") or not user_id:
-            return
-        async with self.db.session() as session:
-            lid = (
-                await session.execute(
-                    select(Live.id).where(
-                        Live.live_host == user_id, Live.community_id == payload.get("community_id")
-                    )
-                )
-            ).scalar_one_or_none()
-        if lid is not None:
-            try:
-                await self.end(lid, None, reason="host_banned" if action == "ban" else "host_kicked")
-            except ApiError as exc:
-                if exc.code is not ErrorCode.CONFLICT:
-                    raise
-        # Off every stage of the community, too.
-        async with self.db.session() as session:
-            seated = (
-                await session.execute(
-                    select(StageSeat.live_id)
-                    .join(Live, Live.id == StageSeat.live_id)
-                    .where(
-                        StageSeat.user_id == user_id,
-                        Live.community_id == payload.get("community_id"),
-                        Live.status == LIVE,
-                    )
-                )
-            ).scalars().all()
-        for seated_lid in seated:
-            await self._unseat(seated_lid, user_id)
-
-    async def _unseat(self, lid: str, user_id: str) -> None:
-        async with self.db.session() as session:
-            live = await session.get(Live, lid, with_for_update=True)
-            if live is None or live.status != LIVE:
-                return
-            seats, order = await self._seats(session, lid)
-            if user_id not in seats:
-                return
-            was = seats.pop(user_id)
-            await session.execute(delete(StageSeat).where(StageSeat.live_id == lid, StageSeat.user_id == user_id))
-            listing = stage.listing(live.host_id, seats, order)
-            room = room_of(lid)
-            await self.services.bus.publish(
-                room_channel(room), encode_event({"type": "stage.updated", "room": room, "stage": listing})
-            )
-        await self.services.events.emit(
-            "stage.changed",
-            {"live_id": lid, "room": room, "stage": listing, "left": [user_id] if was == stage.GUEST else []},
-        )
-
     def _forget(self, lid: str) -> None:
         self._peaks.pop(lid, None)
         self.grace.cancel(lid)
@@ -290,80 +271,21 @@ class LiveService:
                 return None
             return LiveInfo(live.id, live.community_id, live.host_id, live.status, live.title)
 
-    async def _seats(self, session: Any, lid: str) -> tuple[dict[str, str], dict[str, Any]]:
-        rows = (await session.execute(select(StageSeat).where(StageSeat.live_id == lid))).scalars()
-        seats: dict[str, str] = {}
-        order: dict[str, Any] = {}
-        for seat in rows:
-            seats[seat.user_id] = seat.state
-            order[seat.user_id] = iso(seat.updated_at)
-        return seats, order
-
     async def state(self, lid: str) -> dict[str, Any]:
         """The `state` of a live room's join reply."""
         async with self.db.session() as session:
             live = await session.get(Live, lid)
             if live is None:
                 raise not_found("live")
-            seats, order = await self._seats(session, lid)
+            seats, order = await read_seats(session, lid)
             return {
                 "title": live.title,
                 "status": live.status,
                 "host": {"id": live.host_id, "name": await self._host_name(session, live.host_id)},
                 "stage": stage.listing(live.host_id, seats, order),
                 "viewer_count": self.viewer_count(lid),
-                "pinned": await self._pinned_event(session, live),
+                "pinned": await self.pins.pinned_event(session, live),
             }
-
-    async def _pinned_event(self, session: Any, live: Live) -> dict[str, Any] | None:
-        if live.pinned_seq is None:
-            return None
-        room = room_of(live.id)
-        msg = await session.get(ChatMessage, (room, live.pinned_seq))
-        if msg is None or msg.deleted_at is not None:
-            return None
-        chat_room = await session.get(ChatRoom, room)
-        return chat_store.event_of(msg, chat_room.epoch if chat_room is not None else "")
-
-    async def pin(self, lid: str, actor: Principal, seq: int | None) -> dict[str, Any] | None:
-        """Pin a chat message of the live (`seq`) or unpin (None): the host, or moderators and up.
-
-        Publishes `chat.pinned` {room, message: chat.message | null} to the room; returns it.
-        """
-        async with self.db.session() as session:
-            live = await session.get(Live, lid, with_for_update=True)
-            if live is None:
-                raise not_found("live")
-            _, member = await require_reader(session, live.community_id, actor.id)
-            role = role_of(member)
-            if actor.id != live.host_id and (role is None or not role.at_least(Role.MODERATOR)):
-                raise ApiError(ErrorCode.FORBIDDEN, "only the host or a moderator pins messages")
-            if live.status != LIVE:
-                raise ApiError(ErrorCode.CONFLICT, "this live has ended")
-            live.pinned_seq = seq
-            pinned = await self._pinned_event(session, live)
-            if seq is not None and pinned is None:
-                raise not_found("message")
-            await self._publish_pinned(lid, pinned)
-        return pinned
-
-    async def _publish_pinned(self, lid: str, pinned: dict[str, Any] | None) -> None:
-        room = room_of(lid)
-        await self.services.bus.publish(
-            room_channel(room), encode_event({"type": "chat.pinned", "room": room, "message": pinned})
-        )
-
-    async def on_chat_deleted(self, payload: dict[str, Any]) -> None:
-        """A deleted message cannot stay pinned."""
-        kind, _, lid = str(payload.get("room", "")).partition(":")
-        if kind != "live":
-            return
-        async with self.db.session() as session:
-            live = await session.get(Live, lid, with_for_update=True)
-            if live is None or live.pinned_seq is None or live.pinned_seq != payload.get("seq"):
-                return
-            live.pinned_seq = None
-            await self._publish_pinned(lid, None)
 
     async def stage_action(
         self, lid: str, actor: Principal, kind: str, user_id: str | None = None
@@ -389,7 +311,7 @@ class LiveService:
             other = user_id if is_host else live.host_id
             if kind in ("request", "invite", "accept") and other:
                 await check_not_blocked(session, actor.id, other, "the stage")
-            seats, order = await self._seats(session, lid)
+            seats, order = await read_seats(session, lid)
             new = stage.apply(
                 seats,
                 live.host_id,
@@ -456,14 +378,10 @@ class LiveService:
         self.grace.start(lid, user_id)
 
     async def _host_presence(self, lid: str, host_id: str) -> HostPresence:
-        presence = self.services.components.get("presence")
-        if presence is not None:
-            if await _maybe_await(presence.user_count(room_of(lid), host_id)) > 0:
-                return HostPresence.CONNECTED  # in the room, through this node or another
-        media = self.services.components.get("media")
-        if media is not None and hasattr(media, "publishers"):
-            if host_id in (media.publishers(room_of(lid)) or {}):
-                return HostPresence.SENDING  # media without a socket (e.g. WHIP from OBS)
+        if await self.presence.user_count(room_of(lid), host_id) > 0:
+            return HostPresence.CONNECTED  # in the room, through this node or another
+        if host_id in self.media.publishers(room_of(lid)):
+            return HostPresence.SENDING  # media without a socket (e.g. WHIP from OBS)
         return HostPresence.GONE
 
     async def _host_gone(self, lid: str, host_id: str) -> None:

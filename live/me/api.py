@@ -1,6 +1,6 @@
 """HTTP: the signed-in user's usage time, their moderation record, export and erasure.
 
-(`GET /v1/me` itself is a service endpoint in `live.http.system`.)
+(`GET /v1/me` itself is a service endpoint in `live.system`.)
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from live.errors import ErrorCode
 from live.http.api import Api, Ctx
+from live.services import Services
 from live.me import erase as erasure
 from live.me.export import export
 from live.me import usage
@@ -21,12 +22,12 @@ from live.moderation.schemas import ModerationPage, UsageQuery
 from live.moderation.service import view as action_view
 from live.storage.base import iso
 
-api = Api("me")
+api: Api[Services] = Api("me")
 log = logging.getLogger("live.me")
 
 
 @api.get("/v1/me/usage", query=UsageQuery, errors=[ErrorCode.INVALID_REQUEST])
-async def my_usage(ctx: Ctx[None, UsageQuery]) -> dict[str, Any]:
+async def my_usage(ctx: Ctx[Services, None, UsageQuery]) -> dict[str, Any]:
     """Your time watching and hosting, and messages sent, per day of your time zone (live.me.usage).
 
     `{days: [{date, watching_seconds, hosting_seconds, messages_sent}], today, daily_limit_minutes,
@@ -37,7 +38,7 @@ async def my_usage(ctx: Ctx[None, UsageQuery]) -> dict[str, Any]:
 
 
 @api.get("/v1/me/moderation", query=ModerationPage, errors=[ErrorCode.INVALID_REQUEST])
-async def my_moderation(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
+async def my_moderation(ctx: Ctx[Services, None, ModerationPage]) -> dict[str, Any]:
     """Moderation actions that concern you, newest first, each with its appeal (if any)."""
     stmt = (
         select(ModerationAction, Appeal)
@@ -63,28 +64,28 @@ async def my_moderation(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
 
 
 @api.get("/v1/me/reports", query=ModerationPage, errors=[ErrorCode.INVALID_REQUEST])
-async def my_reports(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
+async def my_reports(ctx: Ctx[Services, None, ModerationPage]) -> dict[str, Any]:
     """Reports you filed, newest first, with the moderators' answers."""
     async with ctx.services.db.session() as session:
         return await reports.list_mine(session, ctx.user.id, ctx.query.cursor, ctx.query.limit)
 
 
 @api.get("/v1/me/appeals", query=ModerationPage, errors=[ErrorCode.INVALID_REQUEST])
-async def my_appeals(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
+async def my_appeals(ctx: Ctx[Services, None, ModerationPage]) -> dict[str, Any]:
     """Your appeals, newest first, with the admins' answers."""
     async with ctx.services.db.session() as session:
         return await appeals.list_mine(session, ctx.user.id, ctx.query.cursor, ctx.query.limit)
 
 
 @api.get("/v1/me/export")
-async def export_me(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def export_me(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """All your data as one JSON document: profile, and every row of every table that names you."""
     async with ctx.services.db.session() as session:
         return await export(session, ctx.user.id)
 
 
 @api.delete("/v1/me", status=204, errors=[ErrorCode.CONFLICT])
-async def erase_me(ctx: Ctx[None, None]) -> None:
+async def erase_me(ctx: Ctx[Services, None, None]) -> None:
     """Erase your account. Owners hand over or delete their communities first (409 `conflict`)."""
     async with ctx.services.db.session() as session:
         await erasure.erase(session, ctx.user.id)

@@ -32,7 +32,8 @@ import dataclasses
 import datetime as dt
 import logging
 from collections import defaultdict
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -42,6 +43,8 @@ from live.chat.models import ChatMessage
 from live.me.models import BITMAP_BYTES, MINUTES_PER_DAY, UsageMinutes
 from live.notifications import kinds, prefs
 from live.notifications.models import NotificationSettings
+from live.notifications.service import NotificationService
+from live.services import Services
 from live.storage.db import Database
 
 log = logging.getLogger("live.me.usage")
@@ -276,18 +279,26 @@ async def community_users(session: AsyncSession, community_id: str, first_day: s
 # -- the recorder -------------------------------------------------------------------------------
 
 
-class UsageRecorder:
-    """`services.components["usage"]`: notes the minutes of this node's sessions, flushes them."""
+class Attendance(Protocol):
+    """Who is in a live room on this node (the gateway): (user id, community id, hosting)."""
 
-    def __init__(self, services: Any) -> None:
+    def attendees(self) -> Iterable[tuple[str, str, bool]]: ...
+
+
+class UsageRecorder:
+    """Notes the minutes of this node's sessions, and flushes them."""
+
+    def __init__(self, services: Services, notifier: NotificationService, attendance: Attendance) -> None:
         self.services = services
+        self.notifier = notifier
+        self.attendance = attendance
         self.noted: dict[Key, set[int]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
     @property
     def now(self) -> dt.datetime:
-        return self.services.clock.now()  # type: ignore[no-any-return]
+        return self.services.clock.now()
 
     def note(self, user_id: str, community_id: str | None, kind: str, when: dt.datetime | None = None) -> None:
         """`user_id` spent (part of) the current minute watching or hosting: no I/O."""
@@ -296,22 +307,11 @@ class UsageRecorder:
 
     def sample(self, when: dt.datetime | None = None) -> int:
         """Note the minute for everyone in a live room on this node; how many were noted."""
-        gateway = self.services.components.get("gateway")
-        if gateway is None:
-            return 0
         at = when or self.now
         noted = 0
-        for room, members in list(gateway.hub.rooms.items()):
-            if not room.startswith("live:"):
-                continue
-            for member in list(members):
-                seat = getattr(member, "seats", {}).get(room)
-                if seat is None:
-                    continue
-                access = seat.access
-                kind = "hosting" if member.user_id == access.host_id else "watching"
-                self.note(member.user_id, access.community_id, kind, at)
-                noted += 1
+        for user_id, community_id, hosting in self.attendance.attendees():
+            self.note(user_id, community_id, "hosting" if hosting else "watching", at)
+            noted += 1
         return noted
 
     async def flush(self) -> list[str]:
@@ -340,7 +340,7 @@ class UsageRecorder:
                 NotificationSettings.user_id.in_(users), NotificationSettings.daily_limit_minutes.is_not(None)
             ))).scalars().all()
             candidates = [(r.user_id, prefs.prefs_of(r), r.usage_reminded_on) for r in rows]
-        notifier = self.services.components.get("notifications")
+        notifier = self.notifier
         for user_id, settings, reminded_on in candidates:
             today = settings.today(now)
             if reminded_on == today.isoformat() or settings.daily_limit_minutes is None:
@@ -357,7 +357,7 @@ class UsageRecorder:
                                NotificationSettings.usage_reminded_on != today.isoformat()))
                     .values(usage_reminded_on=today.isoformat())
                 )
-                if not getattr(claimed, "rowcount", 0) or notifier is None:
+                if not getattr(claimed, "rowcount", 0):
                     continue
                 from live.notifications.fanout import Audience
 
@@ -367,8 +367,7 @@ class UsageRecorder:
                     f"Today: {day.watching_seconds // 60} min watching, {day.hosting_seconds // 60} min hosting.",
                     "#/me/time",
                 ), Audience(users=(user_id,)))
-            if notifier is not None:
-                notifier.kick()
+            notifier.kick()
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -400,18 +399,3 @@ class UsageRecorder:
                 raise
             except Exception:
                 log.exception("usage recording failed")
-
-
-# -- the component --------------------------------------------------------------------------------
-
-
-async def start(services: Any) -> None:
-    recorder = UsageRecorder(services)
-    services.components["usage"] = recorder
-    recorder.start()
-
-
-async def stop(services: Any) -> None:
-    recorder = services.components.pop("usage", None)
-    if recorder is not None:
-        await recorder.stop()

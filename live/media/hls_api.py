@@ -1,406 +1,35 @@
-"""Serving HLS from any app node: `GET /v1/live/{lid}/hls/{name}`, cheap enough for thousands.
-
-The files are the ones the relay's process writes under `{LIVE_VAR_DIR}/hls/{lid}/`
-(live.media.hls); with several machines the var dir is a shared volume. Per request, no database:
-
-- **Who may read.** The same rule as the live: public communities' lives need no token, others
-  need `?token=` of a reader (which the playlist copies onto every URI it names). The decision is
-  cached per (live, token) for `ACCESS_SECONDS`, so a ban reaches HLS within that time. A live
-  the caller cannot read, one without media yet, an ended one without a recording and any name
-  that is not a playlist, init segment, segment or part all answer 404 `not_found`, the same body.
-- **Playlists** are re-read only when their file changes (one `stat` a request). A live
-  playlist request without a viewer id is redirected once to the same URL with `v=` (how HLS
-  viewers are counted, live.media.hls_viewers). Blocking reloads (`_HLS_msn`, `_HLS_part`) wait
-  on one poller per live, shared by every waiting request.
-- **Segments, parts, init segments** never change once written: kept in a bounded in-memory
-  cache, sent with `Cache-Control: immutable`, so a CDN in front can serve them to everyone
-  (public lives; members' lives are `private`).
+"""The HLS route, `GET /v1/live/{lid}/hls/{name}` (`live.media.hls_service` answers it).
 
 `DirectHls` serves these paths from the top of the ASGI stack, before the router and the other
-middleware: a segment request costs a dict lookup and a write. The routes stay declared (OpenAPI,
+middleware: a segment request costs a dict lookup and a write. The route stays declared (OpenAPI,
 and the same answers without the middleware).
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
-import dataclasses
-import json
-import logging
-import os
-import re
-import secrets
-import time
-import urllib.parse
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from prometheus_client import Counter
 from starlette.middleware import Middleware
 from starlette.responses import Response
 
-from live.auth.tokens import verify
-from live.communities.access import load_community, require_reader
-from live.coalesce import Coalescer
-from live.errors import ApiError, ErrorCode
 from live.errors import ErrorCode as E
 from live.http.api import Api, Ctx
-from live.media.hls_playlist import NAME, Position, read_position, render_vod
-from live.media.hls_viewers import HlsViewers
-from live.metrics import REGISTRY
-
-log = logging.getLogger("live.media.hls_api")
-
-api = Api("hls")
-
-PATH = re.compile(r"^/v1/live/([A-Za-z0-9_-]{1,64})/hls/([^/]{1,64})$")
-VIEWER = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
-ACCESS_SECONDS = 5.0
-ACCESS_ENTRIES = 50_000
-CACHE_BYTES = 128 << 20
-POLL_SECONDS = 0.02  # how often a live with blocked playlist requests looks for a new playlist
-MAX_SEQUENCE = 10**9
-
-REQUESTS = Counter("live_hls_requests_total", "HLS requests served, by file kind and status",
-                   ["kind", "status"], registry=REGISTRY)
-BYTES = Counter("live_hls_bytes_total", "HLS bytes sent (bodies)", registry=REGISTRY)
-
-_MIME = {".m3u8": "application/vnd.apple.mpegurl", ".mp4": "video/mp4", ".m4s": "video/iso.segment"}
-_IMMUTABLE = "max-age=31536000, immutable"
+from live.media.hls_service import PATH, HlsService
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Grant:
-    """What a (live, token) may read, as decided at `until`."""
+class HlsServices(Protocol):
+    """What the HLS route needs of the node."""
 
-    lid: str
-    status: str
-    private: bool  # a members-only community: caches other than the caller's must not keep it
-    recorded: bool
-    community_id: str = ""
-    user_id: str | None = None  # the token's user: their viewing counts as usage time (live.me.usage)
+    @property
+    def hls(self) -> HlsService: ...
 
 
-@dataclasses.dataclass(slots=True)
-class Reply:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-
-def _error(exc: ApiError) -> Reply:
-    body = json.dumps({"error": exc.to_dict()}).encode()
-    return Reply(exc.status, [("content-type", "application/json"), ("cache-control", "no-store")], body)
-
-
-def _missing() -> ApiError:
-    return ApiError(ErrorCode.NOT_FOUND, "no such HLS playlist or segment")
-
-
-class PlaylistFile:
-    """One live's playlist as this node last read it, and the requests waiting for it to grow."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.stamp: tuple[int, int] | None = None
-        self.text = ""
-        self.position = Position(0, 0, False)
-        self.changed = asyncio.Event()
-        self.waiters = 0
-        self.poller: asyncio.Task[None] | None = None
-        self.variants: dict[str, bytes] = {}  # the text with a query on every URI, by query
-        self.used = time.monotonic()
-
-    def current(self) -> bool:
-        """Re-read the file if it changed; whether it exists."""
-        self.used = time.monotonic()
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return False
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp != self.stamp:
-            try:
-                text = self.path.read_text("ascii")
-            except (OSError, UnicodeDecodeError):
-                return self.stamp is not None
-            self.stamp, self.text = stamp, text
-            self.position = read_position(text)
-            self.variants.clear()
-            self.changed.set()
-            self.changed = asyncio.Event()
-        return True
-
-    async def wait(self, msn: int, part: int | None, timeout: float) -> None:
-        """Until the playlist holds segment `msn` (part `part`), or `timeout` passes."""
-        deadline = time.monotonic() + timeout
-        while not self.position.has(msn, part):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self.waiters += 1
-            if self.poller is None or self.poller.done():
-                self.poller = asyncio.create_task(self._poll())
-            try:
-                await asyncio.wait_for(self.changed.wait(), left)
-            except TimeoutError:
-                return
-            finally:
-                self.waiters -= 1
-
-    async def _poll(self) -> None:
-        while self.waiters > 0:
-            await asyncio.sleep(POLL_SECONDS)
-            self.current()
-
-    def body(self, query: str) -> bytes:
-        """The playlist, with `?query` on every URI it names (members' lives: the token)."""
-        if not query:
-            return self.text.encode("ascii")
-        found = self.variants.get(query)
-        if found is None:
-            found = _with_query(self.text, query).encode("ascii")
-            if len(self.variants) > 1000:
-                self.variants.clear()
-            self.variants[query] = found
-        return found
-
-
-_URI = re.compile(r"(\.m4s|\.mp4)(\"|\n)")
-
-
-def _with_query(text: str, query: str) -> str:
-    return _URI.sub(lambda m: f"{m.group(1)}?{query}{m.group(2)}", text)
-
-
-class FileCache:
-    """Immutable files (segments, parts, init segments) kept in memory, least recently used out."""
-
-    def __init__(self, budget: int = CACHE_BYTES) -> None:
-        self.budget = budget
-        self.size = 0
-        self.files: collections.OrderedDict[Path, bytes] = collections.OrderedDict()
-
-    def get(self, path: Path) -> bytes | None:
-        data = self.files.get(path)
-        if data is not None:
-            self.files.move_to_end(path)
-            return data
-        try:
-            data = path.read_bytes()  # from the page cache: cheaper than a hop to a thread
-        except OSError:
-            return None
-        self.files[path] = data
-        self.size += len(data)
-        while self.size > self.budget and self.files:
-            _, old = self.files.popitem(last=False)
-            self.size -= len(old)
-        return data
-
-
-class HlsService:
-    """`services.components["hls"]`: access, files, playlists and viewer counts of HLS."""
-
-    def __init__(self, services: Any) -> None:
-        self.services = services
-        self.settings = services.settings
-        var = Path(self.settings.var_dir)
-        self.root = var / "hls"
-        self.recordings = var / "recordings"
-        self.viewers = HlsViewers(getattr(services.bus, "client", None), getattr(services.bus, "prefix", ""))
-        self.grants: dict[tuple[str, str], tuple[float, Grant | ApiError]] = {}
-        self.deciding = Coalescer()
-        self.files = FileCache()
-        self.playlists: dict[str, PlaylistFile] = {}
-        self._ticker: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._ticker = asyncio.create_task(self._tick_forever(), name="hls-viewers")
-
-    async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._ticker
-        for playlist in self.playlists.values():
-            if playlist.poller is not None:
-                playlist.poller.cancel()
-
-    # -- what the live objects show --------------------------------------------------------------
-    def url(self, lid: str, status: str) -> str | None:
-        """The live's `hls_url`: once the host's media is there; after the end, while recorded."""
-        if not (self.root / lid / "index.m3u8").exists():
-            return None
-        if status != "live" and not self._recorded(lid):
-            return None
-        return f"/v1/live/{lid}/hls/index.m3u8"
-
-    def count(self, lid: str) -> int:
-        return self.viewers.count(lid)
-
-    def outside(self, lid: str) -> int:
-        return self.viewers.outside(lid)
-
-    def _recorded(self, lid: str) -> bool:
-        return (self.recordings / f"{lid}.json").exists()
-
-    # -- serving ---------------------------------------------------------------------------------
-    async def serve(self, lid: str, name: str, raw_query: str) -> Reply:
-        kind = "playlist" if name.endswith(".m3u8") else "part" if name.startswith("p") else \
-            "init" if name.startswith("init") else "segment"
-        try:
-            reply = await self._serve(lid, name, raw_query)
-        except ApiError as exc:
-            reply = _error(exc)
-        REQUESTS.labels(kind, str(reply.status)).inc()
-        BYTES.inc(len(reply.body))
-        reply.headers.append(("access-control-allow-origin", "*"))
-        return reply
-
-    async def _serve(self, lid: str, name: str, raw_query: str) -> Reply:
-        if not NAME.match(name):
-            raise _missing()
-        query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
-        token = query.get("token") or None
-        grant = await self._grant(lid, token)
-        scope = "private" if grant.private or token else "public"
-        if name == "index.m3u8":
-            return await self._playlist(grant, query, token, scope)
-        data = self.files.get(self.root / lid / name)
-        if data is None:
-            raise _missing()
-        mime = _MIME[name[name.rfind("."):]]
-        return Reply(200, [("content-type", mime), ("cache-control", f"{scope}, {_IMMUTABLE}")], data)
-
-    async def _playlist(self, grant: Grant, query: dict[str, str], token: str | None, scope: str) -> Reply:
-        playlist = self.playlists.get(grant.lid)
-        if playlist is None:
-            playlist = self.playlists[grant.lid] = PlaylistFile(self.root / grant.lid / "index.m3u8")
-        if not playlist.current():
-            raise _missing()  # no media yet (or none ever)
-        uri_query = urllib.parse.urlencode({"token": token}) if token else ""
-        headers = [("content-type", _MIME[".m3u8"])]
-        if grant.status != "live":
-            body = playlist.body(uri_query)
-            if not playlist.position.ended:
-                # the media process died before finishing: the VOD from its segment log
-                log_path = self.root / grant.lid / "segments.log"
-                text = render_vod(log_path.read_text("ascii")) if log_path.exists() else ""
-                if not text:
-                    raise _missing()
-                body = (_with_query(text, uri_query) if uri_query else text).encode("ascii")
-            return Reply(200, headers + [("cache-control", f"{scope}, max-age=60")], body)
-        viewer = query.get("v", "")
-        if not VIEWER.match(viewer):
-            # one redirect gives the player its viewer id; players reload the URL they landed on
-            fresh = {k: v for k, v in query.items() if k not in ("v", "_HLS_msn", "_HLS_part", "_HLS_skip")}
-            fresh["v"] = secrets.token_urlsafe(12)
-            location = "index.m3u8?" + urllib.parse.urlencode(fresh)
-            return Reply(302, [("location", location), ("cache-control", "no-store")], b"")
-        self.viewers.seen(grant.lid, viewer, query.get("joined") == "1")
-        usage = self.services.components.get("usage")
-        if usage is not None and grant.user_id is not None:
-            usage.note(grant.user_id, grant.community_id, "watching")  # a signed-in HLS viewer's minute
-        msn, part = _directive(query, "_HLS_msn"), _directive(query, "_HLS_part")
-        if part is not None and msn is None:
-            raise ApiError(ErrorCode.INVALID_REQUEST, "_HLS_part needs _HLS_msn", fields={"_HLS_part": "without _HLS_msn"})
-        if msn is not None:
-            if playlist.position.too_far(msn):
-                raise ApiError(ErrorCode.INVALID_REQUEST, "that segment is too far ahead of the live",
-                               fields={"_HLS_msn": "more than one segment past the newest"})
-            await playlist.wait(msn, part, 3 * self.settings.hls_segment_seconds)
-        return Reply(200, headers + [("cache-control", f"{scope}, max-age=1")], playlist.body(uri_query))
-
-    async def _grant(self, lid: str, token: str | None) -> Grant:
-        key = (lid, token or "")
-        now = time.monotonic()
-        cached = self.grants.get(key)
-        if cached is None or cached[0] < now:
-            # The players of a live reload together (a new segment wakes every blocked reload at
-            # once): one decision for all of them, not one database read each.
-            found: Grant | ApiError = await self.deciding.run(key, lambda: self._decision(lid, token))
-            if len(self.grants) >= ACCESS_ENTRIES:
-                self.grants.clear()
-            cached = self.grants[key] = (now + ACCESS_SECONDS, found)
-        if isinstance(cached[1], ApiError):
-            raise cached[1]
-        return cached[1]
-
-    async def _decision(self, lid: str, token: str | None) -> Grant | ApiError:
-        try:
-            return await self._decide(lid, token)
-        except ApiError as exc:
-            return exc
-
-    async def _decide(self, lid: str, token: str | None) -> Grant:
-        """The read right of the live itself (live.communities.access), and its recording."""
-        user = None
-        if token is not None:
-            user = verify(self.settings.secret or "", token, leeway=self.settings.token_leeway_seconds)
-        lives = self.services.components.get("lives")
-        if lives is None:
-            raise ApiError(ErrorCode.UNAVAILABLE, "live sessions are not available on this server")
-        info = await lives.room_info(lid)
-        if info is None:
-            raise _missing()
-        async with self.services.db.session() as session:
-            try:
-                if user is not None:
-                    community, _ = await require_reader(session, info.community_id, user.id)
-                else:
-                    community = await load_community(session, info.community_id)
-            except ApiError as exc:
-                if exc.code is ErrorCode.NOT_FOUND:
-                    raise _missing() from None  # one answer for everything unreadable
-                raise
-        if community.read_policy != "public" and user is None:
-            raise _missing()
-        recorded = self._recorded(lid)
-        if info.status != "live" and not recorded:
-            raise _missing()  # an ended live's HLS lasts as long as its recording
-        return Grant(lid, info.status, community.read_policy != "public", recorded, info.community_id,
-                     user.id if user is not None else None)
-
-    # -- viewers ---------------------------------------------------------------------------------
-    async def _tick_forever(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                idle = time.monotonic() - 60
-                for lid in [lid for lid, p in self.playlists.items() if p.used < idle and p.waiters == 0]:
-                    del self.playlists[lid]  # a live nobody asked about for a minute
-                counts = await self.viewers.sync()
-                lives = self.services.components.get("lives")
-                for lid in counts:
-                    if lives is not None:
-                        await lives.record_viewers(lid, lives.viewer_count(lid))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("HLS viewer sync failed", exc_info=True)
-
-
-def _directive(query: dict[str, str], name: str) -> int | None:
-    raw = query.get(name)
-    if raw is None:
-        return None
-    if not raw.isdigit() or int(raw) > MAX_SEQUENCE:
-        raise ApiError(ErrorCode.INVALID_REQUEST, f"{name} must be a non-negative integer", fields={name: raw[:32]})
-    return int(raw)
-
-
-def _hls(services: Any) -> HlsService:
-    hls = services.components.get("hls")
-    if hls is None:
-        raise ApiError(ErrorCode.UNAVAILABLE, "HLS is not available on this server")
-    return hls  # type: ignore[no-any-return]
+api: Api[HlsServices] = Api("hls")
 
 
 @api.get("/v1/live/{lid}/hls/{name}", auth=False,
          errors=[E.NOT_FOUND, E.UNAUTHORIZED, E.INVALID_REQUEST, E.UNAVAILABLE])
-async def hls_file(ctx: Ctx[None, None]) -> Response:
+async def hls_file(ctx: Ctx[HlsServices, None, None]) -> Response:
     """The live's HLS: `index.m3u8` (playlist), and the init segments, segments and parts it names.
 
     `?token=` for members-only communities (copied onto every URI of the playlist). A live
@@ -408,7 +37,7 @@ async def hls_file(ctx: Ctx[None, None]) -> Response:
     player's user is also in the live's room over the WebSocket. `_HLS_msn` / `_HLS_part` block
     until that segment or part is listed (LL-HLS). Ended lives: the VOD, while the recording exists.
     """
-    reply = await _hls(ctx.services).serve(ctx.params["lid"], ctx.params["name"], ctx.request.url.query)
+    reply = await ctx.services.hls.serve(ctx.params["lid"], ctx.params["name"], ctx.request.url.query)
     return Response(reply.body, status_code=reply.status, headers=dict(reply.headers))
 
 
@@ -421,10 +50,10 @@ class DirectHls:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             match = PATH.match(scope["path"])
-            services = getattr(scope["app"].state, "services", None) if "app" in scope else None
-            hls = services.components.get("hls") if services is not None else None
-            if match is not None and hls is not None:
-                reply = await hls.serve(match.group(1), match.group(2), scope["query_string"].decode("latin-1"))
+            services: HlsServices | None = getattr(scope["app"].state, "services", None) if "app" in scope else None
+            if match is not None and services is not None:
+                reply = await services.hls.serve(match.group(1), match.group(2),
+                                                 scope["query_string"].decode("latin-1"))
                 headers = [(k.encode(), v.encode()) for k, v in reply.headers]
                 headers.append((b"content-length", str(len(reply.body)).encode()))
                 await send({"type": "http.response.start", "status": reply.status, "headers": headers})
@@ -434,17 +63,4 @@ class DirectHls:
         await self.app(scope, receive, send)
 
 
-def middleware() -> list[Middleware]:
-    return [Middleware(DirectHls)]
-
-
-async def start(services: Any) -> None:
-    hls = HlsService(services)
-    await hls.start()
-    services.components["hls"] = hls
-
-
-async def stop(services: Any) -> None:
-    hls = services.components.pop("hls", None)
-    if hls is not None:
-        await hls.stop()
+MIDDLEWARE = Middleware(DirectHls)

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+
+from live.bus import SharedRedis
 
 log = logging.getLogger("live.media.hls_viewers")
 
@@ -31,9 +32,9 @@ ASKED_SECONDS = 60.0  # a live asked about is read from Redis for this long afte
 class HlsViewers:
     """Distinct HLS players per live over a sliding window, across nodes through Redis."""
 
-    def __init__(self, redis: Any = None, prefix: str = "", window: float = WINDOW) -> None:
-        self.redis = redis
-        self.prefix = prefix
+    def __init__(self, shared: SharedRedis | None = None, window: float = WINDOW) -> None:
+        self.redis = shared.client if shared is not None else None
+        self.prefix = shared.prefix if shared is not None else ""
         self.window = window
         # lid -> {viewer id: (last seen, joined)} on this node
         self.local: dict[str, dict[str, tuple[float, bool]]] = {}

@@ -1,4 +1,4 @@
-"""`services.components["media"]`: who may publish and watch, and the way to the media processes.
+"""The media service: who may publish and watch, and the way to the media processes.
 
 The gateway routes `media.publish` / `media.subscribe` / `media.stop` here (after its room-access
 check); the WHIP/WHEP endpoints (live.media.api) come here too. No media runs in this process: the
@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 from live.auth.tokens import Principal
+from live.bus import Message, Subscription
 from live.errors import ApiError, ErrorCode, not_found
 from live.media import metrics
 from live.media.cluster import MediaCluster, Placed, WorkerDirectory
@@ -28,17 +30,26 @@ from live.media.passthrough import check_aiortc
 from live.media.relay import MediaError
 from live.media.sender import check_sender
 from live.media.thumbnails import store_thumbnail
+from live.lives.service import LiveInfo, LiveService
+from live.media.publications import Publications
 from live.rooms.channels import decode_event, room_channel
+from live.rooms.hub import Hub
+from live.room_id import RoomId, RoomKind
+from live.services import Services
 
 log = logging.getLogger("live.media")
 
 
 def live_id(room: str) -> str:
-    kind, _, lid = room.partition(":")
-    if kind != "live" or not lid:
+    """The live of `room`; `invalid_request` for any other room (media is only sent in lives)."""
+    try:
+        found = RoomId.parse(room)
+    except ValueError:
+        found = None
+    if found is None or found.kind is not RoomKind.LIVE:
         raise ApiError(ErrorCode.INVALID_REQUEST, "media is only sent in live rooms",
                        fields={"room": "not a live room"})
-    return lid
+    return found.ident
 
 
 def _api_error(exc: MediaError) -> ApiError:
@@ -52,12 +63,15 @@ def _api_error(exc: MediaError) -> ApiError:
 
 
 class MediaService:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services, lives: LiveService, hub: Hub, publications: Publications) -> None:
         self.services = services
         self.settings = services.settings
+        self.lives = lives
+        self.hub = hub
         self.loop: asyncio.AbstractEventLoop | None = None
         # room -> {user_id: kinds} of who publishes (from the workers' events, on every node)
-        self.published: dict[str, dict[str, list[str]]] = {}
+        self.publications = publications
+        self.published = publications.rooms
         self.communities: dict[str, str] = {}  # room -> community id
         self.local: LocalWorkers | None = None
         directory: WorkerDirectory
@@ -72,7 +86,7 @@ class MediaService:
                                     hears_viewers_leave=self.local is not None)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watch: asyncio.Task[None] | None = None
-        self._sub: Any = None
+        self._sub: Subscription | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -106,8 +120,7 @@ class MediaService:
     async def publish(self, room: str, user: Principal, sdp: str) -> Placed:
         """Answer a publisher's offer; only the host or a guest on stage (not banned/muted)."""
         info = await self.live_info(room)
-        lives = self.services.components["lives"]
-        if not await lives.may_publish(info.id, user.id):
+        if not await self.lives.may_publish(info.id, user.id):
             raise ApiError(ErrorCode.FORBIDDEN, "only the host and guests on stage can publish here")
         self.communities[room] = info.community_id
         await self._follow(room)
@@ -135,7 +148,7 @@ class MediaService:
             await self.cluster.unsubscribe(room, user.id, publisher)
 
     def publishers(self, room: str) -> dict[str, list[str]]:
-        return dict(self.published.get(room, {}))
+        return self.publications.publishers(room)
 
     async def stats(self) -> dict[str, Any]:
         """Every media process's relay stats, by worker id (operators, tests)."""
@@ -149,12 +162,9 @@ class MediaService:
         return self.cluster.holds(room, publisher_id, user_id)
 
     # -- internals -------------------------------------------------------------------------------
-    async def live_info(self, room: str) -> Any:
+    async def live_info(self, room: str) -> LiveInfo:
         lid = live_id(room)
-        lives = self.services.components.get("lives")
-        if lives is None:
-            raise ApiError(ErrorCode.UNAVAILABLE, "live sessions are not available on this server")
-        info = await lives.room_info(lid)
+        info = await self.lives.room_info(lid)
         if info is None:
             raise not_found("live")
         if info.status != "live":
@@ -167,7 +177,7 @@ class MediaService:
         except MediaError as exc:
             raise _api_error(exc) from None
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -190,12 +200,10 @@ class MediaService:
             self.published.setdefault(room, {})[user_id] = kinds
         else:
             self.published.get(room, {}).pop(user_id, None)
-        gateway = self.services.components.get("gateway")
-        if gateway is not None:
-            try:
-                await gateway.publish_room(room, {"type": kind, "room": room, "user_id": user_id, "kinds": kinds})
-            except Exception:
-                log.warning("telling %s that %s's media changed failed", room, user_id, exc_info=True)
+        try:
+            await self.hub.publish(room, {"type": kind, "room": room, "user_id": user_id, "kinds": kinds})
+        except Exception:
+            log.warning("telling %s that %s's media changed failed", room, user_id, exc_info=True)
 
     async def _restart(self, room: str, publisher: str | None, users: list[str] | None) -> None:
         """The media path was lost: ask the room (or only the viewers of a dead edge) to negotiate."""
@@ -204,26 +212,23 @@ class MediaService:
             event["publisher"] = publisher
         else:
             self.published.pop(room, None)
-        gateway = self.services.components.get("gateway")
-        if gateway is None:
-            return
         if users is None:
-            await gateway.publish_room(room, event)
+            await self.hub.publish(room, event)
         else:
             for user in users:
-                await gateway.send_user(user, event)
+                await self.hub.publish_user(user, event)
 
     async def _follow(self, room: str) -> None:
         if self._sub is not None and room_channel(room) not in self._sub.channels:
             await self._sub.subscribe(room_channel(room))
 
     async def _watch_rooms(self) -> None:
+        assert self._sub is not None
         async for event in self._sub:
-            data = getattr(event, "data", None)
-            if data is None:
+            if not isinstance(event, Message):
                 continue  # a gap: the next stage change re-checks anyway
             try:
-                decoded = decode_event(data)
+                decoded = decode_event(event.data)
             except Exception:
                 continue
             room = event.channel.removeprefix("room.")
@@ -241,13 +246,10 @@ class MediaService:
 
     async def _recheck(self, room: str) -> None:
         """Unpublish whoever in `room` may no longer publish (left the stage, banned, muted)."""
-        lives = self.services.components.get("lives")
-        if lives is None:
-            return
         lid = live_id(room)
         for user_id in list(self.published.get(room, {})):
             try:
-                allowed = await lives.may_publish(lid, user_id)
+                allowed = await self.lives.may_publish(lid, user_id)
             except Exception:
                 log.warning("re-checking %s in %s failed", user_id, room, exc_info=True)
                 continue
@@ -282,7 +284,7 @@ class MediaService:
         lid = live.get("id")
         if not lid:
             return
-        room = f"live:{lid}"
+        room = RoomId.live(str(lid))
         try:
             await self.cluster.end_room(room, "live ended")
         except Exception:

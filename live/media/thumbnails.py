@@ -20,6 +20,8 @@ from typing import Any
 
 import av
 
+from live.room_id import RoomId
+
 log = logging.getLogger("live.media.thumbnails")
 
 WIDTH = 320  # thumbnails are at most this wide (height follows the aspect ratio)
@@ -106,7 +108,7 @@ class Thumbnails:
             try:
                 jpeg = jpeg_of_keyframe(codec, data)
                 self.directory.mkdir(parents=True, exist_ok=True)
-                lid = room.partition(":")[2]
+                lid = RoomId.parse(room).ident
                 path = self.directory / f"{lid}.jpg"
                 tmp = path.with_suffix(".jpg.tmp")
                 tmp.write_bytes(jpeg)
@@ -124,7 +126,7 @@ async def store_thumbnail(db: Any, room: str, path: Path) -> None:
 
     try:
         async with db.session() as session:
-            live = await session.get(Live, room.partition(":")[2])
+            live = await session.get(Live, RoomId.parse(room).ident)
             if live is not None:
                 live.thumbnail_path = str(path)
                 live.thumbnail_at = utcnow()

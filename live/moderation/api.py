@@ -6,6 +6,7 @@ from typing import Any
 
 from live.errors import ErrorCode, invalid
 from live.http.api import Api, Ctx
+from live.services import Services
 from live.moderation import appeals, chat_settings, insights, reports
 from live.moderation.models import ModerationAction
 from live.moderation.schemas import (
@@ -33,7 +34,7 @@ from live.safety import suspensions
 from live.storage.base import utcnow
 from live.storage.models import User
 
-api = Api("moderation")
+api: Api[Services] = Api("moderation")
 
 
 @api.post(
@@ -43,7 +44,7 @@ api = Api("moderation")
     errors=[ErrorCode.FORBIDDEN, ErrorCode.NOT_MEMBER, ErrorCode.NOT_FOUND, ErrorCode.CONFLICT,
             ErrorCode.INVALID_REQUEST],
 )
-async def moderate(ctx: Ctx[ModerationActionBody, None]) -> dict[str, Any]:
+async def moderate(ctx: Ctx[Services, ModerationActionBody, None]) -> dict[str, Any]:
     """Mute, time out, ban, unban, unmute, kick, or delete content (moderators and up).
 
     Nobody acts on someone of equal or higher rank. Every action is told to the user it hits
@@ -66,12 +67,9 @@ async def moderate(ctx: Ctx[ModerationActionBody, None]) -> dict[str, Any]:
     return out
 
 
-async def _announce(ctx: Ctx[Any, Any], record: ModerationAction) -> None:
-    """After the commit: drop this node's chat caches, then tell the gateway (every node)."""
-    if record.user_id is not None:
-        chat = ctx.services.components.get("chat")
-        if chat is not None and hasattr(chat, "invalidate"):
-            chat.invalidate(record.community_id, record.user_id)
+async def _announce(ctx: Ctx[Services, Any, Any], record: ModerationAction) -> None:
+    """After the commit: tell whoever listens (this node's chat forgets the user's cached
+    standing, the gateway enforces it on every node)."""
     await ctx.services.events.emit(EVENT, event_payload(record))
 
 
@@ -80,7 +78,7 @@ async def _announce(ctx: Ctx[Any, Any], record: ModerationAction) -> None:
     query=ModerationPage,
     errors=[ErrorCode.NOT_FOUND, ErrorCode.INVALID_REQUEST],
 )
-async def get_moderation_log(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
+async def get_moderation_log(ctx: Ctx[Services, None, ModerationPage]) -> dict[str, Any]:
     """The community's moderation log, newest first (whoever may read the community).
 
     Entries name the moderator's role; the moderator's id is shown to moderators and up only.
@@ -93,7 +91,7 @@ async def get_moderation_log(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
     "/v1/communities/{cid}/moderation/sanctions",
     errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN],
 )
-async def sanctions_in_force(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def sanctions_in_force(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """Bans and mutes in force now, with when each ends (moderators and up)."""
     async with ctx.services.db.session() as session:
         return await standing_sanctions(session, path_id(ctx, "cid"), ctx.user.id)
@@ -104,7 +102,7 @@ async def sanctions_in_force(ctx: Ctx[None, None]) -> dict[str, Any]:
     body=ChatSettingsBody,
     errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.INVALID_REQUEST],
 )
-async def set_chat_settings(ctx: Ctx[ChatSettingsBody, None]) -> dict[str, Any]:
+async def set_chat_settings(ctx: Ctx[Services, ChatSettingsBody, None]) -> dict[str, Any]:
     """Set slow mode and the keyword filter (moderators and up); each change appears in the log.
 
     Emits the `community.chat_settings` event {community_id, slow_mode_seconds, blocked_words}.
@@ -134,7 +132,7 @@ def _status(query: ModerationStatusPage, allowed: tuple[str, ...], default: str 
 
 @api.post("/v1/communities/{cid}/reports", body=ReportCreate, status=201,
           errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.CONFLICT, ErrorCode.INVALID_REQUEST])
-async def file_report(ctx: Ctx[ReportCreate, None]) -> dict[str, Any]:
+async def file_report(ctx: Ctx[Services, ReportCreate, None]) -> dict[str, Any]:
     """Report a post, comment, chat message or user to the community's moderators (members)."""
     async with ctx.services.db.session() as session:
         report = await reports.create(
@@ -145,7 +143,7 @@ async def file_report(ctx: Ctx[ReportCreate, None]) -> dict[str, Any]:
 
 @api.get("/v1/communities/{cid}/reports", query=ModerationStatusPage,
          errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.INVALID_REQUEST])
-async def list_reports(ctx: Ctx[None, ModerationStatusPage]) -> dict[str, Any]:
+async def list_reports(ctx: Ctx[Services, None, ModerationStatusPage]) -> dict[str, Any]:
     """The community's reports, newest first (moderators and up); `status=open` (default), `resolved`, `all`."""
     status = _status(ctx.query, reports.STATUSES, "open")
     async with ctx.services.db.session() as session:
@@ -155,7 +153,7 @@ async def list_reports(ctx: Ctx[None, ModerationStatusPage]) -> dict[str, Any]:
 
 
 @api.get("/v1/reports/{rid}", errors=[ErrorCode.NOT_FOUND])
-async def get_report(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def get_report(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """One report, for the member who filed it or the community's moderators."""
     async with ctx.services.db.session() as session:
         return await reports.get(session, path_id(ctx, "rid"), ctx.user.id)
@@ -163,7 +161,7 @@ async def get_report(ctx: Ctx[None, None]) -> dict[str, Any]:
 
 @api.post("/v1/reports/{rid}/resolve", body=ReportResolve,
           errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT])
-async def resolve_report(ctx: Ctx[ReportResolve, None]) -> dict[str, Any]:
+async def resolve_report(ctx: Ctx[Services, ReportResolve, None]) -> dict[str, Any]:
     """Answer a report (moderators and up); the reporter reads the answer at /v1/me/reports."""
     async with ctx.services.db.session() as session:
         report = await reports.resolve(session, path_id(ctx, "rid"), ctx.user.id, ctx.body.resolution)
@@ -177,7 +175,7 @@ async def resolve_report(ctx: Ctx[ReportResolve, None]) -> dict[str, Any]:
 
 @api.post("/v1/moderation/{aid}/appeal", body=AppealCreate, status=201,
           errors=[ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT])
-async def appeal_action(ctx: Ctx[AppealCreate, None]) -> dict[str, Any]:
+async def appeal_action(ctx: Ctx[Services, AppealCreate, None]) -> dict[str, Any]:
     """Appeal a moderation action that hit you (once per action); admins answer.
 
     A platform suspension is appealed here too (operators answer; `live.safety.suspensions`).
@@ -192,7 +190,7 @@ async def appeal_action(ctx: Ctx[AppealCreate, None]) -> dict[str, Any]:
 
 @api.get("/v1/communities/{cid}/appeals", query=ModerationStatusPage,
          errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.INVALID_REQUEST])
-async def list_appeals(ctx: Ctx[None, ModerationStatusPage]) -> dict[str, Any]:
+async def list_appeals(ctx: Ctx[Services, None, ModerationStatusPage]) -> dict[str, Any]:
     """The community's appeals, newest first (admins and up).
 
     `status`: `pending` (default), `upheld`, `overturned` or `all`.
@@ -206,7 +204,7 @@ async def list_appeals(ctx: Ctx[None, ModerationStatusPage]) -> dict[str, Any]:
 
 @api.post("/v1/appeals/{apid}/decide", body=AppealDecision,
           errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT])
-async def decide_appeal(ctx: Ctx[AppealDecision, None]) -> dict[str, Any]:
+async def decide_appeal(ctx: Ctx[Services, AppealDecision, None]) -> dict[str, Any]:
     """Uphold or overturn an appeal (admins and up). Overturning lifts the ban or mute it was about."""
     async with ctx.services.db.session() as session:
         item, action, lifting = await appeals.decide(
@@ -224,7 +222,7 @@ async def decide_appeal(ctx: Ctx[AppealDecision, None]) -> dict[str, Any]:
 
 @api.get("/v1/communities/{cid}/insights", query=InsightsQuery,
          errors=[ErrorCode.NOT_FOUND, ErrorCode.NOT_MEMBER, ErrorCode.FORBIDDEN, ErrorCode.INSIGHTS_UNAVAILABLE])
-async def community_insights(ctx: Ctx[None, InsightsQuery]) -> dict[str, Any]:
+async def community_insights(ctx: Ctx[Services, None, InsightsQuery]) -> dict[str, Any]:
     """Per-day figures for admins of communities over `LIVE_INSIGHTS_MIN_MEMBERS` members."""
     async with ctx.services.db.session() as session:
         return await insights.insights(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.communities.models import Group
 from live.errors import not_found
+from live.room_id import RoomId
 from live.storage.all_models import metadata
 
 
@@ -24,7 +25,11 @@ def _table(name: str, *columns: str) -> Table | None:
 
 async def room_community(session: AsyncSession, room: str) -> str | None:
     """The community a room (`live:{lid}`, `group:{gid}`, `community:{cid}`) belongs to."""
-    kind, _, ident = room.partition(":")
+    try:
+        parsed = RoomId.parse(room)
+    except ValueError:
+        return None
+    kind, ident = parsed.kind.value, parsed.ident
     if kind == "community":
         return ident
     if kind == "group":

@@ -20,7 +20,7 @@ from live.moderation import rules
 _LONGEST_ID = 64  # every id we issue is shorter
 
 
-def path_id(ctx: Ctx[Any, Any], name: str, what: str = "object") -> str:
+def path_id(ctx: Ctx[Any, Any, Any], name: str, what: str = "object") -> str:
     """The path parameter `name`, or 404 when it cannot be one of ours (also keeps NUL out of SQL)."""
     value = ctx.params[name]
     if not value or len(value) > _LONGEST_ID or "\x00" in value:

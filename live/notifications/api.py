@@ -1,10 +1,9 @@
-"""HTTP: the inbox, push subscriptions, the VAPID key, notification settings; and the component
-that runs the notification service on every node."""
+"""HTTP: the inbox, push subscriptions, the VAPID key, notification settings."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 from sqlalchemy import delete, select
@@ -12,18 +11,21 @@ from sqlalchemy import delete, select
 from live.errors import ErrorCode as E
 from live.errors import invalid
 from live.http.api import Api, Ctx
+from live.services import Core
 from live.http.schemas import Body, Query
 from live.notifications import endpoints, inbox, prefs, webpush
 from live.notifications.models import NotificationSettings, PushSubscription
 from live.notifications.service import NotificationService
 from live.storage.base import iso
 
-api = Api("notifications")
+
+class NotificationServices(Core, Protocol):
+    """What the notification routes need of the node."""
+
+    notifications: NotificationService
 
 
-def notifications(ctx: Ctx[Any, Any]) -> NotificationService:
-    service: NotificationService = ctx.services.components["notifications"]
-    return service
+api: Api[NotificationServices] = Api("notifications")
 
 
 # -- the inbox -----------------------------------------------------------------------------------
@@ -36,7 +38,7 @@ class InboxQuery(Query):
 
 
 @api.get("/v1/me/notifications", query=InboxQuery, errors=[E.INVALID_REQUEST])
-async def my_notifications(ctx: Ctx[None, InboxQuery]) -> dict[str, Any]:
+async def my_notifications(ctx: Ctx[NotificationServices, None, InboxQuery]) -> dict[str, Any]:
     """Your notifications, newest first (`unread=true`: only unread), with `unread_count`."""
     q = ctx.query
     async with ctx.services.db.session() as session:
@@ -55,7 +57,7 @@ class ReadBody(Body):
 
 
 @api.post("/v1/me/notifications/read", body=ReadBody, errors=[E.INVALID_REQUEST])
-async def mark_read(ctx: Ctx[ReadBody, None]) -> dict[str, Any]:
+async def mark_read(ctx: Ctx[NotificationServices, ReadBody, None]) -> dict[str, Any]:
     """Mark notifications read (`ids`, or `all: true`); answers the new `unread_count`."""
     async with ctx.services.db.session() as session:
         count = await inbox.mark_read(session, ctx.user.id, ctx.body.ids, ctx.body.all, ctx.services.clock.now())
@@ -66,9 +68,9 @@ async def mark_read(ctx: Ctx[ReadBody, None]) -> dict[str, Any]:
 
 
 @api.get("/v1/web/push-key", auth=False)
-async def push_key(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def push_key(ctx: Ctx[NotificationServices, None, None]) -> dict[str, Any]:
     """The server's VAPID public key (base64url, uncompressed P-256): the `applicationServerKey`."""
-    return {"public_key": notifications(ctx).signer.public_key}
+    return {"public_key": ctx.services.notifications.signer.public_key}
 
 
 class SubscriptionKeys(BaseModel):
@@ -94,7 +96,7 @@ def subscription_view(row: PushSubscription) -> dict[str, Any]:
 
 
 @api.post("/v1/me/push-subscriptions", body=SubscriptionBody, status=201, errors=[E.INVALID_REQUEST])
-async def subscribe(ctx: Ctx[SubscriptionBody, None]) -> dict[str, Any]:
+async def subscribe(ctx: Ctx[NotificationServices, SubscriptionBody, None]) -> dict[str, Any]:
     """Register this browser's push subscription (the Push API's `subscription.toJSON()`).
 
     The endpoint must be `https://` on a public address (else 422 naming `endpoint`); the keys
@@ -124,7 +126,7 @@ async def subscribe(ctx: Ctx[SubscriptionBody, None]) -> dict[str, Any]:
 
 
 @api.delete("/v1/me/push-subscriptions", body=EndpointBody, status=204, errors=[E.INVALID_REQUEST])
-async def unsubscribe(ctx: Ctx[EndpointBody, None]) -> None:
+async def unsubscribe(ctx: Ctx[NotificationServices, EndpointBody, None]) -> None:
     """Forget a push subscription of yours by its `endpoint` (idempotent)."""
     async with ctx.services.db.session() as session:
         await session.execute(delete(PushSubscription).where(
@@ -133,7 +135,7 @@ async def unsubscribe(ctx: Ctx[EndpointBody, None]) -> None:
 
 
 @api.get("/v1/me/push-subscriptions")
-async def my_subscriptions(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def my_subscriptions(ctx: Ctx[NotificationServices, None, None]) -> dict[str, Any]:
     """Your push subscriptions (one per browser that asked for pushes)."""
     async with ctx.services.db.session() as session:
         rows = (await session.execute(
@@ -176,14 +178,14 @@ class SettingsBody(Body):
 
 
 @api.get("/v1/me/notification-settings")
-async def get_settings(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def get_settings(ctx: Ctx[NotificationServices, None, None]) -> dict[str, Any]:
     """Your notification settings: muted communities, quiet hours, daily limit, time zone."""
     async with ctx.services.db.session() as session:
         return prefs.view(await session.get(NotificationSettings, ctx.user.id))
 
 
 @api.put("/v1/me/notification-settings", body=SettingsBody, errors=[E.INVALID_REQUEST])
-async def put_settings(ctx: Ctx[SettingsBody, None]) -> dict[str, Any]:
+async def put_settings(ctx: Ctx[NotificationServices, SettingsBody, None]) -> dict[str, Any]:
     """Replace your notification settings (a field left out takes its default).
 
     Muted communities and quiet hours (in `tz`, which is also `timezone`: the days of
@@ -205,18 +207,3 @@ async def put_settings(ctx: Ctx[SettingsBody, None]) -> dict[str, Any]:
         row.updated_at = ctx.services.clock.now()
         await session.flush()
         return prefs.view(row)
-
-
-# -- the component -------------------------------------------------------------------------------
-
-
-async def start(services: Any) -> None:
-    service = NotificationService(services)
-    services.components["notifications"] = service
-    await service.start()
-
-
-async def stop(services: Any) -> None:
-    service = services.components.pop("notifications", None)
-    if service is not None:
-        await service.stop()

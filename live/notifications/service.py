@@ -1,5 +1,4 @@
-"""The notification service (`services.components["notifications"]`): one durable record, three
-deliveries.
+"""The notification service: one durable record, three deliveries.
 
 Domains hand over a `Draft` and an `Audience`, inside their own transaction when the fact and
 its notification must stand or fall together (a live starting: `queue`), or after their commit
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import httpx
@@ -30,7 +28,8 @@ from live.notifications.fanout import Audience, Expander
 from live.notifications.kinds import Actor, Draft
 from live.notifications.outbox import Sender
 from live.notifications.vapid import VapidSigner
-from live.signaling import codec
+from live.rooms.hub import Hub
+from live.services import Services
 from live.storage.ids import new_id
 
 log = logging.getLogger("live.notifications")
@@ -51,8 +50,9 @@ ACTION_TITLES = {
 
 
 class NotificationService:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services, hub: Hub) -> None:
         self.services = services
+        self.hub = hub
         settings = services.settings
         self.settings = settings
         self.signer = VapidSigner.from_settings(settings.vapid_private_key, settings.var_dir, settings.vapid_subject)
@@ -73,7 +73,7 @@ class NotificationService:
 
     @property
     def clock(self) -> Clock:
-        return self.services.clock  # type: ignore[no-any-return]
+        return self.services.clock
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -154,22 +154,7 @@ class NotificationService:
 
     def deliver_local(self, notification: dict[str, Any], recipients: list[str]) -> int:
         """Write the `notification` event to this node's connections of `recipients`."""
-        gateway = self.services.components.get("gateway")
-        if gateway is None:
-            return 0
-        users = gateway.hub.users
-        event = {"type": "notification", "notification": notification}
-        parts: dict[codec.Encoding, bytes] = {}
-        now = time.time()
-        sent = 0
-        for uid in recipients:
-            for member in users.get(uid, ()):
-                part = parts.get(member.encoding)
-                if part is None:
-                    part = parts[member.encoding] = codec.encode_one(event, member.encoding)
-                member.deliver(None, None, part, now)
-                sent += 1
-        return sent
+        return self.hub.send_users(recipients, [{"type": "notification", "notification": notification}])
 
     # -- from domain events (after their commit) ------------------------------------------------
 

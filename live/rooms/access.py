@@ -14,7 +14,7 @@ now is taken out of the room.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -24,32 +24,47 @@ from live.communities.models import Community, Group, GroupMember, Membership
 from live.errors import ApiError, ErrorCode, not_found
 from live.moderation.models import Sanction
 from live.moderation.sanctions import BAN, banned_error, check_not_banned, in_force
+from live.room_id import RoomId, RoomKind
+from live.storage.db import Database
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RoomAccess:
     """What a user may do in a room, decided once when they join (kept until they leave)."""
 
-    room: str
-    kind: str  # "live" | "group" | "community"
-    ident: str
+    room: RoomId
     community_id: str
     member: bool  # a member of the community (chat rights are the chat service's to judge)
     host_id: str | None = None  # live rooms: the host (not counted as a viewer)
 
     @property
+    def kind(self) -> RoomKind:
+        return self.room.kind
+
+    @property
+    def ident(self) -> str:
+        return self.room.ident
+
+    @property
     def has_chat(self) -> bool:
-        return self.kind in ("live", "group")
+        return self.room.has_chat
 
 
-def split_room(room: str) -> tuple[str, str]:
-    kind, _, ident = room.partition(":")
-    return kind, ident
+class LiveFacts(Protocol):
+    """What a live room's access needs to know of the live (`live.lives.service.LiveInfo`)."""
+
+    @property
+    def community_id(self) -> str: ...
+    @property
+    def host_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
 
 
-async def check_room(services: Any, room: str, user_id: str) -> RoomAccess:
-    """The user's access to `room`, or the ApiError that refuses it (one caller, no sharing)."""
-    return await RoomChecks(services, shared=False).check(room, user_id)
+class LiveDirectory(Protocol):
+    """Where a live's facts are read (the live service)."""
+
+    async def room_info(self, lid: str) -> LiveFacts | None: ...
 
 
 class RoomChecks:
@@ -60,31 +75,29 @@ class RoomChecks:
     decisions, read at the same moment or later than one at a time would.
     """
 
-    def __init__(self, services: Any, *, shared: bool = True) -> None:
-        self.services = services
+    def __init__(self, db: Database, lives: LiveDirectory, *, shared: bool = True) -> None:
+        self.db = db
+        self.lives = lives
         self._lives = Coalescer() if shared else None
         self._standing = Batcher(self._read_standing) if shared else None
         self._groups = Batcher(self._read_groups) if shared else None
 
-    async def check(self, room: str, user_id: str) -> RoomAccess:
-        kind, ident = split_room(room)
-        if kind == "live":
-            lives = self.services.components.get("lives")
-            if lives is None:
-                raise ApiError(ErrorCode.UNAVAILABLE, "live sessions are not available on this server")
+    async def check(self, room: RoomId, user_id: str) -> RoomAccess:
+        kind, ident = room.kind, room.ident
+        if kind is RoomKind.LIVE:
             if self._lives is not None:
-                info = await self._lives.run(ident, lambda: lives.room_info(ident))
+                info = await self._lives.run(ident, lambda: self.lives.room_info(ident))
             else:
-                info = await lives.room_info(ident)
+                info = await self.lives.room_info(ident)
             if info is None:
                 raise not_found("live")
-            status = getattr(info, "status", "live")
+            status = info.status
             if status != "live":
                 raise ApiError(ErrorCode.CONFLICT,
                                "this live has not started yet" if status == "scheduled" else "this live has ended")
             member = await self._reader(info.community_id, user_id)
-            return RoomAccess(room, kind, ident, info.community_id, member is not None, host_id=info.host_id)
-        if kind == "group":
+            return RoomAccess(room, info.community_id, member is not None, host_id=info.host_id)
+        if kind is RoomKind.GROUP:
             group, in_group = await self._group(ident, user_id)
             if group is None or group.archived_at is not None:
                 raise not_found("group")
@@ -93,17 +106,15 @@ class RoomChecks:
                 raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community can join its groups' rooms")
             if not in_group:
                 raise ApiError(ErrorCode.FORBIDDEN, "only members of this group can join its room")
-            return RoomAccess(room, kind, ident, group.community_id, True)
-        if kind == "community":
-            member = await self._reader(ident, user_id)
-            return RoomAccess(room, kind, ident, ident, member is not None)
-        raise ApiError(ErrorCode.INVALID_REQUEST, "unknown room kind", fields={"room": "unknown kind"})
+            return RoomAccess(room, group.community_id, True)
+        member = await self._reader(ident, user_id)
+        return RoomAccess(room, ident, member is not None)
 
     async def _reader(self, community_id: str, user_id: str) -> Membership | None:
         """The membership (None: a reader who is not a member); refused as `require_reader` and
         `check_not_banned` would."""
         if self._standing is None:
-            async with self.services.db.session() as session:
+            async with self.db.session() as session:
                 _, member = await require_reader(session, community_id, user_id)
                 await check_not_banned(session, community_id, user_id)
             return member
@@ -127,7 +138,7 @@ class RoomChecks:
         for group_id, user_id in keys:
             by_group.setdefault(group_id, []).append(user_id)
         found: dict[tuple[str, str], Any] = {}
-        async with self.services.db.session() as session:
+        async with self.db.session() as session:
             groups = {g.id: g for g in (await session.execute(
                 select(Group).where(Group.id.in_(list(by_group))))).scalars()}
             inside: set[tuple[str, str]] = set()
@@ -147,7 +158,7 @@ class RoomChecks:
         for community_id, user_id in keys:
             by_community.setdefault(community_id, []).append(user_id)
         found: dict[tuple[str, str], Any] = {}
-        async with self.services.db.session() as session:
+        async with self.db.session() as session:
             for community_id, user_ids in by_community.items():
                 community = (await session.execute(
                     select(Community).where(Community.id == community_id, Community.deleted_at.is_(None))
@@ -165,12 +176,12 @@ class RoomChecks:
         return found
 
 
-async def members_among(services: Any, community_id: str, user_ids: set[str],
+async def members_among(db: Database, community_id: str, user_ids: set[str],
                         group_ids: list[str]) -> set[str]:
     """Which of `user_ids` an announcement reaches: members, and of the named groups if any."""
     if not user_ids:
         return set()
-    async with services.db.session() as session:
+    async with db.session() as session:
         rows = await session.execute(
             select(Membership.user_id).where(
                 Membership.community_id == community_id, Membership.user_id.in_(user_ids)

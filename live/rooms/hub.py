@@ -2,10 +2,11 @@
 
 One bus subscription per node. A room's channel is subscribed when the first local connection
 joins and unsubscribed when the last one leaves, so a node decodes only the rooms its own
-connections are in. One reader task takes each bus payload, decodes it once, encodes each event
-once per wire encoding, and hands the same bytes to every local connection in the room with a
-non-blocking `deliver` (a put into that connection's byte-capped outbox): one slow reader can
-never hold up the others, it only overflows its own outbox and is closed (4008).
+connections are in. One reader task takes each bus payload, decodes it once, encodes its events
+once per wire encoding into one `Batch` (`live.frames`: its frame is then built once too), and
+hands the same batch to every local connection in the room with a non-blocking `deliver` (a put
+into that connection's byte-capped outbox): one slow reader can never hold up the others, it only
+overflows its own outbox and is closed (4008).
 
 A connection whose user blocked someone (`Member.blocked`) is listed per room in `blockers`; a
 chat message is left out of the fan-out of those whose user blocked its author. Rooms without
@@ -13,7 +14,10 @@ such a connection (the common case) pay one dict lookup per fan-out for it.
 
 Events whose `type` starts with `_` are node-to-node (reaction partials, moderation actions,
 revocations, sockets to close) and never reach a client; they, announcements (filtered per
-recipient) and gaps go to the owner's callbacks.
+recipient) and gaps go to the callbacks of the hub's listener (the gateway, `listen`).
+
+The other way, `publish` and `publish_user` put an event on a room's or a user's channel for
+every node: what the services that speak to rooms (media, the live schedule) call.
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from live.bus import Bus, Gap, Message, Subscription
+from live.frames import Batches, Encoding
 from live.rooms import metrics
-from live.rooms.channels import decode_event, room_channel, user_channel
-from live.signaling.codec import Encoding, encode_one
+from live.room_id import RoomId
+from live.rooms.channels import decode_event, encode_event, room_channel, user_channel
 
 log = logging.getLogger("live.rooms.hub")
 
@@ -45,31 +50,49 @@ class Member(Protocol):
     encoding: Encoding
     blocked: frozenset[str]  # whose chat messages it does not want (`live.safety`)
 
-    def deliver(self, room: str | None, seq: int | None, part: bytes, origin: float) -> None: ...
+    def deliver(self, room: RoomId | None, batch: Batch, origin: float) -> None: ...
 
 
 InternalHandler = Callable[[str, dict[str, Any]], None]
-GapHandler = Callable[[str], None]
+GapHandler = Callable[[RoomId], None]
+
+
+def _ignore(*_: Any) -> None:
+    return None
 
 
 class Hub:
-    def __init__(self, bus: Bus, *, on_internal: InternalHandler, on_gap: GapHandler,
-                 on_hole: GapHandler | None = None, on_control_gap: Callable[[], None] | None = None) -> None:
+    def __init__(self, bus: Bus, *, on_internal: InternalHandler = _ignore, on_gap: GapHandler = _ignore,
+                 on_hole: GapHandler | None = None, on_control_gap: Callable[[], None] = _ignore) -> None:
         self._bus = bus
-        self._on_internal = on_internal
-        self._on_gap = on_gap  # the bus reported a gap on the room's channel
-        self._on_hole = on_hole or on_gap  # a chat message skipped a seq
-        self._on_control_gap = on_control_gap  # control messages (bans, revocations) may be lost
-        self.rooms: dict[str, set[Member]] = {}
+        self.listen(on_internal=on_internal, on_gap=on_gap, on_hole=on_hole, on_control_gap=on_control_gap)
+        self.rooms: dict[RoomId, set[Member]] = {}
+        self._room_of: dict[str, RoomId] = {}  # bus channel -> the room (parsed once, at join)
         self.users: dict[str, set[Member]] = {}
-        self.blockers: dict[str, set[Member]] = {}  # room -> its members with a non-empty `blocked`
+        self.blockers: dict[RoomId, set[Member]] = {}  # room -> its members with a non-empty `blocked`
         self._subscribed: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         # The last chat (epoch, seq) this node fanned out per room: a jump means a message never
         # reached the bus (its publish failed around an outage) and the room must be recovered.
-        self.chat_position: dict[str, tuple[Any, int]] = {}
+        self.chat_position: dict[RoomId, tuple[Any, int]] = {}
+
+    def listen(self, *, on_internal: InternalHandler, on_gap: GapHandler, on_hole: GapHandler | None = None,
+               on_control_gap: Callable[[], None] = _ignore) -> None:
+        """Who hears node-to-node events and gaps (the gateway, once it is made)."""
+        self._on_internal = on_internal
+        self._on_gap = on_gap  # the bus reported a gap on the room's channel
+        self._on_hole = on_hole or on_gap  # a chat message skipped a seq
+        self._on_control_gap = on_control_gap  # control messages (bans, revocations) may be lost
+
+    async def publish(self, room: RoomId, event: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Send an event to everyone in `room` on every node (encoded once, one publish)."""
+        await self._bus.publish(room_channel(room), encode_event(event))
+
+    async def publish_user(self, user_id: str, event: dict[str, Any]) -> None:
+        """Send an event to every connection of `user_id` on every node."""
+        await self._bus.publish(user_channel(user_id), encode_event(event))
 
     async def start(self) -> None:
         self._sub = self._bus.subscription()
@@ -88,13 +111,14 @@ class Hub:
 
     # -- membership
 
-    async def join(self, room: str, member: Member) -> None:
+    async def join(self, room: RoomId, member: Member) -> None:
         """Add `member` to `room`; returns once the node hears everything published after it.
 
         Raises ApiError(unavailable) when the bus cannot subscribe (the member is not added).
         """
         members = self.rooms.setdefault(room, set())
         members.add(member)
+        self._room_of[room_channel(room)] = room
         if member.blocked:
             self.blockers.setdefault(room, set()).add(member)
         metrics.ROOMS.set(len(self.rooms))
@@ -104,7 +128,7 @@ class Hub:
             await self.leave(room, member)
             raise
 
-    async def leave(self, room: str, member: Member) -> None:
+    async def leave(self, room: RoomId, member: Member) -> None:
         members = self.rooms.get(room)
         if members is None or member not in members:
             return
@@ -112,6 +136,7 @@ class Hub:
         self._drop_blocker(room, member)
         if not members:
             del self.rooms[room]
+            self._room_of.pop(room_channel(room), None)
             self.chat_position.pop(room, None)
         metrics.ROOMS.set(len(self.rooms))
         try:
@@ -119,7 +144,7 @@ class Hub:
         except Exception as exc:  # noqa: BLE001 - the bus resubscribes from its own set later
             log.warning("unsubscribing %s failed: %s", room, exc)
 
-    def set_blocked(self, member: Member, blocked: frozenset[str], rooms: list[str]) -> None:
+    def set_blocked(self, member: Member, blocked: frozenset[str], rooms: list[RoomId]) -> None:
         """`member`'s user now blocks `blocked`: its fan-out in `rooms` (those it is in) follows."""
         member.blocked = blocked
         for room in rooms:
@@ -130,7 +155,7 @@ class Hub:
             else:
                 self._drop_blocker(room, member)
 
-    def _drop_blocker(self, room: str, member: Member) -> None:
+    def _drop_blocker(self, room: RoomId, member: Member) -> None:
         found = self.blockers.get(room)
         if found is not None:
             found.discard(member)
@@ -181,31 +206,33 @@ class Hub:
 
     # -- fan-out
 
-    def fanout(self, room: str, events: list[dict[str, Any]], origin: float | None = None) -> int:
+    def fanout(self, room: RoomId, events: list[dict[str, Any]], origin: float | None = None) -> int:
         """Deliver `events` to this node's connections in `room` (no bus); returns deliveries."""
         members = self.rooms.get(room)
-        if not members:
+        if not members or not events:
             return 0
         now = time.time()
-        delivered = 0
+        start = origin if origin is not None else min(_origin(event, now) for event in events)
+        batches = Batches(events, [_chat_seq(event) for event in events])
         blockers = self.blockers.get(room)
-        for event in events:
-            seq = _chat_seq(event)
-            parts: dict[Encoding, bytes] = {}
-            start = origin if origin is not None else _origin(event, now)
-            skip = _blocking(event, blockers) if blockers else None
-            for member in list(members):
-                if skip is not None and member in skip:
+        skips = [_blocking(event, blockers) for event in events] if blockers else None
+        if skips is not None and all(skip is None for skip in skips):
+            skips = None  # nobody here blocked the authors of these
+        delivered = 0
+        for member in list(members):
+            batch = batches.get(member.encoding)
+            if skips is not None and blockers is not None and member in blockers:
+                keep = [i for i, skip in enumerate(skips) if skip is None or member not in skip]
+                if not keep:
                     continue
-                part = parts.get(member.encoding)
-                if part is None:
-                    part = parts[member.encoding] = encode_one(event, member.encoding)
-                member.deliver(room, seq, part, start)
-                delivered += 1
+                if len(keep) < len(events):
+                    batch = batch.subset(keep)
+            member.deliver(room, batch, start)
+            delivered += batch.count
         metrics.FANOUT_DELIVERIES.inc(delivered)
         return delivered
 
-    def note_position(self, room: str, epoch: Any, seq: int) -> None:
+    def note_position(self, room: RoomId, epoch: Any, seq: int) -> None:
         """This node's connections in `room` have everything up to `seq` (a join, a recovery)."""
         if room not in self.rooms or epoch is None:
             return
@@ -213,7 +240,7 @@ class Hub:
         if known is None or known[0] != epoch or known[1] < seq:
             self.chat_position[room] = (epoch, seq)
 
-    def _in_sequence(self, room: str, event: dict[str, Any]) -> bool:
+    def _in_sequence(self, room: RoomId, event: dict[str, Any]) -> bool:
         """Whether a room event may go out now: anything but a chat message that skips a seq."""
         position = _position(event)
         if position is None:
@@ -225,19 +252,16 @@ class Hub:
             return True
         return False
 
-    def send_user(self, user_id: str, events: list[dict[str, Any]]) -> int:
-        members = self.users.get(user_id)
-        if not members:
-            return 0
+    def send_users(self, user_ids: Iterable[str], events: list[dict[str, Any]]) -> int:
+        """Deliver `events` to this node's connections of `user_ids` (no bus); returns deliveries."""
         now = time.time()
-        for event in events:
-            parts: dict[Encoding, bytes] = {}
-            for member in list(members):
-                part = parts.get(member.encoding)
-                if part is None:
-                    part = parts[member.encoding] = encode_one(event, member.encoding)
-                member.deliver(None, None, part, now)
-        return len(members) * len(events)
+        batches = Batches(events)
+        sent = 0
+        for user_id in user_ids:
+            for member in list(self.users.get(user_id, ())):
+                member.deliver(None, batches.get(member.encoding), now)
+                sent += 1
+        return sent * len(events)
 
     async def _read(self) -> None:
         assert self._sub is not None
@@ -254,8 +278,9 @@ class Hub:
         log.info("bus gap (%s) on %d channels", gap.reason, len(gap.channels))
         metrics.BUS_GAPS.inc()
         for channel in gap.channels:
-            if channel.startswith("room.") and channel[5:] in self.rooms:
-                self._on_gap(channel[5:])
+            room = self._room_of.get(channel)
+            if room is not None:
+                self._on_gap(room)
             elif channel == CONTROL_CHANNEL and self._on_control_gap is not None:
                 self._on_control_gap()
 
@@ -269,7 +294,9 @@ class Hub:
         events = [e for e in events if isinstance(e, dict) and isinstance(e.get("type"), str)]
         channel = message.channel
         if channel.startswith("room."):
-            room = channel[5:]
+            room = self._room_of.get(channel)
+            if room is None:
+                return  # a room no connection here is in (any more)
             plain = []
             for event in events:
                 if event["type"].startswith("_") or event["type"] in FILTERED_TYPES:
@@ -291,7 +318,7 @@ class Hub:
                 if event["type"].startswith("_"):
                     self._on_internal(channel, event)
             if plain:
-                self.send_user(user, plain)
+                self.send_users((user,), plain)
         elif channel == CONTROL_CHANNEL:
             for event in events:
                 self._on_internal(channel, event)

@@ -18,7 +18,8 @@ FRAMES_OUT = Counter("live_ws_frames_out_total", "Frames written to sockets (a f
 FANOUT_DELIVERIES = Counter("live_fanout_deliveries_total",
                             "Events handed to local connections' outboxes", registry=REGISTRY)
 FANOUT_LAG = Histogram(
-    "live_fanout_lag_seconds", "From publish (event ts, else bus receipt) to socket write, of the oldest message in each frame",
+    "live_fanout_lag_seconds", "From publish (event ts, else bus receipt) to socket write, of the oldest "
+    "message in each flush of the node's sockets (each frame, for a socket written by its writer task)",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
     registry=REGISTRY,
 )

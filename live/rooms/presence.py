@@ -20,6 +20,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from live.bus import SharedRedis
+
 log = logging.getLogger("live.rooms.presence")
 
 FRESH_SECONDS = 5.0
@@ -28,10 +30,10 @@ WATCH_SECONDS = 60.0
 
 
 class Presence:
-    def __init__(self, node_id: str, redis: Any = None, prefix: str = "") -> None:
+    def __init__(self, node_id: str, shared: SharedRedis | None = None) -> None:
         self.node_id = node_id
-        self._redis = redis
-        self._prefix = prefix
+        self._redis = shared.client if shared is not None else None
+        self._prefix = shared.prefix if shared is not None else ""
         self._local: dict[str, Counter[str]] = {}
         self._excluded: dict[str, str] = {}
         self._global: dict[str, int] = {}

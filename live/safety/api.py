@@ -18,23 +18,19 @@ import logging
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
-from sqlalchemy import select
 
-from live.auth.tokens import Principal
-from live.errors import ApiError, ErrorCode as E, invalid
+from live.errors import ErrorCode as E, invalid
 from live.events import revoke_access
 from live.http.api import Api, Ctx
 from live.http.schemas import Body
-from live.lives.models import LIVE, Live, StageSeat
 from live.moderation.schemas import LongText, ModerationPage, Reason, path_id
 from live.safety import blocks, operators, reports, suspensions
-from live.safety.guard import SuspensionGuard
 from live.safety.models import PlatformAction
 from live.services import Services
 
 log = logging.getLogger("live.safety")
 
-api = Api("safety")
+api: Api[Services] = Api("safety")
 
 UserId = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -95,7 +91,7 @@ OPERATOR = [E.FORBIDDEN]
 
 
 @api.post("/v1/me/blocks", body=BlockCreate, status=201, errors=[E.NOT_FOUND, E.INVALID_REQUEST, E.CONFLICT])
-async def block_user(ctx: Ctx[BlockCreate, None]) -> dict[str, Any]:
+async def block_user(ctx: Ctx[Services, BlockCreate, None]) -> dict[str, Any]:
     """Block someone: their chat, posts and comments are no longer shown to you; neither of you
     can invite the other. They are not told. Blocking again answers the same block."""
     async with ctx.services.db.session() as session:
@@ -107,7 +103,7 @@ async def block_user(ctx: Ctx[BlockCreate, None]) -> dict[str, Any]:
 
 
 @api.delete("/v1/me/blocks/{uid}", status=204, errors=[])
-async def unblock_user(ctx: Ctx[None, None]) -> None:
+async def unblock_user(ctx: Ctx[Services, None, None]) -> None:
     """Unblock someone (unblocking someone not blocked changes nothing)."""
     uid = path_id(ctx, "uid", "user")
     async with ctx.services.db.session() as session:
@@ -117,7 +113,7 @@ async def unblock_user(ctx: Ctx[None, None]) -> None:
 
 
 @api.get("/v1/me/blocks", query=ModerationPage, errors=[E.INVALID_REQUEST])
-async def list_blocks(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
+async def list_blocks(ctx: Ctx[Services, None, ModerationPage]) -> dict[str, Any]:
     """The people you blocked, most recent first."""
     async with ctx.services.db.session() as session:
         return await blocks.list_blocks(session, ctx.user.id, ctx.query.cursor, ctx.query.limit)
@@ -128,7 +124,7 @@ async def list_blocks(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
 
 @api.post("/v1/reports", body=AccountReportCreate, status=201,
           errors=[E.NOT_FOUND, E.INVALID_REQUEST, E.CONFLICT, E.RATE_LIMITED])
-async def report_account(ctx: Ctx[AccountReportCreate, None]) -> dict[str, Any]:
+async def report_account(ctx: Ctx[Services, AccountReportCreate, None]) -> dict[str, Any]:
     """Report an account to the platform's operators (anyone signed in)."""
     async with ctx.services.db.session() as session:
         item = await reports.create(session, ctx.user.id, ctx.body.target.type, ctx.body.target.id, ctx.body.reason)
@@ -138,14 +134,14 @@ async def report_account(ctx: Ctx[AccountReportCreate, None]) -> dict[str, Any]:
 
 
 @api.get("/v1/me/account-reports", query=ModerationPage, errors=[E.INVALID_REQUEST])
-async def my_account_reports(ctx: Ctx[None, ModerationPage]) -> dict[str, Any]:
+async def my_account_reports(ctx: Ctx[Services, None, ModerationPage]) -> dict[str, Any]:
     """Account reports you filed, newest first, with the operators' answers."""
     async with ctx.services.db.session() as session:
         return await reports.list_mine(session, ctx.user.id, ctx.query.cursor, ctx.query.limit)
 
 
 @api.get("/v1/admin/reports", query=StatusPage, errors=[*OPERATOR, E.INVALID_REQUEST])
-async def list_account_reports(ctx: Ctx[None, StatusPage]) -> dict[str, Any]:
+async def list_account_reports(ctx: Ctx[Services, None, StatusPage]) -> dict[str, Any]:
     """Account reports newest first (operators); `status=open` (default), `resolved` or `all`."""
     status = _status(ctx.query, reports.STATUSES, "open")
     async with ctx.services.db.session() as session:
@@ -155,7 +151,7 @@ async def list_account_reports(ctx: Ctx[None, StatusPage]) -> dict[str, Any]:
 
 
 @api.post("/v1/admin/reports/{rid}/resolve", body=ResolveBody, errors=[*OPERATOR, E.NOT_FOUND, E.CONFLICT])
-async def resolve_account_report(ctx: Ctx[ResolveBody, None]) -> dict[str, Any]:
+async def resolve_account_report(ctx: Ctx[Services, ResolveBody, None]) -> dict[str, Any]:
     """Answer an account report (operators); the reporter reads it at /v1/me/account-reports."""
     async with ctx.services.db.session() as session:
         item = await reports.resolve(
@@ -169,7 +165,7 @@ async def resolve_account_report(ctx: Ctx[ResolveBody, None]) -> dict[str, Any]:
 
 @api.post("/v1/admin/users/{uid}/suspend", body=SuspendBody, status=201,
           errors=[*OPERATOR, E.NOT_FOUND, E.INVALID_REQUEST])
-async def suspend_account(ctx: Ctx[SuspendBody, None]) -> dict[str, Any]:
+async def suspend_account(ctx: Ctx[Services, SuspendBody, None]) -> dict[str, Any]:
     """Suspend an account platform-wide (operators): every write refused with `suspended` until
     it ends; the user is told and their connections close (4003). Logged and appealable."""
     uid = path_id(ctx, "uid", "user")
@@ -184,7 +180,7 @@ async def suspend_account(ctx: Ctx[SuspendBody, None]) -> dict[str, Any]:
 
 @api.post("/v1/admin/users/{uid}/unsuspend", body=UnsuspendBody, status=201,
           errors=[*OPERATOR, E.NOT_FOUND, E.CONFLICT])
-async def unsuspend_account(ctx: Ctx[UnsuspendBody, None]) -> dict[str, Any]:
+async def unsuspend_account(ctx: Ctx[Services, UnsuspendBody, None]) -> dict[str, Any]:
     """Lift a suspension in force (operators); 409 `conflict` when there is none."""
     uid = path_id(ctx, "uid", "user")
     async with ctx.services.db.session() as session:
@@ -197,7 +193,7 @@ async def unsuspend_account(ctx: Ctx[UnsuspendBody, None]) -> dict[str, Any]:
 
 
 @api.get("/v1/admin/log", query=LogPage, errors=[*OPERATOR, E.INVALID_REQUEST])
-async def platform_log(ctx: Ctx[None, LogPage]) -> dict[str, Any]:
+async def platform_log(ctx: Ctx[Services, None, LogPage]) -> dict[str, Any]:
     """Suspensions and their liftings, newest first (operators), optionally about one `user_id`."""
     async with ctx.services.db.session() as session:
         return await suspensions.log(
@@ -206,7 +202,7 @@ async def platform_log(ctx: Ctx[None, LogPage]) -> dict[str, Any]:
 
 
 @api.get("/v1/admin/appeals", query=StatusPage, errors=[*OPERATOR, E.INVALID_REQUEST])
-async def list_platform_appeals(ctx: Ctx[None, StatusPage]) -> dict[str, Any]:
+async def list_platform_appeals(ctx: Ctx[Services, None, StatusPage]) -> dict[str, Any]:
     """Appeals against suspensions, newest first (operators); `status=pending` (default),
     `upheld`, `overturned` or `all`."""
     status = _status(ctx.query, ("pending", *suspensions.DECISIONS), "pending")
@@ -217,7 +213,7 @@ async def list_platform_appeals(ctx: Ctx[None, StatusPage]) -> dict[str, Any]:
 
 
 @api.post("/v1/admin/appeals/{apid}/decide", body=DecideBody, errors=[*OPERATOR, E.NOT_FOUND, E.CONFLICT])
-async def decide_platform_appeal(ctx: Ctx[DecideBody, None]) -> dict[str, Any]:
+async def decide_platform_appeal(ctx: Ctx[Services, DecideBody, None]) -> dict[str, Any]:
     """Uphold or overturn an appeal against a suspension (operators); overturning lifts it."""
     async with ctx.services.db.session() as session:
         out, lifting = await suspensions.decide(
@@ -231,7 +227,7 @@ async def decide_platform_appeal(ctx: Ctx[DecideBody, None]) -> dict[str, Any]:
 
 
 @api.get("/v1/admin/operators", errors=OPERATOR)
-async def list_operators(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def list_operators(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """Every platform operator and where the right comes from (`setting` or `database`)."""
     async with ctx.services.db.session() as session:
         await operators.require_operator(session, ctx.services.settings, ctx.user.id)
@@ -239,7 +235,7 @@ async def list_operators(ctx: Ctx[None, None]) -> dict[str, Any]:
 
 
 @api.get("/v1/me/account")
-async def my_account(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def my_account(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """Whether you are a platform operator, and your suspension if one is in force (with its
     `action_id` to appeal and the appeal's answer)."""
     async with ctx.services.db.session() as session:
@@ -259,35 +255,5 @@ async def announce(services: Services, action: PlatformAction) -> None:
     await services.events.emit("platform.action", payload)
     if action.action == suspensions.SUSPEND:
         await revoke_access(services.events, user_id=action.user_id, reason="suspended", recheck=False)
+    # Then (the live service hears this) their lives end and they leave every stage.
     await services.events.emit("moderation.notice", payload)
-    if action.action == suspensions.SUSPEND:
-        await _stop_live_activity(services, action.user_id)
-
-
-async def _stop_live_activity(services: Services, user_id: str) -> None:
-    lives = services.components.get("lives")
-    if lives is None:
-        return
-    async with services.db.session() as session:
-        hosting = (await session.execute(select(Live.id).where(Live.live_host == user_id))).scalars().all()
-        seated = (
-            await session.execute(
-                select(StageSeat.live_id).join(Live, Live.id == StageSeat.live_id)
-                .where(StageSeat.user_id == user_id, Live.status == LIVE)
-            )
-        ).scalars().all()
-    for lid in hosting:
-        try:
-            await lives.end(lid, None, reason="host_suspended")
-        except ApiError as exc:
-            if exc.code is not E.CONFLICT:  # ended meanwhile
-                raise
-    for lid in seated:
-        try:  # leaving the stage as themselves: the same path as a guest who steps down
-            await lives.stage_action(lid, Principal(id=user_id, name=user_id), "remove")
-        except ApiError as exc:
-            log.info("taking %s off the stage of %s: %s", user_id, lid, exc.message)
-
-
-async def start(services: Services) -> None:
-    services.write_guards.append(SuspensionGuard(services.db))

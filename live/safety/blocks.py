@@ -7,7 +7,7 @@ blocked them (their export leaves out other people's blocks, see `live.safety.mo
 
 These functions run inside the caller's session; after a change the HTTP handler emits the
 `block.changed` event {blocker_id, blocked_id, blocked}, which the gateway carries to every node
-so the blocker's open connections filter at once (`live.safety.realtime`).
+so the blocker's open connections filter at once (`live.signaling.safety`).
 """
 
 from __future__ import annotations
@@ -117,3 +117,32 @@ async def list_blocks(session: AsyncSession, blocker_id: str, cursor: str | None
         last_block = page[-1][0]
         nxt = cursors.encode(last_block.created_at.isoformat(), last_block.blocked_id)
     return {"items": [view(b, name) for b, name in page], "next_cursor": nxt}
+
+
+NO_BLOCKS: frozenset[str] = frozenset()
+
+
+def without_blocked(messages: list[dict[str, Any]], blocked: frozenset[str]) -> list[dict[str, Any]]:
+    """`messages` (chat.message events) without those written by someone in `blocked`."""
+    if not blocked:
+        return messages
+    return [m for m in messages if author_of(m) not in blocked]
+
+
+def author_of(message: dict[str, Any]) -> str | None:
+    """Who wrote a chat message event (its `user.id`)."""
+    user = message.get("user")
+    return user.get("id") if isinstance(user, dict) else None
+
+
+def join_reply_without_blocked(data: dict[str, Any], blocked: frozenset[str]) -> dict[str, Any]:
+    """A join reply without the history (and pinned message) written by people in `blocked`."""
+    if not blocked:
+        return data
+    if data.get("history"):
+        data = {**data, "history": without_blocked(list(data["history"]), blocked)}
+    state = data.get("state")
+    if isinstance(state, dict) and isinstance(state.get("pinned"), dict):
+        if author_of(state["pinned"]) in blocked:  # a pinned message is chat too
+            data = {**data, "state": {**state, "pinned": None}}
+    return data

@@ -4,7 +4,7 @@ A suspension is logged (`platform_actions`, the platform's log), told to the use
 `moderation.notice` event with `scope: "platform"`, then their WebSockets close with 4003), and
 appealable once (`POST /v1/moderation/{aid}/appeal`, decided by operators). Until it ends, every
 write is refused with 403 `suspended` (with `until`): every HTTP method but GET (`live.safety.guard`)
-and every WebSocket request that writes (`live.safety.realtime`). Reading stays open: a suspended
+and every WebSocket request that writes (`live.signaling.safety`). Reading stays open: a suspended
 member still reads their communities, can appeal, export or erase their account, and block people.
 
 Like community sanctions, the state is one row per account (`suspensions`) whose `until` is

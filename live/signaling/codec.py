@@ -11,37 +11,24 @@ everything past the codec may trust field types. Every way a frame can be wrong 
     ├── UnknownType             `type` names no client message
     └── BadFields               fields missing or of the wrong type (`fields` says which)
 
-Encoding never fails for the server's own messages. A batch of already-encoded messages becomes
-one frame by concatenation (a JSON array, or a MessagePack array header + the parts), so a fan-out
-encodes each event once per node and batches per connection without re-encoding.
+Encoding the server's own messages (which never fails) and framing them once for many sockets
+is `live.frames`'s; `encode` and `decode_server_frame` here are what a client does.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
-import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgpack
 
 from live.errors import ErrorCode, LiveError
+from live.frames import JSON, MSGPACK, Encoding, encode_one, join
+from live.room_id import RoomId
 
-MSGPACK = "live.v1.msgpack"
-JSON = "live.v1.json"
-
-
-class Encoding(str, enum.Enum):
-    """A wire encoding; the value is its WebSocket subprotocol."""
-
-    JSON = JSON
-    MSGPACK = MSGPACK
-
-    @property
-    def binary(self) -> bool:
-        return self is Encoding.MSGPACK
+__all__ = ["JSON", "MSGPACK", "Encoding", "encode_one"]
 
 
 def negotiate(offered: Sequence[str]) -> tuple[Encoding, str | None]:
@@ -102,7 +89,6 @@ class BadFields(FrameError):
 
 # -- field schemas -----------------------------------------------------------------------------
 
-ROOM_KINDS = ("live", "group", "community")
 MAX_ID = 64
 
 
@@ -112,6 +98,8 @@ class Field:
 
     check: Callable[[Any], str | None]
     required: bool = True
+    # Turns a checked value into its type (a room's name into a `RoomId`): parsed once, here.
+    parse: Callable[[Any], Any] | None = None
 
 
 def _string(max_len: int, *, min_len: int = 1) -> Callable[[Any], str | None]:
@@ -128,9 +116,10 @@ def _string(max_len: int, *, min_len: int = 1) -> Callable[[Any], str | None]:
 def _room(value: Any) -> str | None:
     if not isinstance(value, str):
         return "must be a string"
-    kind, sep, ident = value.partition(":")
-    if not sep or kind not in ROOM_KINDS or not 1 <= len(ident) <= MAX_ID:
-        return "must be live:{id}, group:{id} or community:{id}"
+    try:
+        RoomId.parse(value)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
@@ -174,7 +163,7 @@ def _ref(value: Any) -> str | None:
     return None
 
 
-ROOM = Field(_room)
+ROOM = Field(_room, parse=RoomId.parse)
 _USER = Field(_string(MAX_ID), required=False)
 
 SCHEMAS: dict[str, dict[str, Field]] = {
@@ -225,6 +214,8 @@ def decode(frame: bytes | str, encoding: Encoding) -> dict[str, Any]:
         problem = field.check(value)
         if problem is not None:
             problems[name] = problem
+        elif field.parse is not None:
+            raw[name] = field.parse(value)
     if problems:
         raise BadFields(f"invalid {kind}: " + ", ".join(sorted(problems)), ref=ref, fields=problems)
     return raw
@@ -251,41 +242,14 @@ def _parse(frame: bytes | str, encoding: Encoding) -> Any:
         raise NotDecodable("not JSON") from None
 
 
-# -- encoding ----------------------------------------------------------------------------------
-
-
-def encode_one(message: dict[str, Any], encoding: Encoding) -> bytes:
-    """One message in `encoding`, as bytes (UTF-8 for JSON), ready to batch or send."""
-    if encoding is Encoding.MSGPACK:
-        return msgpack.packb(message, use_bin_type=True)
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str).encode()
-
-
-def batch(parts: Sequence[bytes], encoding: Encoding) -> bytes | str:
-    """One frame holding `parts` (each from `encode_one`): the message itself, or an array.
-
-    Returns str for JSON (a text frame) and bytes for MessagePack (a binary frame).
-    """
-    if encoding is Encoding.MSGPACK:
-        if len(parts) == 1:
-            return parts[0]
-        return _array_header(len(parts)) + b"".join(parts)
-    if len(parts) == 1:
-        return parts[0].decode()
-    return "[" + b",".join(parts).decode() + "]"
+# -- encoding (clients) -------------------------------------------------------------------------
 
 
 def encode(messages: Sequence[dict[str, Any]], encoding: Encoding) -> bytes | str:
-    """A frame of one or more messages (a convenience over `encode_one` + `batch`)."""
-    return batch([encode_one(m, encoding) for m in messages], encoding)
-
-
-def _array_header(n: int) -> bytes:
-    if n < 16:
-        return bytes([0x90 | n])
-    if n < 1 << 16:
-        return b"\xdc" + struct.pack(">H", n)
-    return b"\xdd" + struct.pack(">I", n)
+    """A frame of one or more messages as a client library sends it: str for JSON (a text
+    frame), bytes for MessagePack (a binary frame)."""
+    payload = join([encode_one(m, encoding) for m in messages], encoding)
+    return payload if encoding.binary else payload.decode()
 
 
 def decode_server_frame(frame: bytes | str) -> list[dict[str, Any]]:

@@ -11,12 +11,16 @@ connection costs memory per task, and fan-out costs CPU per task switch):
   puts the bytes in the byte-capped `Outbox`;
 - the node's `Flusher` then writes every connection's queued messages at once, one frame each,
   once per event-loop iteration, through the server's synchronous write (`live.signaling.wire`):
-  no task switch per recipient;
+  no task switch per recipient, and a connection whose backlog is one batch alone gets that
+  batch's ready-made frame, the same bytes as every other such connection (`live.frames`);
 - a writer task exists only while a connection has a backlog the socket cannot take now (the
   transport paused for backpressure), to send the close frame, or under a server without the
   synchronous write; it awaits each frame and ends when the backlog is gone;
 - the gateway's once-a-second ticker sends the `ping` message to connections idle for a
   heartbeat (`keepalive`), so idle connections hold no timer of their own.
+
+It is given what it needs (the node's flusher, its limits, and `perform`: the gateway's request
+router) and knows nothing else of the gateway.
 """
 
 from __future__ import annotations
@@ -26,14 +30,17 @@ import contextlib
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.websockets import WebSocket
 
+from live import frames
 from live.auth.tokens import Principal
+from live.frames import Batch
+from live.room_id import RoomId
 from live.rooms import metrics
 from live.rooms.access import RoomAccess
-from live.signaling import codec
 from live.signaling.outbox import Outbox
 from live.signaling.session import (
     CLOSE_SERVER_ERROR,
@@ -46,10 +53,8 @@ from live.signaling.session import (
     Request,
     Session,
 )
+from live.signaling.flusher import Flusher
 from live.signaling.wire import SendNow
-
-if TYPE_CHECKING:
-    from live.signaling.gateway import Gateway
 
 log = logging.getLogger("live.signaling.connection")
 
@@ -66,93 +71,44 @@ class Seat:
     epoch: Any = None
     last_seq: int = 0
     # Events that arrive while the join is in flight: delivered after its reply.
-    pending: list[tuple[int | None, bytes, float]] | None = dataclasses.field(default_factory=list)
+    pending: list[tuple[Batch, float]] | None = dataclasses.field(default_factory=list)
     ready: bool = False
     present: bool = False  # counted in the room's presence (taken back when it leaves)
     held_bytes: int = 0  # what `pending` holds: counted with the outbox against its cap
 
 
-class Flusher:
-    """Writes what deliveries queued, for all marked connections at once, once per loop iteration.
-
-    A delivery marks its connection (once until flushed); the first mark of an iteration
-    schedules one callback that writes each marked connection's whole outbox as one frame. A
-    room event reaching 1,000 connections costs 1,000 synchronous writes and one callback,
-    instead of 1,000 task wake-ups.
-
-    While messages keep coming, flushes are at least `interval` seconds apart (the node's
-    `LIVE_WRITE_INTERVAL_MS`): a mark that comes sooner after the last flush waits for the rest
-    of the interval, and what arrives meanwhile goes out in the same frames. The write syscall is
-    most of a delivery's cost, so a room at 100 messages a second costs a few writes per member
-    instead of 100, for at most one interval of added latency; a mark after a quiet spell is
-    flushed at once, so a node that is not busy adds none.
-    """
-
-    __slots__ = ("interval", "_marked", "_scheduled", "_last")
-
-    def __init__(self, interval: float = 0.0) -> None:
-        self.interval = interval
-        self._marked: list[Connection] = []
-        self._scheduled = False
-        self._last = float("-inf")  # loop time the last flush started
-
-    def mark(self, conn: Connection) -> None:
-        self._marked.append(conn)
-        if not self._scheduled:
-            self._scheduled = True
-            loop = asyncio.get_running_loop()
-            due = self._last + self.interval
-            if due > loop.time():
-                loop.call_at(due, self.flush)
-            else:
-                loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        marked, self._marked = self._marked, []
-        loop_now = asyncio.get_running_loop().time()
-        self._last = loop_now
-        now = time.time()
-        messages = frames = 0
-        for conn in marked:
-            try:
-                m, f = conn.flush_now(now, loop_now)
-            except Exception:
-                log.exception("flushing a connection of %s failed", conn.user_id)
-                conn.abort(CLOSE_SERVER_ERROR, "server error")
-                continue
-            messages += m
-            frames += f
-        if frames:
-            metrics.MESSAGES_OUT.inc(messages)
-            metrics.FRAMES_OUT.inc(frames)
+Perform = Callable[["Connection", Request], Awaitable[list[Effect]]]
 
 
 class Connection:
     # Slots: 10,000 connections on a node; a __dict__ each would be 10 MB of nothing.
-    __slots__ = ("ws", "gateway", "session", "user", "user_id", "encoding", "outbox", "heartbeat", "seats",
+    __slots__ = ("ws", "flusher", "perform", "session", "user", "user_id", "encoding", "outbox", "heartbeat", "seats",
                  "blocked", "suspended_until",
-                 "close_code", "_send_now", "_marked", "_flush_then_close", "_closed", "_writer", "_side_tasks",
+                 "close_code", "_send_now", "_marked", "_held", "_flush_then_close", "_closed", "_writer", "_side_tasks",
                  "_main", "_reading", "_reader_stopped", "_last_sent", "__weakref__")
 
-    def __init__(self, websocket: WebSocket, gateway: Gateway, session: Session,
-                 send_now: SendNow | None = None) -> None:
+    def __init__(self, websocket: WebSocket, session: Session, *, perform: Perform, flusher: Flusher,
+                 send_queue_bytes: int, heartbeat: float, send_now: SendNow | None = None) -> None:
         self.ws = websocket
-        self.gateway = gateway
+        self.flusher = flusher
+        self.perform = perform  # what a client request does (the gateway's router)
         self.session = session
         self.user: Principal = session.user
         self.user_id = session.user.id
         self.encoding = session.encoding
-        self.outbox = Outbox(gateway.settings.send_queue_bytes)
-        self.heartbeat = gateway.settings.heartbeat_seconds
-        self.seats: dict[str, Seat] = {}
-        # Set by `live.safety.realtime`: whose chat this user blocked (the hub leaves it out), and
+        self.outbox = Outbox(send_queue_bytes)
+        self.heartbeat = heartbeat
+        self.seats: dict[RoomId, Seat] = {}
+        # Set by `live.signaling.safety`: whose chat this user blocked (the hub leaves it out), and
         # when their account's suspension ends (epoch seconds, inf: until lifted; None: not suspended).
         self.blocked: frozenset[str] = frozenset()
         self.suspended_until: float | None = None
         self.close_code: int | None = None
         self._send_now = send_now  # the server's synchronous write, when it offers one
         self._marked = False  # waiting in the flusher
+        # Until `open()`: messages are queued but not written, so that the client's `welcome` is
+        # not read before the node routes this user's events (a client may act on it at once).
+        self._held = True
         self._flush_then_close: tuple[int, str] | None = None
         self._closed: asyncio.Event | None = None  # made when a close is under way
         self._writer: asyncio.Task[None] | None = None
@@ -164,7 +120,8 @@ class Connection:
 
     # -- delivery (called by the hub and the gateway; never awaits) ---------------------------
 
-    def deliver(self, room: str | None, seq: int | None, part: bytes, origin: float) -> None:
+    def deliver(self, room: RoomId | None, batch: Batch, origin: float) -> None:
+        """Queue `batch` (in this connection's encoding), less the chat messages it already has."""
         if self.close_code is not None:
             return
         if room is not None:
@@ -172,62 +129,96 @@ class Connection:
             if seat is None:
                 return
             if seat.pending is not None:
-                seat.held_bytes += len(part)
+                seat.held_bytes += len(batch)
                 if seat.held_bytes + self.outbox.queued_bytes + self.outbox.inflight_bytes > self.outbox.cap_bytes:
                     # A join that takes long in a busy room: what waits for it counts like a backlog.
                     metrics.SLOW_CONSUMERS.inc()
                     self.abort(CLOSE_TOO_SLOW, "too slow: events held during a join over the limit")
                     return
-                seat.pending.append((seq, part, origin))
+                seat.pending.append((batch, origin))
                 return
+            if batch.first_seq is not None and batch.last_seq is not None and batch.first_seq > seat.last_seq:
+                seat.last_seq = batch.last_seq  # none of it here yet: the whole (shared) batch
+            elif not batch.ordered or batch.last_seq is not None:
+                fresh = self._unseen(seat, batch)
+                if not fresh:
+                    return
+                if len(fresh) < batch.count:
+                    batch = batch.subset(fresh)
+        self._put(batch, origin)
+
+    @staticmethod
+    def _unseen(seat: Seat, batch: Batch) -> list[int]:
+        """The indices of `batch` this seat has not had (by chat seq, in order); moves its seq."""
+        fresh = []
+        for i, seq in enumerate(batch.seqs):
             if seq is not None:
                 if seq <= seat.last_seq:
-                    return
+                    continue
                 seat.last_seq = seq
-        self._put(part, origin)
+            fresh.append(i)
+        return fresh
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue one message of our own (a reply, a notice)."""
         if self.close_code is None:
-            self._put(codec.encode_one(message, self.encoding), time.time())
+            self._put(Batch(self.encoding, [frames.encode_one(message, self.encoding)]), time.time())
 
-    def _put(self, part: bytes, origin: float) -> None:
+    def _put(self, part: Batch, origin: float) -> None:
         if not self.outbox.put(part, origin):
             metrics.SLOW_CONSUMERS.inc()
             log.info("closing a slow connection of %s (backlog over %d bytes)",
                      self.user_id, self.outbox.cap_bytes)
             self.abort(CLOSE_TOO_SLOW, "too slow: outgoing backlog over the limit")
-        elif self._writer is None and not self._marked:
-            if self._send_now is not None:
-                self._marked = True
-                self.gateway.flusher.mark(self)
-            else:
-                self._start_writer()
+        elif self._writer is None and not self._marked and not self._held:
+            self._schedule()
 
-    def flush_now(self, now: float, loop_now: float) -> tuple[int, int]:
-        """Write the outbox now, one frame per batch (the flusher); (messages, frames) written.
+    def open(self) -> None:
+        """Start writing what was queued (the `welcome` first): the node now routes our events."""
+        self._held = False
+        if len(self.outbox) and self._writer is None and not self._marked and self.close_code is None:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self._send_now is not None:
+            self._marked = True
+            self.flusher.mark(self)
+        else:
+            self._start_writer()
+
+    def flush_now(self, now: float, loop_now: float) -> tuple[int, int, float]:
+        """Write the outbox now, one frame per batch (the flusher): the messages and frames
+        written, and when the oldest of them was published (`now` if none).
 
         What the socket cannot take now goes to a writer task, in order.
         """
         self._marked = False
         if self._writer is not None or self._send_now is None:
-            return 0, 0  # a writer owns the sending side until the backlog is gone
-        messages = frames = 0
+            return 0, 0, now  # a writer owns the sending side until the backlog is gone
+        messages = written = 0
+        oldest = now
         while len(self.outbox):
             items = self.outbox.take()
             if not items:
                 break
-            frame = codec.batch([p for p, _ in items], self.encoding)
-            if not self._send_now(frame):
+            if len(items) == 1:
+                wire = items[0][0].wire()  # the batch's own frame: shared with its other recipients
+            else:
+                wire = frames.frame(self._payload(items), self.encoding)
+            if not self._send_now(wire):
                 self._start_writer(items)
                 break
             self.outbox.release(sum(len(p) for p, _ in items))
-            metrics.FANOUT_LAG.observe(max(0.0, now - items[0][1]))
-            messages += len(items)
-            frames += 1
-        if frames:
+            oldest = min(oldest, items[0][1])
+            messages += sum(p.count for p, _ in items)
+            written += 1
+        if written:
             self._last_sent = loop_now
-        return messages, frames
+        return messages, written, oldest
+
+    def _payload(self, items: list[tuple[Batch, float]]) -> bytes:
+        """One frame's payload holding every message of `items`."""
+        return frames.join([part for batch, _ in items for part in batch.parts], self.encoding)
 
     def keepalive(self, loop_now: float) -> None:
         """Send a `ping` message if nothing went out for a heartbeat (the gateway's ticker)."""
@@ -242,8 +233,8 @@ class Connection:
             return
         seat.epoch, seat.last_seq = epoch, seq
         held, seat.pending, seat.held_bytes = seat.pending or [], None, 0
-        for held_seq, part, origin in held:
-            self.deliver(room, held_seq, part, origin)
+        for batch, origin in held:
+            self.deliver(room, batch, origin)
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -359,18 +350,18 @@ class Connection:
                     await self._perform(effect)
 
     async def _perform(self, request: Request) -> None:
-        effects = await self.gateway.handle(self, request)
+        effects = await self.perform(self, request)
         await self.apply(effects)
         if request.type == "room.join" and request.room is not None:
             seat = self.seats.get(request.room)
             if seat is not None and seat.pending is not None and seat.ready:
                 self.finish_join(request.room, seat.epoch, seat.last_seq)
 
-    def _start_writer(self, first: list[tuple[bytes, float]] | None = None) -> None:
+    def _start_writer(self, first: list[tuple[Batch, float]] | None = None) -> None:
         if self._writer is None:
             self._writer = asyncio.create_task(self._write(first), name="ws-writer")
 
-    async def _write(self, first: list[tuple[bytes, float]] | None) -> None:
+    async def _write(self, first: list[tuple[Batch, float]] | None) -> None:
         """Write the backlog frame by frame, awaiting the socket; then the close, if one is due.
 
         With the synchronous write it ends once the outbox is empty (deliveries go back to the
@@ -403,16 +394,16 @@ class Connection:
             if self._writer is asyncio.current_task():
                 self._writer = None
 
-    async def _write_frame(self, items: list[tuple[bytes, float]]) -> None:
+    async def _write_frame(self, items: list[tuple[Batch, float]]) -> None:
         size = sum(len(p) for p, _ in items)
-        frame = codec.batch([p for p, _ in items], self.encoding)
-        if isinstance(frame, bytes):
-            await self.ws.send({"type": "websocket.send", "bytes": frame})
-        else:
-            await self.ws.send({"type": "websocket.send", "text": frame})
+        payload = self._payload(items)
+        if self.encoding.binary:
+            await self.ws.send({"type": "websocket.send", "bytes": payload})
+        else:  # ASGI carries a text frame as str: the one decode, on this slow path only
+            await self.ws.send({"type": "websocket.send", "text": payload.decode()})
         self.outbox.release(size)
         now = time.time()
         metrics.FANOUT_LAG.observe(max(0.0, now - items[0][1]))
-        metrics.MESSAGES_OUT.inc(len(items))
+        metrics.MESSAGES_OUT.inc(sum(p.count for p, _ in items))
         metrics.FRAMES_OUT.inc()
         self._last_sent = asyncio.get_running_loop().time()

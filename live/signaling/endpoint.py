@@ -1,4 +1,4 @@
-"""The WebSocket endpoint `/v1/ws?token=` and the gateway component's start/stop.
+"""The WebSocket endpoint `/v1/ws?token=`, and how uvicorn serves it.
 
 The token is checked after the handshake is accepted, so a client with a bad token sees the
 close code (4001) rather than a failed handshake. Uvicorn's own limits are set from the settings
@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from live.auth.tokens import verify
+from live.auth.users import UserDirectory
 from live.config import Settings
 from live.errors import ApiError
 from live.signaling import codec
@@ -52,10 +53,21 @@ def uvicorn_ws_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+class GatewayServices(Protocol):
+    """What the endpoint needs of the node."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def users(self) -> UserDirectory: ...
+    @property
+    def gateway(self) -> Gateway: ...
+
+
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    services = websocket.app.state.services
-    settings: Settings = services.settings
-    gateway: Gateway = services.components["gateway"]
+    services: GatewayServices = websocket.app.state.services
+    settings = services.settings
+    gateway = services.gateway
     encoding, subprotocol = codec.negotiate(websocket.scope.get("subprotocols") or [])
     try:
         principal = verify(
@@ -75,9 +87,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     session = Session(new_id(), principal, encoding=encoding, max_frame_bytes=settings.max_frame_bytes,
                       limits=gateway.limits)
-    conn = Connection(websocket, gateway, session, send_now=send_now_of(websocket.scope))
+    conn = Connection(websocket, session, perform=gateway.requests.perform, flusher=gateway.flusher,
+                      send_queue_bytes=settings.send_queue_bytes, heartbeat=settings.heartbeat_seconds,
+                      send_now=send_now_of(websocket.scope))
     # `welcome` is queued first, before the connection is registered: from then on events for the
-    # user (a notification, a moderation notice) may arrive, and the server speaks first.
+    # user (a notification, a moderation notice) may arrive, and the server speaks first. It is
+    # written only once the node routes this user's events (`open`): a client that has its welcome
+    # misses nothing sent to it afterwards, from any node.
     conn.send(session.welcome(settings.heartbeat_seconds, settings.ice_servers))
     try:
         await gateway.connect(conn)
@@ -85,6 +101,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         log.warning("websocket: registering a connection failed (%s)", exc)
         await websocket.close(CLOSE_SERVER_ERROR, "unavailable; retry")
         return
+    conn.open()
     try:
         await conn.run()
     except Exception:
@@ -113,12 +130,7 @@ OPENAPI_EXTRA: dict[str, Any] = {
 }
 
 
-def websocket_routes() -> list[WebSocketRoute]:
-    return [WebSocketRoute("/v1/ws", websocket_endpoint)]
-
-
-def middleware() -> list[Middleware]:
-    return [Middleware(DirectWebSocket)]
+ROUTE = WebSocketRoute("/v1/ws", websocket_endpoint)
 
 
 class DirectWebSocket:
@@ -141,15 +153,4 @@ class DirectWebSocket:
             await self.app(scope, receive, send)
 
 
-async def start(services: Any) -> None:
-    gateway = Gateway(services)
-    await gateway.start()
-    services.components["gateway"] = gateway
-    services.components["presence"] = gateway.presence
-
-
-async def stop(services: Any) -> None:
-    gateway = services.components.pop("gateway", None)
-    services.components.pop("presence", None)
-    if gateway is not None:
-        await gateway.stop()
+MIDDLEWARE = Middleware(DirectWebSocket)

@@ -1,8 +1,9 @@
 """A connection's outgoing queue, capped in bytes (not messages: one 60 KiB message is not one
 100-byte message).
 
-Producers `put` encoded messages without awaiting; the connection's writer `take`s everything
-queued and writes it as one frame. Bytes taken but not yet written still count (`release` after
+Producers `put` batches of encoded messages (`live.frames.Batch`) without awaiting; the flusher
+or the connection's writer `take`s everything queued and writes it as one frame (a batch queued
+alone goes out as its shared, ready-made frame). Bytes taken but not yet written still count (`release` after
 the write), so the cap bounds what the server holds for this client however the writer is doing.
 Past the cap `put` returns False and the connection is closed (4008): the slow client is dropped,
 nobody else waits for it.
@@ -11,6 +12,8 @@ nobody else waits for it.
 from __future__ import annotations
 
 import asyncio
+
+from live.frames import Batch
 
 # One frame carries at most this much (a long backlog goes out as several frames).
 MAX_BATCH_BYTES = 256 * 1024
@@ -24,7 +27,7 @@ class Outbox:
         self.cap_bytes = cap_bytes
         # A list, not a deque: an empty list costs 56 bytes, an empty deque over 600, and most
         # outboxes are empty most of the time (10,000 idle connections hold 10,000 of them).
-        self._parts: list[tuple[bytes, float]] = []
+        self._parts: list[tuple[Batch, float]] = []
         self.queued_bytes = 0
         self.inflight_bytes = 0
         self.overflowed = False
@@ -39,8 +42,8 @@ class Outbox:
                 self._wake.set()
         return self._wake
 
-    def put(self, part: bytes, origin: float) -> bool:
-        """Queue one encoded message (`origin`: when it was published); False past the cap."""
+    def put(self, part: Batch, origin: float) -> bool:
+        """Queue encoded messages (`origin`: when the oldest was published); False past the cap."""
         if self.overflowed:
             return False
         size = len(part)
@@ -57,19 +60,20 @@ class Outbox:
             self._wake.set()
         return True
 
-    def take(self) -> list[tuple[bytes, float]]:
+    def take(self) -> list[tuple[Batch, float]]:
         """Everything queued, up to one frame's worth; the caller `release`s it once written."""
         parts = self._parts
         if len(parts) == 1 or (len(parts) <= MAX_BATCH_MESSAGES and self.queued_bytes <= MAX_BATCH_BYTES):
             out, self._parts = parts, []  # the usual case: everything queued fits one frame
             size = self.queued_bytes
         else:
-            size = n = 0
-            while n < len(parts) and n < MAX_BATCH_MESSAGES:
-                length = len(parts[n][0])
-                if n and size + length > MAX_BATCH_BYTES:
+            size = n = messages = 0
+            while n < len(parts):
+                length, count = len(parts[n][0]), parts[n][0].count
+                if n and (size + length > MAX_BATCH_BYTES or messages + count > MAX_BATCH_MESSAGES):
                     break
                 size += length
+                messages += count
                 n += 1
             out = parts[:n]
             del parts[:n]

@@ -18,8 +18,8 @@ now (`not_found`, `not_member`, `forbidden`, `banned`).
 Two ways a revocation could be missed, and what closes them:
 
 - a join decided just before the commit and finishing after the event was handled: every event
-  handled bumps `generation`; a join that sees it moved while it was being decided decides again
-  (`Gateway._join`);
+  handled bumps the rooms' `generation`; a join that sees it moved while it was being decided
+  decides again (`live.signaling.rooms`);
 - a node that lost control messages (its bus reconnected): it re-decides every room of every
   connection it holds (`after_gap`), keeping them when the database cannot answer.
 """
@@ -28,17 +28,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from live.bus import Bus
+from live.chat.service import ChatService
 from live.errors import ApiError, ErrorCode
 from live.rooms import metrics
+from live.rooms.access import RoomChecks
 from live.rooms.channels import encode_event
-from live.rooms.hub import CONTROL_CHANNEL
+from live.rooms.hub import CONTROL_CHANNEL, Hub
 from live.signaling.connection import Connection
+from live.signaling.parts import MediaRequests
+from live.signaling.rooms import RoomSeats
 from live.signaling.session import CLOSE_FORBIDDEN
-
-if TYPE_CHECKING:
-    from live.signaling.gateway import Gateway
+from live.signaling.tasks import Tasks
 
 log = logging.getLogger("live.signaling.revocation")
 
@@ -50,10 +53,18 @@ REPUBLISH_SECONDS = 30.0
 
 
 class Revocations:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-        # Moves whenever this node handles a revocation or a ban/kick: a join in flight compares.
-        self.generation = 0
+    """Taking this node's connections out of rooms they may no longer be in."""
+
+    def __init__(self, *, bus: Bus, hub: Hub, rooms: RoomSeats, checks: RoomChecks, connections: set[Connection],
+                 chat: ChatService, media: MediaRequests, tasks: Tasks) -> None:
+        self.bus = bus
+        self.hub = hub
+        self.rooms = rooms
+        self.checks = checks
+        self.connections = connections
+        self.chat = chat
+        self.media = media
+        self.tasks = tasks
 
     # -- from the domain events to the bus --------------------------------------------------------
 
@@ -67,12 +78,12 @@ class Revocations:
 
     async def _publish(self, event: dict[str, Any]) -> None:
         try:
-            await self.gateway.services.bus.publish(CONTROL_CHANNEL, encode_event(event))
+            await self.bus.publish(CONTROL_CHANNEL, encode_event(event))
         except Exception as exc:  # noqa: BLE001 - the bus is down: enforce here now, others later
             log.warning("publishing %s failed (%s): enforcing it on this node, retrying for the others",
                         event["type"], exc)
             self.heard(event)
-            self.gateway.spawn(self._republish(event))
+            self.tasks.spawn(self._republish(event))
 
     async def _republish(self, event: dict[str, Any]) -> None:
         delay, waited = 0.5, 0.0
@@ -80,7 +91,7 @@ class Revocations:
             await asyncio.sleep(delay)
             waited += delay
             try:
-                await self.gateway.services.bus.publish(CONTROL_CHANNEL, encode_event(event))
+                await self.bus.publish(CONTROL_CHANNEL, encode_event(event))
                 return
             except Exception:  # noqa: BLE001 - still down
                 delay = min(delay * 2, 5.0)
@@ -88,11 +99,11 @@ class Revocations:
 
     def heard(self, event: dict[str, Any]) -> None:
         """A control message from the bus (any node's): act on this node's connections."""
-        self.generation += 1
+        self.rooms.generation += 1
         if event.get("type") == "_revoke":
-            self.gateway.spawn(self.apply(event))
+            self.tasks.spawn(self.apply(event))
         elif event.get("type") == "_moderation":
-            self.gateway.spawn(self.apply_moderation(event))
+            self.tasks.spawn(self.apply_moderation(event))
 
     # -- acting on this node's connections ------------------------------------------------------------
 
@@ -149,11 +160,11 @@ class Revocations:
 
     def after_gap(self) -> None:
         """The control channel had a gap: re-decide every room of every connection here."""
-        self.generation += 1
-        self.gateway.spawn(self._sweep())
+        self.rooms.generation += 1
+        self.tasks.spawn(self._sweep())
 
     async def _sweep(self) -> None:
-        concerned = [(conn, room) for conn in list(self.gateway.connections) for room in list(conn.seats)]
+        concerned = [(conn, room) for conn in list(self.connections) for room in list(conn.seats)]
         if not concerned:
             return
         refused = await self.refused({(room, conn.user_id) for conn, room in concerned}, fail_closed=False)
@@ -174,7 +185,7 @@ class Revocations:
     async def _refused(self, room: str, user_id: str, fail_closed: bool) -> bool:
         for attempt in range(CHECK_ATTEMPTS):
             try:
-                await self.gateway.checks.check(room, user_id)
+                await self.checks.check(room, user_id)
                 return False
             except ApiError as exc:
                 if exc.code in REFUSALS:
@@ -194,19 +205,16 @@ class Revocations:
         if seat is None:
             return
         conn.session.remove_from_room(room)
-        await self.gateway.leave_room(conn, room)
+        await self.rooms.leave(conn, room)
         conn.send({"type": "room.closed", "room": room, "reason": reason})
         metrics.REVOCATIONS.labels(reason).inc()
         if seat.access.kind == "live":
-            self.gateway.spawn(self._stop_media(conn, room))
+            self.tasks.spawn(self._stop_media(conn, room))
 
     async def _stop_media(self, conn: Connection, room: str) -> None:
         """Whatever the connection's user sent or watched in the live stops with the room."""
-        media = self.gateway.services.components.get("media")
-        if media is None:
-            return
         try:
-            await media.stop(room, conn.user, None)
+            await self.media.stop(room, conn.user, None)
         except Exception as exc:  # noqa: BLE001 - no relay, no media there: nothing to stop
             log.debug("stopping %s's media in %s: %s", conn.user_id, room, exc)
 
@@ -214,17 +222,15 @@ class Revocations:
 
     def _connections(self, user_id: str | None) -> list[Connection]:
         if user_id is None:
-            return list(self.gateway.connections)
-        return [c for c in self.gateway.hub.users.get(user_id, ()) if isinstance(c, Connection)]
+            return list(self.connections)
+        return [c for c in self.hub.users.get(user_id, ()) if isinstance(c, Connection)]
 
     def _forget_standing(self, community_id: str, user_id: str) -> None:
         """Chat caches roles and sanctions per node: this node's must not outlive the change."""
-        chat = self.gateway.services.components.get("chat")
-        if chat is not None:
-            try:
-                chat.invalidate(community_id, user_id)
-            except Exception:
-                log.exception("chat.invalidate failed")
+        try:
+            self.chat.invalidate(community_id, user_id)
+        except Exception:
+            log.exception("chat.invalidate failed")
 
 
 def _opt_str(value: Any) -> str | None:

@@ -1,7 +1,8 @@
 """The WebSocket session core: pure, no I/O, no `await` — frames in, effects out.
 
-The adapter (`endpoint.py`) feeds what the client sent (`receive_frame`) and what a service
-answered (`complete` / `fail`), and carries out the returned effects in order:
+The adapter (`live.signaling.connection.Connection`, made for each socket by `endpoint.py`) feeds
+what the client sent (`receive_frame`) and what a service answered (`complete` / `fail`), and
+carries out the returned effects in order:
 
 - `Reply(message)`: send this message to the client (every reply echoes the request's `ref`);
 - `Request(type, message)`: perform this validated client request, then call back;
@@ -29,6 +30,7 @@ from typing import Any
 
 from live.auth.tokens import Principal
 from live.errors import ApiError, ErrorCode, LiveError
+from live.room_id import RoomId
 from live.signaling import codec
 
 # Close codes of the contract (and two of RFC 6455).
@@ -103,8 +105,9 @@ class Request:
         return self.message.get("ref")
 
     @property
-    def room(self) -> str | None:
-        return self.message.get("room")
+    def room(self) -> RoomId | None:
+        room: RoomId | None = self.message.get("room")  # parsed by the codec
+        return room
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -24,12 +24,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from live.bus import Bus, SharedRedis
 from live.rooms import metrics
 from live.rooms.channels import encode_event, user_channel
 from live.signaling.session import CLOSE_FLOODING
 
 if TYPE_CHECKING:
-    from live.bus import Bus
     from live.signaling.connection import Connection
 
 log = logging.getLogger("live.signaling.sockets")
@@ -60,11 +60,11 @@ S = TypeVar("S")
 class SocketLimit(Generic[S]):
     """The sockets of each user, oldest first, on this node (and their count across nodes)."""
 
-    def __init__(self, limit: int, redis: Any = None, prefix: str = "") -> None:
+    def __init__(self, limit: int, shared: SharedRedis | None = None) -> None:
         self.limit = limit
-        self._redis = redis
-        self._prefix = prefix
-        self._script = redis.register_script(_ADMIT) if redis is not None else None
+        self._redis = shared.client if shared is not None else None
+        self._prefix = shared.prefix if shared is not None else ""
+        self._script = self._redis.register_script(_ADMIT) if self._redis is not None else None
         self._local: dict[str, dict[str, S]] = {}  # user -> session id -> socket, oldest first
 
     def _key(self, user_id: str) -> str:

@@ -7,10 +7,12 @@ showed the writer wake-up and the ASGI layers above the socket write taking more
 write itself.
 
 `LiveWebSocketProtocol` is uvicorn's sans-I/O WebSocket protocol plus one method, offered to the
-app as the ASGI extension `scope["extensions"]["live.send_now"]`: write one frame now, without
-awaiting, if the socket can take it (the transport is not paused for backpressure and the
-connection is open); else return False and change nothing, and the caller goes the ASGI way
-(awaiting `send`, which waits for the transport to drain). Under any other server the extension is
+app as the ASGI extension `scope["extensions"]["live.send_now"]`: write one whole frame now, as
+the bytes given (header and payload, from `live.frames`: a frame built once for a room's batch
+is written as the same bytes to every socket), without awaiting, if the socket can take it (the
+transport is not paused for backpressure, the connection is open and has no extension that
+would change the frame, such as compression); else return False and change nothing, and the
+caller goes the ASGI way (awaiting `send`, which waits for the transport to drain). Under any other server the extension is
 absent and connections use their writer task for every frame; behaviour is the same, only slower.
 
 `live serve` selects this protocol (`uvicorn_ws_options`); running the app under plain
@@ -42,7 +44,9 @@ if TYPE_CHECKING:
 
 EXTENSION = "live.send_now"
 
-SendNow = Callable[[bytes | str], bool]
+SendNow = Callable[[bytes], bool]
+
+from websockets.protocol import State
 
 try:
     from uvicorn.protocols.websockets.websockets_sansio_impl import (
@@ -214,24 +218,23 @@ if WebSocketsSansIOProtocol is not None:
                 self.request = self.response = None
                 self.scope["headers"] = []
 
-        def send_now(self, frame: bytes | str) -> bool:
-            """Write one data frame now if the socket can take it; False (nothing done) if not.
+        def send_now(self, frame: bytes) -> bool:
+            """Write one whole data frame (header and payload) now if the socket can take it;
+            False (nothing done) if not.
 
-            The same steps as the protocol's own `websocket.send`, minus the wait for
-            `writable`: callers fall back to that path when this returns False.
+            What the protocol's own `websocket.send` checks, minus the wait for `writable`
+            (callers fall back to that path when this returns False); the frame is written as
+            given, so the connection must have no extension that rewrites frames.
             """
+            conn = self.conn
             if (not self.handshake_complete or self.close_sent or self.disconnected
                     or self.initial_response is not None or not self.writable.is_set()
-                    or self.transport.is_closing()):
+                    or self.transport.is_closing() or conn.state is not State.OPEN or conn.extensions):
                 return False
-            try:
-                if isinstance(frame, bytes):
-                    self.conn.send_binary(frame)
-                else:
-                    self.conn.send_text(frame.encode())
-            except Exception:
-                return False
-            self.transport.write(b"".join(self.conn.data_to_send()))
+            pending = conn.data_to_send()  # (nothing, normally: every call writes what it made)
+            if pending:
+                self.transport.write(b"".join(pending))
+            self.transport.write(frame)
             return True
 
 else:  # pragma: no cover

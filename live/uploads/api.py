@@ -9,10 +9,8 @@ no post took yet is its owner's alone.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -24,17 +22,21 @@ from live.config import Settings
 from live.errors import ApiError, ErrorCode as E, invalid
 from live.http.api import Api, Ctx
 from live.moderation.schemas import path_id
-from live.services import Services
+from live.services import Core
 from live.uploads import service
-from live.uploads.storage import LocalMediaStore
 
 log = logging.getLogger("live.uploads")
 
-api = Api("uploads")
+class UploadServices(Core, Protocol):
+    """What the upload routes need of the node."""
+
+    uploads: service.Uploads
+
+
+api: Api[UploadServices] = Api("uploads")
 
 # Room for the multipart framing around the file (boundaries, part headers, a few fields).
 MULTIPART_OVERHEAD = 64 * 1024
-PURGE_SECONDS = 300.0
 CACHE_SECONDS = 300  # short: a post deleted or a community turned members-only is soon honoured
 
 
@@ -43,14 +45,9 @@ def body_limits(settings: Settings) -> dict[str, int]:
     return {"/v1/uploads": settings.upload_max_bytes + MULTIPART_OVERHEAD}
 
 
-def uploads(ctx: Ctx[Any, Any]) -> service.Uploads:
-    found: service.Uploads = ctx.services.components["uploads"]
-    return found
-
-
 @api.post("/v1/uploads", status=201, content_type="multipart/form-data",
           errors=[E.PAYLOAD_TOO_LARGE, E.UNSUPPORTED_MEDIA_TYPE, E.INVALID_REQUEST, E.CONFLICT])
-async def upload_image(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def upload_image(ctx: Ctx[UploadServices, None, None]) -> dict[str, Any]:
     """Upload an image for a post: multipart/form-data with the file in the field `file`.
 
     JPEG, PNG or WebP (sniffed from the bytes), at most `LIVE_UPLOAD_MAX_BYTES` and 40 megapixels.
@@ -58,7 +55,7 @@ async def upload_image(ctx: Ctx[None, None]) -> dict[str, Any]:
     `{id, url, width, height, thumbnail_url, content_type}`; put the id in a post's `media_ids`.
     """
     data = await _file_of(ctx.request, ctx.services.settings.upload_max_bytes)
-    result = await uploads(ctx).create(ctx.user.id, data)
+    result = await ctx.services.uploads.create(ctx.user.id, data)
     log.info("upload %s by %s (%d bytes in)", result["id"], ctx.user.id, len(data))
     return result
 
@@ -84,27 +81,27 @@ async def _file_of(request: Request, max_bytes: int) -> bytes:
 
 
 @api.delete("/v1/uploads/{uid}", status=204, errors=[E.NOT_FOUND, E.CONFLICT])
-async def delete_upload(ctx: Ctx[None, None]) -> None:
+async def delete_upload(ctx: Ctx[UploadServices, None, None]) -> None:
     """Delete one of your uploads that no post took (images in a post go with the post)."""
     async with ctx.services.db.session() as session:
         await service.discard(session, path_id(ctx, "uid", "upload"), ctx.user.id)
-    uploads(ctx).purge_soon()
+    ctx.services.uploads.purge_soon()
 
 
 @api.get("/v1/uploads/{uid}", auth=False, errors=[E.NOT_FOUND, E.UNAUTHORIZED])
-async def get_image(ctx: Ctx[None, None]) -> Response:
+async def get_image(ctx: Ctx[UploadServices, None, None]) -> Response:
     """The image, with its post's read rights (members-only communities: a member's token, as the
     header or `?token=`); its owner may always fetch it."""
     return await _serve(ctx, "image")
 
 
 @api.get("/v1/uploads/{uid}/thumbnail", auth=False, errors=[E.NOT_FOUND, E.UNAUTHORIZED])
-async def get_thumbnail(ctx: Ctx[None, None]) -> Response:
+async def get_thumbnail(ctx: Ctx[UploadServices, None, None]) -> Response:
     """The image's thumbnail (at most 320 x 320), with the same rights as the image."""
     return await _serve(ctx, "thumbnail")
 
 
-async def _serve(ctx: Ctx[None, None], variant: str) -> Response:
+async def _serve(ctx: Ctx[UploadServices, None, None], variant: str) -> Response:
     upload_id = path_id(ctx, "uid", "image")
     token = _token_of(ctx.request)
     user_id = None
@@ -126,7 +123,7 @@ async def _serve(ctx: Ctx[None, None], variant: str) -> Response:
     }
     if ctx.request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    data = await uploads(ctx).store.get(service.key(upload.id, variant))
+    data = await ctx.services.uploads.store.get(service.key(upload.id, variant))
     if data is None:
         raise ApiError(E.NOT_FOUND, "no such image")
     media_type = upload.content_type if variant == "image" else upload.thumb_content_type
@@ -139,38 +136,3 @@ def _token_of(request: Request) -> str | None:
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return request.query_params.get("token") or None
-
-
-async def _purge_forever(uploads_service: service.Uploads) -> None:
-    while True:
-        try:
-            await uploads_service.purge()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("purging uploads failed")
-        await uploads_service.wait_for_purge(PURGE_SECONDS)
-
-
-async def _purge_after(services: Services, _payload: dict[str, Any]) -> None:
-    found = services.components.get("uploads")
-    if found is not None:
-        found.purge_soon()
-
-
-async def start(services: Services) -> None:
-    store = LocalMediaStore(services.settings.var_path / "uploads")
-    found = service.Uploads(services.db, store)
-    services.components["uploads"] = found
-    found.task = asyncio.create_task(_purge_forever(found), name="uploads-purge")
-    # Posts deleted by their author and erased accounts take their images with them at once.
-    services.events.on("post.deleted", lambda payload: _purge_after(services, payload))
-    services.events.on("account.erased", lambda payload: _purge_after(services, payload))
-
-
-async def stop(services: Services) -> None:
-    found = services.components.pop("uploads", None)
-    if found is not None and found.task is not None:
-        found.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await found.task

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from typing import Any
@@ -40,6 +41,7 @@ MODERATED_KEEP = dt.timedelta(days=30)
 VARIANTS = ("image", "thumbnail")
 # Images decoded at once per node: each can take a few hundred MB while it is decoded.
 DECODING_AT_ONCE = 2
+PURGE_SECONDS = 300.0  # between purge rounds, when nothing was deleted meanwhile
 
 
 def key(upload_id: str, variant: str) -> str:
@@ -59,14 +61,38 @@ def view(u: Upload) -> dict[str, Any]:
 
 
 class Uploads:
-    """`services.components["uploads"]`: the store, and the node's share of decoding work."""
+    """Images in posts on this node: the store, its share of decoding work, and the purge loop."""
 
-    def __init__(self, db: Database, store: MediaStore) -> None:
+    def __init__(self, db: Database, store: MediaStore, *, purge_seconds: float = PURGE_SECONDS) -> None:
         self.db = db
         self.store = store
+        self.purge_seconds = purge_seconds
         self._decoding = asyncio.Semaphore(DECODING_AT_ONCE)
         self._wake = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None  # the purge loop (`live.uploads.api`)
+        self.task: asyncio.Task[None] | None = None  # the purge loop
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._purge_forever(), name="uploads-purge")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+
+    async def _purge_forever(self) -> None:
+        while True:
+            try:
+                await self.purge()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("purging uploads failed")
+            await self.wait_for_purge(self.purge_seconds)
+
+    async def on_deleted(self, payload: dict[str, Any]) -> None:
+        """A post deleted by its author or an erased account: their images go at once."""
+        self.purge_soon()
 
     async def create(self, user_id: str, data: bytes) -> dict[str, Any]:
         """Check, re-encode and store an image for `user_id`; nothing is stored when it is refused."""

@@ -26,6 +26,7 @@ from live.auth.tokens import check_user_id, display_name, mint, verify
 from live.errors import ApiError, invalid
 from live.http import nesting
 from live.http.api import Api, Ctx
+from live.services import Services
 from live.http.errors import error_response
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -47,7 +48,7 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-api = Api("web")
+api: Api[Services] = Api("web")
 
 
 class WebConfig(BaseModel):
@@ -58,7 +59,7 @@ class WebConfig(BaseModel):
 
 
 @api.get("/v1/web/config", auth=False, response=WebConfig)
-async def web_config(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def web_config(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     """What the web client needs to start: dev mode, and ICE servers for a signed-in caller."""
     settings = ctx.services.settings
     ice: list[dict[str, Any]] = []
@@ -181,8 +182,8 @@ OPENAPI_EXTRA: dict[str, Any] = {
 }
 
 
-def websocket_routes() -> list[BaseRoute]:
-    """The page and its assets (plain routes: the component hook adds any Starlette route)."""
+def routes() -> list[BaseRoute]:
+    """The page and its assets (plain Starlette routes, beside the declared API)."""
     return [
         Route("/", index, methods=["GET", "HEAD"]),
         Route("/sw.js", service_worker, methods=["GET", "HEAD"]),

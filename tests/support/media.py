@@ -41,7 +41,7 @@ async def watch(client: LiveClient, room: str, publisher_id: str | None = None,
 async def feeds(server: RunningServer, room: str, publisher_id: str) -> dict[str, dict[str, Any]]:
     """Worker id -> that process's stats of `publisher_id`'s feed in `room` (where it carries it)."""
     out: dict[str, dict[str, Any]] = {}
-    for wid, stats in (await server.services.components["media"].stats()).items():
+    for wid, stats in (await server.services.media.stats()).items():
         feed = stats["rooms"].get(room, {}).get(publisher_id)
         if feed is not None:
             out[wid] = feed

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from live.app import COMPONENTS, create_app
+from live.app import create_app
+from live.http.api import Api
 from live.auth.tokens import mint
 from live.config import Settings
 from live.http.serving import uvicorn_options
@@ -69,16 +70,18 @@ class RunningServer:
 
 @contextlib.asynccontextmanager
 async def run_server(
-    cfg: Settings, *, components: tuple[str, ...] = COMPONENTS, ws: str | None = None
+    cfg: Settings, *, extra_apis: tuple[Api[Any], ...] = (), ws: str | None = None
 ) -> AsyncIterator[RunningServer]:
     """Serve `create_app(cfg)` with uvicorn on a free port until the block exits.
+
+    `extra_apis`: endpoints of the test's own (tests/support/boom.py's failing routes).
 
     `ws` names another uvicorn WebSocket implementation than the one `live serve` uses (a server
     without the synchronous-write extension, say).
     """
     port = free_port()
     cfg = dataclasses.replace(cfg, host="127.0.0.1", port=port)
-    app = create_app(cfg, components=components)
+    app = create_app(cfg, extra_apis=extra_apis)
     options = {**uvicorn_options(cfg, root_logging=False), "log_level": "warning"}
     if ws is not None:
         options["ws"] = ws

@@ -11,15 +11,20 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection
 
 from live.media.relay.output import Output
 from live.media.relay.source import Source, Tap
 
-if TYPE_CHECKING:
-    from live.media.relay.relay import Relay
+
+class FeedOwner(Protocol):
+    """The relay a feed belongs to (`live.media.relay.relay.Relay`)."""
+
+    taps: list[Tap]
+
+    async def end_feed(self, feed: Feed, reason: str, announce: bool = True) -> None: ...
 
 
 @dataclasses.dataclass(eq=False)
@@ -45,7 +50,7 @@ class Feed:
 
     local = False  # a publication at this relay (taps run only there)
 
-    def __init__(self, relay: Relay, room: str, user_id: str) -> None:
+    def __init__(self, relay: FeedOwner, room: str, user_id: str) -> None:
         self.relay = relay
         self.room = room
         self.user_id = user_id
@@ -91,7 +96,7 @@ class Publication(Feed):
 
     local = True
 
-    def __init__(self, relay: Relay, room: str, user_id: str, pc: RTCPeerConnection) -> None:
+    def __init__(self, relay: FeedOwner, room: str, user_id: str, pc: RTCPeerConnection) -> None:
         super().__init__(relay, room, user_id)
         self.pc = pc
 
@@ -103,7 +108,7 @@ class Publication(Feed):
 class RelayedFeed(Feed):
     """A feed received from its origin over a pipe: this relay is an edge of its tree."""
 
-    def __init__(self, relay: Relay, room: str, user_id: str, detach: Callable[[], None]) -> None:
+    def __init__(self, relay: FeedOwner, room: str, user_id: str, detach: Callable[[], None]) -> None:
         super().__init__(relay, room, user_id)
         self._detach = detach
         self.idle_since: float | None = None

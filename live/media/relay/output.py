@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from live.media.frames import Frame
-
-if TYPE_CHECKING:
-    from live.media.relay.source import Source
+from live.media.frames import Frame, Packetizer
+from live.media.relay.gop import GopCache
 
 VIDEO_QUEUE = 90  # frames (3 s at 30 fps) before a viewer's video is flushed to the next keyframe
 AUDIO_QUEUE = 100  # frames (2 s of 20 ms Opus) before the oldest audio is dropped
@@ -34,10 +33,25 @@ class Consumer(Protocol):
     def end(self) -> None: ...
 
 
+class Played(Protocol):
+    """The source an output plays (`live.media.relay.source.Source`)."""
+
+    kind: str
+    gop: GopCache
+    packetizer: Packetizer
+    clock: Callable[[], float]
+
+    def prepare_replay(self) -> None: ...
+
+    def request_keyframe(self) -> None: ...
+
+    def remove(self, consumer: Consumer) -> None: ...
+
+
 class Output(MediaStreamTrack):
     """One viewer's track: frames are queued only once the viewer's transport is up."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Played) -> None:
         super().__init__()
         self.kind = source.kind
         self.source = source

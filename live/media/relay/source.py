@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
@@ -21,8 +21,6 @@ from live.media.relay.gop import GopCache
 from live.media.relay.output import Consumer
 from live.media.relay.throttle import KeyframeThrottle
 
-if TYPE_CHECKING:
-    from live.media.relay.feeds import Feed
 
 log = logging.getLogger("live.media")
 
@@ -37,10 +35,23 @@ def codec_key(codec: RTCRtpCodecParameters) -> str:
     return name.upper() if codec.mimeType.lower().startswith("video/") else name.lower()
 
 
+class Fed(Protocol):
+    """The feed a source belongs to (`live.media.relay.feeds.Feed`): taps read `.room` and
+    `.user_id` from it."""
+
+    room: str
+    user_id: str
+
+    @property
+    def taps(self) -> list[Tap]: ...
+
+    def source_ended(self, source: Source) -> None: ...
+
+
 class Source:
     """One kind of one feed: frames in, to every consumer; keyframe requests out (throttled)."""
 
-    def __init__(self, feed: Feed, kind: str, codec: RTCRtpCodecParameters,
+    def __init__(self, feed: Fed, kind: str, codec: RTCRtpCodecParameters,
                  request_upstream: Callable[[], Awaitable[bool]], *, keyframe_interval: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.feed = feed
@@ -63,7 +74,7 @@ class Source:
         self.receiver: object | None = None  # the publisher's receiver, at the origin
 
     @property
-    def publication(self) -> Feed:
+    def publication(self) -> Fed:
         """The feed this source belongs to (taps read `.room` and `.user_id` from it)."""
         return self.feed
 

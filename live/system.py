@@ -7,26 +7,25 @@ import hmac
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
 from live.errors import ApiError, ErrorCode
 from live.http.api import Api, Ctx
+from live.services import Services
 from live.metrics import render
 from live.storage.base import iso
-from live.storage.models import User
 
-api = Api("service")
+api: Api[Services] = Api("service")
 
 
 @api.get("/healthz", auth=False, summary="The process is alive")
-async def healthz(ctx: Ctx[None, None]) -> dict[str, Any]:
+async def healthz(ctx: Ctx[Services, None, None]) -> dict[str, Any]:
     return {"status": "ok"}
 
 
 @api.get("/readyz", auth=False, summary="Dependencies (database, Redis) are reachable",
          errors=[ErrorCode.UNAVAILABLE])
-async def readyz(ctx: Ctx[None, None]) -> Response:
+async def readyz(ctx: Ctx[Services, None, None]) -> Response:
     """200 when the database and the bus answer; 503 `unavailable` naming what does not."""
     db_ok, bus_ok = await asyncio.gather(ctx.services.db.ping(), ctx.services.bus.ping())
     checks = {"database": "ok" if db_ok else "down", "bus": "ok" if bus_ok else "down"}
@@ -41,7 +40,7 @@ async def readyz(ctx: Ctx[None, None]) -> Response:
 
 @api.get("/metrics", auth=False, summary="Prometheus metrics (text format)",
          errors=[ErrorCode.UNAUTHORIZED])
-async def metrics(ctx: Ctx[None, None]) -> Response:
+async def metrics(ctx: Ctx[Services, None, None]) -> Response:
     """Needs `Authorization: Bearer <LIVE_METRICS_TOKEN>`; with no LIVE_METRICS_TOKEN set, it is off (401).
 
     The numbers name rooms' counts, connections and refusals by limit: an operator's, not the
@@ -57,7 +56,7 @@ async def metrics(ctx: Ctx[None, None]) -> Response:
 
 
 @api.get("/openapi.json", auth=False, summary="This document")
-async def openapi(ctx: Ctx[None, None]) -> Response:
+async def openapi(ctx: Ctx[Services, None, None]) -> Response:
     return JSONResponse(ctx.request.app.state.openapi)
 
 
@@ -68,7 +67,8 @@ class Me(BaseModel):
 
 
 @api.get("/v1/me", response=Me, summary="Who the token speaks for")
-async def me(ctx: Ctx[None, None]) -> Me:
-    async with ctx.services.db.session() as session:
-        user = (await session.execute(select(User).where(User.id == ctx.user.id))).scalar_one()
-        return Me(id=user.id, name=user.name, created_at=iso(user.created_at))
+async def me(ctx: Ctx[Services, None, None]) -> Me:
+    user = await ctx.services.users.get(ctx.user.id)
+    if user is None:  # (authentication has just made it)
+        raise ApiError(ErrorCode.NOT_FOUND, "no such user")
+    return Me(id=user.id, name=user.name, created_at=iso(user.created_at))

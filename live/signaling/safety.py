@@ -6,7 +6,7 @@ storm) and kept current by control messages every node hears:
 - `blocked`: the ids whose chat this user does not want. The hub leaves those messages out of
   this connection's fan-out (`live.rooms.hub`: only rooms where such a connection sits pay for a
   check; the common path is one dict lookup per fan-out), and join history, recovery and HTTP
-  chat pages leave them out too (`without_blocked`).
+  chat pages leave them out too (`live.safety.blocks.without_blocked`).
 - `suspended_until`: while set, every request that writes (`WRITE_TYPES`) is refused with
   `suspended`. When an operator suspends the account, each of its connections gets
   `moderation.notice` with `scope: "platform"` and is closed with 4003 (the rooms themselves are
@@ -25,53 +25,45 @@ import datetime as dt
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
+from live.bus import Bus
 from live.coalesce import Batcher
 from live.rooms.channels import encode_event
-from live.rooms.hub import CONTROL_CHANNEL
+from live.rooms.hub import CONTROL_CHANNEL, Hub
+from live.safety.blocks import NO_BLOCKS
 from live.safety.models import Block
 from live.safety.suspensions import in_force_among, suspended_error
 from live.signaling.connection import Connection
+from live.signaling.revocation import Revocations
 from live.signaling.session import CLOSE_FORBIDDEN
+from live.signaling.tasks import Tasks
+from live.storage.db import Database
 
-if TYPE_CHECKING:
-    from live.signaling.gateway import Gateway
-
-log = logging.getLogger("live.safety.realtime")
+log = logging.getLogger("live.signaling.safety")
 
 # WebSocket requests that write (refused while suspended); joining, leaving, watching and ping do not.
 WRITE_TYPES = frozenset({
     "chat.send", "chat.delete", "reaction.send", "stage.request", "stage.invite", "stage.accept",
     "stage.remove", "media.publish",
 })
-NO_BLOCKS: frozenset[str] = frozenset()
 
 
 def until_seconds(until: dt.datetime | None) -> float:
     """A suspension's end as epoch seconds (inf: until lifted)."""
     return math.inf if until is None else until.timestamp()
 
-
-def without_blocked(messages: list[dict[str, Any]], blocked: frozenset[str]) -> list[dict[str, Any]]:
-    """`messages` (chat.message events) without those written by someone in `blocked`."""
-    if not blocked:
-        return messages
-    return [m for m in messages if _author(m) not in blocked]
-
-
-def _author(message: dict[str, Any]) -> str | None:
-    user = message.get("user")
-    return user.get("id") if isinstance(user, dict) else None
-
-
 class SafetyRealtime:
-    """The gateway's part of blocking and suspension (`gateway.safety`)."""
+    """The gateway's part of blocking and suspension."""
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
+    def __init__(self, *, db: Database, bus: Bus, hub: Hub, revocations: Revocations, tasks: Tasks) -> None:
+        self.db = db
+        self.bus = bus
+        self.hub = hub
+        self.revocations = revocations
+        self.tasks = tasks
         self._standing = Batcher(self._read)
         # Moves when a change about the user is heard: a read in flight may predate it.
         self._versions: dict[str, int] = {}
@@ -89,7 +81,7 @@ class SafetyRealtime:
         conn.suspended_until = until
 
     async def _read(self, user_ids: list[str]) -> dict[str, tuple[frozenset[str], float | None]]:
-        async with self.gateway.services.db.session() as session:
+        async with self.db.session() as session:
             rows = await session.execute(
                 select(Block.blocker_id, Block.blocked_id).where(Block.blocker_id.in_(user_ids))
             )
@@ -114,19 +106,6 @@ class SafetyRealtime:
             return
         raise suspended_error(None if until == math.inf else dt.datetime.fromtimestamp(until, dt.UTC))
 
-    def history_for(self, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-        """A join reply without the history (and pinned message) written by people the
-        connection's user blocked."""
-        if not conn.blocked:
-            return data
-        if data.get("history"):
-            data = {**data, "history": without_blocked(list(data["history"]), conn.blocked)}
-        state = data.get("state")
-        if isinstance(state, dict) and isinstance(state.get("pinned"), dict):
-            if _author(state["pinned"]) in conn.blocked:  # a pinned message is chat too
-                data = {**data, "state": {**state, "pinned": None}}
-        return data
-
     # -- from domain events to the bus -----------------------------------------------------
 
     async def on_block_changed(self, payload: dict[str, Any]) -> None:
@@ -139,7 +118,7 @@ class SafetyRealtime:
 
     async def _publish(self, event: dict[str, Any]) -> None:
         try:
-            await self.gateway.services.bus.publish(CONTROL_CHANNEL, encode_event(event))
+            await self.bus.publish(CONTROL_CHANNEL, encode_event(event))
         except Exception as exc:  # noqa: BLE001 - whatever the bus raised
             # The bus is down: at least this node's connections change now; the other nodes
             # sweep everything they hold when their control channel comes back (after_gap).
@@ -154,7 +133,7 @@ class SafetyRealtime:
             return
         self._versions[user_id] = self._versions.get(user_id, 0) + 1
         if event.get("type") == "_blocks":
-            self.gateway.spawn(self._reload([user_id]))
+            self.tasks.spawn(self._reload([user_id]))
         elif event.get("type") == "_suspension":
             self._apply_suspension(user_id, event)
 
@@ -175,22 +154,22 @@ class SafetyRealtime:
             conn.send(notice)
             conn.suspended_until = until_seconds(_parse(until)) if action == "suspend" else None
         if action == "suspend" and conns:
-            self.gateway.spawn(self._close(conns))
+            self.tasks.spawn(self._close(conns))
 
     async def _close(self, conns: list[Connection]) -> None:
         """Like a ban: out of every room (`room.closed`, `suspended`), then 4003."""
         for conn in conns:
             for room in list(conn.seats):
-                await self.gateway.revocations.take_out(conn, room, "suspended")
+                await self.revocations.take_out(conn, room, "suspended")
             conn.close(CLOSE_FORBIDDEN, "your account is suspended")
 
     def after_gap(self) -> None:
         """The control channel had a gap: re-read every local user's blocks and suspension."""
-        users = list(self.gateway.hub.users)
+        users = list(self.hub.users)
         for user_id in users:
             self._versions[user_id] = self._versions.get(user_id, 0) + 1
         if users:
-            self.gateway.spawn(self._reload(users))
+            self.tasks.spawn(self._reload(users))
 
     async def _reload(self, user_ids: list[str]) -> None:
         for attempt in range(5):
@@ -208,10 +187,10 @@ class SafetyRealtime:
                 conn.suspended_until = until
 
     def _set_blocked(self, conn: Connection, blocked: frozenset[str]) -> None:
-        self.gateway.hub.set_blocked(conn, blocked, list(conn.seats))
+        self.hub.set_blocked(conn, blocked, list(conn.seats))
 
     def _connections(self, user_id: str) -> list[Connection]:
-        return [c for c in self.gateway.hub.users.get(user_id, ()) if isinstance(c, Connection)]
+        return [c for c in self.hub.users.get(user_id, ()) if isinstance(c, Connection)]
 
 
 def _parse(value: Any) -> dt.datetime | None:
