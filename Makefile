@@ -44,8 +44,8 @@ bench: $(STAMP)
 LOCK_FLAGS = --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
 lock: $(STAMP)
 	@$(BIN)/python -m pip install --quiet pip-tools
-	@$(BIN)/pip-compile $(LOCK_FLAGS) --output-file requirements.lock pyproject.toml
-	@$(BIN)/pip-compile $(LOCK_FLAGS) --extra test --extra bench --output-file requirements-dev.lock pyproject.toml
+	@CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile $(LOCK_FLAGS) --output-file requirements.lock pyproject.toml
+	@CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile $(LOCK_FLAGS) --extra test --extra bench --output-file requirements-dev.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis build *.egg-info
