@@ -13,6 +13,7 @@ from typing import Any
 
 from live.config import Settings
 from live.http.protocol import HttpLimits, LiveHttpProtocol, address_table
+from live.http.uvicorn_probe import check_uvicorn
 from live.logs import log_config
 from live.signaling.endpoint import uvicorn_ws_options
 
@@ -20,8 +21,10 @@ from live.signaling.endpoint import uvicorn_ws_options
 def uvicorn_options(settings: Settings, *, root_logging: bool = True) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` / `uvicorn.Config` (all but the app, host and port).
 
-    `root_logging` False leaves the root logger to the host process (tests).
+    `root_logging` False leaves the root logger to the host process (tests). Raises RuntimeError if
+    the installed uvicorn lacks what the protocols build on (`live.http.uvicorn_probe`).
     """
+    check_uvicorn()
     return {
         "http": functools.partial(LiveHttpProtocol, limits=HttpLimits.of(settings), addresses=address_table(settings)),
         **uvicorn_ws_options(settings),
