@@ -28,7 +28,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
-
 Loader = Callable[[list[Any]], Awaitable[dict[Any, Any]]]
 
 

@@ -4,9 +4,9 @@ from one run's results (`Run`). The method and its limits are stated here, besid
 from __future__ import annotations
 
 import dataclasses
-import json
 import datetime as dt
 import html as html_mod
+import json
 from pathlib import Path
 from typing import Any
 

@@ -16,8 +16,7 @@ from typing import Any
 from loadtest import ladder, procstat, report
 from loadtest.runner import RunSpec, plan_members, run, summarize
 from loadtest.session import SessionError
-from loadtest.setup import (HostsInRooms, Identities, SetupError, create_rooms, end_lives, hosts_of,
-                            join_community)
+from loadtest.setup import HostsInRooms, Identities, SetupError, create_rooms, end_lives, hosts_of, join_community
 
 DESCRIPTION = """\
 Load generator for `live` (and the python-socketio peer it is compared with).

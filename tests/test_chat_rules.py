@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given, settings, strategies as st
 
 from live.chat import rules
 from live.errors import ApiError, ErrorCode
@@ -146,9 +147,6 @@ def test_rate_limiter_check_and_prune() -> None:
 
 
 # -- properties ----------------------------------------------------------------------------------
-
-from hypothesis import assume, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 WORD = st.text(st.characters(categories=("Ll", "Lu", "Lo", "Nd")), min_size=1, max_size=8)
 

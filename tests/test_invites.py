@@ -67,7 +67,7 @@ async def test_staff_have_no_quota_and_expiry_and_unknown_codes(server: RunningS
         async with server.services.db.session() as session:
             await session.execute(
                 update(Invite).where(Invite.code == made[0]["code"])
-                .values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
+                .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
             )
         err = error_of(await late.call("POST", f"/v1/invites/{made[0]['code']}/accept"), 410, "invite_invalid")
         assert "expired" in err["message"]

@@ -11,14 +11,12 @@ from typing import Any
 
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
-import av
 import pytest
 from aiortc import RTCSessionDescription
 
-from live.media.frames import is_keyframe
+from live.media.frames import Frame, is_keyframe
 from live.media.passthrough import EncodedSink, PassThroughReceiver
 from live.media.peers import Subscriber, publisher
-from live.media.frames import Frame
 from live.media.relay import KeyframeThrottle, MediaError, Output, Relay, RelayThread, Source
 
 ROOM = "live:relaytest"

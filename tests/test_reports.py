@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.test_moderation_support import has_chat, make_cast, store_message, record_events
+from tests.test_moderation_support import has_chat, make_cast, record_events, store_message
 
 
 def _code(r: Any) -> str:

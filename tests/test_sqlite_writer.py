@@ -24,8 +24,7 @@ from live.auth.tokens import mint
 from live.client import LiveClient
 from live.config import Settings, SettingsError
 from live.errors import ApiError, ErrorCode
-from live.storage import db as db_module
-from live.storage import migrate
+from live.storage import db as db_module, migrate
 from live.storage.db import Database
 from live.storage.models import User
 from tests.support.processes import python_module

@@ -23,16 +23,7 @@ from websockets.exceptions import InvalidStatus
 from live.client import ws_url
 from tests.support import boom
 from tests.support.boom import BIG_BYTES
-from tests.support.rawhttp import (
-    body_of,
-    counter,
-    exchange,
-    header_of,
-    open_raw,
-    read_to_eof,
-    status_of,
-    until,
-)
+from tests.support.rawhttp import body_of, counter, exchange, header_of, open_raw, read_to_eof, status_of, until
 from tests.support.servers import RunningServer, run_server, settings
 
 WITH_BOOM = (boom.api,)

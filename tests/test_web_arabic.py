@@ -20,7 +20,15 @@ from typing import Any
 import pytest
 
 from tests.support.browser import (
-    DESKTOP, PHONE, Shots, assert_rtl, chromium, new_page, token_sign_in, until, untranslated,
+    DESKTOP,
+    PHONE,
+    Shots,
+    assert_rtl,
+    chromium,
+    new_page,
+    token_sign_in,
+    until,
+    untranslated,
 )
 from tests.support.communities import Person, make_community
 from tests.support.images import photo

@@ -148,6 +148,6 @@ def _last_sent_at(conn: Connection, room: str, user_ids: set[str]) -> dict[str, 
         if isinstance(value, str):  # defensive: an aggregate that lost the column's type
             value = dt.datetime.fromisoformat(value)
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         out[user_id] = value.timestamp()
     return out

@@ -38,8 +38,8 @@ from live.chat.standing import Standing, Standings, read_chat_rules, read_room
 from live.communities.access import Role, is_group_member, require_reader
 from live.communities.models import Group
 from live.errors import ApiError, ErrorCode, invalid, not_found
-from live.rooms.channels import encode_event, room_channel
 from live.room_id import RoomId
+from live.rooms.channels import encode_event, room_channel
 from live.services import Services
 from live.storage.base import utcnow
 from live.text import clean, is_blank

@@ -16,13 +16,13 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.communities import views
-from live.http import cursors
 from live.communities.access import require_member, require_reader
 from live.communities.guards import check_can_speak
 from live.communities.models import Comment, Community, Post, PostLike
 from live.communities.sql import insert_if_absent
 from live.communities.text import COMMENT_MAX, POST_MAX, check_blocked, check_text
 from live.errors import ApiError, ErrorCode, not_found
+from live.http import cursors
 from live.safety.blocks import blocked_ids_query
 from live.safety.models import Block
 from live.storage.base import iso, utcnow

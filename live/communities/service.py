@@ -12,7 +12,6 @@ from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.communities import views
-from live.http import cursors
 from live.communities.access import Role, load_community, membership, require_reader, require_role
 from live.communities.guards import check_not_banned
 from live.communities.models import Community, CommunityTopic, Group, GroupMember, Invite, Membership
@@ -20,6 +19,7 @@ from live.communities.rules import check_role_change
 from live.communities.schemas import CommunityCreate, CommunityPatch, Discover, MembersQuery
 from live.communities.sql import insert_if_absent, like_pattern
 from live.errors import ApiError, ErrorCode
+from live.http import cursors
 from live.storage.base import utcnow
 from live.storage.ids import new_id
 from live.storage.models import User

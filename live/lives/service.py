@@ -26,16 +26,15 @@ from live.auth.tokens import Principal
 from live.communities.access import Role, membership, require_member, require_reader, role_of
 from live.communities.models import Community
 from live.errors import ApiError, ErrorCode, not_found
-from live.lives import stage
-from live.lives import notices
+from live.lives import notices, stage
 from live.lives.grace import GracePeriod, HostPresence
-from live.lives.pins import Pins
 from live.lives.models import ENDED, LIVE, SCHEDULED, Live, StageSeat
+from live.lives.pins import Pins
 from live.moderation.sanctions import check_can_speak
 from live.notifications import kinds
 from live.notifications.service import NotificationService
-from live.rooms.channels import encode_event, room_channel
 from live.room_id import RoomId
+from live.rooms.channels import encode_event, room_channel
 from live.safety.blocks import check_not_blocked
 from live.services import Services
 from live.storage.base import iso, utcnow
@@ -118,7 +117,7 @@ class LiveService:
         count = self.hls.outside(lid)
         try:
             return count + self.presence.count(room_of(lid))
-        except Exception:  # noqa: BLE001 - a count is decoration; the live tab still answers
+        except Exception:  # a count is decoration; the live tab still answers
             log.exception("presence.count failed")
             return count
 

@@ -23,18 +23,18 @@ from typing import Any
 from live.auth.tokens import Principal
 from live.bus import Message, Subscription
 from live.errors import ApiError, ErrorCode, not_found
+from live.lives.service import LiveInfo, LiveService
 from live.media import metrics
 from live.media.cluster import MediaCluster, Placed, WorkerDirectory
 from live.media.local import LocalWorkers
 from live.media.passthrough import check_aiortc
+from live.media.publications import Publications
 from live.media.relay import MediaError
 from live.media.sender import check_sender
 from live.media.thumbnails import store_thumbnail
-from live.lives.service import LiveInfo, LiveService
-from live.media.publications import Publications
+from live.room_id import RoomId, RoomKind
 from live.rooms.channels import decode_event, room_channel
 from live.rooms.hub import Hub
-from live.room_id import RoomId, RoomKind
 from live.services import Services
 
 log = logging.getLogger("live.media")

@@ -115,7 +115,7 @@ class Sessions:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
                 await self.sweep()
-            except Exception:  # noqa: BLE001 - the next sweep tries again
+            except Exception:  # the next sweep tries again
                 log.warning("collecting WHIP/WHEP sessions failed", exc_info=True)
 
     async def _live_is_on(self, room: str) -> bool:

@@ -13,8 +13,8 @@ from pydantic import Field
 
 from live.communities.text import line, lines
 from live.errors import not_found
-from live.http.schemas import Body, Query, not_blank, storable  # noqa: F401 - re-exported
 from live.http.api import Ctx
+from live.http.schemas import Body, Query, not_blank, storable  # noqa: F401 - re-exported
 from live.moderation import rules
 
 _LONGEST_ID = 64  # every id we issue is shorter

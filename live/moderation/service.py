@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.auth.tokens import Principal
 from live.communities.access import Role, membership, require_reader, require_role, role_of
 from live.communities.invites import revoke_invites_of
-from live.communities.service import remove_member
 from live.communities.models import Comment, Post
+from live.communities.service import remove_member
 from live.errors import ApiError, ErrorCode, not_found
 from live.moderation import messages, paging, rules, sanctions
 from live.moderation.models import ModerationAction, Sanction

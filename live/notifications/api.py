@@ -8,14 +8,13 @@ from typing import Annotated, Any, Protocol
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 from sqlalchemy import delete, select
 
-from live.errors import ErrorCode as E
-from live.errors import invalid
+from live.errors import ErrorCode as E, invalid
 from live.http.api import Api, Ctx
-from live.services import Core
 from live.http.schemas import Body, Query
 from live.notifications import endpoints, inbox, prefs, webpush
 from live.notifications.models import NotificationSettings, PushSubscription
 from live.notifications.service import NotificationService
+from live.services import Core
 from live.storage.base import iso
 
 

@@ -212,7 +212,7 @@ class Sender:
                     attempt = await handler(item)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - a bug or a dependency down: retry later
+                except Exception as exc:  # a bug or a dependency down: retry later
                     log.exception("outbox %s %s failed", item.kind, item.id)
                     attempt = Attempt(Outcome.RETRY, f"{type(exc).__name__}: {exc}"[:300])
             ATTEMPTS.labels(item.kind, attempt.outcome.value).inc()

@@ -31,8 +31,8 @@ from typing import Any, Protocol
 
 from live.bus import Bus, Gap, Message, Subscription
 from live.frames import Batches, Encoding
-from live.rooms import metrics
 from live.room_id import RoomId
+from live.rooms import metrics
 from live.rooms.channels import decode_event, encode_event, room_channel, user_channel
 
 log = logging.getLogger("live.rooms.hub")

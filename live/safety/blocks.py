@@ -21,9 +21,9 @@ from sqlalchemy.sql import Select
 from live.communities.sql import insert_if_absent
 from live.errors import ApiError, ErrorCode, invalid, not_found
 from live.http import cursors
+from live.safety.models import Block
 from live.storage.base import iso, utcnow
 from live.storage.models import User
-from live.safety.models import Block
 
 EVENT = "block.changed"
 # One person's blocks are held in memory by each of their connections: bound them.

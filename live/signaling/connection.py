@@ -41,6 +41,7 @@ from live.frames import Batch
 from live.room_id import RoomId
 from live.rooms import metrics
 from live.rooms.access import RoomAccess
+from live.signaling.flusher import Flusher
 from live.signaling.outbox import Outbox
 from live.signaling.session import (
     CLOSE_SERVER_ERROR,
@@ -53,7 +54,6 @@ from live.signaling.session import (
     Request,
     Session,
 )
-from live.signaling.flusher import Flusher
 from live.signaling.wire import SendNow
 
 log = logging.getLogger("live.signaling.connection")

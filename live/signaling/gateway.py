@@ -28,10 +28,10 @@ from typing import Any
 
 from live.chat.service import ChatService
 from live.events import ACCESS_REVOKED
+from live.room_id import RoomKind
 from live.rooms import metrics
 from live.rooms.access import RoomChecks
 from live.rooms.hub import Hub
-from live.room_id import RoomKind
 from live.rooms.presence import Presence
 from live.rooms.reactions import ReactionCounts
 from live.services import Services

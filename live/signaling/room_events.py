@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from live.frames import Batches
+from live.room_id import RoomId
 from live.rooms.access import members_among
 from live.rooms.hub import CONTROL_CHANNEL, Hub
-from live.room_id import RoomId
 from live.rooms.reactions import ReactionCounts
 from live.signaling.connection import Connection
 from live.signaling.revocation import Revocations

@@ -12,8 +12,8 @@ import asyncio
 import logging
 
 from live.errors import ApiError
-from live.rooms.hub import Hub
 from live.room_id import RoomId, RoomKind
+from live.rooms.hub import Hub
 from live.rooms.presence import Presence
 from live.rooms.reactions import ReactionCounts
 from live.signaling.connection import Connection

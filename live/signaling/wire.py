@@ -49,9 +49,7 @@ SendNow = Callable[[bytes], bool]
 from websockets.protocol import State
 
 try:
-    from uvicorn.protocols.websockets.websockets_sansio_impl import (
-        WebSocketsSansIOProtocol,
-    )
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 except ImportError:  # pragma: no cover - an older uvicorn: no fast path
     WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
 
