@@ -201,7 +201,7 @@ class MediaService:
         else:
             self.published.get(room, {}).pop(user_id, None)
         try:
-            await self.hub.publish(room, {"type": kind, "room": room, "user_id": user_id, "kinds": kinds})
+            await self.hub.publish(RoomId.parse(room), {"type": kind, "room": room, "user_id": user_id, "kinds": kinds})
         except Exception:
             log.warning("telling %s that %s's media changed failed", room, user_id, exc_info=True)
 
@@ -213,7 +213,7 @@ class MediaService:
         else:
             self.published.pop(room, None)
         if users is None:
-            await self.hub.publish(room, event)
+            await self.hub.publish(RoomId.parse(room), event)
         else:
             for user in users:
                 await self.hub.publish_user(user, event)

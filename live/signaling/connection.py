@@ -226,7 +226,7 @@ class Connection:
             self._last_sent = loop_now
             self.send({"type": "ping"})
 
-    def finish_join(self, room: str, epoch: Any, seq: int) -> None:
+    def finish_join(self, room: RoomId, epoch: Any, seq: int) -> None:
         """The join's reply is queued: release the events held back, minus what it covered."""
         seat = self.seats.get(room)
         if seat is None:
