@@ -30,7 +30,7 @@ class LiveServices(Core, Protocol):
 api: Api[LiveServices] = Api("live")
 
 
-Title = line(200)
+Title = Annotated[str, *line(200)]
 
 
 def _starts_at(value: str) -> dt.datetime:

@@ -164,7 +164,7 @@ class QuietHours(BaseModel):
 
 class SettingsBody(Body):
     muted_communities: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]],
-                                 Field(max_length=prefs.MAX_MUTED)] = []
+                                 Field(max_length=prefs.MAX_MUTED)] = []  # noqa: RUF012 - pydantic copies defaults
     quiet_hours: QuietHours | None = None
     daily_limit_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None
     timezone: Annotated[str, Field(max_length=64), AfterValidator(_tz)] | None = None
