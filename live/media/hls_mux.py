@@ -311,7 +311,7 @@ class Fmp4Muxer:
         return track, base / scale, total / scale, sync
 
 
-def _boxes(buf: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+def _boxes(buf: bytes | bytearray, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(type, start, end) of each box in buf[start:end]; stops at a box that is cut off."""
     pos = start
     while pos + 8 <= end:

@@ -26,6 +26,8 @@ from typing import Any
 
 import av
 
+from live.media.frames import Frame
+
 log = logging.getLogger("live.media.recorder")
 
 QUEUE = 2000  # packets (~20 s of audio and video) before the recorder drops
@@ -194,7 +196,7 @@ class Recorders:
     def pause(self, room: str) -> None:
         """The host stopped publishing; the file stays open until the live ends."""
 
-    def tap(self, source: Any, packet: av.Packet, keyframe: bool) -> None:
+    def tap(self, source: Any, packet: Frame, keyframe: bool) -> None:
         room = source.publication.room
         if self.hosts.get(room) != source.publication.user_id:
             return
