@@ -90,7 +90,7 @@ Handler = Callable[[Item], Awaitable[Attempt]]
 def backoff(attempts: int, rng: random.Random | None = None) -> float:
     """Seconds to wait after the `attempts`-th failure (1, 2, 4 ... 300, each ±20%)."""
     base: float = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts - 1))  # int ** int is Any to mypy
-    return base * (rng.uniform if rng is not None else random.uniform)(0.8, 1.2)
+    return base * (rng or random).uniform(0.8, 1.2)
 
 
 def enqueue(session: AsyncSession, kind: str, destination: str, payload: dict[str, Any],
