@@ -30,7 +30,7 @@ EVENT = "block.changed"
 MAX_BLOCKS = 10_000
 
 
-def blocked_ids_query(user_id: str) -> Select[tuple[str]]:
+def blocked_ids_query(user_id: str) -> Select[str]:
     """SELECT of the ids `user_id` has blocked (for `NOT IN` filters of lists)."""
     return select(Block.blocked_id).where(Block.blocker_id == user_id)
 

@@ -112,7 +112,7 @@ class Inbox:
 
 if WebSocketsSansIOProtocol is not None:
 
-    class LiveWebSocketProtocol(WebSocketsSansIOProtocol):  # type: ignore[misc,valid-type]
+    class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
         """uvicorn's sans-I/O WebSocket protocol with the `live.send_now` extension, holding less
         per connection (a small inbox; the handshake dropped once done)."""
 
@@ -204,7 +204,8 @@ if WebSocketsSansIOProtocol is not None:
             self.abort_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
 
         async def run_asgi(self) -> None:
-            self.scope["extensions"][EXTENSION] = self.send_now
+            # uvicorn types an extension as a dict; this one is the function itself (our own contract).
+            self.scope["extensions"][EXTENSION] = self.send_now  # type: ignore[assignment]
             await super().run_asgi()
 
         async def send(self, message: Any) -> None:
@@ -213,7 +214,7 @@ if WebSocketsSansIOProtocol is not None:
                 # The handshake's request and response, and the headers in the scope, are of no
                 # more use once accepted (the gateway reads its token and subprotocol before):
                 # not holding them for the connection's lifetime saves a few KB per connection.
-                self.request = self.response = None
+                self.request = self.response = None  # type: ignore[assignment]  # gone once accepted
                 self.scope["headers"] = []
 
         def send_now(self, frame: bytes) -> bool:
