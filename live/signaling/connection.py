@@ -294,7 +294,9 @@ class Connection:
     async def run(self) -> None:
         """Serve the connection until it closes, in the calling task (which reads); its `welcome`
         is already queued."""
-        self._main = asyncio.current_task()
+        main = asyncio.current_task()
+        assert main is not None  # served in a task: the one that reads
+        self._main = main
         self._last_sent = asyncio.get_running_loop().time()
         try:
             self._reading = True
@@ -303,7 +305,7 @@ class Connection:
             except asyncio.CancelledError:
                 if not self._reader_stopped:
                     raise
-                self._main.uncancel()  # our own stop (the close went out): not a cancellation
+                main.uncancel()  # our own stop (the close went out): not a cancellation
             except Exception as exc:
                 log.error("connection of %s failed", self.user_id, exc_info=exc)
                 self.close(CLOSE_SERVER_ERROR, "server error")
