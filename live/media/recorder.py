@@ -170,7 +170,7 @@ class Recorder:
             with av.open(str(self.path)) as probe:
                 meta["duration"] = round((probe.duration or 0) / 1_000_000, 3)
                 meta["streams"] = [s.type for s in probe.streams]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken file still gets its meta, saying why
             meta["duration"] = None
             meta["error"] = str(exc)
         if self.failed:

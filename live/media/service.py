@@ -229,7 +229,7 @@ class MediaService:
                 continue  # a gap: the next stage change re-checks anyway
             try:
                 decoded = decode_event(event.data)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a foreign publisher's bytes: skipped
                 continue
             room = event.channel.removeprefix("room.")
             for ev in decoded if isinstance(decoded, list) else [decoded]:

@@ -266,7 +266,7 @@ class Connection:
             writer.cancel()
             try:
                 await writer
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopped: whatever it raised
                 pass
         await self._send_close(code, reason)
 
@@ -274,7 +274,7 @@ class Connection:
         metrics.CLOSES.labels(str(code)).inc()
         try:
             await asyncio.wait_for(self.ws.close(code, reason[:120]), CLOSE_TIMEOUT)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the peer may be gone already
             pass
         finally:
             self._closing_event().set()
