@@ -165,7 +165,7 @@ async def announce(
 
 async def list_announcements(session: AsyncSession, community_id: str, user_id: str, query: Page) -> dict[str, Any]:
     """Newest first: those for everyone, plus those for the caller's groups (admins see all)."""
-    community, member = await require_reader(session, community_id, user_id)
+    _community, member = await require_reader(session, community_id, user_id)
     stmt = select(Announcement).where(Announcement.community_id == community_id)
     if member is None or not Role(member.role).at_least(Role.ADMIN):
         targeted = exists().where(AnnouncementTarget.announcement_id == Announcement.id)

@@ -155,7 +155,7 @@ async def patch(session: AsyncSession, community_id: str, user_id: str, body: Co
 
 async def remove(session: AsyncSession, community_id: str, user_id: str) -> None:
     """Soft delete (owner only): the community disappears everywhere; its rows stay for audit."""
-    community, member = await require_role(session, community_id, user_id, Role.OWNER)
+    community, _member = await require_role(session, community_id, user_id, Role.OWNER)
     community.deleted_at = utcnow()
 
 
@@ -295,7 +295,7 @@ async def change_role(
 ) -> dict[str, Any]:
     """Owner: any role but owner; admins: moderator/member, on people they outrank."""
     await lock_community(session, community_id)
-    community, actor = await require_role(session, community_id, actor_id, Role.ADMIN)
+    _community, actor = await require_role(session, community_id, actor_id, Role.ADMIN)
     target = await membership(session, community_id, target_id)
     if target is None:
         raise ApiError(ErrorCode.NOT_FOUND, "no such member")

@@ -274,7 +274,7 @@ class HlsService:
                 if not text:
                     raise _missing()
                 body = (_with_query(text, uri_query) if uri_query else text).encode("ascii")
-            return Reply(200, headers + [("cache-control", f"{scope}, max-age=60")], body)
+            return Reply(200, [*headers, ("cache-control", f"{scope}, max-age=60")], body)
         viewer = query.get("v", "")
         if not VIEWER.match(viewer):
             # one redirect gives the player its viewer id; players reload the URL they landed on
@@ -293,7 +293,7 @@ class HlsService:
                 raise ApiError(ErrorCode.INVALID_REQUEST, "that segment is too far ahead of the live",
                                fields={"_HLS_msn": "more than one segment past the newest"})
             await playlist.wait(msn, part, 3 * self.settings.hls_segment_seconds)
-        return Reply(200, headers + [("cache-control", f"{scope}, max-age=1")], playlist.body(uri_query))
+        return Reply(200, [*headers, ("cache-control", f"{scope}, max-age=1")], playlist.body(uri_query))
 
     async def _grant(self, lid: str, token: str | None) -> Grant:
         key = (lid, token or "")

@@ -69,7 +69,7 @@ class RedisWorkers:
             return cached
         out: dict[str, WorkerState] = {}
         keys = [key async for key in self.redis.scan_iter(match=self.keys["worker"] + "*")]
-        for key, raw in zip(keys, await self.redis.mget(keys) if keys else [], strict=True):
+        for _key, raw in zip(keys, await self.redis.mget(keys) if keys else [], strict=True):
             if raw:
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     state = WorkerState.parse(json.loads(raw))
@@ -107,9 +107,9 @@ class RedisWorkers:
     async def lost_rooms(self) -> list[str]:
         lost = []
         for room, wid in (await self.redis.hgetall(self.keys["rooms"])).items():
-            if not await self.redis.exists(self.keys["worker"] + _text(wid)):
-                if await self.redis.hdel(self.keys["rooms"], room) == 1:
-                    lost.append(_text(room))
+            if (not await self.redis.exists(self.keys["worker"] + _text(wid))
+                    and await self.redis.hdel(self.keys["rooms"], room) == 1):
+                lost.append(_text(room))
         return lost
 
 

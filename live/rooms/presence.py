@@ -159,7 +159,7 @@ class Presence:
             return {room: self.count(room) for room in rooms}
         out: dict[RoomId, int] = {}
         read = rooms + watched
-        for room, shares in zip(read, results[len(results) - len(read):]):
+        for room, shares in zip(read, results[len(results) - len(read):], strict=False):
             total = 0
             for node, value in _fresh(shares, now):
                 total += value if _text(node) != self.node_id else 0

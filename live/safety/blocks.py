@@ -142,7 +142,8 @@ def join_reply_without_blocked(data: dict[str, Any], blocked: frozenset[str]) ->
     if data.get("history"):
         data = {**data, "history": without_blocked(list(data["history"]), blocked)}
     state = data.get("state")
-    if isinstance(state, dict) and isinstance(state.get("pinned"), dict):
-        if author_of(state["pinned"]) in blocked:  # a pinned message is chat too
-            data = {**data, "state": {**state, "pinned": None}}
+    pinned = state.get("pinned") if isinstance(state, dict) else None
+    # A pinned message is chat too.
+    if isinstance(state, dict) and isinstance(pinned, dict) and author_of(pinned) in blocked:
+        data = {**data, "state": {**state, "pinned": None}}
     return data

@@ -37,6 +37,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from websockets.protocol import State
+
 from live.metrics import refused
 
 if TYPE_CHECKING:
@@ -45,8 +47,6 @@ if TYPE_CHECKING:
 EXTENSION = "live.send_now"
 
 SendNow = Callable[[bytes], bool]
-
-from websockets.protocol import State
 
 try:
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol

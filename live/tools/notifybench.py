@@ -65,10 +65,10 @@ def _clients(conn: Connection, url: str, ids: list[str]) -> None:
                 break
             got: list[float] = []
 
-            async def wait_one(client: LiveClient) -> None:
+            async def wait_one(client: LiveClient, got: list[float]) -> None:
                 await client.next_event("notification", timeout=120)
                 got.append(time.time())
-            waiters = [asyncio.create_task(wait_one(c)) for c in clients]
+            waiters = [asyncio.create_task(wait_one(c, got)) for c in clients]
             conn.send("armed")
             await asyncio.gather(*waiters)
             conn.send(max(got) if got else 0.0)

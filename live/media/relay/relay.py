@@ -352,9 +352,9 @@ class Relay:
                     newest = max((s.last_frame for s in feed.sources.values()), default=feed.started)
                     if now - max(newest, feed.started) > self.media_timeout:
                         await self.end_feed(feed, "timeout")
-                elif isinstance(feed, RelayedFeed) and feed.idle_since is not None:
-                    if now - feed.idle_since > RELAYED_LINGER:
-                        await self.end_feed(feed, "idle")
+                elif (isinstance(feed, RelayedFeed) and feed.idle_since is not None
+                      and now - feed.idle_since > RELAYED_LINGER):
+                    await self.end_feed(feed, "idle")
 
 
 def _pli(receiver: Any, kind: str) -> Callable[[], Awaitable[bool]]:
