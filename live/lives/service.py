@@ -303,7 +303,8 @@ class LiveService:
                 if member is None:
                     raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community go on stage")
                 await check_can_speak(session, live.community_id, actor.id)
-            if kind == "invite" and is_host and user_id and await membership(session, live.community_id, user_id) is None:
+            if (kind == "invite" and is_host and user_id
+                    and await membership(session, live.community_id, user_id) is None):
                 raise not_found("member")
             # Neither of two people where one blocked the other brings the other on stage.
             other = user_id if is_host else live.host_id

@@ -194,7 +194,9 @@ def _minute_text(session: AsyncSession, column: Any) -> Any:
     return func.strftime("%Y-%m-%d %H:%M", column)
 
 
-async def _messages(session: AsyncSession, user_id: str, start: dt.datetime, end: dt.datetime) -> dict[dt.datetime, int]:
+async def _messages(
+    session: AsyncSession, user_id: str, start: dt.datetime, end: dt.datetime
+) -> dict[dt.datetime, int]:
     """The user's stored chat messages in [start, end) per UTC minute."""
     minute = _minute_text(session, ChatMessage.created_at)
     rows = await session.execute(

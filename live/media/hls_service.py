@@ -287,7 +287,8 @@ class HlsService:
             self.usage.note(grant.user_id, grant.community_id, "watching")  # a signed-in HLS viewer's minute
         msn, part = _directive(query, "_HLS_msn"), _directive(query, "_HLS_part")
         if part is not None and msn is None:
-            raise ApiError(ErrorCode.INVALID_REQUEST, "_HLS_part needs _HLS_msn", fields={"_HLS_part": "without _HLS_msn"})
+            raise ApiError(ErrorCode.INVALID_REQUEST, "_HLS_part needs _HLS_msn",
+                           fields={"_HLS_part": "without _HLS_msn"})
         if msn is not None:
             if playlist.position.too_far(msn):
                 raise ApiError(ErrorCode.INVALID_REQUEST, "that segment is too far ahead of the live",

@@ -138,7 +138,8 @@ async def my_subscriptions(ctx: Ctx[NotificationServices, None, None]) -> dict[s
     """Your push subscriptions (one per browser that asked for pushes)."""
     async with ctx.services.db.session() as session:
         rows = (await session.execute(
-            select(PushSubscription).where(PushSubscription.user_id == ctx.user.id).order_by(PushSubscription.created_at)
+            select(PushSubscription).where(PushSubscription.user_id == ctx.user.id)
+            .order_by(PushSubscription.created_at)
         )).scalars()
         return {"items": [subscription_view(r) for r in rows]}
 

@@ -84,8 +84,8 @@ class Connection:
     # Slots: 10,000 connections on a node; a __dict__ each would be 10 MB of nothing.
     __slots__ = ("ws", "flusher", "perform", "session", "user", "user_id", "encoding", "outbox", "heartbeat", "seats",
                  "blocked", "suspended_until",
-                 "close_code", "_send_now", "_marked", "_held", "_flush_then_close", "_closed", "_writer", "_side_tasks",
-                 "_main", "_reading", "_reader_stopped", "_last_sent", "__weakref__")
+                 "close_code", "_send_now", "_marked", "_held", "_flush_then_close", "_closed", "_writer",
+                 "_side_tasks", "_main", "_reading", "_reader_stopped", "_last_sent", "__weakref__")
 
     def __init__(self, websocket: WebSocket, session: Session, *, perform: Perform, flusher: Flusher,
                  send_queue_bytes: int, heartbeat: float, send_now: SendNow | None = None) -> None:

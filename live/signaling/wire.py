@@ -12,8 +12,9 @@ the bytes given (header and payload, from `live.frames`: a frame built once for 
 is written as the same bytes to every socket), without awaiting, if the socket can take it (the
 transport is not paused for backpressure, the connection is open and has no extension that
 would change the frame, such as compression); else return False and change nothing, and the
-caller goes the ASGI way (awaiting `send`, which waits for the transport to drain). Under any other server the extension is
-absent and connections use their writer task for every frame; behaviour is the same, only slower.
+caller goes the ASGI way (awaiting `send`, which waits for the transport to drain). Under any
+other server the extension is absent and connections use their writer task for every frame;
+behaviour is the same, only slower.
 
 `live serve` selects this protocol (`uvicorn_ws_options`); running the app under plain
 `uvicorn --factory live.app:app_from_env` works too, without the fast path.
@@ -171,7 +172,8 @@ if WebSocketsSansIOProtocol is not None:
                 return False
             now = self.loop.time()
             limits = self.limits
-            tokens = min(float(limits.control_burst), self.control_tokens + (now - self.control_stamp) * limits.control_rate)
+            refilled = self.control_tokens + (now - self.control_stamp) * limits.control_rate
+            tokens = min(float(limits.control_burst), refilled)
             self.control_stamp = now
             if tokens < 1.0:
                 self.control_tokens = tokens

@@ -56,7 +56,8 @@ def _clients(conn: Connection, url: str, ids: list[str]) -> None:
     async def main() -> None:
         clients: list[LiveClient] = []
         for start in range(0, len(ids), 100):
-            clients += await asyncio.gather(*(LiveClient.connect(url, mint(SECRET, u, name=u)) for u in ids[start:start + 100]))
+            batch = ids[start:start + 100]
+            clients += await asyncio.gather(*(LiveClient.connect(url, mint(SECRET, u, name=u)) for u in batch))
         loop = asyncio.get_running_loop()
         conn.send(("connected", len(clients)))
         while True:

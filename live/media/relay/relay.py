@@ -125,7 +125,8 @@ class Relay:
                 if kind in publication.sources or kind not in SUPPORTED or not sends:
                     transceiver.direction = "inactive"
                     continue
-                supported = [c for c in transceiver._codecs if c.mimeType.split("/")[1].lower() in (*SUPPORTED[kind], "rtx")]
+                wanted = (*SUPPORTED[kind], "rtx")
+                supported = [c for c in transceiver._codecs if c.mimeType.split("/")[1].lower() in wanted]
                 transceiver._codecs = supported
                 codec = restrict_codecs(transceiver)
                 if codec is None:
