@@ -3,8 +3,9 @@
 VP8 + Opus go to WebM, H.264 + Opus to Matroska. The relay's tap copies each of the host's packets
 once (its bytes, which the relay's packet may not outlive) into a bounded queue (`put_nowait`;
 when full the packet is dropped and counted): muxing and file I/O run on the recorder's own
-thread, and any failure there closes that recording and is logged, never felt by the live. The recording starts at the first video keyframe (a file that starts on a delta
-frame would not play); the picture size is learnt by decoding that one keyframe on this thread.
+thread, and any failure there closes that recording and is logged, never felt by the live. The
+recording starts at the first video keyframe (a file that starts on a delta frame would not
+play); the picture size is learnt by decoding that one keyframe on this thread.
 
 Timestamps: each stream's first packet of a publication is placed at its arrival time since the
 recording began, later packets follow their own RTP clock; a host who republishes (new connection)
