@@ -115,18 +115,18 @@ def hls_run(servers: Servers, workdir: Path, secret: str, processes: int, quick:
     duration = 8 if quick else 40
     with live_server(servers, workdir, secret, "hls", {"LIVE_MEDIA_PROCESSES": "1"}) as (url, pid):
         lid, token = _public_live(url, secret)
-        log = open(workdir / "hls-publisher.log", "ab")
         # the host, on the generator's core (this process's affinity): H.264 encoded live, 640x360
-        publisher = subprocess.Popen([PY, "-m", "live.tools.publish", "--url", url, "--token", token, "--live", lid,
-                                      "--codec", "h264", "--size", "640x360", "--seconds", str(duration + 120)],
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        with open(workdir / "hls-publisher.log", "ab") as log:  # the child has its own copy
+            publisher = subprocess.Popen([PY, "-m", "live.tools.publish", "--url", url, "--token", token, "--live",
+                                          lid, "--codec", "h264", "--size", "640x360", "--seconds", str(duration + 120)],
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
             _wait_hls(url, lid)
             # the app node alone: HLS is served there (the media process writes the segments)
             argv = ["hls", "--url", url, "--live", lid, "--viewers", str(viewers), "--ramp", "5" if quick else "20",
                     "--duration", str(duration), "--server-pid", str(pid), "--quiet"]
             out = workdir / "hls.json"
-            print(f"\n$ python -m loadtest {' '.join(argv[:1] + ['--url', 'http://127.0.0.1:$PORT'] + argv[3:])}",
+            print(f"\n$ python -m loadtest {' '.join([*argv[:1], '--url', 'http://127.0.0.1:$PORT', *argv[3:]])}",
                   flush=True)
             proc = subprocess.run([PY, "-m", "loadtest", *argv, "--out", str(out)], cwd=ROOT, timeout=duration + 240,
                                   stdout=subprocess.DEVNULL)
@@ -167,13 +167,13 @@ def chat_with_media(servers: Servers, workdir: Path, secret: str, processes: int
         warm[warm.index("--duration") + 1] = "3"
         run_loadtest([*warm, "--label", "warm-up"], workdir / "chat-warmup.json", 300)
         runs["alone"] = run_loadtest([*chat, "--label", "chat alone"], workdir / "chat-alone.json", 300)
-        log = open(workdir / "chat-media-viewers.log", "ab")
-        media = subprocess.Popen([PY, "-m", "loadtest", "media", "--url", url, "--secret", secret, "--no-decode",
-                                  "--subscribers", str(viewers), "--video", str(video), "--ramp", "5",
-                                  "--duration", str(watch_seconds), "--processes", str(processes), "--quiet",
-                                  "--server-pid", str(pid), "--label", "viewers",
-                                  "--out", str(workdir / "chat-media-viewers.json")],
-                                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        with open(workdir / "chat-media-viewers.log", "ab") as log:  # the child has its own copy
+            media = subprocess.Popen([PY, "-m", "loadtest", "media", "--url", url, "--secret", secret, "--no-decode",
+                                      "--subscribers", str(viewers), "--video", str(video), "--ramp", "5",
+                                      "--duration", str(watch_seconds), "--processes", str(processes), "--quiet",
+                                      "--server-pid", str(pid), "--label", "viewers",
+                                      "--out", str(workdir / "chat-media-viewers.json")],
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
             time.sleep(20)  # the viewers joined (ramp) and watch
             runs["with_media"] = run_loadtest([*chat, "--label", f"chat while {viewers} watch 720p"],

@@ -107,15 +107,15 @@ class Servers:
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None, *, cwd: Path | None = None,
               pinned: bool = True) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "ab")
         cores = self.pinning.server if pinned else None
 
         def pin() -> None:  # in the child, before exec: every thread it starts inherits the core
             if cores:
                 os.sched_setaffinity(0, cores)
 
-        proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=pin, cwd=cwd)
+        with open(self.workdir / f"{name}.log", "ab") as log:  # the child has its own copy
+            proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, preexec_fn=pin, cwd=cwd)
         self.procs[name] = proc
         return proc
 
@@ -363,7 +363,7 @@ class TargetRun:
 
     def server_args(self) -> list[str]:
         pids = [self.server_pid] + ([self.redis_pid] if self.redis_pid else [])
-        args = ["--url", self.url, *sum((["--server-pid", str(p)] for p in pids), [])]
+        args = ["--url", self.url, *(arg for p in pids for arg in ("--server-pid", str(p)))]
         if self.target.kind == "live":
             return [*args, "--secret", self.secret]
         return ["--target", "socketio", *args]

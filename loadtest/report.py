@@ -208,7 +208,7 @@ def merge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
             room_last[room] = max(room_last.get(room, 0), seq)
         last_by_second: dict[int, dict[str, Any]] = {}
         for point in r["timeline"]:
-            last_by_second[int(round(point["t"]))] = point
+            last_by_second[round(point["t"])] = point
         for sec, point in last_by_second.items():
             slot = seconds.setdefault(sec, {"t": float(sec), "generator_cpu": []})
             for key in ("connected", "sent", "acked", "delivered", "failed", "closed", "delivered_per_s"):
@@ -344,7 +344,7 @@ def latency_series(result: dict[str, Any]) -> list[tuple[float, float]]:
         x = min(5.0, -math.log10(max(1e-5, 1 - q))) if q < 1 else 5.0
         points.append((x, value / 1000.0))
     # include p0
-    return [(0.0, h.min / 1000.0)] + points
+    return [(0.0, h.min / 1000.0), *points]
 
 
 LATENCY_TICKS = [(0.0, "p0"), (1.0, "p90"), (2.0, "p99"), (3.0, "p99.9"), (4.0, "p99.99"), (5.0, "max")]

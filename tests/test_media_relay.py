@@ -7,7 +7,7 @@ import collections
 import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
@@ -254,7 +254,7 @@ async def test_keyframe_requests_are_throttled_to_one_a_second() -> None:
 
 
 class _FakePublication:
-    taps: list[Any] = []
+    taps: ClassVar[list[Any]] = []
     key = (ROOM, "host")
 
     def source_ended(self, source: Any) -> None:

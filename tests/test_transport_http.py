@@ -221,7 +221,7 @@ async def test_a_client_that_leaves_mid_body_is_not_a_server_error(
     errors = counter(text, "live_http_requests_total", method="POST", route="/test/echo", status="500")
     gone = counter(text, "live_http_client_disconnects_total")
     with caplog.at_level(logging.WARNING):
-        reader, writer = await open_raw(door)
+        _reader, writer = await open_raw(door)
         writer.write(b"POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"text\":")
         await writer.drain()
         writer.close()  # gone, 990 bytes short

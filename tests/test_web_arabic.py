@@ -107,7 +107,7 @@ async def test_posts_images_reports_blocking_and_appeals_in_arabic(server: Runni
     for p in (hind, mona, troll):
         await p.ok("POST", f"/v1/communities/{cid}/join")
     await sara.ok("PATCH", f"/v1/communities/{cid}/members/{mona.id}", json={"role": "moderator"})
-    rude = await troll.ok("POST", f"/v1/communities/{cid}/posts", 201, json={"text": "كلام جارح ومسيء"})
+    await troll.ok("POST", f"/v1/communities/{cid}/posts", 201, json={"text": "كلام جارح ومسيء"})
 
     # Hind, on a phone: the community in Arabic, right to left.
     page = await ar.page(hind, f"/#/c/{cid}/posts")
