@@ -230,8 +230,11 @@ def tree_figures(tree: dict[str, Any]) -> dict[str, Any]:
         out.update({f"three_{k}": v for k, v in (three.get("tree") or {}).items()})
         out["three_loss"] = three["loss_pct_avg"]
         out["three_viewers"] = three["connected"]
-        out["three_first_frame_p99"] = max((w["first_frame_ms"].get("p99") or 0)
-                                           for w in three.get("by_worker", {}).values()) if three.get("by_worker") else None
+        out["three_first_frame_p99"] = (
+            max((w["first_frame_ms"].get("p99") or 0) for w in three.get("by_worker", {}).values())
+            if three.get("by_worker")
+            else None
+        )
     # What the edges cost their origin: the origin of the three-process run carries as many viewers
     # as the lone process of the one-process run; the difference in CPU is its edges'.
     if one and three and three.get("tree") and three["tree"].get("edges"):
@@ -266,11 +269,14 @@ def markdown(audience: dict[str, Any]) -> list[str]:
                     "| process | viewers | CPU | CPU per viewer | fps | loss | first frame p99 |",
                     "|---|---|---|---|---|---|---|", *_tree_rows(tree[key]), "", f"`{tree[key]['command']}`", ""]
         if f.get("three_origin_cpu_per_edge_pct") is not None:
-            out += [f"- At the edges a viewer costs {f.get('three_cpu_per_viewer_pct')}% of a core; an edge costs its "
-                    f"origin {f.get('three_origin_cpu_per_edge_pct')}% of a core, the price of "
-                    f"{f.get('three_edge_cost_in_viewers')} viewer(s) (goal: at most 2): the origin of the three-process run "
-                    "carries as many viewers as the lone process of the one-process run, and the difference in their "
-                    "CPU is what its edges cost it (a difference of two runs: noisy on a shared machine).", ""]
+            out += [
+                f"- At the edges a viewer costs {f.get('three_cpu_per_viewer_pct')}% of a core; an edge costs its "
+                f"origin {f.get('three_origin_cpu_per_edge_pct')}% of a core, the price of "
+                f"{f.get('three_edge_cost_in_viewers')} viewer(s) (goal: at most 2): the origin of the three-process run "
+                "carries as many viewers as the lone process of the one-process run, and the difference in their "
+                "CPU is what its edges cost it (a difference of two runs: noisy on a shared machine).",
+                "",
+            ]
         if f.get("viewers_per_core"):
             out += [f"- About **{f['viewers_per_core']} viewers per relay core** at this cost per viewer. A live's "
                     "capacity is the sum of its processes' (each process its own core): with three relay processes, "
@@ -320,8 +326,10 @@ def readme_rows(audience: dict[str, Any]) -> list[str]:
                         f"{_r(f.get('three_first_frame_p99'))} ms |")
     hls = audience.get("hls")
     if hls:
-        rows.append(f"| HLS, one app node | {hls['viewers']:,} viewers at {hls['server_cpu_percent']}% of a core, glass "
-                    f"to glass p50 {_r(hls['glass_to_glass_s']['p50'], 2)} s, {hls['stalls']} stalls |")
+        rows.append(
+            f"| HLS, one app node | {hls['viewers']:,} viewers at {hls['server_cpu_percent']}% of a core, glass "
+            f"to glass p50 {_r(hls['glass_to_glass_s']['p50'], 2)} s, {hls['stalls']} stalls |"
+        )
     chat = audience.get("chat_with_media")
     if chat:
         a, m = chat["alone"]["summary"], chat["with_media"]["summary"]

@@ -181,7 +181,9 @@ class Postgres:
             self.servers.pinning.notes.append(f"PostgreSQL at {PG_ADMIN} refused a new database ({exc}): "
                                               "live was measured on SQLite only")
             return None
-        self.servers.cleanups.append(lambda: asyncio.run(self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')))
+        self.servers.cleanups.append(
+            lambda: asyncio.run(self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        )
         self.url = PG_ADMIN.rsplit("/", 1)[0] + "/" + self.name
         return self.url
 
@@ -201,8 +203,9 @@ class Postgres:
         async def query() -> list[int]:
             conn = await asyncpg.connect(self.dsn, timeout=5)
             try:
-                rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                                        self.name)
+                rows = await conn.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", self.name
+                )
             finally:
                 await conn.close()
             return [int(r["pid"]) for r in rows]

@@ -135,7 +135,9 @@ def table(result: dict[str, Any]) -> str:
     lines += [" | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in body]
     lines.append("")
     for bound in result["config"]["bounds"]:
-        lines.append(f"highest rate sustained at p99 <= {bound:g} ms with nothing lost: {sustained_text(result, bound)}")
+        lines.append(
+            f"highest rate sustained at p99 <= {bound:g} ms with nothing lost: {sustained_text(result, bound)}"
+        )
     return "\n".join(lines)
 
 

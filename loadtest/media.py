@@ -526,7 +526,9 @@ def _result(groups: list[dict[str, Any]], sampler: procstat.Sampler, window: dic
                             "cpu_max": max(x[1] for x in w), "rss_max": max(x[2] for x in proc["samples"]),
                             "rss_median": sorted(x[2] for x in w)[len(w) // 2]})
     server_cpu = sum(p["cpu_avg"] for p in servers)
-    in_window = [c for samples in gen_cpu.values() for t, c in samples if window["send_start"] <= t <= window["send_end"]]
+    in_window = [
+        c for samples in gen_cpu.values() for t, c in samples if window["send_start"] <= t <= window["send_end"]
+    ]
     summary = {
         "subscribers": n, "connected": connected, "failed": sum(failed.values()),
         "fps_avg": round(sum(fps) / len(fps), 1) if fps else 0.0, "fps_min": round(min(fps), 1) if fps else 0.0,

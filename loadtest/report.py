@@ -101,7 +101,9 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
         out += [("server RSS per connection KB", round(s["rss_per_connection"] / 1024, 1), "low"),
                 ("server idle CPU %", s["idle_cpu"], "low")]
     if result["scenario"] != "connections" and s["delivered_per_s"]:
-        out.append(("server CPU us per delivery", round(s["server_cpu_avg"] / 100 / s["delivered_per_s"] * 1e6, 1), "low"))
+        out.append(
+            ("server CPU us per delivery", round(s["server_cpu_avg"] / 100 / s["delivered_per_s"] * 1e6, 1), "low")
+        )
     out += [
         ("server CPU % (avg, all processes)", s["server_cpu_avg"], ""),
         ("server RSS MB (max)", _mb(server_rss), "low"),
@@ -137,10 +139,14 @@ def table(results: Sequence[dict[str, Any]]) -> str:
                 line.append(_ratio(first, other, better))
         body.append(line)
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    text = [" | ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))]
+    text = [
+        " | ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))
+    ]
     text.append("-+-".join("-" * w for w in widths))
     for row in body:
-        text.append(" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        text.append(
+            " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        )
     return "\n".join(text)
 
 

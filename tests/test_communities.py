@@ -118,7 +118,9 @@ async def test_patch_settings(server: RunningServer) -> None:
             "read_policy": "members", "slow_mode_seconds": 30, "blocked_words": ["spam", "scam"],
             "rules": "Be kind. لطفاً",
         })
-        assert changed["name"] == "New name" and changed["topics"] == [f"new{tag}"] and changed["slow_mode_seconds"] == 30
+        assert (
+            changed["name"] == "New name" and changed["topics"] == [f"new{tag}"] and changed["slow_mode_seconds"] == 30
+        )
         assert changed["blocked_words"] == ["spam", "scam"] and changed["rules"] == "Be kind. لطفاً"
         assert changed["join_policy"] == "invite" and changed["read_policy"] == "members"
         assert changed["my_role"] == "admin"
@@ -187,7 +189,8 @@ async def test_members_list_role_filter_and_cursor(server: RunningServer) -> Non
         assert seen == [m["user_id"] for m in everyone["items"]]
         mods = await m1.ok("GET", f"/v1/communities/{cid}/members?role=moderator")
         assert [m["user_id"] for m in mods["items"]] == [mod.id]
-        assert [m["role"] for m in (await m1.ok("GET", f"/v1/communities/{cid}/members?role=owner"))["items"]] == ["owner"]
+        owners = (await m1.ok("GET", f"/v1/communities/{cid}/members?role=owner"))["items"]
+        assert [m["role"] for m in owners] == ["owner"]
         error_of(await m1.call("GET", f"/v1/communities/{cid}/members?role=boss"), 422, "invalid_request")
         error_of(await m1.call("GET", f"/v1/communities/{cid}/members?cursor=WyJ4IiwieSJd"), 422, "invalid_request")
         error_of(await m1.call("GET", "/v1/communities/nope/members"), 404, "not_found")
@@ -232,10 +235,18 @@ async def test_ownership_handover(server: RunningServer) -> None:
         for i in range(3):
             await make_community(busy, name=f"busy {i}")
         error_of(await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": busy.id}), 409, "community_limit")
-        error_of(await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": outsider.id}), 404, "not_found")
-        error_of(await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": owner.id}), 409, "conflict")
-        error_of(await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": 7}), 422, "invalid_request")
-        error_of(await heir.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": heir.id}), 403, "forbidden")
+        error_of(
+            await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": outsider.id}), 404, "not_found"
+        )
+        error_of(
+            await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": owner.id}), 409, "conflict"
+        )
+        error_of(
+            await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": 7}), 422, "invalid_request"
+        )
+        error_of(
+            await heir.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": heir.id}), 403, "forbidden"
+        )
         after = await owner.ok("POST", f"/v1/communities/{cid}/transfer", json={"user_id": heir.id})
         assert after["owner_id"] == heir.id and after["my_role"] == "admin"
         assert (await heir.ok("GET", f"/v1/communities/{cid}"))["my_role"] == "owner"

@@ -21,8 +21,12 @@ async def test_usage_per_day(server: Any) -> None:
         minute = dt.timedelta(minutes=1)
         await record_minutes(db, me, None, "watching", midnight - 2 * minute, midnight + minute)  # 2 + 1
         await record_minutes(db, me, "c1", "watching", midnight, midnight + minute)  # the same minute elsewhere
-        await record_minutes(db, me, "c1", "hosting", midnight - dt.timedelta(days=2), midnight - dt.timedelta(days=2) + 5 * minute)
-        await record_minutes(db, me, None, "hosting", midnight - dt.timedelta(days=30), midnight - dt.timedelta(days=30) + minute)
+        await record_minutes(
+            db, me, "c1", "hosting", midnight - dt.timedelta(days=2), midnight - dt.timedelta(days=2) + 5 * minute
+        )
+        await record_minutes(
+            db, me, None, "hosting", midnight - dt.timedelta(days=30), midnight - dt.timedelta(days=30) + minute
+        )
         await record_minutes(db, "someone-else", None, "watching", midnight, midnight + 10 * minute)
         body = (await client.get("/v1/me/usage")).json()
         assert len(body["days"]) == 7 and body["days"][-1]["date"] == now.date().isoformat()

@@ -264,7 +264,9 @@ async def test_validation_and_unknowns(server: Any) -> None:
         assert r.status_code == 422 and "reason" in r.json()["error"]["fields"]
         r = await cast.act("moderator", action="ban", user_id="nobody-at-all")
         assert r.status_code == 404 and _code(r) == "not_found"
-        r = await cast["moderator"].post("/v1/communities/nope/moderation", json={"action": "ban", "user_id": "x", "reason": "r"})
+        r = await cast["moderator"].post(
+            "/v1/communities/nope/moderation", json={"action": "ban", "user_id": "x", "reason": "r"}
+        )
         assert r.status_code == 404
         # A user who is not a member can still be banned ahead of time (and then cannot join).
         r = await cast.act("moderator", action="ban", user_id=ids["outsider"])

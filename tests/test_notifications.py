@@ -215,7 +215,8 @@ async def test_push_subscription_errors(db_url: str) -> None:
                  422, "invalid_request")
         created = await bob.ok("POST", "/v1/me/push-subscriptions", 201, json=good)
         assert created["endpoint"] == good["endpoint"]
-        assert [s["endpoint"] for s in (await bob.ok("GET", "/v1/me/push-subscriptions"))["items"]] == [good["endpoint"]]
+        subscriptions = (await bob.ok("GET", "/v1/me/push-subscriptions"))["items"]
+        assert [s["endpoint"] for s in subscriptions] == [good["endpoint"]]
         await bob.ok("DELETE", "/v1/me/push-subscriptions", 204, json={"endpoint": good["endpoint"]})
         await bob.ok("DELETE", "/v1/me/push-subscriptions", 204, json={"endpoint": good["endpoint"]})
         assert (await bob.ok("GET", "/v1/me/push-subscriptions"))["items"] == []

@@ -154,7 +154,9 @@ async def test_appeal_upheld_and_deleted_post_restored(server: Any) -> None:
         deletion = (await cast.act("moderator", action="delete", target={"type": "post", "id": post["id"]})).json()
         assert deletion["user_id"] == member
         appeal = (await cast["member"].post(f"/v1/moderation/{deletion['id']}/appeal", json={"text": "ok?"})).json()
-        await cast["admin"].post(f"/v1/appeals/{appeal['id']}/decide", json={"decision": "overturned", "response": "ok"})
+        await cast["admin"].post(
+            f"/v1/appeals/{appeal['id']}/decide", json={"decision": "overturned", "response": "ok"}
+        )
         assert (await cast["member2"].get(f"/v1/posts/{post['id']}")).status_code == 200
 
         # Lifting actions cannot be appealed.

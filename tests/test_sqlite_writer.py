@@ -199,8 +199,10 @@ async def test_a_writer_of_another_process_is_waited_for_off_the_loop(sqlite_db:
     mine, theirs = uid(), uid()
     try:
         other.execute("BEGIN IMMEDIATE")
-        other.execute("INSERT INTO users (id, name, created_at, updated_at) VALUES (?, 'o', '2026-01-01', '2026-01-01')",
-                      (theirs,))
+        other.execute(
+            "INSERT INTO users (id, name, created_at, updated_at) VALUES (?, 'o', '2026-01-01', '2026-01-01')",
+            (theirs,),
+        )
 
         async def write() -> None:
             async with sqlite_db.write() as unit:

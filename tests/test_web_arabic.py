@@ -137,7 +137,8 @@ async def test_posts_images_reports_blocking_and_appeals_in_arabic(server: Runni
     await mine.get_by_test_id("gallery").wait_for()
     assert await mine.get_by_test_id("gallery-image").count() == 2
     await page.wait_for_function(
-        "() => [...document.querySelectorAll('.gallery-thumb')].slice(0, 2).every((i) => i.complete && i.naturalWidth > 0)")
+        "() => [...document.querySelectorAll('.gallery-thumb')].slice(0, 2).every((i) => i.complete && i.naturalWidth > 0)"
+    )
     await mine.get_by_test_id("gallery-image").first.click()
     viewer = page.get_by_test_id("image-viewer")
     await viewer.wait_for()
@@ -372,7 +373,9 @@ async def test_join_requests_chat_settings_pinning_insights_operators_and_my_dat
     await shots.take(owner, "insights")
 
     # An account report to the platform; the operator suspends the account and answers.
-    await amal.ok("POST", "/v1/reports", 201, json={"target": {"type": "user", "id": nour.id}, "reason": "رسائل مزعجة في الخاص"})
+    await amal.ok(
+        "POST", "/v1/reports", 201, json={"target": {"type": "user", "id": nour.id}, "reason": "رسائل مزعجة في الخاص"}
+    )
     oppage = await ar.page(op, "/#/admin", DESKTOP)
     await oppage.get_by_test_id("nav-admin").wait_for()
     rep = oppage.get_by_test_id("admin-report").filter(has_text="رسائل مزعجة")

@@ -69,7 +69,9 @@ async def seed(server: RunningServer) -> dict[str, Any]:
     action = await mona.ok("POST", f"/v1/communities/{cid}/moderation", 201,
                            json={"action": "timeout", "user_id": troll.id, "duration_seconds": 3600, "reason": "الإساءة ممنوعة هنا"})
     await troll.ok("POST", f"/v1/moderation/{action['id']}/appeal", 201, json={"text": "لم أقصد الإساءة، أعتذر"})
-    await hind.ok("POST", "/v1/reports", 201, json={"target": {"type": "user", "id": troll.id}, "reason": "رسائل مزعجة"})
+    await hind.ok(
+        "POST", "/v1/reports", 201, json={"target": {"type": "user", "id": troll.id}, "reason": "رسائل مزعجة"}
+    )
     return {"cid": cid, "people": {p.id: p for p in (sara, hind, mona, rana, troll)}}
 
 
