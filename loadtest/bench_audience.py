@@ -118,7 +118,8 @@ def hls_run(servers: Servers, workdir: Path, secret: str, processes: int, quick:
         # the host, on the generator's core (this process's affinity): H.264 encoded live, 640x360
         with open(workdir / "hls-publisher.log", "ab") as log:  # the child has its own copy
             publisher = subprocess.Popen([PY, "-m", "live.tools.publish", "--url", url, "--token", token, "--live",
-                                          lid, "--codec", "h264", "--size", "640x360", "--seconds", str(duration + 120)],
+                                          lid, "--codec", "h264", "--size", "640x360",
+                                          "--seconds", str(duration + 120)],
                                          stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
             _wait_hls(url, lid)
@@ -263,7 +264,8 @@ def markdown(audience: dict[str, Any]) -> list[str]:
             if key not in tree:
                 continue
             s = tree[key]["summary"]
-            out += [f"**{key} media process{'es' if key != '1' else ''}**: {s['connected']} viewers, {s['fps_avg']:g} fps, "
+            out += [f"**{key} media process{'es' if key != '1' else ''}**: {s['connected']} viewers, "
+                    f"{s['fps_avg']:g} fps, "
                     f"loss {s['loss_pct_avg']:g}% (worst {s['loss_pct_max']:g}%), first frame p99 "
                     f"{_r(s['first_frame_ms']['p99'])} ms.", "",
                     "| process | viewers | CPU | CPU per viewer | fps | loss | first frame p99 |",
@@ -272,7 +274,8 @@ def markdown(audience: dict[str, Any]) -> list[str]:
             out += [
                 f"- At the edges a viewer costs {f.get('three_cpu_per_viewer_pct')}% of a core; an edge costs its "
                 f"origin {f.get('three_origin_cpu_per_edge_pct')}% of a core, the price of "
-                f"{f.get('three_edge_cost_in_viewers')} viewer(s) (goal: at most 2): the origin of the three-process run "
+                f"{f.get('three_edge_cost_in_viewers')} viewer(s) (goal: at most 2): the origin of the "
+                "three-process run "
                 "carries as many viewers as the lone process of the one-process run, and the difference in their "
                 "CPU is what its edges cost it (a difference of two runs: noisy on a shared machine).",
                 "",
@@ -287,11 +290,13 @@ def markdown(audience: dict[str, Any]) -> list[str]:
     if hls:
         f, g = hls["segment_fetch_ms"], hls["glass_to_glass_s"]
         out += ["### HLS for the crowd", "",
-                f"{hls['viewers']:,} HTTP viewers of one live (an H.264 640x360 host) from one app node: the app node's "
-                f"CPU {hls['server_cpu_percent']}% of a core (goal: under 30% for 2,000), segment fetch p50 / p95 / p99 "
+                f"{hls['viewers']:,} HTTP viewers of one live (an H.264 640x360 host) from one app node: the app "
+                f"node's CPU {hls['server_cpu_percent']}% of a core (goal: under 30% for 2,000), segment fetch "
+                "p50 / p95 / p99 "
                 f"{_r(f['p50'])} / {_r(f['p95'])} / {_r(f['p99'])} ms, glass to glass p50 / p99 {_r(g['p50'], 2)} / "
                 f"{_r(g['p99'], 2)} s "
-                f"(goal: under 6 s), {hls['stalls']} stalls ({hls['stalled_viewers']} viewers), {hls['errors']} errors.",
+                f"(goal: under 6 s), {hls['stalls']} stalls ({hls['stalled_viewers']} viewers), "
+                f"{hls['errors']} errors.",
                 "", f"`{hls.get('command', '')}`", ""]
     chat = audience.get("chat_with_media")
     if chat:
@@ -306,7 +311,8 @@ def markdown(audience: dict[str, Any]) -> list[str]:
         out += ["### Chat while a live is watched (the embedded default)", "",
                 "One room, every member a sender, on SQLite with one media process, alone and while "
                 f"{viewers.get('connected', '?')} counting viewers watch a 1280x720 live (a pre-encoded VP8 file at "
-                f"1.5 Mbit/s; viewers {viewers.get('fps_avg', '?')} fps, loss {viewers.get('loss_pct_avg', '?')}%) on the "
+                f"1.5 Mbit/s; viewers {viewers.get('fps_avg', '?')} fps, loss {viewers.get('loss_pct_avg', '?')}%) "
+                "on the "
                 "same node. Goal: p99 under 100 ms at 500 members x 40 msgs/s while 50 viewers watch.", "",
                 "| chat | deliveries | p50 ms | p99 ms | ack p99 ms | missing | server CPU | generator CPU (max) |",
                 "|---|---|---|---|---|---|---|---|", *rows, "", f"`{chat['with_media']['command']}`", ""]

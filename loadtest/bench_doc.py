@@ -164,7 +164,8 @@ def markdown(run: Run, html_path: str) -> str:
         "",
         "## Machine, versions and pinning",
         "",
-        f"- Measured {run.measured_at}; the set took {run.elapsed / 60:.1f} minutes{' (--quick)' if run.quick else ''}.",
+        f"- Measured {run.measured_at}; the set took {run.elapsed / 60:.1f} minutes"
+        f"{' (--quick)' if run.quick else ''}.",
         f"- {m['cpu']}, {m['cores']} cores, {round(m['memory_bytes'] / 2**30)} GiB, {m['os']}.",
         "- " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
         f"- Server, its own redis-server and (PostgreSQL) its database backends pinned to core "
@@ -187,7 +188,8 @@ def markdown(run: Run, html_path: str) -> str:
     members = next((r["config"]["members"] for r in run.ladders.values()), 500)
     out += ["", "## Chat fan-out: the highest rate sustained", "",
             f"One room of {members} members, every member a sender (message k of the room is sent by member k mod "
-            f"{members}), every message delivered to all {members}. A rate is *sustained* under a bound when a step at that rate lost "
+            f"{members}), every message delivered to all {members}. A rate is *sustained* under a bound when a step at "
+            "that rate lost "
             "nothing (every message acknowledged, delivered to every member exactly once, no member dropped) and "
             "its p99 send-to-delivery latency is at or under the bound. Rates are messages a second in the room; "
             f"deliveries a second are {members} times that. \"At least\" marks a rate that is a floor: the ladder's "
@@ -362,8 +364,9 @@ Sampled with py-spy (`py-spy record -p PID` during a run; the bench extra instal
   `live/frames.py`) in each member's outbox and mark it; the node's flusher writes every marked
   outbox as one frame through the server's synchronous write (`live/signaling/wire.py`, the
   `live.send_now` ASGI extension), with no task switch per recipient; a backlog that is one batch
-  alone is written as that batch's own frame, the same bytes for every member. While messages keep coming flushes are at least `LIVE_WRITE_INTERVAL_MS` (20 ms)
-  apart, so a busy room's messages share frames.
+  alone is written as that batch's own frame, the same bytes for every member. While messages keep
+  coming flushes are at least `LIVE_WRITE_INTERVAL_MS` (20 ms) apart, so a busy room's messages
+  share frames.
 - **Chat appends** in one room are ordered by the room's row lock; the appends that arrive while
   one is stored share the next transaction and one publish (group commit, `live/chat/appends.py`).
   With every member sending, each message is also a different user's: its membership, sanctions

@@ -354,7 +354,9 @@ class TargetRun:
         from loadtest import procstat
 
         out = {}
-        for what, pid in (("server", self.server_pid), ("its Redis", self.redis_pid), ("the bench and generator", os.getpid())):
+        processes = (("server", self.server_pid), ("its Redis", self.redis_pid),
+                     ("the bench and generator", os.getpid()))
+        for what, pid in processes:
             if pid:
                 cores = procstat.affinity(pid)
                 out[what] = self.servers.pinning.label(cores) if cores else "?"

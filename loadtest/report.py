@@ -59,7 +59,8 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
         return [
             ("subscribers", s["subscribers"], ""), ("subscribed", s["connected"], ""),
             ("failures", s["failed"], "low"), ("video fps per subscriber (avg)", s["fps_avg"], "high"),
-            ("video fps (worst subscriber)", s["fps_min"], "high"), ("kbit/s per subscriber (audio + video)", s["kbps_avg"], ""),
+            ("video fps (worst subscriber)", s["fps_min"], "high"),
+            ("kbit/s per subscriber (audio + video)", s["kbps_avg"], ""),
             ("packet loss % (avg)", s["loss_pct_avg"], "low"), ("packet loss % (worst)", s["loss_pct_max"], "low"),
             ("join to first frame p50 ms", ff["p50"], "low"), ("join to first frame p99 ms", ff["p99"], "low"),
             ("join to first frame max ms", ff["max"], "low"),

@@ -130,7 +130,8 @@ async def test_patch_settings(server: RunningServer) -> None:
         assert cid in [x["id"] for x in (await owner.ok("GET", f"/v1/communities?topic=new{tag}"))["items"]]
         # A partial patch leaves the rest alone.
         assert (await owner.ok("PATCH", f"/v1/communities/{cid}", json={"rules": ""}))["name"] == "New name"
-        for body, field in (({"slow_mode_seconds": -1}, "slow_mode_seconds"), ({"slow_mode_seconds": "5"}, "slow_mode_seconds"),
+        for body, field in (({"slow_mode_seconds": -1}, "slow_mode_seconds"),
+                            ({"slow_mode_seconds": "5"}, "slow_mode_seconds"),
                             ({"name": None}, "name"), ({"join_policy": "maybe"}, "join_policy"),
                             ({"blocked_words": [""]}, "blocked_words.0"), ({"blocked_words": "spam"}, "blocked_words")):
             err = error_of(await admin.call("PATCH", f"/v1/communities/{cid}", json=body), 422, "invalid_request")
@@ -148,7 +149,8 @@ async def test_join_leave_and_member_count(server: RunningServer) -> None:
         c = await make_community(owner)
         cid = c["id"]
         m = await bob.ok("POST", f"/v1/communities/{cid}/join")
-        assert m == {**m, "community_id": cid, "user_id": bob.id, "role": "member", "invites_left": 5, "invited_by": None}
+        assert m == {**m, "community_id": cid, "user_id": bob.id, "role": "member", "invites_left": 5,
+                     "invited_by": None}
         assert m["user"] == {"id": bob.id, "name": "bob"}
         error_of(await bob.call("POST", f"/v1/communities/{cid}/join"), 409, "conflict")
         assert (await bob.ok("GET", f"/v1/communities/{cid}"))["member_count"] == 2
@@ -234,7 +236,8 @@ async def test_ownership_handover(server: RunningServer) -> None:
         await add_member(owner, c, busy)
         for i in range(3):
             await make_community(busy, name=f"busy {i}")
-        error_of(await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": busy.id}), 409, "community_limit")
+        error_of(await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": busy.id}),
+                 409, "community_limit")
         error_of(
             await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": outsider.id}), 404, "not_found"
         )

@@ -108,7 +108,8 @@ async def test_announcements_reach_the_right_people(server: RunningServer) -> No
         error_of(
             await admin.call("POST", f"/v1/communities/{cid}/announcements", json={"text": " "}), 422, "invalid_request"
         )
-        error_of(await admin.call("POST", f"/v1/communities/{cid}/announcements", json={"group_ids": []}), 422, "invalid_request")
+        error_of(await admin.call("POST", f"/v1/communities/{cid}/announcements", json={"group_ids": []}),
+                 422, "invalid_request")
         error_of(await admin.call("GET", "/v1/communities/nope/announcements"), 404, "not_found")
         assert len(heard) == 2
 

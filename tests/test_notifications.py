@@ -252,7 +252,8 @@ async def test_mutes_and_quiet_hours_stop_pushes_and_webhooks_not_the_inbox(db_u
         await bob.ok("PUT", "/v1/me/notification-settings", json={"muted_communities": [c["id"]]})
         saved = await carol.ok("PUT", "/v1/me/notification-settings",
                                json={"quiet_hours": {"start": "22:00", "end": "07:00", "tz": "Asia/Riyadh"}})
-        assert saved == {"muted_communities": [], "quiet_hours": {"start": "22:00", "end": "07:00", "tz": "Asia/Riyadh"},
+        assert saved == {"muted_communities": [],
+                         "quiet_hours": {"start": "22:00", "end": "07:00", "tz": "Asia/Riyadh"},
                          "daily_limit_minutes": None, "timezone": "Asia/Riyadh"}
         assert await carol.ok("GET", "/v1/me/notification-settings") == saved
         r.clock.set(dt.datetime(2026, 5, 1, 20, 30, tzinfo=dt.UTC))

@@ -64,7 +64,8 @@ async def test_report_refusals(server: Any) -> None:
         url = f"/v1/communities/{cast.cid}/reports"
         r = await cast["outsider"].post(url, json={"target": {"type": "user", "id": cast.ids["member"]}, "reason": "x"})
         assert r.status_code == 403 and _code(r) == "not_member"
-        for target in ({"type": "post", "id": "nope"}, {"type": "comment", "id": "nope"}, {"type": "user", "id": "nope"}):
+        for target in ({"type": "post", "id": "nope"}, {"type": "comment", "id": "nope"},
+                       {"type": "user", "id": "nope"}):
             r = await cast["member"].post(url, json={"target": target, "reason": "x"})
             assert r.status_code == 404, target
         r = await cast["member"].post(url, json={"target": {"type": "video", "id": "x"}, "reason": "x"})

@@ -137,7 +137,8 @@ async def test_posts_images_reports_blocking_and_appeals_in_arabic(server: Runni
     await mine.get_by_test_id("gallery").wait_for()
     assert await mine.get_by_test_id("gallery-image").count() == 2
     await page.wait_for_function(
-        "() => [...document.querySelectorAll('.gallery-thumb')].slice(0, 2).every((i) => i.complete && i.naturalWidth > 0)"
+        "() => [...document.querySelectorAll('.gallery-thumb')].slice(0, 2)"
+        ".every((i) => i.complete && i.naturalWidth > 0)"
     )
     await mine.get_by_test_id("gallery-image").first.click()
     viewer = page.get_by_test_id("image-viewer")

@@ -100,7 +100,8 @@ async def test_data_saver_fallback_and_replay_play_hls_in_chromium(dev_server: R
                 frames = stats["subscriptions"][alice_id]["totalVideoFrames"]
                 await stats_until(fallback, playing_hls(frames + 60), 30, "more frames")
                 print(
-                    f"glass to glass (PDT of the frame shown): data saver {saver_behind:.2f} s, LL-HLS {ll_behind:.2f} s; "
+                    f"glass to glass (PDT of the frame shown): data saver {saver_behind:.2f} s, "
+                    f"LL-HLS {ll_behind:.2f} s; "
                     f"hls.js latency (from the live edge): {stats['subscriptions'][alice_id]['hls']['latency']}"
                 )
                 assert saver_behind < 6 and ll_behind < 3

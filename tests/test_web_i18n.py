@@ -31,7 +31,8 @@ CALL = re.compile(r"""\btx?\(\s*'([a-z_.]+)'""")
 FAMILIES: dict[str, tuple[str, ...]] = {
     "errors.": (*(c.value for c in ErrorCode), "unknown", "disconnected", "timeout"),
     "roles.": ("owner", "admin", "moderator", "member", "operator"),
-    "community.tab.": ("live", "posts", "groups", "members", "moderation", "reports", "requests", "insights", "settings"),
+    "community.tab.": ("live", "posts", "groups", "members", "moderation", "reports", "requests", "insights",
+                       "settings"),
     "reports.sanction.": ("ban", "mute"),
     "reports.lift_": ("ban", "mute"),
     "moderation.do.": tuple(ACTIONS),
