@@ -14,8 +14,8 @@ Per subscriber: video frames per second over the measured window, bitrate, and p
 video packets that did not arrive over those the sender numbered in the window (`window_loss`, from
 the receiver's per-stream statistics without the retransmission stream), and the time from
 creating its offer to its first video frame (decoded, or complete when not decoding), split into
-phases. Server CPU per subscriber is the
-server's average CPU over the window divided by the subscribers connected.
+phases. Server CPU per subscriber is the server's average CPU over the window divided by the
+subscribers connected.
 """
 
 from __future__ import annotations
