@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test test-all bench lock clean browser
+.PHONY: install serve test test-all lint bench lock clean browser
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "live needs Python 3.11 or newer (found %d.%d); set PY=python3.11" % sys.version_info[:2])'
@@ -23,9 +23,14 @@ serve: $(STAMP)
 	@echo "live: open http://$${LIVE_HOST:-127.0.0.1}:$${LIVE_PORT:-8080}/ (Ctrl-C stops)"
 	@$(BIN)/live serve --dev
 
-## test: the whole suite (SQLite and PostgreSQL legs, in-process and Redis buses)
-test: $(STAMP) browser
+## test: lint first, then the whole suite (SQLite and PostgreSQL legs, in-process and Redis buses)
+test: $(STAMP) browser lint
 	@$(BIN)/python -m pytest
+
+## lint: ruff on live, loadtest and tests, and mypy --strict on live (seconds; mypy keeps its cache in .mypy_cache)
+lint: $(STAMP)
+	@$(BIN)/ruff check live loadtest tests
+	@$(BIN)/mypy live
 
 ## test-all: also the long soak runs kept out of `make test`
 test-all: $(STAMP) browser
@@ -48,7 +53,7 @@ lock: $(STAMP)
 	@CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile $(LOCK_FLAGS) --extra test --extra bench --output-file requirements-dev.lock pyproject.toml
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) var .pytest_cache .hypothesis .mypy_cache .ruff_cache build *.egg-info
 
 ## browser: Debian's Chromium for the web client's tests, installed where missing and possible
 ## (root with apt-get); elsewhere the browser tests are skipped and the run says so loudly.

@@ -27,8 +27,7 @@ from live import system
 from live.auth.users import UserDirectory
 from live.bus import open_bus
 from live.chat.service import ChatService
-from live.communities import follows, routes_social
-from live.communities import routes as communities
+from live.communities import follows, routes as communities, routes_social
 from live.config import Settings
 from live.events import Events
 from live.http import openapi
@@ -41,8 +40,7 @@ from live.lives.schedule import Schedule
 from live.lives.service import LiveService
 from live.me import api as me_api
 from live.me.usage import UsageRecorder
-from live.media import api as media_api
-from live.media import hls_api
+from live.media import api as media_api, hls_api
 from live.media.hls_service import HlsService
 from live.media.hls_status import HlsStatus
 from live.media.hls_viewers import HlsViewers

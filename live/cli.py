@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from live import __version__
@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     upgrade.set_defaults(func=_db_upgrade)
     current = dbsub.add_parser("current", help="print the database's schema revision")
     current.set_defaults(func=_db_current)
-    db.set_defaults(func=lambda _a: (db.print_help(), 2)[1])
+    db.set_defaults(func=_usage(db))
 
     admin = sub.add_parser("admin", help="platform operators (stored in the database)")
     adminsub = admin.add_subparsers(title="admin commands", metavar="ADMIN_COMMAND")
@@ -82,8 +82,18 @@ def _parser() -> argparse.ArgumentParser:
     revoke.set_defaults(func=_admin_revoke)
     listing = adminsub.add_parser("list", help="print every operator and where the right comes from")
     listing.set_defaults(func=_admin_list)
-    admin.set_defaults(func=lambda _a: (admin.print_help(), 2)[1])
+    admin.set_defaults(func=_usage(admin))
     return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """A command without its subcommand: print its help, exit status 2."""
+
+    def show(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return show
 
 
 def _setup_logging(level: str) -> None:

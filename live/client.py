@@ -18,7 +18,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
 import msgpack
@@ -99,7 +99,7 @@ class LiveClient:
 
     def _encode(self, message: dict[str, Any]) -> bytes | str:
         if self.encoding == "msgpack":
-            return msgpack.packb(message, use_bin_type=True)
+            return cast(bytes, msgpack.packb(message, use_bin_type=True))  # msgpack is untyped
         return json.dumps(message)
 
     async def send(self, message: dict[str, Any]) -> None:

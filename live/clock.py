@@ -22,17 +22,17 @@ class SystemClock:
     """The machine's clock."""
 
     def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
 
 
 class ManualClock:
     """A clock that moves only when told to (tests, benchmarks replaying a day)."""
 
     def __init__(self, start: dt.datetime | None = None) -> None:
-        start = start or dt.datetime.now(dt.timezone.utc)
+        start = start or dt.datetime.now(dt.UTC)
         if start.tzinfo is None:
             raise ValueError("a ManualClock starts at a timezone-aware time")
-        self._now = start.astimezone(dt.timezone.utc)
+        self._now = start.astimezone(dt.UTC)
 
     def now(self) -> dt.datetime:
         return self._now
@@ -42,4 +42,4 @@ class ManualClock:
         return self._now
 
     def set(self, when: dt.datetime) -> None:
-        self._now = when.astimezone(dt.timezone.utc)
+        self._now = when.astimezone(dt.UTC)

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
-
+from typing import Any, TypeVar
 
 Loader = Callable[[list[Any]], Awaitable[dict[Any, Any]]]
+T = TypeVar("T")
 
 
 class Coalescer:
@@ -37,9 +37,9 @@ class Coalescer:
         self._gathering: dict[Hashable, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def run(self, key: Hashable, read: Callable[[], Awaitable[Any]]) -> Any:
+    async def run(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
         """`read()`'s result, shared with the other callers of `key` gathered before it starts."""
-        future = self._gathering.get(key)
+        future: asyncio.Future[T] | None = self._gathering.get(key)
         if future is None:
             future = asyncio.get_running_loop().create_future()
             future.add_done_callback(_retrieved)  # even if every waiter was cancelled meanwhile
@@ -49,7 +49,7 @@ class Coalescer:
             task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(future)
 
-    async def _read(self, key: Hashable, future: asyncio.Future[Any], read: Callable[[], Awaitable[Any]]) -> None:
+    async def _read(self, key: Hashable, future: asyncio.Future[T], read: Callable[[], Awaitable[T]]) -> None:
         if self._gathering.get(key) is future:
             del self._gathering[key]  # from here on, newcomers gather for the next read
         try:

@@ -332,7 +332,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Address other media processes use to reach this one's pipe (default: LIVE_MEDIA_PIPE_HOST), "
             "e.g. the machine's address when listening on 0.0.0.0."),
     Setting("LIVE_HLS", "hls", _bool, "1",
-            "Write every live's host media as HLS (fMP4) under the var dir, served at `/v1/live/{lid}/hls/index.m3u8`."),
+            "Write every live's host media as HLS (fMP4) under the var dir, served at "
+            "`/v1/live/{lid}/hls/index.m3u8`."),
     Setting("LIVE_HLS_SEGMENT_SECONDS", "hls_segment_seconds", _float(1, 10), "2",
             "Target HLS segment length; H.264 hosts are asked for a keyframe this often."),
     Setting("LIVE_HLS_PART_SECONDS", "hls_part_seconds", _float(0, 2), "0.5",

@@ -18,6 +18,7 @@ fan-out costs. Here that is as little as the wire allows:
 from __future__ import annotations
 
 import enum
+import itertools
 import json
 import struct
 from collections.abc import Sequence
@@ -91,7 +92,7 @@ class Batch:
         # The chat seqs it carries when they rise one after another (the usual batch): a
         # connection that has none of them takes the whole batch with one comparison.
         chat = [s for s in self.seqs if s is not None]
-        rising = all(a < b for a, b in zip(chat, chat[1:], strict=False))
+        rising = all(a < b for a, b in itertools.pairwise(chat))
         self.first_seq: int | None = chat[0] if chat and rising else None
         self.last_seq: int | None = chat[-1] if chat and rising else None
         self._wire: bytes | None = None

@@ -11,8 +11,8 @@ from starlette.responses import JSONResponse, Response
 
 from live.errors import ApiError, ErrorCode
 from live.http.api import Api, Ctx
-from live.services import Services
 from live.metrics import render
+from live.services import Services
 from live.storage.base import iso
 
 api: Api[Services] = Api("service")

@@ -58,7 +58,9 @@ def shown_command(argv: list[str]) -> str:
         elif prev == "--url":
             arg = "http://127.0.0.1:$PORT"
         out.append(arg)
-    return "python -m loadtest " + " ".join(a if a.startswith(("$", "http://127.0.0.1:$")) else shlex.quote(a) for a in out)
+    return "python -m loadtest " + " ".join(
+        a if a.startswith(("$", "http://127.0.0.1:$")) else shlex.quote(a) for a in out
+    )
 
 
 def run_loadtest(argv: list[str], out: Path, timeout: float) -> dict[str, Any]:
@@ -77,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", default="var/bench", help="where results and logs go (default var/bench)")
-    parser.add_argument("--out-doc", default="docs/benchmarks.md", help="the Markdown written (default docs/benchmarks.md)")
+    parser.add_argument(
+        "--out-doc", default="docs/benchmarks.md", help="the Markdown written (default docs/benchmarks.md)"
+    )
     parser.add_argument("--quick", action="store_true", help="a much smaller set (a smoke test of the bench itself)")
     parser.add_argument("--readme", default="README.md",
                         help="README whose performance block (between the bench markers) gets the headline "

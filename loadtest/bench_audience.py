@@ -115,18 +115,19 @@ def hls_run(servers: Servers, workdir: Path, secret: str, processes: int, quick:
     duration = 8 if quick else 40
     with live_server(servers, workdir, secret, "hls", {"LIVE_MEDIA_PROCESSES": "1"}) as (url, pid):
         lid, token = _public_live(url, secret)
-        log = open(workdir / "hls-publisher.log", "ab")
         # the host, on the generator's core (this process's affinity): H.264 encoded live, 640x360
-        publisher = subprocess.Popen([PY, "-m", "live.tools.publish", "--url", url, "--token", token, "--live", lid,
-                                      "--codec", "h264", "--size", "640x360", "--seconds", str(duration + 120)],
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        with open(workdir / "hls-publisher.log", "ab") as log:  # the child has its own copy
+            publisher = subprocess.Popen([PY, "-m", "live.tools.publish", "--url", url, "--token", token, "--live",
+                                          lid, "--codec", "h264", "--size", "640x360",
+                                          "--seconds", str(duration + 120)],
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
             _wait_hls(url, lid)
             # the app node alone: HLS is served there (the media process writes the segments)
             argv = ["hls", "--url", url, "--live", lid, "--viewers", str(viewers), "--ramp", "5" if quick else "20",
                     "--duration", str(duration), "--server-pid", str(pid), "--quiet"]
             out = workdir / "hls.json"
-            print(f"\n$ python -m loadtest {' '.join(argv[:1] + ['--url', 'http://127.0.0.1:$PORT'] + argv[3:])}",
+            print(f"\n$ python -m loadtest {' '.join([*argv[:1], '--url', 'http://127.0.0.1:$PORT', *argv[3:]])}",
                   flush=True)
             proc = subprocess.run([PY, "-m", "loadtest", *argv, "--out", str(out)], cwd=ROOT, timeout=duration + 240,
                                   stdout=subprocess.DEVNULL)
@@ -167,13 +168,13 @@ def chat_with_media(servers: Servers, workdir: Path, secret: str, processes: int
         warm[warm.index("--duration") + 1] = "3"
         run_loadtest([*warm, "--label", "warm-up"], workdir / "chat-warmup.json", 300)
         runs["alone"] = run_loadtest([*chat, "--label", "chat alone"], workdir / "chat-alone.json", 300)
-        log = open(workdir / "chat-media-viewers.log", "ab")
-        media = subprocess.Popen([PY, "-m", "loadtest", "media", "--url", url, "--secret", secret, "--no-decode",
-                                  "--subscribers", str(viewers), "--video", str(video), "--ramp", "5",
-                                  "--duration", str(watch_seconds), "--processes", str(processes), "--quiet",
-                                  "--server-pid", str(pid), "--label", "viewers",
-                                  "--out", str(workdir / "chat-media-viewers.json")],
-                                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        with open(workdir / "chat-media-viewers.log", "ab") as log:  # the child has its own copy
+            media = subprocess.Popen([PY, "-m", "loadtest", "media", "--url", url, "--secret", secret, "--no-decode",
+                                      "--subscribers", str(viewers), "--video", str(video), "--ramp", "5",
+                                      "--duration", str(watch_seconds), "--processes", str(processes), "--quiet",
+                                      "--server-pid", str(pid), "--label", "viewers",
+                                      "--out", str(workdir / "chat-media-viewers.json")],
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
             time.sleep(20)  # the viewers joined (ramp) and watch
             runs["with_media"] = run_loadtest([*chat, "--label", f"chat while {viewers} watch 720p"],
@@ -230,8 +231,11 @@ def tree_figures(tree: dict[str, Any]) -> dict[str, Any]:
         out.update({f"three_{k}": v for k, v in (three.get("tree") or {}).items()})
         out["three_loss"] = three["loss_pct_avg"]
         out["three_viewers"] = three["connected"]
-        out["three_first_frame_p99"] = max((w["first_frame_ms"].get("p99") or 0)
-                                           for w in three.get("by_worker", {}).values()) if three.get("by_worker") else None
+        out["three_first_frame_p99"] = (
+            max((w["first_frame_ms"].get("p99") or 0) for w in three.get("by_worker", {}).values())
+            if three.get("by_worker")
+            else None
+        )
     # What the edges cost their origin: the origin of the three-process run carries as many viewers
     # as the lone process of the one-process run; the difference in CPU is its edges'.
     if one and three and three.get("tree") and three["tree"].get("edges"):
@@ -260,17 +264,22 @@ def markdown(audience: dict[str, Any]) -> list[str]:
             if key not in tree:
                 continue
             s = tree[key]["summary"]
-            out += [f"**{key} media process{'es' if key != '1' else ''}**: {s['connected']} viewers, {s['fps_avg']:g} fps, "
+            out += [f"**{key} media process{'es' if key != '1' else ''}**: {s['connected']} viewers, "
+                    f"{s['fps_avg']:g} fps, "
                     f"loss {s['loss_pct_avg']:g}% (worst {s['loss_pct_max']:g}%), first frame p99 "
                     f"{_r(s['first_frame_ms']['p99'])} ms.", "",
                     "| process | viewers | CPU | CPU per viewer | fps | loss | first frame p99 |",
                     "|---|---|---|---|---|---|---|", *_tree_rows(tree[key]), "", f"`{tree[key]['command']}`", ""]
         if f.get("three_origin_cpu_per_edge_pct") is not None:
-            out += [f"- At the edges a viewer costs {f.get('three_cpu_per_viewer_pct')}% of a core; an edge costs its "
-                    f"origin {f.get('three_origin_cpu_per_edge_pct')}% of a core, the price of "
-                    f"{f.get('three_edge_cost_in_viewers')} viewer(s) (goal: at most 2): the origin of the three-process run "
-                    "carries as many viewers as the lone process of the one-process run, and the difference in their "
-                    "CPU is what its edges cost it (a difference of two runs: noisy on a shared machine).", ""]
+            out += [
+                f"- At the edges a viewer costs {f.get('three_cpu_per_viewer_pct')}% of a core; an edge costs its "
+                f"origin {f.get('three_origin_cpu_per_edge_pct')}% of a core, the price of "
+                f"{f.get('three_edge_cost_in_viewers')} viewer(s) (goal: at most 2): the origin of the "
+                "three-process run "
+                "carries as many viewers as the lone process of the one-process run, and the difference in their "
+                "CPU is what its edges cost it (a difference of two runs: noisy on a shared machine).",
+                "",
+            ]
         if f.get("viewers_per_core"):
             out += [f"- About **{f['viewers_per_core']} viewers per relay core** at this cost per viewer. A live's "
                     "capacity is the sum of its processes' (each process its own core): with three relay processes, "
@@ -281,11 +290,13 @@ def markdown(audience: dict[str, Any]) -> list[str]:
     if hls:
         f, g = hls["segment_fetch_ms"], hls["glass_to_glass_s"]
         out += ["### HLS for the crowd", "",
-                f"{hls['viewers']:,} HTTP viewers of one live (an H.264 640x360 host) from one app node: the app node's "
-                f"CPU {hls['server_cpu_percent']}% of a core (goal: under 30% for 2,000), segment fetch p50 / p95 / p99 "
+                f"{hls['viewers']:,} HTTP viewers of one live (an H.264 640x360 host) from one app node: the app "
+                f"node's CPU {hls['server_cpu_percent']}% of a core (goal: under 30% for 2,000), segment fetch "
+                "p50 / p95 / p99 "
                 f"{_r(f['p50'])} / {_r(f['p95'])} / {_r(f['p99'])} ms, glass to glass p50 / p99 {_r(g['p50'], 2)} / "
                 f"{_r(g['p99'], 2)} s "
-                f"(goal: under 6 s), {hls['stalls']} stalls ({hls['stalled_viewers']} viewers), {hls['errors']} errors.",
+                f"(goal: under 6 s), {hls['stalls']} stalls ({hls['stalled_viewers']} viewers), "
+                f"{hls['errors']} errors.",
                 "", f"`{hls.get('command', '')}`", ""]
     chat = audience.get("chat_with_media")
     if chat:
@@ -300,7 +311,8 @@ def markdown(audience: dict[str, Any]) -> list[str]:
         out += ["### Chat while a live is watched (the embedded default)", "",
                 "One room, every member a sender, on SQLite with one media process, alone and while "
                 f"{viewers.get('connected', '?')} counting viewers watch a 1280x720 live (a pre-encoded VP8 file at "
-                f"1.5 Mbit/s; viewers {viewers.get('fps_avg', '?')} fps, loss {viewers.get('loss_pct_avg', '?')}%) on the "
+                f"1.5 Mbit/s; viewers {viewers.get('fps_avg', '?')} fps, loss {viewers.get('loss_pct_avg', '?')}%) "
+                "on the "
                 "same node. Goal: p99 under 100 ms at 500 members x 40 msgs/s while 50 viewers watch.", "",
                 "| chat | deliveries | p50 ms | p99 ms | ack p99 ms | missing | server CPU | generator CPU (max) |",
                 "|---|---|---|---|---|---|---|---|", *rows, "", f"`{chat['with_media']['command']}`", ""]
@@ -320,8 +332,10 @@ def readme_rows(audience: dict[str, Any]) -> list[str]:
                         f"{_r(f.get('three_first_frame_p99'))} ms |")
     hls = audience.get("hls")
     if hls:
-        rows.append(f"| HLS, one app node | {hls['viewers']:,} viewers at {hls['server_cpu_percent']}% of a core, glass "
-                    f"to glass p50 {_r(hls['glass_to_glass_s']['p50'], 2)} s, {hls['stalls']} stalls |")
+        rows.append(
+            f"| HLS, one app node | {hls['viewers']:,} viewers at {hls['server_cpu_percent']}% of a core, glass "
+            f"to glass p50 {_r(hls['glass_to_glass_s']['p50'], 2)} s, {hls['stalls']} stalls |"
+        )
     chat = audience.get("chat_with_media")
     if chat:
         a, m = chat["alone"]["summary"], chat["with_media"]["summary"]

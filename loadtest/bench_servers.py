@@ -107,15 +107,15 @@ class Servers:
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None, *, cwd: Path | None = None,
               pinned: bool = True) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "ab")
         cores = self.pinning.server if pinned else None
 
         def pin() -> None:  # in the child, before exec: every thread it starts inherits the core
             if cores:
                 os.sched_setaffinity(0, cores)
 
-        proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=pin, cwd=cwd)
+        with open(self.workdir / f"{name}.log", "ab") as log:  # the child has its own copy
+            proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, preexec_fn=pin, cwd=cwd)
         self.procs[name] = proc
         return proc
 
@@ -181,7 +181,9 @@ class Postgres:
             self.servers.pinning.notes.append(f"PostgreSQL at {PG_ADMIN} refused a new database ({exc}): "
                                               "live was measured on SQLite only")
             return None
-        self.servers.cleanups.append(lambda: asyncio.run(self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')))
+        self.servers.cleanups.append(
+            lambda: asyncio.run(self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        )
         self.url = PG_ADMIN.rsplit("/", 1)[0] + "/" + self.name
         return self.url
 
@@ -201,8 +203,9 @@ class Postgres:
         async def query() -> list[int]:
             conn = await asyncpg.connect(self.dsn, timeout=5)
             try:
-                rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                                        self.name)
+                rows = await conn.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", self.name
+                )
             finally:
                 await conn.close()
             return [int(r["pid"]) for r in rows]
@@ -351,7 +354,9 @@ class TargetRun:
         from loadtest import procstat
 
         out = {}
-        for what, pid in (("server", self.server_pid), ("its Redis", self.redis_pid), ("the bench and generator", os.getpid())):
+        processes = (("server", self.server_pid), ("its Redis", self.redis_pid),
+                     ("the bench and generator", os.getpid()))
+        for what, pid in processes:
             if pid:
                 cores = procstat.affinity(pid)
                 out[what] = self.servers.pinning.label(cores) if cores else "?"
@@ -363,7 +368,7 @@ class TargetRun:
 
     def server_args(self) -> list[str]:
         pids = [self.server_pid] + ([self.redis_pid] if self.redis_pid else [])
-        args = ["--url", self.url, *sum((["--server-pid", str(p)] for p in pids), [])]
+        args = ["--url", self.url, *(arg for p in pids for arg in ("--server-pid", str(p)))]
         if self.target.kind == "live":
             return [*args, "--secret", self.secret]
         return ["--target", "socketio", *args]

@@ -16,8 +16,7 @@ from typing import Any
 from loadtest import ladder, procstat, report
 from loadtest.runner import RunSpec, plan_members, run, summarize
 from loadtest.session import SessionError
-from loadtest.setup import (HostsInRooms, Identities, SetupError, create_rooms, end_lives, hosts_of,
-                            join_community)
+from loadtest.setup import HostsInRooms, Identities, SetupError, create_rooms, end_lives, hosts_of, join_community
 
 DESCRIPTION = """\
 Load generator for `live` (and the python-socketio peer it is compared with).
@@ -392,7 +391,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
     churners = getattr(args, "churners", 0) if args.scenario == "churn" else 0
     if args.senders > args.members:
         raise ValueError("--senders cannot exceed --members")
-    per_room = args.members + churners
     spec = RunSpec(
         scenario=args.scenario, target=args.target, label=args.label or args.target, urls=urls, rooms=[],
         members_per_room=args.members, senders_per_room=args.senders, rate_per_room=args.rate,
@@ -471,7 +469,7 @@ def cmd_media(args: argparse.Namespace) -> int:
     ids = _identities(args)
     assert ids is not None
     # The media host publishes over its own connection in the room.
-    cid, rooms, hosts, _ = _rooms_for(args, ids, 1, urls, "media", False, [], hold_hosts=False)
+    _cid, rooms, hosts, _ = _rooms_for(args, ids, 1, urls, "media", False, [], hold_hosts=False)
     if args.setup_only:
         return 0
     host = hosts[0] if hosts else (ids.get(0, "host") if ids.minted else ids.get(0))

@@ -336,12 +336,10 @@ class SocketIOClient:
                 future = self._waiting.get(ack)
                 if future is not None and not future.done():
                     future.set_result(reply)
-            elif sio == "0":
-                if self._connected is not None and not self._connected.done():
-                    self._connected.set_result(None)
-            elif sio == "4":
-                if self._connected is not None and not self._connected.done():
-                    self._connected.set_exception(HandshakeFailed("socket.io connect_error " + text[2:]))
+            elif sio == "0" and self._connected is not None and not self._connected.done():
+                self._connected.set_result(None)
+            elif sio == "4" and self._connected is not None and not self._connected.done():
+                self._connected.set_exception(HandshakeFailed("socket.io connect_error " + text[2:]))
         elif kind == "0":  # Engine.IO open: connect to the default namespace
             self.ws.send("40" + json.dumps({"user": self.user_id, "name": self.name}))
         elif kind == "2":  # Engine.IO ping (the server pings in v4)

@@ -76,7 +76,7 @@ class Histogram:
             return 0.0
         if q >= 100:
             return float(self.max)
-        rank = max(1, int(round(self.total * q / 100.0 + 0.4999999)))
+        rank = max(1, round(self.total * q / 100.0 + 0.4999999))
         seen = 0
         for i, n in enumerate(self.counts):
             if n:

@@ -243,7 +243,10 @@ def table(result: dict[str, Any]) -> str:
         ("glass to glass p50 / p95 / p99", f"{s(g['p50'])} / {s(g['p95'])} / {s(g['p99'])}"),
         ("stalls (viewers stalled)", f"{result['stalls']} ({result['stalled_viewers']})"),
         ("errors", f"{result['errors']} {result['error_kinds'] or ''}".strip()),
-        ("server CPU (% of one core)", "-" if result["server_cpu_percent"] is None else f"{result['server_cpu_percent']}%"),
+        (
+            "server CPU (% of one core)",
+            "-" if result["server_cpu_percent"] is None else f"{result['server_cpu_percent']}%",
+        ),
         ("generator CPU (avg / max)", f"{result.get('generator_cpu_percent')}% / {result.get('generator_cpu_max')}%"),
     ]
     width = max(len(k) for k, _ in rows)

@@ -191,9 +191,11 @@ def run_ladder(spec: LadderSpec, *, server_pids: Callable[[], list[int]] = list,
         say(_line(spec.label, step, spec.bounds))
         if step["generator_bound"]:
             others = ", ".join(f"{v:.0f}% on core(s) {k}" for k, v in step["others_pct"].items())
-            warnings.append(f"!!! {spec.label} at {rate:g} msgs/s: the generator fell behind ({step['generator_cpu_max']:.0f}% "
-                            f"of its core, sending {step['send_lag_ms']['p99']:.1f} ms late at p99; other work: "
-                            f"{others or 'unknown'}): this step's figures may be the generator's, not the server's")
+            warnings.append(
+                f"!!! {spec.label} at {rate:g} msgs/s: the generator fell behind ({step['generator_cpu_max']:.0f}% "
+                f"of its core, sending {step['send_lag_ms']['p99']:.1f} ms late at p99; other work: "
+                f"{others or 'unknown'}): this step's figures may be the generator's, not the server's"
+            )
             say(warnings[-1])
         return step
 
@@ -311,7 +313,9 @@ def add_parser(sub: Any) -> None:
                    help="live's WebSocket subprotocol (default msgpack; Socket.IO always speaks JSON)")
     g = p.add_argument_group("the room and the climb")
     g.add_argument("--rooms", type=_number(int, 1), default=1, help="rooms (default 1)")
-    g.add_argument("--members", type=_number(int, 2), default=500, help="members in each room, all senders (default 500)")
+    g.add_argument(
+        "--members", type=_number(int, 2), default=500, help="members in each room, all senders (default 500)"
+    )
     g.add_argument("--message-bytes", type=_number(int, 40), default=64, help="length of each text (default 64)")
     g.add_argument("--start", type=_number(float, 0.1), default=20.0, help="first rate, msgs/s per room (default 20)")
     g.add_argument("--factor", type=_number(float, 1.1), default=2.0, help="coarse step factor (default 2)")

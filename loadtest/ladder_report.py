@@ -135,7 +135,9 @@ def table(result: dict[str, Any]) -> str:
     lines += [" | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in body]
     lines.append("")
     for bound in result["config"]["bounds"]:
-        lines.append(f"highest rate sustained at p99 <= {bound:g} ms with nothing lost: {sustained_text(result, bound)}")
+        lines.append(
+            f"highest rate sustained at p99 <= {bound:g} ms with nothing lost: {sustained_text(result, bound)}"
+        )
     return "\n".join(lines)
 
 
@@ -149,7 +151,8 @@ def page(title: str, results: Sequence[dict[str, Any]], notes: str = "") -> str:
                     for n, r in zip(names, results, strict=True)],
                    title="p99 send-to-delivery latency by rate (steps of the search)",
                    x_label="msgs/s per room", y_label="ms"),
-        line_chart([(n, [(s["rate"], s["delivered_per_s"]) for s in _by_rate(r)]) for n, r in zip(names, results, strict=True)],
+        line_chart([(n, [(s["rate"], s["delivered_per_s"]) for s in _by_rate(r)])
+                    for n, r in zip(names, results, strict=True)],
                    title="Deliveries per second by rate", x_label="msgs/s per room", y_label="deliveries/s"),
         line_chart([(n, [(s["rate"], s["server_cpu_us_per_delivery"] or 0) for s in _by_rate(r)])
                     for n, r in zip(names, results, strict=True)],

@@ -12,9 +12,10 @@ the parent), each reporting its own CPU.
 
 Per subscriber: video frames per second over the measured window, bitrate, and packet loss: the
 video packets that did not arrive over those the sender numbered in the window (`window_loss`, from
-the receiver's per-stream statistics without the retransmission stream), and the time from creating its offer to its first video frame
-(decoded, or complete when not decoding), split into phases. Server CPU per subscriber is the
-server's average CPU over the window divided by the subscribers connected.
+the receiver's per-stream statistics without the retransmission stream), and the time from
+creating its offer to its first video frame (decoded, or complete when not decoding), split into
+phases. Server CPU per subscriber is the server's average CPU over the window divided by the
+subscribers connected.
 """
 
 from __future__ import annotations
@@ -522,11 +523,14 @@ def _result(groups: list[dict[str, Any]], sampler: procstat.Sampler, window: dic
     for proc in sampler.to_json():
         w = [x for x in proc["samples"] if window["send_start"] <= x[0] <= window["send_end"]] or proc["samples"]
         if w:
-            servers.append({"pid": proc["pid"], "name": proc["name"], "cpu_avg": round(sum(x[1] for x in w) / len(w), 1),
+            servers.append({"pid": proc["pid"], "name": proc["name"],
+                            "cpu_avg": round(sum(x[1] for x in w) / len(w), 1),
                             "cpu_max": max(x[1] for x in w), "rss_max": max(x[2] for x in proc["samples"]),
                             "rss_median": sorted(x[2] for x in w)[len(w) // 2]})
     server_cpu = sum(p["cpu_avg"] for p in servers)
-    in_window = [c for samples in gen_cpu.values() for t, c in samples if window["send_start"] <= t <= window["send_end"]]
+    in_window = [
+        c for samples in gen_cpu.values() for t, c in samples if window["send_start"] <= t <= window["send_end"]
+    ]
     summary = {
         "subscribers": n, "connected": connected, "failed": sum(failed.values()),
         "fps_avg": round(sum(fps) / len(fps), 1) if fps else 0.0, "fps_min": round(min(fps), 1) if fps else 0.0,

@@ -59,7 +59,8 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
         return [
             ("subscribers", s["subscribers"], ""), ("subscribed", s["connected"], ""),
             ("failures", s["failed"], "low"), ("video fps per subscriber (avg)", s["fps_avg"], "high"),
-            ("video fps (worst subscriber)", s["fps_min"], "high"), ("kbit/s per subscriber (audio + video)", s["kbps_avg"], ""),
+            ("video fps (worst subscriber)", s["fps_min"], "high"),
+            ("kbit/s per subscriber (audio + video)", s["kbps_avg"], ""),
             ("packet loss % (avg)", s["loss_pct_avg"], "low"), ("packet loss % (worst)", s["loss_pct_max"], "low"),
             ("join to first frame p50 ms", ff["p50"], "low"), ("join to first frame p99 ms", ff["p99"], "low"),
             ("join to first frame max ms", ff["max"], "low"),
@@ -101,7 +102,9 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
         out += [("server RSS per connection KB", round(s["rss_per_connection"] / 1024, 1), "low"),
                 ("server idle CPU %", s["idle_cpu"], "low")]
     if result["scenario"] != "connections" and s["delivered_per_s"]:
-        out.append(("server CPU us per delivery", round(s["server_cpu_avg"] / 100 / s["delivered_per_s"] * 1e6, 1), "low"))
+        out.append(
+            ("server CPU us per delivery", round(s["server_cpu_avg"] / 100 / s["delivered_per_s"] * 1e6, 1), "low")
+        )
     out += [
         ("server CPU % (avg, all processes)", s["server_cpu_avg"], ""),
         ("server RSS MB (max)", _mb(server_rss), "low"),
@@ -137,10 +140,14 @@ def table(results: Sequence[dict[str, Any]]) -> str:
                 line.append(_ratio(first, other, better))
         body.append(line)
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    text = [" | ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))]
+    text = [
+        " | ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))
+    ]
     text.append("-+-".join("-" * w for w in widths))
     for row in body:
-        text.append(" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        text.append(
+            " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        )
     return "\n".join(text)
 
 
@@ -208,7 +215,7 @@ def merge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
             room_last[room] = max(room_last.get(room, 0), seq)
         last_by_second: dict[int, dict[str, Any]] = {}
         for point in r["timeline"]:
-            last_by_second[int(round(point["t"]))] = point
+            last_by_second[round(point["t"])] = point
         for sec, point in last_by_second.items():
             slot = seconds.setdefault(sec, {"t": float(sec), "generator_cpu": []})
             for key in ("connected", "sent", "acked", "delivered", "failed", "closed", "delivered_per_s"):
@@ -344,7 +351,7 @@ def latency_series(result: dict[str, Any]) -> list[tuple[float, float]]:
         x = min(5.0, -math.log10(max(1e-5, 1 - q))) if q < 1 else 5.0
         points.append((x, value / 1000.0))
     # include p0
-    return [(0.0, h.min / 1000.0)] + points
+    return [(0.0, h.min / 1000.0), *points]
 
 
 LATENCY_TICKS = [(0.0, "p0"), (1.0, "p90"), (2.0, "p99"), (3.0, "p99.9"), (4.0, "p99.99"), (5.0, "max")]

@@ -87,18 +87,20 @@ def plan_members(spec: RunSpec, identity: Any) -> list[MemberPlan]:
 def machine_info() -> dict[str, Any]:
     cpu = platform.processor() or ""
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     mem = 0
     try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal"):
-                mem = int(line.split()[1]) * 1024
-                break
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemTotal"):
+                    mem = int(line.split()[1]) * 1024
+                    break
     except OSError:
         pass
     versions: dict[str, str] = {"python": platform.python_version()}

@@ -244,7 +244,7 @@ def step_worker_main(plan: WorkerPlan, conn: Connection, t0: float, members_per_
     try:
         with runner:
             runner.run(_main(plan, conn, t0, members_per_room))
-    except BaseException as exc:  # noqa: BLE001 - tell the parent rather than vanish
+    except BaseException as exc:  # tell the parent rather than vanish
         try:
             conn.send(("crashed", f"{type(exc).__name__}: {exc}"))
         except OSError:

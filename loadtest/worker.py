@@ -380,6 +380,6 @@ def worker_main(plan: WorkerPlan, queue: Queue[Any], go: Event, t0_box: Any, tim
     try:
         with runner:
             runner.run(_main(plan, queue, go, t0_box, timing))
-    except BaseException as exc:  # noqa: BLE001 - tell the parent rather than vanish
+    except BaseException as exc:  # tell the parent rather than vanish
         queue.put(("crashed", plan.worker, f"{type(exc).__name__}: {exc}"))
         raise

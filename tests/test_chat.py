@@ -243,13 +243,13 @@ async def test_recovery_reads_the_stream_and_falls_back_to_the_database(
             assert db_reads == []  # served from the stream
             await chat.delete(w.room, 12, w.p("owner"), "x")
             got = await chat.join_state(w.room, {"epoch": epoch, "seq": 10})
-            assert [e["seq"] for e in got["history"]] == [11] + list(range(13, 31))
+            assert [e["seq"] for e in got["history"]] == [11, *range(13, 31)]
             assert db_reads == []
 
             # The stream lost (a Redis without persistence restarted): the database answers.
             await client.delete(key)
             got = await chat.join_state(w.room, {"epoch": epoch, "seq": 10})
-            assert got["recovered"] is True and [e["seq"] for e in got["history"]] == [11] + list(range(13, 31))
+            assert got["recovered"] is True and [e["seq"] for e in got["history"]] == [11, *range(13, 31)]
             assert db_reads == [1]
             # A hole in the stream (one write failed): the database answers, never a partial set.
             await chat.append(w.room, w.p("owner"), "after", "n31")

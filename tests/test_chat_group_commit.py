@@ -148,7 +148,9 @@ class BusMessages:
         await self.sub.close()
 
 
-async def test_a_burst_is_stored_in_few_transactions_with_consecutive_seqs(chat_server: RunningServer) -> None:
+async def test_a_burst_is_stored_in_few_transactions_with_consecutive_seqs(
+    chat_server: RunningServer,  # noqa: F811 - the fixture imported above
+) -> None:
     names = ["owner", *(f"m{i}" for i in range(1, 12))]
     async with people(chat_server, *names) as cast:
         w = await make_world(chat_server, cast)

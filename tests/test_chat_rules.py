@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given, settings, strategies as st
 
 from live.chat import rules
 from live.errors import ApiError, ErrorCode
@@ -147,9 +148,6 @@ def test_rate_limiter_check_and_prune() -> None:
 
 # -- properties ----------------------------------------------------------------------------------
 
-from hypothesis import assume, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 WORD = st.text(st.characters(categories=("Ll", "Lu", "Lo", "Nd")), min_size=1, max_size=8)
 
 
@@ -164,7 +162,7 @@ def _folds_to_word_chars(text: str) -> bool:
 def test_a_blocked_phrase_is_always_found(words: list[str], gaps: list[str], before: str, after: str,
                                           shout: bool) -> None:
     assume(all(_folds_to_word_chars(w) for w in words))
-    spoken = "".join(w + g for w, g in zip(words, gaps))[: -len(gaps[len(words) - 1])]
+    spoken = "".join(w + g for w, g in zip(words, gaps, strict=False))[: -len(gaps[len(words) - 1])]
     if shout and spoken.upper().casefold() == spoken.casefold():
         spoken = spoken.upper()
     assert rules.KeywordFilter([" ".join(words)]).find(f"say{before}{spoken}{after}now") is not None

@@ -118,7 +118,9 @@ async def test_patch_settings(server: RunningServer) -> None:
             "read_policy": "members", "slow_mode_seconds": 30, "blocked_words": ["spam", "scam"],
             "rules": "Be kind. لطفاً",
         })
-        assert changed["name"] == "New name" and changed["topics"] == [f"new{tag}"] and changed["slow_mode_seconds"] == 30
+        assert (
+            changed["name"] == "New name" and changed["topics"] == [f"new{tag}"] and changed["slow_mode_seconds"] == 30
+        )
         assert changed["blocked_words"] == ["spam", "scam"] and changed["rules"] == "Be kind. لطفاً"
         assert changed["join_policy"] == "invite" and changed["read_policy"] == "members"
         assert changed["my_role"] == "admin"
@@ -128,7 +130,8 @@ async def test_patch_settings(server: RunningServer) -> None:
         assert cid in [x["id"] for x in (await owner.ok("GET", f"/v1/communities?topic=new{tag}"))["items"]]
         # A partial patch leaves the rest alone.
         assert (await owner.ok("PATCH", f"/v1/communities/{cid}", json={"rules": ""}))["name"] == "New name"
-        for body, field in (({"slow_mode_seconds": -1}, "slow_mode_seconds"), ({"slow_mode_seconds": "5"}, "slow_mode_seconds"),
+        for body, field in (({"slow_mode_seconds": -1}, "slow_mode_seconds"),
+                            ({"slow_mode_seconds": "5"}, "slow_mode_seconds"),
                             ({"name": None}, "name"), ({"join_policy": "maybe"}, "join_policy"),
                             ({"blocked_words": [""]}, "blocked_words.0"), ({"blocked_words": "spam"}, "blocked_words")):
             err = error_of(await admin.call("PATCH", f"/v1/communities/{cid}", json=body), 422, "invalid_request")
@@ -146,7 +149,8 @@ async def test_join_leave_and_member_count(server: RunningServer) -> None:
         c = await make_community(owner)
         cid = c["id"]
         m = await bob.ok("POST", f"/v1/communities/{cid}/join")
-        assert m == {**m, "community_id": cid, "user_id": bob.id, "role": "member", "invites_left": 5, "invited_by": None}
+        assert m == {**m, "community_id": cid, "user_id": bob.id, "role": "member", "invites_left": 5,
+                     "invited_by": None}
         assert m["user"] == {"id": bob.id, "name": "bob"}
         error_of(await bob.call("POST", f"/v1/communities/{cid}/join"), 409, "conflict")
         assert (await bob.ok("GET", f"/v1/communities/{cid}"))["member_count"] == 2
@@ -187,7 +191,8 @@ async def test_members_list_role_filter_and_cursor(server: RunningServer) -> Non
         assert seen == [m["user_id"] for m in everyone["items"]]
         mods = await m1.ok("GET", f"/v1/communities/{cid}/members?role=moderator")
         assert [m["user_id"] for m in mods["items"]] == [mod.id]
-        assert [m["role"] for m in (await m1.ok("GET", f"/v1/communities/{cid}/members?role=owner"))["items"]] == ["owner"]
+        owners = (await m1.ok("GET", f"/v1/communities/{cid}/members?role=owner"))["items"]
+        assert [m["role"] for m in owners] == ["owner"]
         error_of(await m1.call("GET", f"/v1/communities/{cid}/members?role=boss"), 422, "invalid_request")
         error_of(await m1.call("GET", f"/v1/communities/{cid}/members?cursor=WyJ4IiwieSJd"), 422, "invalid_request")
         error_of(await m1.call("GET", "/v1/communities/nope/members"), 404, "not_found")
@@ -231,11 +236,20 @@ async def test_ownership_handover(server: RunningServer) -> None:
         await add_member(owner, c, busy)
         for i in range(3):
             await make_community(busy, name=f"busy {i}")
-        error_of(await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": busy.id}), 409, "community_limit")
-        error_of(await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": outsider.id}), 404, "not_found")
-        error_of(await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": owner.id}), 409, "conflict")
-        error_of(await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": 7}), 422, "invalid_request")
-        error_of(await heir.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": heir.id}), 403, "forbidden")
+        error_of(await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": busy.id}),
+                 409, "community_limit")
+        error_of(
+            await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": outsider.id}), 404, "not_found"
+        )
+        error_of(
+            await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": owner.id}), 409, "conflict"
+        )
+        error_of(
+            await owner.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": 7}), 422, "invalid_request"
+        )
+        error_of(
+            await heir.call("POST", f"/v1/communities/{cid}/transfer", json={"user_id": heir.id}), 403, "forbidden"
+        )
         after = await owner.ok("POST", f"/v1/communities/{cid}/transfer", json={"user_id": heir.id})
         assert after["owner_id"] == heir.id and after["my_role"] == "admin"
         assert (await heir.ok("GET", f"/v1/communities/{cid}"))["my_role"] == "owner"

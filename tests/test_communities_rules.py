@@ -7,14 +7,14 @@ import itertools
 import pytest
 from pydantic import ValidationError
 
-from live.http import cursors
 from live.communities.access import Role
 from live.communities.rules import check_role_change
 from live.communities.schemas import CommunityCreate
 from live.communities.text import blocked_word, check_text
 from live.errors import ApiError, ErrorCode
+from live.http import cursors
 
-O, A, M, U = Role.OWNER, Role.ADMIN, Role.MODERATOR, Role.MEMBER
+O, A, M, U = Role.OWNER, Role.ADMIN, Role.MODERATOR, Role.MEMBER  # noqa: E741 - one letter a role: the table reads
 # (actor, target) -> the roles the actor may give that target.
 ALLOWED = {
     (O, A): {A, M, U}, (O, M): {A, M, U}, (O, U): {A, M, U},

@@ -18,10 +18,10 @@ from live.client import LiveClient, RequestFailed
 from live.communities import posts, service
 from live.communities.models import Community, Group, Membership
 from live.communities.schemas import CommunityCreate
+from live.lives.models import LIVE, Live
 from live.moderation import sanctions
 from live.storage.base import utcnow
 from live.storage.ids import new_id
-from live.lives.models import LIVE, Live
 from live.storage.models import User
 from tests.support.communities import Person
 from tests.support.images import photo, upload

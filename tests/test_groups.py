@@ -41,7 +41,8 @@ async def test_groups_lifecycle(server: RunningServer) -> None:
         archived = await owner.ok("PATCH", f"/v1/groups/{gid}", json={"archived": True})
         assert archived["archived"] is True and archived["archived_at"]
         assert (await member.ok("GET", f"/v1/communities/{cid}/groups"))["items"] == []
-        assert [x["id"] for x in (await member.ok("GET", f"/v1/communities/{cid}/groups?archived=true"))["items"]] == [gid]
+        archived = (await member.ok("GET", f"/v1/communities/{cid}/groups?archived=true"))["items"]
+        assert [x["id"] for x in archived] == [gid]
         error_of(await member.call("POST", f"/v1/groups/{gid}/join"), 409, "conflict")
         assert (await owner.ok("PATCH", f"/v1/groups/{gid}", json={"archived": False}))["archived"] is False
         await member.ok("POST", f"/v1/groups/{gid}/join")
@@ -92,7 +93,9 @@ async def test_announcements_reach_the_right_people(server: RunningServer) -> No
         page2 = await rider.ok("GET", f"/v1/communities/{cid}/announcements?limit=1&cursor={page['next_cursor']}")
         assert [page["items"][0]["id"], page2["items"][0]["id"]] == [to_riders["id"], to_all["id"]]
         error_of(await mod.call("POST", f"/v1/communities/{cid}/announcements", json={"text": "x"}), 403, "forbidden")
-        error_of(await outsider.call("POST", f"/v1/communities/{cid}/announcements", json={"text": "x"}), 403, "not_member")
+        error_of(
+            await outsider.call("POST", f"/v1/communities/{cid}/announcements", json={"text": "x"}), 403, "not_member"
+        )
         err = error_of(await admin.call("POST", f"/v1/communities/{cid}/announcements",
                                         json={"text": "x", "group_ids": ["nope"]}), 422, "invalid_request")
         assert "group_ids" in err["fields"]
@@ -102,8 +105,11 @@ async def test_announcements_reach_the_right_people(server: RunningServer) -> No
                                   json={"text": "x", "group_ids": [foreign]}), 422, "invalid_request")
         error_of(await admin.call("POST", f"/v1/communities/{cid}/announcements", json={"text": "x" * 5001}),
                  422, "message_too_long")
-        error_of(await admin.call("POST", f"/v1/communities/{cid}/announcements", json={"text": " "}), 422, "invalid_request")
-        error_of(await admin.call("POST", f"/v1/communities/{cid}/announcements", json={"group_ids": []}), 422, "invalid_request")
+        error_of(
+            await admin.call("POST", f"/v1/communities/{cid}/announcements", json={"text": " "}), 422, "invalid_request"
+        )
+        error_of(await admin.call("POST", f"/v1/communities/{cid}/announcements", json={"group_ids": []}),
+                 422, "invalid_request")
         error_of(await admin.call("GET", "/v1/communities/nope/announcements"), 404, "not_found")
         assert len(heard) == 2
 

@@ -37,7 +37,9 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str)
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def go_live(server: RunningServer, host: Person, community: dict[str, Any], codec: str) -> tuple[str, Any, LiveClient]:
+async def go_live(
+    server: RunningServer, host: Person, community: dict[str, Any], codec: str
+) -> tuple[str, Any, LiveClient]:
     live = await host.ok("POST", f"/v1/communities/{community['id']}/live", 201, json={"title": "hls"})
     assert live["hls_url"] is None and live["hls_viewer_count"] == 0
     client = await LiveClient.connect(server.url, server.token(host.id, host.name))
@@ -79,7 +81,9 @@ def decode(init: bytes, segment: bytes, path: Path) -> tuple[list[av.VideoFrame]
 
 
 @pytest.mark.parametrize("codec", ["H264", "VP8"])
-async def test_a_hosts_media_plays_as_hls_and_stays_as_vod(hls_server: RunningServer, codec: str, tmp_path: Path) -> None:
+async def test_a_hosts_media_plays_as_hls_and_stays_as_vod(
+    hls_server: RunningServer, codec: str, tmp_path: Path
+) -> None:
     server = hls_server
     async with people(server, "alice", "bob") as (alice, bob):
         community = await make_community(alice)
@@ -212,7 +216,9 @@ async def test_bad_hls_requests_get_typed_errors(hls_server: RunningServer) -> N
         # clients normalize "../" away; a raw request sends it as it is
         host, port = server.url.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(f"GET /v1/live/{lid}/hls/../../../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        writer.write(
+            f"GET /v1/live/{lid}/hls/../../../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        )
         answer = await reader.read()
         writer.close()
         assert answer.startswith(b"HTTP/1.1 404") and b"not for you" not in answer

@@ -8,17 +8,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from live.media.hls_playlist import (
-    NAME,
-    Part,
-    Position,
-    Segment,
-    read_position,
-    render_live,
-    render_vod,
-    segment_lines,
-)
 from live.bus import SharedRedis
+from live.media.hls_playlist import NAME, Part, Position, Segment, read_position, render_live, render_vod, segment_lines
 from live.media.hls_viewers import HlsViewers
 
 

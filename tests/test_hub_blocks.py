@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from live.bus.memory import MemoryBus
-from live.rooms.hub import Hub
 from live.frames import Batch, Encoding
+from live.rooms.hub import Hub
 
 
 class Member:

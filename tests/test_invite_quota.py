@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from live.communities.access import Role
 from live.communities.quota import Quota, QuotaExhausted, spends_quota
 from tests.support.communities import people
-from tests.support.servers import run_server
-from tests.support.servers import settings as server_settings
+from tests.support.servers import run_server, settings as server_settings
 
 OPS = st.lists(st.sampled_from(["spend", "give_back"]), max_size=40)
 

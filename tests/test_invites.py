@@ -23,7 +23,8 @@ async def test_member_quota_spend_use_and_revoke(server: RunningServer) -> None:
         await add_member(owner, c, bob)
         first = await _invite(bob, cid)
         assert first["invites_left"] == 4 and first["community_id"] == cid and len(first["code"]) >= 20
-        assert dt.datetime.fromisoformat(first["expires_at"]) - dt.datetime.fromisoformat(first["created_at"]) == dt.timedelta(days=7)
+        lifetime = dt.datetime.fromisoformat(first["expires_at"]) - dt.datetime.fromisoformat(first["created_at"])
+        assert lifetime == dt.timedelta(days=7)
         joined = await g1.ok("POST", f"/v1/invites/{first['code']}/accept")
         assert joined["invited_by"] == bob.id and joined["role"] == "member" and joined["invites_left"] == 5
         error_of(await g2.call("POST", f"/v1/invites/{first['code']}/accept"), 410, "invite_invalid")
@@ -67,7 +68,7 @@ async def test_staff_have_no_quota_and_expiry_and_unknown_codes(server: RunningS
         async with server.services.db.session() as session:
             await session.execute(
                 update(Invite).where(Invite.code == made[0]["code"])
-                .values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
+                .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
             )
         err = error_of(await late.call("POST", f"/v1/invites/{made[0]['code']}/accept"), 410, "invite_invalid")
         assert "expired" in err["message"]
@@ -139,7 +140,9 @@ async def test_join_requests(server: RunningServer) -> None:
         error_of(await member.call("POST", f"/v1/communities/{cid}/join-requests", json={}), 409, "conflict")
         error_of(await nosy.call("POST", f"/v1/communities/{cid}/join-requests",
                                  json={"message": "x" * 1001}), 422, "invalid_request")
-        error_of(await nosy.call("POST", f"/v1/communities/{cid}/join-requests", json={"message": 3}), 422, "invalid_request")
+        error_of(
+            await nosy.call("POST", f"/v1/communities/{cid}/join-requests", json={"message": 3}), 422, "invalid_request"
+        )
         error_of(await nosy.call("POST", "/v1/communities/nope/join-requests", json={}), 404, "not_found")
         listed = await mod.ok("GET", f"/v1/communities/{cid}/join-requests")
         assert [r["id"] for r in listed["items"]] == [req["id"], req2["id"]]
@@ -165,7 +168,8 @@ async def test_join_requests(server: RunningServer) -> None:
         assert (await second.ok("GET", f"/v1/communities/{cid}"))["my_role"] is None
         # After a rejection one may ask again.
         await second.ok("POST", f"/v1/communities/{cid}/join-requests", 201, json={"message": "please?"})
-        assert [r["id"] for r in (await mod.ok("GET", f"/v1/communities/{cid}/join-requests?status=approved"))["items"]] == [req["id"]]
+        approved = (await mod.ok("GET", f"/v1/communities/{cid}/join-requests?status=approved"))["items"]
+        assert [r["id"] for r in approved] == [req["id"]]
         error_of(await mod.call("POST", "/v1/join-requests/nope/approve"), 404, "not_found")
         error_of(await mod.call("GET", "/v1/join-requests/nope"), 404, "not_found")
         open_one = await make_community(owner, name="open")

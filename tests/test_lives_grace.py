@@ -115,7 +115,7 @@ async def test_gone_back_elsewhere_or_sending(grace_server: tuple[RunningServer,
                 await until(lambda: clock.asleep(timer(live["id"])))
                 assert clock.started[timer(live["id"])] == round_
                 clock.advance(GRACE)
-                await until(lambda: clock.started[timer(live["id"])] == round_ + 1)
+                await until(lambda: clock.started[timer(live["id"])] == round_ + 1)  # noqa: B023 - awaited here
                 assert await status(host, live["id"]) == "live"
             sending.clear()  # the broadcasting tool stopped
             await until(lambda: clock.asleep(timer(live["id"])))

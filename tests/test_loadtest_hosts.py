@@ -23,7 +23,9 @@ async def live_server(sqlite_url: str) -> AsyncIterator[tuple[RunningServer, Man
         yield running, clock
 
 
-async def test_a_run_on_existing_lives_hosts_them(live_server: tuple[RunningServer, ManualClock], tmp_path: Path) -> None:
+async def test_a_run_on_existing_lives_hosts_them(
+    live_server: tuple[RunningServer, ManualClock], tmp_path: Path
+) -> None:
     server, clock = live_server
     lives = server.services.lives
     code, stdout, err = await loadtest("chat", "--url", server.url, "--secret", SECRET, "--rooms", "1",

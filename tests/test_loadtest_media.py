@@ -6,8 +6,8 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest

@@ -16,13 +16,17 @@ async def test_usage_per_day(server: Any) -> None:
     async with server.client("usage-" + server.url[-5:], name="u") as client:
         me = (await client.get("/v1/me")).json()["id"]
         db = server.services.db
-        now = dt.datetime.now(dt.timezone.utc)
-        midnight = dt.datetime.combine(now.date(), dt.time(), dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
+        midnight = dt.datetime.combine(now.date(), dt.time(), dt.UTC)
         minute = dt.timedelta(minutes=1)
         await record_minutes(db, me, None, "watching", midnight - 2 * minute, midnight + minute)  # 2 + 1
         await record_minutes(db, me, "c1", "watching", midnight, midnight + minute)  # the same minute elsewhere
-        await record_minutes(db, me, "c1", "hosting", midnight - dt.timedelta(days=2), midnight - dt.timedelta(days=2) + 5 * minute)
-        await record_minutes(db, me, None, "hosting", midnight - dt.timedelta(days=30), midnight - dt.timedelta(days=30) + minute)
+        await record_minutes(
+            db, me, "c1", "hosting", midnight - dt.timedelta(days=2), midnight - dt.timedelta(days=2) + 5 * minute
+        )
+        await record_minutes(
+            db, me, None, "hosting", midnight - dt.timedelta(days=30), midnight - dt.timedelta(days=30) + minute
+        )
         await record_minutes(db, "someone-else", None, "watching", midnight, midnight + 10 * minute)
         body = (await client.get("/v1/me/usage")).json()
         assert len(body["days"]) == 7 and body["days"][-1]["date"] == now.date().isoformat()
@@ -53,7 +57,7 @@ async def _busy_member(cast: Any) -> dict[str, Any]:
                                         json={"target": {"type": "post", "id": other["id"]}, "reason": "meh"})).json()
     action = (await cast.act("moderator", action="timeout", user_id=me, duration_seconds=5, reason="slow")).json()
     appeal = (await cast["member"].post(f"/v1/moderation/{action['id']}/appeal", json={"text": "ok"})).json()
-    start = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+    start = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
     await record_minutes(cast.server.services.db, me, cid, "watching", start, start + dt.timedelta(minutes=1))
     return {"mine": mine, "other": other, "comment": comment, "report": report, "action": action, "appeal": appeal}
 
@@ -205,7 +209,7 @@ async def test_erase_refused_while_hosting_a_live(server: Any) -> None:
         async with server.services.db.session() as session:
             await session.execute(lives.insert().values(
                 id=lid, community_id=cast.cid, host_id=cast.ids["member"], title="t", status="live",
-                live_host=cast.ids["member"], started_at=dt.datetime.now(dt.timezone.utc), peak_viewers=0,
+                live_host=cast.ids["member"], started_at=dt.datetime.now(dt.UTC), peak_viewers=0,
             ))
         r = await cast["member"].delete("/v1/me")
         assert r.status_code == 409 and "live" in r.json()["error"]["message"]

@@ -53,9 +53,9 @@ async def relayed(server: RunningServer, room: str) -> dict[str, Any]:
     """What the media processes relay in `room`: publisher -> feed stats, over every process."""
     out: dict[str, Any] = {}
     for stats in (await server.services.media.stats()).values():
-        for publisher, feed in stats["rooms"].get(room, {}).items():
+        for publisher_id, feed in stats["rooms"].get(room, {}).items():
             if feed["origin"]:
-                out[publisher] = feed
+                out[publisher_id] = feed
     return out
 
 

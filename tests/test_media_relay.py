@@ -7,18 +7,16 @@ import collections
 import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
-import av
 import pytest
 from aiortc import RTCSessionDescription
 
-from live.media.frames import is_keyframe
+from live.media.frames import Frame, is_keyframe
 from live.media.passthrough import EncodedSink, PassThroughReceiver
 from live.media.peers import Subscriber, publisher
-from live.media.frames import Frame
 from live.media.relay import KeyframeThrottle, MediaError, Output, Relay, RelayThread, Source
 
 ROOM = "live:relaytest"
@@ -256,7 +254,7 @@ async def test_keyframe_requests_are_throttled_to_one_a_second() -> None:
 
 
 class _FakePublication:
-    taps: list[Any] = []
+    taps: ClassVar[list[Any]] = []
     key = (ROOM, "host")
 
     def source_ended(self, source: Any) -> None:

@@ -17,8 +17,9 @@ def _abs_send_time(seconds: float) -> int:
 
 
 def _feed(estimator: Any, packets: int) -> list[int]:
-    """600-byte packets every 5 ms (about 1 Mbit/s); from the second second on each arrives 3 ms later than the one before
-    (a queue growing: what a busy event loop looks like to a delay-based estimate)."""
+    """600-byte packets every 5 ms (about 1 Mbit/s); from the second second on each arrives 3 ms
+    later than the one before (a queue growing: what a busy event loop looks like to a delay-based
+    estimate)."""
     out = []
     for i in range(packets):
         sent = i * 0.005

@@ -180,7 +180,7 @@ class _Writer:
         return False
 
     def writelines(self, parts: Any) -> None:
-        header, frame, data = parts
+        _header, frame, _data = parts
         kind_id, keyframe, pts = FRAME.unpack(frame)
         self.frames.append((kind_id, bool(keyframe), pts))
 

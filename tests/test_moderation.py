@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import update
 
+from live.errors import ApiError, ErrorCode
 from live.moderation.models import Sanction
 from live.moderation.sanctions import check_can_speak, check_not_banned
-from live.errors import ApiError, ErrorCode
-from tests.test_moderation_support import has_chat, make_cast, store_message, record_events
+from tests.test_moderation_support import has_chat, make_cast, record_events, store_message
 
 
 def _code(r: Any) -> str:
@@ -117,7 +117,7 @@ async def test_timed_ban_carries_until_and_expires(server: Any) -> None:
             await session.execute(
                 update(Sanction)
                 .where(Sanction.community_id == cid, Sanction.user_id == member)
-                .values(until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
+                .values(until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
             )
         r = await cast["member"].post(f"/v1/communities/{cid}/join")
         assert r.status_code == 200, r.text
@@ -264,7 +264,9 @@ async def test_validation_and_unknowns(server: Any) -> None:
         assert r.status_code == 422 and "reason" in r.json()["error"]["fields"]
         r = await cast.act("moderator", action="ban", user_id="nobody-at-all")
         assert r.status_code == 404 and _code(r) == "not_found"
-        r = await cast["moderator"].post("/v1/communities/nope/moderation", json={"action": "ban", "user_id": "x", "reason": "r"})
+        r = await cast["moderator"].post(
+            "/v1/communities/nope/moderation", json={"action": "ban", "user_id": "x", "reason": "r"}
+        )
         assert r.status_code == 404
         # A user who is not a member can still be banned ahead of time (and then cannot join).
         r = await cast.act("moderator", action="ban", user_id=ids["outsider"])
@@ -367,7 +369,7 @@ async def test_sanctions_in_force_for_staff(server: Any) -> None:
             await session.execute(
                 update(Sanction)
                 .where(Sanction.user_id == cast.ids["outsider"])
-                .values(until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5))
+                .values(until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))
             )
         items = (await cast["moderator"].get(url)).json()["items"]
         assert [(i["user_id"], i["kind"]) for i in items] == [

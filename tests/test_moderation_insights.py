@@ -59,7 +59,7 @@ async def test_insights_count_activity_per_day(server: Any) -> None:
         await cast["admin"].post(f"/v1/posts/{post['id']}/like")
         await cast.act("moderator", action="timeout", user_id=cast.ids["member"], duration_seconds=60)
         await cast.act("moderator", action="kick", user_id=cast.ids["member2"])
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         minute = now.replace(second=0, microsecond=0)
         db = server.services.db
         await record_minutes(db, cast.ids["outsider"], cid, "watching", minute - dt.timedelta(minutes=2), minute)

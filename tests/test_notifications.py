@@ -42,14 +42,14 @@ SECRET = "whsec-" + "s" * 30
 ])
 def test_quiet_hours(start: str, end: str, tz: str, utc_time: str, quiet: bool) -> None:
     h, m = map(int, utc_time.split(":"))
-    now = dt.datetime(2026, 1, 15, h, m, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 1, 15, h, m, tzinfo=dt.UTC)
     p = prefs.Prefs(quiet_start=prefs.parse_hhmm(start), quiet_end=prefs.parse_hhmm(end), timezone=tz)
     assert p.in_quiet_hours(now) is quiet
 
 
 def test_mutes_hold_back_only_their_community() -> None:
     p = prefs.Prefs(muted=frozenset({"c1"}))
-    now = dt.datetime(2026, 1, 15, 12, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 1, 15, 12, tzinfo=dt.UTC)
     assert p.holds_back("c1", now) and not p.holds_back("c2", now) and not p.holds_back(None, now)
 
 
@@ -215,7 +215,8 @@ async def test_push_subscription_errors(db_url: str) -> None:
                  422, "invalid_request")
         created = await bob.ok("POST", "/v1/me/push-subscriptions", 201, json=good)
         assert created["endpoint"] == good["endpoint"]
-        assert [s["endpoint"] for s in (await bob.ok("GET", "/v1/me/push-subscriptions"))["items"]] == [good["endpoint"]]
+        subscriptions = (await bob.ok("GET", "/v1/me/push-subscriptions"))["items"]
+        assert [s["endpoint"] for s in subscriptions] == [good["endpoint"]]
         await bob.ok("DELETE", "/v1/me/push-subscriptions", 204, json={"endpoint": good["endpoint"]})
         await bob.ok("DELETE", "/v1/me/push-subscriptions", 204, json={"endpoint": good["endpoint"]})
         assert (await bob.ok("GET", "/v1/me/push-subscriptions"))["items"] == []
@@ -251,10 +252,11 @@ async def test_mutes_and_quiet_hours_stop_pushes_and_webhooks_not_the_inbox(db_u
         await bob.ok("PUT", "/v1/me/notification-settings", json={"muted_communities": [c["id"]]})
         saved = await carol.ok("PUT", "/v1/me/notification-settings",
                                json={"quiet_hours": {"start": "22:00", "end": "07:00", "tz": "Asia/Riyadh"}})
-        assert saved == {"muted_communities": [], "quiet_hours": {"start": "22:00", "end": "07:00", "tz": "Asia/Riyadh"},
+        assert saved == {"muted_communities": [],
+                         "quiet_hours": {"start": "22:00", "end": "07:00", "tz": "Asia/Riyadh"},
                          "daily_limit_minutes": None, "timezone": "Asia/Riyadh"}
         assert await carol.ok("GET", "/v1/me/notification-settings") == saved
-        r.clock.set(dt.datetime(2026, 5, 1, 20, 30, tzinfo=dt.timezone.utc))
+        r.clock.set(dt.datetime(2026, 5, 1, 20, 30, tzinfo=dt.UTC))
         await alice.ok("POST", f"/v1/communities/{c['id']}/announcements", 201, json={"text": "at night"})
         await r.settle()
         assert [n["body"] for n in (await bob.ok("GET", "/v1/me/notifications"))["items"]] == ["at night"]
@@ -262,7 +264,7 @@ async def test_mutes_and_quiet_hours_stop_pushes_and_webhooks_not_the_inbox(db_u
         assert r.push.payloads(bob_browser.token) == [] and r.push.payloads(carol_browser.token) == []
         assert r.hooks.of_type("notification.created") == []  # nobody left to tell
         # Morning in Riyadh: carol hears, bob (muted) still does not.
-        r.clock.set(dt.datetime(2026, 5, 2, 6, 0, tzinfo=dt.timezone.utc))
+        r.clock.set(dt.datetime(2026, 5, 2, 6, 0, tzinfo=dt.UTC))
         await alice.ok("POST", f"/v1/communities/{c['id']}/announcements", 201, json={"text": "morning"})
         await r.settle()
         assert [p["body"] for p in r.push.payloads(carol_browser.token)] == ["morning"]

@@ -46,7 +46,10 @@ async def test_post_text_is_stored_exactly_and_limits(server: RunningServer) -> 
 async def test_pagination_newest_first(server: RunningServer) -> None:
     async with people(server, "owner") as (owner,):
         cid = (await make_community(owner))["id"]
-        ids = [(await owner.ok("POST", f"/v1/communities/{cid}/posts", 201, json={"text": f"p{i}"}))["id"] for i in range(5)]
+        ids = [
+            (await owner.ok("POST", f"/v1/communities/{cid}/posts", 201, json={"text": f"p{i}"}))["id"]
+            for i in range(5)
+        ]
         seen, cursor = [], ""
         while True:
             page = await owner.ok("GET", f"/v1/communities/{cid}/posts?limit=2&cursor={cursor}")
@@ -103,7 +106,9 @@ async def test_comments(server: RunningServer) -> None:
         for text in ("first", "ثانياً 🌙", "x" * 2000):
             made.append(await talker.ok("POST", f"/v1/posts/{pid}/comments", 201, json={"text": text}))
             assert made[-1]["text"] == text and made[-1]["author"] == {"id": talker.id, "name": "talker"}
-        error_of(await talker.call("POST", f"/v1/posts/{pid}/comments", json={"text": "x" * 2001}), 422, "message_too_long")
+        error_of(
+            await talker.call("POST", f"/v1/posts/{pid}/comments", json={"text": "x" * 2001}), 422, "message_too_long"
+        )
         error_of(await talker.call("POST", f"/v1/posts/{pid}/comments", json={"text": ""}), 422, "invalid_request")
         error_of(await talker.call("POST", f"/v1/posts/{pid}/comments", json={"txt": "hi"}), 422, "invalid_request")
         error_of(await reader.call("POST", f"/v1/posts/{pid}/comments", json={"text": "hi"}), 403, "not_member")
@@ -139,7 +144,9 @@ async def test_shares(server: RunningServer) -> None:
         again = await sharer.ok("POST", f"/v1/posts/{shared['id']}/share", 201, json={})
         assert again["community_id"] == away and again["shared_from"] == pid
         assert (await owner.ok("GET", f"/v1/posts/{pid}"))["share_count"] == 2
-        error_of(await sharer.call("POST", f"/v1/posts/{pid}/share", json={"community_id": elsewhere}), 403, "not_member")
+        error_of(
+            await sharer.call("POST", f"/v1/posts/{pid}/share", json={"community_id": elsewhere}), 403, "not_member"
+        )
         error_of(await sharer.call("POST", f"/v1/posts/{pid}/share", json={"community_id": "nope"}), 404, "not_found")
         error_of(await sharer.call("POST", f"/v1/posts/{pid}/share", json={"community_id": 5}), 422, "invalid_request")
         error_of(await sharer.call("POST", "/v1/posts/nope/share", json={}), 404, "not_found")
@@ -178,7 +185,9 @@ async def test_blocked_words_and_mutes(server: RunningServer) -> None:
         err = error_of(await owner.call("POST", f"/v1/communities/{cid}/posts", json={"text": "buy SPAM now"}),
                        422, "blocked_word")
         assert "text" in err["fields"]
-        error_of(await owner.call("POST", f"/v1/communities/{cid}/posts", json={"text": "هذه كلمة"}), 422, "blocked_word")
+        error_of(
+            await owner.call("POST", f"/v1/communities/{cid}/posts", json={"text": "هذه كلمة"}), 422, "blocked_word"
+        )
         await owner.ok("POST", f"/v1/communities/{cid}/posts", 201, json={"text": "spammers are not welcome"})
         pid = (await owner.ok("POST", f"/v1/communities/{cid}/posts", 201, json={"text": "clean"}))["id"]
         error_of(await owner.call("POST", f"/v1/posts/{pid}/comments", json={"text": "spam!"}), 422, "blocked_word")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.test_moderation_support import has_chat, make_cast, store_message, record_events
+from tests.test_moderation_support import has_chat, make_cast, record_events, store_message
 
 
 def _code(r: Any) -> str:
@@ -64,7 +64,8 @@ async def test_report_refusals(server: Any) -> None:
         url = f"/v1/communities/{cast.cid}/reports"
         r = await cast["outsider"].post(url, json={"target": {"type": "user", "id": cast.ids["member"]}, "reason": "x"})
         assert r.status_code == 403 and _code(r) == "not_member"
-        for target in ({"type": "post", "id": "nope"}, {"type": "comment", "id": "nope"}, {"type": "user", "id": "nope"}):
+        for target in ({"type": "post", "id": "nope"}, {"type": "comment", "id": "nope"},
+                       {"type": "user", "id": "nope"}):
             r = await cast["member"].post(url, json={"target": target, "reason": "x"})
             assert r.status_code == 404, target
         r = await cast["member"].post(url, json={"target": {"type": "video", "id": "x"}, "reason": "x"})
@@ -154,7 +155,9 @@ async def test_appeal_upheld_and_deleted_post_restored(server: Any) -> None:
         deletion = (await cast.act("moderator", action="delete", target={"type": "post", "id": post["id"]})).json()
         assert deletion["user_id"] == member
         appeal = (await cast["member"].post(f"/v1/moderation/{deletion['id']}/appeal", json={"text": "ok?"})).json()
-        await cast["admin"].post(f"/v1/appeals/{appeal['id']}/decide", json={"decision": "overturned", "response": "ok"})
+        await cast["admin"].post(
+            f"/v1/appeals/{appeal['id']}/decide", json={"decision": "overturned", "response": "ok"}
+        )
         assert (await cast["member2"].get(f"/v1/posts/{post['id']}")).status_code == 200
 
         # Lifting actions cannot be appealed.

@@ -41,13 +41,22 @@ async def test_schedule_remind_start(server: RunningServer) -> None:
     for starts_at, why in [(iso(clock.now() - dt.timedelta(minutes=1)), "must be in the future"),
                            ("2030-01-01T10:00:00", "time zone"), ("tomorrow", "ISO 8601"),
                            (iso(clock.now() + dt.timedelta(days=400)), "within a year")]:
-        err = error_of(await host.call("POST", base, json={"title": "t", "starts_at": starts_at}), 422, "invalid_request")
+        err = error_of(
+            await host.call("POST", base, json={"title": "t", "starts_at": starts_at}), 422, "invalid_request"
+        )
         assert why in err["fields"]["starts_at"], err
-    error_of(await stranger.call("POST", base, json={"title": "t", "starts_at": iso(clock.now() + dt.timedelta(hours=1))}),
-             403, "not_member")
+    error_of(
+        await stranger.call("POST", base, json={"title": "t", "starts_at": iso(clock.now() + dt.timedelta(hours=1))}),
+        403,
+        "not_member",
+    )
 
-    later = await host.ok("POST", base, 201, json={"title": "later", "starts_at": iso(clock.now() + dt.timedelta(hours=3))})
-    soon = await host.ok("POST", base, 201, json={"title": "soon", "starts_at": iso(clock.now() + dt.timedelta(hours=1))})
+    later = await host.ok(
+        "POST", base, 201, json={"title": "later", "starts_at": iso(clock.now() + dt.timedelta(hours=3))}
+    )
+    soon = await host.ok(
+        "POST", base, 201, json={"title": "soon", "starts_at": iso(clock.now() + dt.timedelta(hours=1))}
+    )
     assert soon["status"] == "scheduled" and soon["started_at"] is None and soon["viewer_count"] == 0
     assert dt.datetime.fromisoformat(soon["starts_at"]) == clock.now() + dt.timedelta(hours=1)
     upcoming = await reader.ok("GET", base, params={"status": "scheduled"})
@@ -108,8 +117,12 @@ async def test_a_scheduled_live_never_started_ends_two_hours_after(server: Runni
     host = Person(server, "host")
     c = await make_community(host)
     base = f"/v1/communities/{c['id']}/live"
-    planned = await host.ok("POST", base, 201, json={"title": "p", "starts_at": iso(clock.now() + dt.timedelta(minutes=30))})
-    called_off = await host.ok("POST", base, 201, json={"title": "q", "starts_at": iso(clock.now() + dt.timedelta(minutes=40))})
+    planned = await host.ok(
+        "POST", base, 201, json={"title": "p", "starts_at": iso(clock.now() + dt.timedelta(minutes=30))}
+    )
+    called_off = await host.ok(
+        "POST", base, 201, json={"title": "q", "starts_at": iso(clock.now() + dt.timedelta(minutes=40))}
+    )
     ended = await host.ok("POST", f"/v1/live/{called_off['id']}/end")
     assert ended["status"] == "ended"
     clock.advance(30 * 60 + 2 * 3600 - 1)

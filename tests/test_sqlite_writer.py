@@ -24,8 +24,7 @@ from live.auth.tokens import mint
 from live.client import LiveClient
 from live.config import Settings, SettingsError
 from live.errors import ApiError, ErrorCode
-from live.storage import db as db_module
-from live.storage import migrate
+from live.storage import db as db_module, migrate
 from live.storage.db import Database
 from live.storage.models import User
 from tests.support.processes import python_module
@@ -200,8 +199,10 @@ async def test_a_writer_of_another_process_is_waited_for_off_the_loop(sqlite_db:
     mine, theirs = uid(), uid()
     try:
         other.execute("BEGIN IMMEDIATE")
-        other.execute("INSERT INTO users (id, name, created_at, updated_at) VALUES (?, 'o', '2026-01-01', '2026-01-01')",
-                      (theirs,))
+        other.execute(
+            "INSERT INTO users (id, name, created_at, updated_at) VALUES (?, 'o', '2026-01-01', '2026-01-01')",
+            (theirs,),
+        )
 
         async def write() -> None:
             async with sqlite_db.write() as unit:

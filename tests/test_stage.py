@@ -20,7 +20,7 @@ VIEWER = stage.Actor("v", is_host=False, is_moderator=False)
 OTHER = stage.Actor("o", is_host=False, is_moderator=False)
 MOD = stage.Actor("m", is_host=False, is_moderator=True)
 
-R, I, G = stage.REQUESTED, stage.INVITED, stage.GUEST
+R, I, G = stage.REQUESTED, stage.INVITED, stage.GUEST  # noqa: E741 - one letter a state: the table reads
 E = ErrorCode
 
 # (name, seats before, actor, kind, user_id, max guests, seats after | error code)

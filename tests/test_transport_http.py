@@ -23,16 +23,7 @@ from websockets.exceptions import InvalidStatus
 from live.client import ws_url
 from tests.support import boom
 from tests.support.boom import BIG_BYTES
-from tests.support.rawhttp import (
-    body_of,
-    counter,
-    exchange,
-    header_of,
-    open_raw,
-    read_to_eof,
-    status_of,
-    until,
-)
+from tests.support.rawhttp import body_of, counter, exchange, header_of, open_raw, read_to_eof, status_of, until
 from tests.support.servers import RunningServer, run_server, settings
 
 WITH_BOOM = (boom.api,)
@@ -230,7 +221,7 @@ async def test_a_client_that_leaves_mid_body_is_not_a_server_error(
     errors = counter(text, "live_http_requests_total", method="POST", route="/test/echo", status="500")
     gone = counter(text, "live_http_client_disconnects_total")
     with caplog.at_level(logging.WARNING):
-        reader, writer = await open_raw(door)
+        _reader, writer = await open_raw(door)
         writer.write(b"POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"text\":")
         await writer.drain()
         writer.close()  # gone, 990 bytes short

@@ -109,7 +109,7 @@ async def test_pings_as_fast_as_possible_close_4029(node: RunningServer) -> None
     before = await refusals(node, "ws_control_frames")
     ws = await RawWebSocket.open(node, rcvbuf=4096)
     try:
-        for i in range(2000):  # far past the burst; the server closes long before
+        for _ in range(2000):  # far past the burst; the server closes long before
             await ws.send_frame(Frame(Opcode.PING, b"p" * 125))
     except (ConnectionResetError, BrokenPipeError):
         pass

@@ -19,20 +19,20 @@ from live.me import usage
 from tests.support.communities import Person, make_community
 from tests.support.servers import RunningServer, run_server
 
-T0 = dt.datetime(2026, 3, 10, 12, 0, 5, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 3, 10, 12, 0, 5, tzinfo=dt.UTC)
 
 
 # -- pure -----------------------------------------------------------------------------------------
 
 
 def test_minutes_as_bits() -> None:
-    assert usage.minute_of(dt.datetime(2026, 3, 10, 0, 0, 59, tzinfo=dt.timezone.utc)) == ("2026-03-10", 0)
-    assert usage.minute_of(dt.datetime(2026, 3, 10, 23, 59, tzinfo=dt.timezone.utc)) == ("2026-03-10", 1439)
+    assert usage.minute_of(dt.datetime(2026, 3, 10, 0, 0, 59, tzinfo=dt.UTC)) == ("2026-03-10", 0)
+    assert usage.minute_of(dt.datetime(2026, 3, 10, 23, 59, tzinfo=dt.UTC)) == ("2026-03-10", 1439)
     bits = usage.bits_of({0, 1, 2, 1439})
     assert usage.count_range(bits, 0, 1440) == 4 and usage.count_range(bits, 1, 3) == 2
     assert usage.to_int(usage.to_bytes(bits)) == bits and len(usage.to_bytes(bits)) == 180
-    marks = usage.minute_marks(dt.datetime(2026, 3, 10, 23, 58, 30, tzinfo=dt.timezone.utc),
-                               dt.datetime(2026, 3, 11, 0, 1, tzinfo=dt.timezone.utc))
+    marks = usage.minute_marks(dt.datetime(2026, 3, 10, 23, 58, 30, tzinfo=dt.UTC),
+                               dt.datetime(2026, 3, 11, 0, 1, tzinfo=dt.UTC))
     assert marks == {"2026-03-10": {1438, 1439}, "2026-03-11": {0}}
 
 
@@ -134,7 +134,7 @@ async def test_two_nodes_count_a_minute_once(make_settings: Any) -> None:
 
 
 async def test_local_days_messages_and_the_daily_limit(server: RunningServer) -> None:
-    clock = ManualClock(dt.datetime(2026, 3, 10, 22, 58, 10, tzinfo=dt.timezone.utc))  # 01:58 in Riyadh
+    clock = ManualClock(dt.datetime(2026, 3, 10, 22, 58, 10, tzinfo=dt.UTC))  # 01:58 in Riyadh
     server.services.clock = clock
     host, viewer = Person(server, "host"), Person(server, "viewer")
     c = await make_community(host, read_policy="public")

@@ -20,7 +20,15 @@ from typing import Any
 import pytest
 
 from tests.support.browser import (
-    DESKTOP, PHONE, Shots, assert_rtl, chromium, new_page, token_sign_in, until, untranslated,
+    DESKTOP,
+    PHONE,
+    Shots,
+    assert_rtl,
+    chromium,
+    new_page,
+    token_sign_in,
+    until,
+    untranslated,
 )
 from tests.support.communities import Person, make_community
 from tests.support.images import photo
@@ -99,7 +107,7 @@ async def test_posts_images_reports_blocking_and_appeals_in_arabic(server: Runni
     for p in (hind, mona, troll):
         await p.ok("POST", f"/v1/communities/{cid}/join")
     await sara.ok("PATCH", f"/v1/communities/{cid}/members/{mona.id}", json={"role": "moderator"})
-    rude = await troll.ok("POST", f"/v1/communities/{cid}/posts", 201, json={"text": "كلام جارح ومسيء"})
+    await troll.ok("POST", f"/v1/communities/{cid}/posts", 201, json={"text": "كلام جارح ومسيء"})
 
     # Hind, on a phone: the community in Arabic, right to left.
     page = await ar.page(hind, f"/#/c/{cid}/posts")
@@ -129,7 +137,9 @@ async def test_posts_images_reports_blocking_and_appeals_in_arabic(server: Runni
     await mine.get_by_test_id("gallery").wait_for()
     assert await mine.get_by_test_id("gallery-image").count() == 2
     await page.wait_for_function(
-        "() => [...document.querySelectorAll('.gallery-thumb')].slice(0, 2).every((i) => i.complete && i.naturalWidth > 0)")
+        "() => [...document.querySelectorAll('.gallery-thumb')].slice(0, 2)"
+        ".every((i) => i.complete && i.naturalWidth > 0)"
+    )
     await mine.get_by_test_id("gallery-image").first.click()
     viewer = page.get_by_test_id("image-viewer")
     await viewer.wait_for()
@@ -364,7 +374,9 @@ async def test_join_requests_chat_settings_pinning_insights_operators_and_my_dat
     await shots.take(owner, "insights")
 
     # An account report to the platform; the operator suspends the account and answers.
-    await amal.ok("POST", "/v1/reports", 201, json={"target": {"type": "user", "id": nour.id}, "reason": "رسائل مزعجة في الخاص"})
+    await amal.ok(
+        "POST", "/v1/reports", 201, json={"target": {"type": "user", "id": nour.id}, "reason": "رسائل مزعجة في الخاص"}
+    )
     oppage = await ar.page(op, "/#/admin", DESKTOP)
     await oppage.get_by_test_id("nav-admin").wait_for()
     rep = oppage.get_by_test_id("admin-report").filter(has_text="رسائل مزعجة")

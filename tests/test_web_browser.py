@@ -111,7 +111,9 @@ async def test_sign_in_create_discover_join_and_post(dev_server: RunningServer, 
 
     # Alice sees the like and the comment after a reload of the feed.
     await alice.reload()
-    alice_post = alice.get_by_test_id("post").filter(has_text="hello everyone").filter(has_not=alice.locator("blockquote"))
+    alice_post = (
+        alice.get_by_test_id("post").filter(has_text="hello everyone").filter(has_not=alice.locator("blockquote"))
+    )
     await alice_post.wait_for()
     assert "1" in await alice_post.get_by_test_id("like").inner_text()
     assert "1" in await alice_post.get_by_test_id("comments-toggle").inner_text()
@@ -194,7 +196,9 @@ async def test_groups_chat_and_announcements(dev_server: RunningServer, browser:
     errors: list[str] = []
     admin_id, member_id = uid("adm"), uid("mem")
     async with dev_server.client(admin_id, "Ada") as ada, dev_server.client(member_id, "Omar عمر") as omar:
-        res = await ada.post("/v1/communities", json={"name": f"Book club {secrets.token_hex(3)}", "join_policy": "open"})
+        res = await ada.post(
+            "/v1/communities", json={"name": f"Book club {secrets.token_hex(3)}", "join_policy": "open"}
+        )
         cid = res.json()["id"]
         assert (await omar.post(f"/v1/communities/{cid}/join")).status_code == 200
 

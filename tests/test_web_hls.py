@@ -61,7 +61,9 @@ async def test_data_saver_fallback_and_replay_play_hls_in_chromium(dev_server: R
     server = dev_server
     shots = Shots(request.node.name)
     alice_id = uid("alice")
-    http = httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {server.token(alice_id, 'Alice')}"})
+    http = httpx.AsyncClient(
+        base_url=server.url, headers={"Authorization": f"Bearer {server.token(alice_id, 'Alice')}"}
+    )
     community = (await http.post("/v1/communities", json={"name": "HLS club", "join_policy": "open"})).json()
     live = (await http.post(f"/v1/communities/{community['id']}/live", json={"title": "over HLS"})).json()
     lid = live["id"]
@@ -97,8 +99,11 @@ async def test_data_saver_fallback_and_replay_play_hls_in_chromium(dev_server: R
                 # playback goes on: the picture keeps coming
                 frames = stats["subscriptions"][alice_id]["totalVideoFrames"]
                 await stats_until(fallback, playing_hls(frames + 60), 30, "more frames")
-                print(f"glass to glass (PDT of the frame shown): data saver {saver_behind:.2f} s, LL-HLS {ll_behind:.2f} s; "
-                      f"hls.js latency (from the live edge): {stats['subscriptions'][alice_id]['hls']['latency']}")
+                print(
+                    f"glass to glass (PDT of the frame shown): data saver {saver_behind:.2f} s, "
+                    f"LL-HLS {ll_behind:.2f} s; "
+                    f"hls.js latency (from the live edge): {stats['subscriptions'][alice_id]['hls']['latency']}"
+                )
                 assert saver_behind < 6 and ll_behind < 3
 
                 # both HLS players are in the room too: counted once each, as room viewers

@@ -29,13 +29,14 @@ PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 CALL = re.compile(r"""\btx?\(\s*'([a-z_.]+)'""")
 # Keys the code builds from a server value or a fixed list: `prefix` + each of `values`.
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "errors.": tuple(c.value for c in ErrorCode) + ("unknown", "disconnected", "timeout"),
+    "errors.": (*(c.value for c in ErrorCode), "unknown", "disconnected", "timeout"),
     "roles.": ("owner", "admin", "moderator", "member", "operator"),
-    "community.tab.": ("live", "posts", "groups", "members", "moderation", "reports", "requests", "insights", "settings"),
+    "community.tab.": ("live", "posts", "groups", "members", "moderation", "reports", "requests", "insights",
+                       "settings"),
     "reports.sanction.": ("ban", "mute"),
     "reports.lift_": ("ban", "mute"),
     "moderation.do.": tuple(ACTIONS),
-    "modlog.did.": tuple(a for a in ACTIONS if a != "delete") + ("slow_mode", "filter", "suspend", "unsuspend", "other"),
+    "modlog.did.": (*(a for a in ACTIONS if a != "delete"), "slow_mode", "filter", "suspend", "unsuspend", "other"),
     "modlog.target.": ("post", "comment", "message", "user"),
     "reports.target.": ("post", "comment", "message", "user"),
     "safety.report.": ("post", "comment", "message", "user"),

@@ -105,7 +105,7 @@ async def test_upcoming_countdown_remind_me_home_tab_and_your_time(dev_server: R
     errors: list[str] = []
     host = Person(dev_server, "host")
     c = await make_community(host, name="Schedule", read_policy="public")
-    starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
+    starts = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
     planned = await host.ok("POST", f"/v1/communities/{c['id']}/live", 201,
                             json={"title": "Friday session", "starts_at": starts.isoformat()})
     viewer_id = uid("viewer")

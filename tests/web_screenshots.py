@@ -50,7 +50,8 @@ async def seed(server: RunningServer) -> dict[str, Any]:
         "name": "أمهات القاهرة", "description": "مساحة آمنة للأمهات: نصائح، وصفات، ودعم في الأيام الصعبة.",
         "topics": ["أمومة", "تربية"], "join_policy": "open", "read_policy": "public"})
     await sara.ok("POST", "/v1/communities", 201, json={
-        "name": "Reading with kids — القراءة مع الأطفال", "description": "Book ideas for every age, in Arabic and English.",
+        "name": "Reading with kids — القراءة مع الأطفال",
+        "description": "Book ideas for every age, in Arabic and English.",
         "topics": ["books"], "join_policy": "invite", "read_policy": "public"})
     cid = c["id"]
     for p in (hind, mona, rana, troll):
@@ -67,9 +68,12 @@ async def seed(server: RunningServer) -> dict[str, Any]:
     await hind.ok("POST", f"/v1/posts/{post['id']}/comments", 201, json={"text": "روتين ثابت قبل النوم ساعدنا كثيرًا"})
     await hind.ok("POST", f"/v1/posts/{post['id']}/like")
     action = await mona.ok("POST", f"/v1/communities/{cid}/moderation", 201,
-                           json={"action": "timeout", "user_id": troll.id, "duration_seconds": 3600, "reason": "الإساءة ممنوعة هنا"})
+                           json={"action": "timeout", "user_id": troll.id, "duration_seconds": 3600,
+                                 "reason": "الإساءة ممنوعة هنا"})
     await troll.ok("POST", f"/v1/moderation/{action['id']}/appeal", 201, json={"text": "لم أقصد الإساءة، أعتذر"})
-    await hind.ok("POST", "/v1/reports", 201, json={"target": {"type": "user", "id": troll.id}, "reason": "رسائل مزعجة"})
+    await hind.ok(
+        "POST", "/v1/reports", 201, json={"target": {"type": "user", "id": troll.id}, "reason": "رسائل مزعجة"}
+    )
     return {"cid": cid, "people": {p.id: p for p in (sara, hind, mona, rana, troll)}}
 
 

@@ -59,7 +59,7 @@ class MemorySubscription(Subscription):
         await self.unsubscribe(*list(self._channels))
         self._queue.put_nowait(None)
 
-    async def __aiter__(self) -> AsyncIterator[Event]:  # type: ignore[override]
+    async def __aiter__(self) -> AsyncIterator[Event]:
         while True:
             event = await self._queue.get()
             if event is None:

@@ -125,7 +125,7 @@ class RedisSubscription(Subscription):
         self._queue.put_nowait(None)
         self._bus._subscriptions.discard(self)
 
-    async def __aiter__(self) -> AsyncIterator[Event]:  # type: ignore[override]
+    async def __aiter__(self) -> AsyncIterator[Event]:
         while True:
             event = await self._queue.get()
             if event is None:

@@ -38,8 +38,8 @@ from live.chat.standing import Standing, Standings, read_chat_rules, read_room
 from live.communities.access import Role, is_group_member, require_reader
 from live.communities.models import Group
 from live.errors import ApiError, ErrorCode, invalid, not_found
-from live.rooms.channels import encode_event, room_channel
 from live.room_id import RoomId
+from live.rooms.channels import encode_event, room_channel
 from live.services import Services
 from live.storage.base import utcnow
 from live.text import clean, is_blank
@@ -163,13 +163,13 @@ class ChatService:
         standing = await self.standing(info.community_id, user.id)
         if standing.silenced is not None and standing.silenced.code is ErrorCode.BANNED:
             raise standing.silenced  # a ban also ended the membership: say why, not "not a member"
-        if standing.role is None:
+        if (role := standing.role) is None:
             raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community can chat")
         if info.kind == "group" and info.ident not in standing.groups:
             # Joining a group does not pass through invalidate(): a miss is asked again.
             self.invalidate(info.community_id, user.id)
             standing = await self.standing(info.community_id, user.id)
-            if standing.role is None:
+            if (role := standing.role) is None:
                 raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community can chat")
             if info.ident not in standing.groups:
                 raise ApiError(ErrorCode.FORBIDDEN, "only members of this group can chat here")
@@ -185,7 +185,7 @@ class ChatService:
                 metrics.DUPLICATES.inc()
                 return stored
             self.limiter.check(user.id)
-        slow = 0 if standing.role.at_least(Role.MODERATOR) else community.slow_mode_seconds
+        slow = 0 if role.at_least(Role.MODERATOR) else community.slow_mode_seconds
         return await self.writers.append(room, user, text, nonce, slow)  # group commit: _store_batch
 
     async def _stored(self, room: str, user_id: str, nonce: str) -> dict[str, Any] | None:

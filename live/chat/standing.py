@@ -20,7 +20,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
@@ -32,6 +32,7 @@ from live.errors import ApiError
 from live.moderation.models import Sanction
 from live.moderation.sanctions import BAN, MUTE, banned_error, in_force, muted_error
 from live.storage.base import utcnow
+from live.storage.db import Database
 
 STANDING_TTL = 5.0  # seconds a cached role/sanction may lag behind (invalidate() is instant)
 MAX_ENTRIES = 50_000  # past this the cache starts over (memory follows active senders)
@@ -62,7 +63,7 @@ class _Found:
 class Standings:
     """The cached standings of one node; `get` reads the misses that arrive together at once."""
 
-    def __init__(self, db: Any, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.db = db
         self._clock = clock
         self._cache: dict[Key, Standing] = {}
@@ -139,13 +140,13 @@ def read_standings(conn: Connection, keys: list[Key]) -> dict[Key, _Found]:
         for user_id in user_ids:
             mine = held.get(user_id, {})
             # A ban before a mute, as `check_can_speak` decides.
-            sanction = mine.get(BAN) or mine.get(MUTE)
+            worst = mine.get(BAN) or mine.get(MUTE)
             silenced = None
-            if sanction is not None:
-                silenced = banned_error(sanction) if sanction.kind == BAN else muted_error(sanction)
+            if worst is not None:
+                silenced = banned_error(worst) if worst.kind == BAN else muted_error(worst)
             found[(community_id, user_id)] = _Found(
                 roles.get(user_id), frozenset(in_groups.get(user_id, ())), silenced,
-                sanction.until if sanction is not None else None,
+                worst.until if worst is not None else None,
             )
     return found
 

@@ -24,12 +24,11 @@ from live.communities.access import load_community, require_reader
 from live.communities.models import Community, Membership
 from live.communities.params import path_id
 from live.communities.schemas import Page
-from live.errors import ApiError
-from live.errors import ErrorCode as E
+from live.errors import ApiError, ErrorCode as E
 from live.http import cursors
 from live.http.api import Api, Ctx
-from live.services import Services
 from live.moderation.sanctions import check_not_banned
+from live.services import Services
 from live.storage.base import Base, UTCDateTime, iso, utcnow
 
 

@@ -8,7 +8,6 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.communities import views
-from live.http import cursors
 from live.communities.access import Role, load_community, membership, require_member, require_reader, require_role
 from live.communities.guards import check_not_banned
 from live.communities.models import Announcement, AnnouncementTarget, Group, GroupMember
@@ -16,6 +15,7 @@ from live.communities.schemas import AnnouncementCreate, GroupCreate, GroupPatch
 from live.communities.sql import insert_if_absent
 from live.communities.text import ANNOUNCEMENT_MAX, check_text
 from live.errors import ApiError, ErrorCode, invalid, not_found
+from live.http import cursors
 from live.storage.base import utcnow
 from live.storage.ids import new_id
 
@@ -165,7 +165,7 @@ async def announce(
 
 async def list_announcements(session: AsyncSession, community_id: str, user_id: str, query: Page) -> dict[str, Any]:
     """Newest first: those for everyone, plus those for the caller's groups (admins see all)."""
-    community, member = await require_reader(session, community_id, user_id)
+    _community, member = await require_reader(session, community_id, user_id)
     stmt = select(Announcement).where(Announcement.community_id == community_id)
     if member is None or not Role(member.role).at_least(Role.ADMIN):
         targeted = exists().where(AnnouncementTarget.announcement_id == Announcement.id)

@@ -13,15 +13,15 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.communities import views
-from live.http import cursors
 from live.communities.access import Role, load_community, membership, require_member, require_role
 from live.communities.guards import check_not_banned
-from live.moderation.sanctions import BAN, active_sanction
 from live.communities.models import Invite, JoinRequest, Membership
 from live.communities.quota import spends_quota
 from live.communities.schemas import JoinRequestsQuery, Page
 from live.communities.service import add_member, lock_user, user_name
 from live.errors import ApiError, ErrorCode, not_found
+from live.http import cursors
+from live.moderation.sanctions import BAN, active_sanction
 from live.safety.blocks import check_not_blocked
 from live.storage.base import utcnow
 from live.storage.ids import new_code, new_id

@@ -16,13 +16,13 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.communities import views
-from live.http import cursors
 from live.communities.access import require_member, require_reader
 from live.communities.guards import check_can_speak
 from live.communities.models import Comment, Community, Post, PostLike
 from live.communities.sql import insert_if_absent
 from live.communities.text import COMMENT_MAX, POST_MAX, check_blocked, check_text
 from live.errors import ApiError, ErrorCode, not_found
+from live.http import cursors
 from live.safety.blocks import blocked_ids_query
 from live.safety.models import Block
 from live.storage.base import iso, utcnow
@@ -107,7 +107,9 @@ async def create_post(
     return views.post(post, await _author_name(session, user_id), False, None, media)
 
 
-async def list_posts(session: AsyncSession, community_id: str, user_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
+async def list_posts(
+    session: AsyncSession, community_id: str, user_id: str, cursor: str | None, limit: int
+) -> dict[str, Any]:
     """Newest first, `{items, next_cursor}`; `liked_by_me` for the caller; without the posts of
     people the caller blocked."""
     await require_reader(session, community_id, user_id)
@@ -189,7 +191,9 @@ async def comment(session: AsyncSession, post_id: str, user_id: str, text: str) 
     return views.comment(item, await _author_name(session, user_id))
 
 
-async def list_comments(session: AsyncSession, post_id: str, user_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
+async def list_comments(
+    session: AsyncSession, post_id: str, user_id: str, cursor: str | None, limit: int
+) -> dict[str, Any]:
     """Comments oldest first (a conversation reads top to bottom), without those of people the
     caller blocked."""
     await _load_post(session, post_id, user_id)

@@ -35,17 +35,17 @@ def _topics(values: list[str]) -> list[str]:
 
 Topic = Annotated[str, AfterValidator(_topic), BeforeValidator(cleaner(multiline=False, required=True))]
 Topics = Annotated[list[Topic], Field(max_length=10), AfterValidator(_topics)]
-Name = line(100)
-Description = lines(2000, required=False)
-BlockedWord = line(50)
-Rules = lines(10000, required=False)
-JoinMessage = lines(1000, required=False)
+Name = Annotated[str, *line(100)]
+Description = Annotated[str, *lines(2000, required=False)]
+BlockedWord = Annotated[str, *line(50)]
+Rules = Annotated[str, *lines(10000, required=False)]
+JoinMessage = Annotated[str, *lines(1000, required=False)]
 
 
 class CommunityCreate(Body):
     name: Name
     description: Description = ""
-    topics: Topics = []
+    topics: Topics = []  # noqa: RUF012 - pydantic copies defaults
     join_policy: JoinPolicy
     read_policy: ReadPolicy = "public"
 
@@ -113,9 +113,12 @@ class GroupsQuery(Query):
     archived: bool = False
 
 
+GroupIds = Annotated[list[Annotated[str, Field(min_length=1, max_length=32)]], Field(max_length=100)]
+
+
 class AnnouncementCreate(Body):
     text: str
-    group_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=32)]], Field(max_length=100)] = []
+    group_ids: GroupIds = []  # noqa: RUF012 - pydantic copies defaults
 
 
 class TextBody(Body):
@@ -129,7 +132,7 @@ class PostCreate(Body):
     """A post: text, images (`media_ids` from `POST /v1/uploads`, at most 4), or both."""
 
     text: str = ""
-    media_ids: Annotated[list[MediaId], Field(max_length=4)] = []
+    media_ids: Annotated[list[MediaId], Field(max_length=4)] = []  # noqa: RUF012 - pydantic copies defaults
 
 
 class ShareBody(Body):

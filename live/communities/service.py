@@ -12,7 +12,6 @@ from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.communities import views
-from live.http import cursors
 from live.communities.access import Role, load_community, membership, require_reader, require_role
 from live.communities.guards import check_not_banned
 from live.communities.models import Community, CommunityTopic, Group, GroupMember, Invite, Membership
@@ -20,6 +19,7 @@ from live.communities.rules import check_role_change
 from live.communities.schemas import CommunityCreate, CommunityPatch, Discover, MembersQuery
 from live.communities.sql import insert_if_absent, like_pattern
 from live.errors import ApiError, ErrorCode
+from live.http import cursors
 from live.storage.base import utcnow
 from live.storage.ids import new_id
 from live.storage.models import User
@@ -155,7 +155,7 @@ async def patch(session: AsyncSession, community_id: str, user_id: str, body: Co
 
 async def remove(session: AsyncSession, community_id: str, user_id: str) -> None:
     """Soft delete (owner only): the community disappears everywhere; its rows stay for audit."""
-    community, member = await require_role(session, community_id, user_id, Role.OWNER)
+    community, _member = await require_role(session, community_id, user_id, Role.OWNER)
     community.deleted_at = utcnow()
 
 
@@ -295,7 +295,7 @@ async def change_role(
 ) -> dict[str, Any]:
     """Owner: any role but owner; admins: moderator/member, on people they outrank."""
     await lock_community(session, community_id)
-    community, actor = await require_role(session, community_id, actor_id, Role.ADMIN)
+    _community, actor = await require_role(session, community_id, actor_id, Role.ADMIN)
     target = await membership(session, community_id, target_id)
     if target is None:
         raise ApiError(ErrorCode.NOT_FOUND, "no such member")

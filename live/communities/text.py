@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BeforeValidator, Field
 
@@ -48,21 +48,22 @@ def cleaner(*, multiline: bool, required: bool, trim: bool = True) -> Callable[[
     return run
 
 
-def line(max_length: int) -> Any:
-    """A required single-line text field (a name, a title): cleaned, trimmed, 1-`max_length`."""
-    return Annotated[
-        str, Field(min_length=1, max_length=max_length), BeforeValidator(cleaner(multiline=False, required=True))
-    ]
+def line(max_length: int) -> tuple[Any, ...]:
+    """A required single-line text field (a name, a title): cleaned, trimmed, 1-`max_length`.
+
+    The field's metadata, for `Annotated[str, *line(n)]` (a type checker sees a `str`)."""
+    return Field(min_length=1, max_length=max_length), BeforeValidator(cleaner(multiline=False, required=True))
 
 
-def lines(max_length: int, *, required: bool = True) -> Any:
+def lines(max_length: int, *, required: bool = True) -> tuple[Any, ...]:
     """A multi-line text field (a reason, a description): cleaned and trimmed; optional ones
-    may be blank (stored as "")."""
-    return Annotated[
-        str,
+    may be blank (stored as "").
+
+    The field's metadata, for `Annotated[str, *lines(n)]` (a type checker sees a `str`)."""
+    return (
         Field(min_length=1 if required else 0, max_length=max_length),
         BeforeValidator(cleaner(multiline=True, required=required)),
-    ]
+    )
 
 
 def check_text(text: str, limit: int, *, field: str = "text") -> str:

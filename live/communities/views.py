@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from live.communities.models import (
-    Announcement,
-    Comment,
-    Community,
-    Group,
-    Invite,
-    JoinRequest,
-    Membership,
-    Post,
-)
+from live.communities.models import Announcement, Comment, Community, Group, Invite, JoinRequest, Membership, Post
 from live.room_id import RoomId
 from live.storage.base import iso
 

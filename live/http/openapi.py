@@ -34,7 +34,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
-def build(apis: Sequence[Api], extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+def build(apis: Sequence[Api[Any]], extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
     paths: dict[str, Any] = {}
     for api in apis:

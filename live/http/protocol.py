@@ -89,7 +89,7 @@ class Phase:
     DONE = "done"  # refused, timed out or upgraded: nothing more is read
 
 
-class LiveHttpProtocol(HttpToolsProtocol):  # type: ignore[misc]
+class LiveHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools HTTP/1.1 protocol with the limits above (given by `live serve`)."""
 
     def __init__(self, *args: Any, limits: HttpLimits, addresses: AddressTable, **kwargs: Any) -> None:
@@ -106,7 +106,7 @@ class LiveHttpProtocol(HttpToolsProtocol):  # type: ignore[misc]
 
     # -- connection ----------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's
         super().connection_made(transport)
         self.slot = self.addresses.acquire(self.client[0] if self.client else None)
         self._arm(self.limits.keepalive_timeout, self._idle_timeout)

@@ -30,7 +30,7 @@ class LiveServices(Core, Protocol):
 api: Api[LiveServices] = Api("live")
 
 
-Title = line(200)
+Title = Annotated[str, *line(200)]
 
 
 def _starts_at(value: str) -> dt.datetime:
@@ -40,7 +40,7 @@ def _starts_at(value: str) -> dt.datetime:
         raise ValueError("expected an ISO 8601 time such as 2026-03-01T18:00:00Z") from None
     if when.tzinfo is None:
         raise ValueError("must say its time zone (Z or +HH:MM)")
-    return when.astimezone(dt.timezone.utc)
+    return when.astimezone(dt.UTC)
 
 
 class LiveCreate(BaseModel):

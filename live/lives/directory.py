@@ -37,7 +37,7 @@ class Directory(Query):
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
 
-def _scoped(stmt: Select[Any], scope: str, user_id: str) -> Select[Any]:
+def _scoped(stmt: Select[Live, str, str], scope: str, user_id: str) -> Select[Live, str, str]:
     stmt = stmt.join(Community, Community.id == Live.community_id).where(Community.deleted_at.is_(None))
     if scope == "public":
         return stmt.where(Community.read_policy == "public")
@@ -62,10 +62,10 @@ async def live_tab(db: Database, lives: LiveService, q: Directory, uid: str) -> 
                 item["community"] = {"id": item["community_id"], "name": names[item["id"]]}
             return out
         stmt = _scoped(base, q.scope, uid).where(Live.status == LIVE)
-        rows = (await session.execute(stmt.order_by(Live.started_at.desc()).limit(MAX_RANKED))).all()
+        ranked = (await session.execute(stmt.order_by(Live.started_at.desc()).limit(MAX_RANKED))).all()
     items = [
         {**lives.view(live, host), "community": {"id": live.community_id, "name": cname}}
-        for live, host, cname in rows
+        for live, host, cname in ranked
     ]
     items.sort(key=lambda v: (-v["viewer_count"], v["started_at"] or ""))
     key = cursors.decode(q.cursor, int)

@@ -35,8 +35,8 @@ from live.lives.service import LiveService
 from live.moderation.sanctions import check_can_speak
 from live.notifications import kinds
 from live.notifications.service import NotificationService
-from live.rooms.hub import Hub
 from live.room_id import RoomId
+from live.rooms.hub import Hub
 from live.services import Services
 from live.storage.ids import new_id
 from live.storage.models import User

@@ -26,16 +26,15 @@ from live.auth.tokens import Principal
 from live.communities.access import Role, membership, require_member, require_reader, role_of
 from live.communities.models import Community
 from live.errors import ApiError, ErrorCode, not_found
-from live.lives import stage
-from live.lives import notices
+from live.lives import notices, stage
 from live.lives.grace import GracePeriod, HostPresence
-from live.lives.pins import Pins
 from live.lives.models import ENDED, LIVE, SCHEDULED, Live, StageSeat
+from live.lives.pins import Pins
 from live.moderation.sanctions import check_can_speak
 from live.notifications import kinds
 from live.notifications.service import NotificationService
-from live.rooms.channels import encode_event, room_channel
 from live.room_id import RoomId
+from live.rooms.channels import encode_event, room_channel
 from live.safety.blocks import check_not_blocked
 from live.services import Services
 from live.storage.base import iso, utcnow
@@ -57,9 +56,9 @@ class LiveInfo:
 class ViewerCounts(Protocol):
     """The rooms' viewers across nodes (`live.rooms.presence.Presence`)."""
 
-    def count(self, room: str) -> int: ...
+    def count(self, room: RoomId) -> int: ...
 
-    async def user_count(self, room: str, user_id: str) -> int: ...
+    async def user_count(self, room: RoomId, user_id: str) -> int: ...
 
 
 class HlsFacts(Protocol):
@@ -118,7 +117,7 @@ class LiveService:
         count = self.hls.outside(lid)
         try:
             return count + self.presence.count(room_of(lid))
-        except Exception:  # noqa: BLE001 - a count is decoration; the live tab still answers
+        except Exception:  # a count is decoration; the live tab still answers
             log.exception("presence.count failed")
             return count
 
@@ -304,9 +303,9 @@ class LiveService:
                 if member is None:
                     raise ApiError(ErrorCode.NOT_MEMBER, "only members of this community go on stage")
                 await check_can_speak(session, live.community_id, actor.id)
-            if kind == "invite" and is_host and user_id:
-                if await membership(session, live.community_id, user_id) is None:
-                    raise not_found("member")
+            if (kind == "invite" and is_host and user_id
+                    and await membership(session, live.community_id, user_id) is None):
+                raise not_found("member")
             # Neither of two people where one blocked the other brings the other on stage.
             other = user_id if is_host else live.host_id
             if kind in ("request", "invite", "accept") and other:

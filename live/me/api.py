@@ -12,14 +12,13 @@ from sqlalchemy import select
 
 from live.errors import ErrorCode
 from live.http.api import Api, Ctx
-from live.services import Services
-from live.me import erase as erasure
+from live.me import erase as erasure, usage
 from live.me.export import export
-from live.me import usage
 from live.moderation import appeals, paging, reports
 from live.moderation.models import Appeal, ModerationAction
 from live.moderation.schemas import ModerationPage, UsageQuery
 from live.moderation.service import view as action_view
+from live.services import Services
 from live.storage.base import iso
 
 api: Api[Services] = Api("me")
@@ -92,7 +91,7 @@ async def erase_me(ctx: Ctx[Services, None, None]) -> None:
     ctx.services.users.forget(ctx.user.id)
     try:
         await erasure.scrub_disk(ctx.services.db)
-    except Exception:  # noqa: BLE001 - the account is erased; the disk catches up at the next checkpoint
+    except Exception:  # the account is erased; the disk catches up at the next checkpoint
         log.exception("erasure: checkpointing the write-ahead log failed")
     # After the commit: e.g. uploaded images' files go now (live.uploads).
     await ctx.services.events.emit("account.erased", {"user_id": ctx.user.id})

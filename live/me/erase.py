@@ -78,8 +78,10 @@ async def scrub_disk(db: Database, attempts: int = 3) -> bool:
     for attempt in range(attempts):
         async with db.engine.connect() as conn:
             raw = await conn.get_raw_connection()
+            driver = raw.driver_connection  # aiosqlite's connection (None only once invalidated)
+            assert driver is not None
             # Outside any transaction: a checkpoint cannot run inside one.
-            cursor = await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             busy, _log_frames, _done = await cursor.fetchone()
         if not busy:
             return True

@@ -61,7 +61,7 @@ Key = tuple[str, str, str, str]  # user, UTC day, kind, community ("" for none)
 
 def minute_of(when: dt.datetime) -> tuple[str, int]:
     """(UTC day, minute of that day) of a moment."""
-    utc = when.astimezone(dt.timezone.utc)
+    utc = when.astimezone(dt.UTC)
     return utc.date().isoformat(), utc.hour * 60 + utc.minute
 
 
@@ -91,8 +91,8 @@ def count_range(bits: int, lo: int, hi: int) -> int:
 def local_day_bounds(day: dt.date, tz: str) -> tuple[dt.datetime, dt.datetime]:
     """The UTC start and end of a local day (23 or 25 hours around a DST change)."""
     zone = prefs.zone(tz)
-    start = dt.datetime.combine(day, dt.time(), zone).astimezone(dt.timezone.utc)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.timezone.utc)
+    start = dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
     return start, end
 
 
@@ -101,7 +101,7 @@ def minutes_between(per_day: dict[str, int], start: dt.datetime, end: dt.datetim
     total = 0
     day = start.date()
     while True:
-        midnight = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
+        midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
         if midnight >= end:
             break
         lo = max(0, int((start - midnight).total_seconds() // 60))
@@ -114,7 +114,7 @@ def minutes_between(per_day: dict[str, int], start: dt.datetime, end: dt.datetim
 def minute_marks(start: dt.datetime, end: dt.datetime) -> dict[str, set[int]]:
     """The minutes touched by [start, end), by UTC day (for recording a stretch at once)."""
     out: dict[str, set[int]] = defaultdict(set)
-    at = start.astimezone(dt.timezone.utc).replace(second=0, microsecond=0)
+    at = start.astimezone(dt.UTC).replace(second=0, microsecond=0)
     while at < end:
         day, minute = minute_of(at)
         out[day].add(minute)
@@ -194,7 +194,9 @@ def _minute_text(session: AsyncSession, column: Any) -> Any:
     return func.strftime("%Y-%m-%d %H:%M", column)
 
 
-async def _messages(session: AsyncSession, user_id: str, start: dt.datetime, end: dt.datetime) -> dict[dt.datetime, int]:
+async def _messages(
+    session: AsyncSession, user_id: str, start: dt.datetime, end: dt.datetime
+) -> dict[dt.datetime, int]:
     """The user's stored chat messages in [start, end) per UTC minute."""
     minute = _minute_text(session, ChatMessage.created_at)
     rows = await session.execute(
@@ -203,7 +205,7 @@ async def _messages(session: AsyncSession, user_id: str, start: dt.datetime, end
         ).group_by(minute)
     )
     return {
-        dt.datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=dt.timezone.utc): int(n)
+        dt.datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC): int(n)
         for text, n in rows
     }
 
@@ -381,7 +383,7 @@ class UsageRecorder:
         try:
             self.sample()
             await self.flush()  # a stopping node keeps what it saw
-        except Exception:  # noqa: BLE001 - the database may be going away too
+        except Exception:  # the database may be going away too
             log.warning("the last usage flush failed", exc_info=True)
 
     async def _loop(self) -> None:

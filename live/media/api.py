@@ -22,15 +22,14 @@ from typing import Any, Protocol
 from starlette.responses import FileResponse, Response
 
 from live.communities.access import load_community, require_reader
-from live.errors import ApiError, ErrorCode
-from live.errors import ErrorCode as E
+from live.errors import ApiError, ErrorCode, ErrorCode as E
 from live.http.api import Api, Ctx, authenticate
 from live.lives.service import LiveInfo, LiveService
 from live.media.recorder import metadata
 from live.media.service import MediaService
 from live.media.sessions import Sessions
-from live.rooms.access import RoomChecks
 from live.room_id import RoomId
+from live.rooms.access import RoomChecks
 from live.services import Core
 
 

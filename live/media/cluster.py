@@ -117,7 +117,8 @@ class MediaCluster:
         key = (room, publisher_id, user_id)
         previous = self.placed.get(key)
         if previous is not None and previous != wid and previous in workers:
-            await self._quietly(previous, "unsubscribe", {"room": room, "user_id": user_id, "publisher_id": publisher_id})
+            await self._quietly(previous, "unsubscribe",
+                                {"room": room, "user_id": user_id, "publisher_id": publisher_id})
         args: dict[str, Any] = {"room": room, "user_id": user_id, "publisher_id": publisher_id, "sdp": sdp}
         if wid != origin:
             args["origin"] = workers[origin].pipe

@@ -215,7 +215,7 @@ class Fmp4Muxer:
         for kind, start, end in _boxes(moov, 0, len(moov)):
             if kind == b"trak":
                 track_id, timescale, handler = 0, 0, b""
-                for k2, s2, e2 in _walk(moov, start + 8, end, (b"mdia", b"minf")):
+                for k2, s2, _e2 in _walk(moov, start + 8, end, (b"mdia", b"minf")):
                     if k2 == b"tkhd":
                         version = moov[s2 + 8]
                         off = s2 + 12 + (16 if version == 1 else 8)
@@ -256,7 +256,7 @@ class Fmp4Muxer:
         default_duration, default_flags = 0, 0
         total = 0
         first_flags: int | None = None
-        for kind, s, e in _boxes(buf, start, end):
+        for kind, s, _e in _boxes(buf, start, end):
             full = struct.unpack_from(">I", buf, s + 8)[0]
             version, flags = full >> 24, full & 0xFFFFFF
             if kind == b"tfhd":
@@ -311,7 +311,7 @@ class Fmp4Muxer:
         return track, base / scale, total / scale, sync
 
 
-def _boxes(buf: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+def _boxes(buf: bytes | bytearray, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(type, start, end) of each box in buf[start:end]; stops at a box that is cut off."""
     pos = start
     while pos + 8 <= end:

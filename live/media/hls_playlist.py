@@ -54,7 +54,7 @@ def init_uri(generation: int) -> str:
 
 def iso(unix: float) -> str:
     """EXT-X-PROGRAM-DATE-TIME's form: UTC with milliseconds."""
-    moment = dt.datetime.fromtimestamp(unix, dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(unix, dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -274,7 +274,7 @@ class HlsService:
                 if not text:
                     raise _missing()
                 body = (_with_query(text, uri_query) if uri_query else text).encode("ascii")
-            return Reply(200, headers + [("cache-control", f"{scope}, max-age=60")], body)
+            return Reply(200, [*headers, ("cache-control", f"{scope}, max-age=60")], body)
         viewer = query.get("v", "")
         if not VIEWER.match(viewer):
             # one redirect gives the player its viewer id; players reload the URL they landed on
@@ -287,13 +287,14 @@ class HlsService:
             self.usage.note(grant.user_id, grant.community_id, "watching")  # a signed-in HLS viewer's minute
         msn, part = _directive(query, "_HLS_msn"), _directive(query, "_HLS_part")
         if part is not None and msn is None:
-            raise ApiError(ErrorCode.INVALID_REQUEST, "_HLS_part needs _HLS_msn", fields={"_HLS_part": "without _HLS_msn"})
+            raise ApiError(ErrorCode.INVALID_REQUEST, "_HLS_part needs _HLS_msn",
+                           fields={"_HLS_part": "without _HLS_msn"})
         if msn is not None:
             if playlist.position.too_far(msn):
                 raise ApiError(ErrorCode.INVALID_REQUEST, "that segment is too far ahead of the live",
                                fields={"_HLS_msn": "more than one segment past the newest"})
             await playlist.wait(msn, part, 3 * self.settings.hls_segment_seconds)
-        return Reply(200, headers + [("cache-control", f"{scope}, max-age=1")], playlist.body(uri_query))
+        return Reply(200, [*headers, ("cache-control", f"{scope}, max-age=1")], playlist.body(uri_query))
 
     async def _grant(self, lid: str, token: str | None) -> Grant:
         key = (lid, token or "")

@@ -124,6 +124,6 @@ class HlsViewers:
             return {lid: self.counts.get(lid, (0, 0))[0] for lid in self.local}
         cards = results[len(results) - 6 * len(read):][2::3]
         for i, lid in enumerate(read):
-            plain, joined = int(cards[2 * i]), int(cards[2 * i + 1])
-            self.counts[lid] = (plain + joined, joined)
+            plain, in_room = int(cards[2 * i]), int(cards[2 * i + 1])
+            self.counts[lid] = (plain + in_room, in_room)
         return {lid: self.counts[lid][0] for lid in self.local}

@@ -187,7 +187,8 @@ def restrict_codecs(transceiver: Any, want: RTCRtpCodecParameters | None = None)
     else:
         exact = [c for c in media if _matches(c, want) and c.parameters == want.parameters]
         loose = [c for c in media if _matches(c, want)]
-        chosen = (exact or loose or [None])[0]
+        fits = exact or loose
+        chosen = fits[0] if fits else None
     if chosen is None:
         return None
     rtx = [c for c in codecs if is_rtx(c) and c.parameters.get("apt") == chosen.payloadType]

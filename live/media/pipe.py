@@ -172,7 +172,9 @@ class PipeServer:
         try:
             kind, body = await asyncio.wait_for(_read(reader), HANDSHAKE_SECONDS)
             hello = msgpack.unpackb(body) if kind == HELLO else None
-            if not isinstance(hello, dict) or not all(isinstance(hello.get(k), str) for k in ("room", "publisher", "token")):
+            if not isinstance(hello, dict) or not all(
+                isinstance(hello.get(k), str) for k in ("room", "publisher", "token")
+            ):
                 return
             room, publisher = hello["room"], hello["publisher"]
             if not hmac.compare_digest(hello["token"], feed_token(self.key, room, publisher)):

@@ -2,9 +2,10 @@
 
 VP8 + Opus go to WebM, H.264 + Opus to Matroska. The relay's tap copies each of the host's packets
 once (its bytes, which the relay's packet may not outlive) into a bounded queue (`put_nowait`;
-when full the packet is dropped and counted): muxing and file I/O run on the recorder's own thread, and any failure there closes that recording and is logged, never
-felt by the live. The recording starts at the first video keyframe (a file that starts on a delta
-frame would not play); the picture size is learnt by decoding that one keyframe on this thread.
+when full the packet is dropped and counted): muxing and file I/O run on the recorder's own
+thread, and any failure there closes that recording and is logged, never felt by the live. The
+recording starts at the first video keyframe (a file that starts on a delta frame would not
+play); the picture size is learnt by decoding that one keyframe on this thread.
 
 Timestamps: each stream's first packet of a publication is placed at its arrival time since the
 recording began, later packets follow their own RTP clock; a host who republishes (new connection)
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import av
+
+from live.media.frames import Frame
 
 log = logging.getLogger("live.media.recorder")
 
@@ -168,7 +171,7 @@ class Recorder:
             with av.open(str(self.path)) as probe:
                 meta["duration"] = round((probe.duration or 0) / 1_000_000, 3)
                 meta["streams"] = [s.type for s in probe.streams]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken file still gets its meta, saying why
             meta["duration"] = None
             meta["error"] = str(exc)
         if self.failed:
@@ -194,7 +197,7 @@ class Recorders:
     def pause(self, room: str) -> None:
         """The host stopped publishing; the file stays open until the live ends."""
 
-    def tap(self, source: Any, packet: av.Packet, keyframe: bool) -> None:
+    def tap(self, source: Any, packet: Frame, keyframe: bool) -> None:
         room = source.publication.room
         if self.hosts.get(room) != source.publication.user_id:
             return

@@ -69,7 +69,7 @@ class RedisWorkers:
             return cached
         out: dict[str, WorkerState] = {}
         keys = [key async for key in self.redis.scan_iter(match=self.keys["worker"] + "*")]
-        for key, raw in zip(keys, await self.redis.mget(keys) if keys else [], strict=True):
+        for _key, raw in zip(keys, await self.redis.mget(keys) if keys else [], strict=True):
             if raw:
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     state = WorkerState.parse(json.loads(raw))
@@ -94,12 +94,12 @@ class RedisWorkers:
 
     async def room_owner(self, room: str) -> str | None:
         wid = await self.redis.hget(self.keys["rooms"], room)
-        return wid.decode() if wid is not None else None
+        return _text(wid) if wid is not None else None
 
     async def claim_room(self, room: str, wid: str) -> str:
         await self.redis.hsetnx(self.keys["rooms"], room, wid)
         winner = await self.redis.hget(self.keys["rooms"], room)
-        return winner.decode() if winner else wid
+        return _text(winner) if winner else wid
 
     async def release_room(self, room: str) -> None:
         await self.redis.hdel(self.keys["rooms"], room)
@@ -107,9 +107,9 @@ class RedisWorkers:
     async def lost_rooms(self) -> list[str]:
         lost = []
         for room, wid in (await self.redis.hgetall(self.keys["rooms"])).items():
-            if not await self.redis.exists(self.keys["worker"] + wid.decode()):
-                if await self.redis.hdel(self.keys["rooms"], room) == 1:
-                    lost.append(room.decode())
+            if (not await self.redis.exists(self.keys["worker"] + _text(wid))
+                    and await self.redis.hdel(self.keys["rooms"], room) == 1):
+                lost.append(_text(room))
         return lost
 
 
@@ -197,3 +197,8 @@ class RedisLink:
             await self.redis.aclose()
         if self.db is not None:
             await self.db.close()
+
+
+def _text(value: bytes | str) -> str:
+    """A Redis reply as text (bytes: this client does not decode replies)."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -80,13 +80,14 @@ class ForwardingSender(RTCRtpSender):
     """An RTCRtpSender that forwards prepared frames and reports a subscriber's PLI/FIR to the relay."""
 
     on_keyframe_request: Callable[[], None] | None
+    _history: dict[int, bytes]  # sequence number (mod RTP_HISTORY_SIZE) -> the packet sent
 
     @classmethod
     def adopt(cls, sender: RTCRtpSender, on_keyframe_request: Callable[[], None]) -> ForwardingSender:
         sender.__class__ = cls
         assert isinstance(sender, ForwardingSender)
         sender.on_keyframe_request = on_keyframe_request
-        sender._history: dict[int, bytes] = {}  # type: ignore[misc]
+        sender._history = {}
         return sender
 
     def _send_keyframe(self) -> None:

@@ -23,18 +23,18 @@ from typing import Any
 from live.auth.tokens import Principal
 from live.bus import Message, Subscription
 from live.errors import ApiError, ErrorCode, not_found
+from live.lives.service import LiveInfo, LiveService
 from live.media import metrics
 from live.media.cluster import MediaCluster, Placed, WorkerDirectory
 from live.media.local import LocalWorkers
 from live.media.passthrough import check_aiortc
+from live.media.publications import Publications
 from live.media.relay import MediaError
 from live.media.sender import check_sender
 from live.media.thumbnails import store_thumbnail
-from live.lives.service import LiveInfo, LiveService
-from live.media.publications import Publications
+from live.room_id import RoomId, RoomKind
 from live.rooms.channels import decode_event, room_channel
 from live.rooms.hub import Hub
-from live.room_id import RoomId, RoomKind
 from live.services import Services
 
 log = logging.getLogger("live.media")
@@ -201,7 +201,7 @@ class MediaService:
         else:
             self.published.get(room, {}).pop(user_id, None)
         try:
-            await self.hub.publish(room, {"type": kind, "room": room, "user_id": user_id, "kinds": kinds})
+            await self.hub.publish(RoomId.parse(room), {"type": kind, "room": room, "user_id": user_id, "kinds": kinds})
         except Exception:
             log.warning("telling %s that %s's media changed failed", room, user_id, exc_info=True)
 
@@ -213,7 +213,7 @@ class MediaService:
         else:
             self.published.pop(room, None)
         if users is None:
-            await self.hub.publish(room, event)
+            await self.hub.publish(RoomId.parse(room), event)
         else:
             for user in users:
                 await self.hub.publish_user(user, event)
@@ -229,7 +229,7 @@ class MediaService:
                 continue  # a gap: the next stage change re-checks anyway
             try:
                 decoded = decode_event(event.data)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a foreign publisher's bytes: skipped
                 continue
             room = event.channel.removeprefix("room.")
             for ev in decoded if isinstance(decoded, list) else [decoded]:

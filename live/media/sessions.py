@@ -105,9 +105,9 @@ class Sessions:
         gone = 0
         rooms_on = {room: await self._live_is_on(room) for room in {s.room for s in self.by_id.values()}}
         for session in list(self.by_id.values()):
-            if not rooms_on.get(session.room, False) or not await self._peer_is_there(session):
-                if self.by_id.pop(session.sid, None) is not None:
-                    gone += 1
+            gone_now = not rooms_on.get(session.room, False) or not await self._peer_is_there(session)
+            if gone_now and self.by_id.pop(session.sid, None) is not None:
+                gone += 1
         return gone
 
     async def _sweep_forever(self) -> None:
@@ -115,7 +115,7 @@ class Sessions:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
                 await self.sweep()
-            except Exception:  # noqa: BLE001 - the next sweep tries again
+            except Exception:  # the next sweep tries again
                 log.warning("collecting WHIP/WHEP sessions failed", exc_info=True)
 
     async def _live_is_on(self, room: str) -> bool:

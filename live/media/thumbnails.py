@@ -20,6 +20,7 @@ from typing import Any
 
 import av
 
+from live.media.frames import Frame
 from live.room_id import RoomId
 
 log = logging.getLogger("live.media.thumbnails")
@@ -66,7 +67,7 @@ class Thumbnails:
         self.thread = threading.Thread(target=self._run, name="thumbnails", daemon=True)
         self.thread.start()
 
-    def tap(self, source: Any, packet: av.Packet, keyframe: bool) -> None:
+    def tap(self, source: Any, packet: Frame, keyframe: bool) -> None:
         if source.kind != "video":
             return
         room = source.publication.room

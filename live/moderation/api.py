@@ -6,7 +6,6 @@ from typing import Any
 
 from live.errors import ErrorCode, invalid
 from live.http.api import Api, Ctx
-from live.services import Services
 from live.moderation import appeals, chat_settings, insights, reports
 from live.moderation.models import ModerationAction
 from live.moderation.schemas import (
@@ -31,6 +30,7 @@ from live.moderation.service import (
     view,
 )
 from live.safety import suspensions
+from live.services import Services
 from live.storage.base import utcnow
 from live.storage.models import User
 

@@ -36,7 +36,7 @@ def day_of(session: AsyncSession, column: Any) -> ColumnElement[str]:
 
 def _window(today: dt.date, days: int) -> tuple[list[str], dt.datetime]:
     span = [d.isoformat() for d in usage.day_range(days, today)]
-    start = dt.datetime.combine(dt.date.fromisoformat(span[0]), dt.time(), dt.timezone.utc)
+    start = dt.datetime.combine(dt.date.fromisoformat(span[0]), dt.time(), dt.UTC)
     return span, start
 
 

@@ -65,9 +65,8 @@ async def _check_target(session: AsyncSession, community_id: str, target_type: s
         post = await session.get(Post, comment.post_id) if comment is not None else None
         if comment is None or post is None or post.community_id != community_id or comment.deleted_at is not None:
             raise not_found("comment")
-    elif target_type == "user":
-        if await session.get(User, target_id) is None:
-            raise not_found("user")
+    elif target_type == "user" and await session.get(User, target_id) is None:
+        raise not_found("user")
 
 
 async def list_for_staff(

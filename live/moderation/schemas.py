@@ -7,14 +7,14 @@ error; path ids we could never have issued are a 404 without a database trip.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from live.communities.text import line, lines
 from live.errors import not_found
-from live.http.schemas import Body, Query, not_blank, storable  # noqa: F401 - re-exported
 from live.http.api import Ctx
+from live.http.schemas import Body, Query, not_blank, storable  # noqa: F401 - re-exported
 from live.moderation import rules
 
 _LONGEST_ID = 64  # every id we issue is shorter
@@ -29,8 +29,8 @@ def path_id(ctx: Ctx[Any, Any, Any], name: str, what: str = "object") -> str:
 
 
 # Required, non-blank, cleaned (control characters and bidi overrides removed) and trimmed.
-Reason = lines(1000)
-LongText = lines(2000)
+Reason = Annotated[str, *lines(1000)]
+LongText = Annotated[str, *lines(2000)]
 
 
 class ModerationPage(Query):
@@ -53,8 +53,8 @@ class ModerationActionBody(Body):
     reason: Reason = Field(description="told to the user and shown in the log")
 
 
-BlockedWord = line(50)
-OptionalReason = lines(1000, required=False)
+BlockedWord = Annotated[str, *line(50)]
+OptionalReason = Annotated[str, *lines(1000, required=False)]
 
 
 class ChatSettingsBody(Body):

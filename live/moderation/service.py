@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.auth.tokens import Principal
 from live.communities.access import Role, membership, require_reader, require_role, role_of
 from live.communities.invites import revoke_invites_of
-from live.communities.service import remove_member
 from live.communities.models import Comment, Post
+from live.communities.service import remove_member
 from live.errors import ApiError, ErrorCode, not_found
 from live.moderation import messages, paging, rules, sanctions
 from live.moderation.models import ModerationAction, Sanction
@@ -56,10 +56,9 @@ async def take_action(
             raise not_found("user")
         target_member = await membership(session, community_id, req.user_id)
         rules.check_rank(actor_role, role_of(target_member))
-        if spec.lifts is not None:
-            if not await sanctions.lift(session, community_id, req.user_id, spec.lifts):
-                state = {"ban": "banned", "mute": "muted"}[spec.lifts]
-                raise ApiError(ErrorCode.CONFLICT, f"{req.user_id} is not {state} here")
+        if spec.lifts is not None and not await sanctions.lift(session, community_id, req.user_id, spec.lifts):
+            state = {"ban": "banned", "mute": "muted"}[spec.lifts]
+            raise ApiError(ErrorCode.CONFLICT, f"{req.user_id} is not {state} here")
         if req.action == "kick" and target_member is None:
             raise ApiError(ErrorCode.CONFLICT, f"{req.user_id} is not a member of this community")
     else:

@@ -8,14 +8,13 @@ from typing import Annotated, Any, Protocol
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 from sqlalchemy import delete, select
 
-from live.errors import ErrorCode as E
-from live.errors import invalid
+from live.errors import ErrorCode as E, invalid
 from live.http.api import Api, Ctx
-from live.services import Core
 from live.http.schemas import Body, Query
 from live.notifications import endpoints, inbox, prefs, webpush
 from live.notifications.models import NotificationSettings, PushSubscription
 from live.notifications.service import NotificationService
+from live.services import Core
 from live.storage.base import iso
 
 
@@ -139,7 +138,8 @@ async def my_subscriptions(ctx: Ctx[NotificationServices, None, None]) -> dict[s
     """Your push subscriptions (one per browser that asked for pushes)."""
     async with ctx.services.db.session() as session:
         rows = (await session.execute(
-            select(PushSubscription).where(PushSubscription.user_id == ctx.user.id).order_by(PushSubscription.created_at)
+            select(PushSubscription).where(PushSubscription.user_id == ctx.user.id)
+            .order_by(PushSubscription.created_at)
         )).scalars()
         return {"items": [subscription_view(r) for r in rows]}
 
@@ -165,7 +165,7 @@ class QuietHours(BaseModel):
 
 class SettingsBody(Body):
     muted_communities: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]],
-                                 Field(max_length=prefs.MAX_MUTED)] = []
+                                 Field(max_length=prefs.MAX_MUTED)] = []  # noqa: RUF012 - pydantic copies defaults
     quiet_hours: QuietHours | None = None
     daily_limit_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None
     timezone: Annotated[str, Field(max_length=64), AfterValidator(_tz)] | None = None

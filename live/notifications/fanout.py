@@ -211,7 +211,8 @@ class Expander:
                     dest = endpoints.destination(sub.endpoint)
                 except endpoints.EndpointRefused:
                     continue
-                enqueue(session, "push", dest, {"sub": sub.id, "user_id": sub.user_id, "notification": notification}, now)
+                payload = {"sub": sub.id, "user_id": sub.user_id, "notification": notification}
+                enqueue(session, "push", dest, payload, now)
                 queued += 1
             if queue_webhook(session, self.webhook_urls, "notification.created",
                              {"notification": notification, "recipients": eligible}, now):

@@ -89,7 +89,7 @@ Handler = Callable[[Item], Awaitable[Attempt]]
 
 def backoff(attempts: int, rng: random.Random | None = None) -> float:
     """Seconds to wait after the `attempts`-th failure (1, 2, 4 ... 300, each ±20%)."""
-    base = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts - 1))
+    base: float = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts - 1))  # int ** int is Any to mypy
     return base * (rng or random).uniform(0.8, 1.2)
 
 
@@ -212,7 +212,7 @@ class Sender:
                     attempt = await handler(item)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - a bug or a dependency down: retry later
+                except Exception as exc:  # a bug or a dependency down: retry later
                     log.exception("outbox %s %s failed", item.kind, item.id)
                     attempt = Attempt(Outcome.RETRY, f"{type(exc).__name__}: {exc}"[:300])
             ATTEMPTS.labels(item.kind, attempt.outcome.value).inc()

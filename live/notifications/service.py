@@ -26,7 +26,7 @@ from live.notifications import fanout, kinds
 from live.notifications.delivery import PushSender, WebhookSender, http_client
 from live.notifications.fanout import Audience, Expander
 from live.notifications.kinds import Actor, Draft
-from live.notifications.outbox import Sender
+from live.notifications.outbox import Handler, Sender
 from live.notifications.vapid import VapidSigner
 from live.rooms.hub import Hub
 from live.services import Services
@@ -59,7 +59,7 @@ class NotificationService:
         self.node_id = new_id()
         self._client: httpx.AsyncClient | None = None
         self.push = PushSender(services.db, self.client, self.signer, settings.push_insecure_hosts, lambda: self.clock)
-        handlers = {
+        handlers: dict[str, Handler] = {
             fanout.KIND: Expander(lambda: self.sender, settings.webhook_urls, self.publish),
             "push": self.push,
             "webhook": WebhookSender(self.client, settings.webhook_secret or ""),

@@ -28,6 +28,7 @@ log = logging.getLogger("live.notifications.vapid")
 KEY_FILE = "vapid-private.pem"
 TOKEN_SECONDS = 12 * 3600  # `exp` of a token: RFC 8292 says at most 24 h
 REUSE_SECONDS = 3600  # a token is re-signed after this long
+_BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_="
 
 
 def b64url(data: bytes) -> str:
@@ -37,7 +38,7 @@ def b64url(data: bytes) -> str:
 def b64url_decode(text: str) -> bytes:
     """Base64url without padding (as the Push API and VAPID write keys); ValueError if not."""
     cleaned = text.strip()
-    if not cleaned or any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=" for c in cleaned):
+    if not cleaned or any(c not in _BASE64URL for c in cleaned):
         raise ValueError("not base64url")
     try:
         return base64.urlsafe_b64decode(cleaned.rstrip("=") + "=" * (-len(cleaned.rstrip("=")) % 4))

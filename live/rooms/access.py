@@ -14,7 +14,7 @@ now is taken out of the room.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -26,6 +26,9 @@ from live.moderation.models import Sanction
 from live.moderation.sanctions import BAN, banned_error, check_not_banned, in_force
 from live.room_id import RoomId, RoomKind
 from live.storage.db import Database
+
+# A community (None: none such), the user's membership in it (None: not a member), and their ban (if any).
+_Standing = tuple[Community | None, Membership | None, Sanction | None]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -118,7 +121,8 @@ class RoomChecks:
                 _, member = await require_reader(session, community_id, user_id)
                 await check_not_banned(session, community_id, user_id)
             return member
-        community, member, ban = await self._standing.load((community_id, user_id))
+        standing: _Standing = await self._standing.load((community_id, user_id))  # `_read_standing` answers
+        community, member, ban = standing
         if community is None:
             raise not_found("community")
         reader_allowed(community, member)
@@ -131,13 +135,14 @@ class RoomChecks:
         if self._groups is None:
             found = await self._read_groups([(group_id, user_id)])
             return found[(group_id, user_id)]
-        return await self._groups.load((group_id, user_id))  # type: ignore[no-any-return]
+        loaded: tuple[Group | None, bool] = await self._groups.load((group_id, user_id))  # `_read_groups` answers
+        return loaded
 
-    async def _read_groups(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    async def _read_groups(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[Group | None, bool]]:
         by_group: dict[str, list[str]] = {}
         for group_id, user_id in keys:
             by_group.setdefault(group_id, []).append(user_id)
-        found: dict[tuple[str, str], Any] = {}
+        found: dict[tuple[str, str], tuple[Group | None, bool]] = {}
         async with self.db.session() as session:
             groups = {g.id: g for g in (await session.execute(
                 select(Group).where(Group.id.in_(list(by_group))))).scalars()}
@@ -153,11 +158,11 @@ class RoomChecks:
                 found[(group_id, user_id)] = (groups.get(group_id), (group_id, user_id) in inside)
         return found
 
-    async def _read_standing(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    async def _read_standing(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], _Standing]:
         by_community: dict[str, list[str]] = {}
         for community_id, user_id in keys:
             by_community.setdefault(community_id, []).append(user_id)
-        found: dict[tuple[str, str], Any] = {}
+        found: dict[tuple[str, str], _Standing] = {}
         async with self.db.session() as session:
             for community_id, user_ids in by_community.items():
                 community = (await session.execute(

@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from live.bus import Bus, Gap, Message, Subscription
-from live.frames import Batches, Encoding
-from live.rooms import metrics
+from live.frames import Batch, Batches, Encoding
 from live.room_id import RoomId
+from live.rooms import metrics
 from live.rooms.channels import decode_event, encode_event, room_channel, user_channel
 
 log = logging.getLogger("live.rooms.hub")
@@ -53,6 +53,7 @@ class Member(Protocol):
     def deliver(self, room: RoomId | None, batch: Batch, origin: float) -> None: ...
 
 
+# Gets the room (a `RoomId`) for an event on a room's channel, else the channel's name (user, control).
 InternalHandler = Callable[[str, dict[str, Any]], None]
 GapHandler = Callable[[RoomId], None]
 

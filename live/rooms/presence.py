@@ -21,6 +21,7 @@ from collections import Counter
 from typing import Any
 
 from live.bus import SharedRedis
+from live.room_id import RoomId
 
 log = logging.getLogger("live.rooms.presence")
 
@@ -34,19 +35,19 @@ class Presence:
         self.node_id = node_id
         self._redis = shared.client if shared is not None else None
         self._prefix = shared.prefix if shared is not None else ""
-        self._local: dict[str, Counter[str]] = {}
-        self._excluded: dict[str, str] = {}
-        self._global: dict[str, int] = {}
-        self._toggled: dict[str, set[str]] = {}  # room -> users whose 0/1 presence changed
-        self._gone: set[str] = set()
+        self._local: dict[RoomId, Counter[str]] = {}
+        self._excluded: dict[RoomId, str] = {}
+        self._global: dict[RoomId, int] = {}
+        self._toggled: dict[RoomId, set[str]] = {}  # room -> users whose 0/1 presence changed
+        self._gone: set[RoomId] = set()
         self._syncs = 0
         # Rooms this node has no viewers in but was asked about (the live tab): read each sync
         # while they keep being asked, so the tab shows every node's viewers.
-        self._watched: dict[str, float] = {}
+        self._watched: dict[RoomId, float] = {}
 
     # -- local, pure
 
-    def add(self, room: str, user_id: str) -> int:
+    def add(self, room: RoomId, user_id: str) -> int:
         """One more connection of `user_id` in `room`; the user's local connection count."""
         users = self._local.setdefault(room, Counter())
         users[user_id] += 1
@@ -55,7 +56,7 @@ class Presence:
             self._toggled.setdefault(room, set()).add(user_id)
         return users[user_id]
 
-    def remove(self, room: str, user_id: str) -> int:
+    def remove(self, room: RoomId, user_id: str) -> int:
         users = self._local.get(room)
         if users is None or users[user_id] <= 0:
             return 0
@@ -70,26 +71,26 @@ class Presence:
                 self._global.pop(room, None)
         return left
 
-    def exclude(self, room: str, user_id: str | None) -> None:
+    def exclude(self, room: RoomId, user_id: str | None) -> None:
         """Do not count `user_id` (a live's host) among the room's viewers."""
         if user_id:
             self._excluded[room] = user_id
 
-    def local_count(self, room: str) -> int:
+    def local_count(self, room: RoomId) -> int:
         users = self._local.get(room)
         if not users:
             return 0
         host = self._excluded.get(room)
         return len(users) - (1 if host in users else 0)
 
-    def local_user_count(self, room: str, user_id: str) -> int:
+    def local_user_count(self, room: RoomId, user_id: str) -> int:
         users = self._local.get(room)
         return users[user_id] if users else 0
 
-    def rooms(self) -> list[str]:
+    def rooms(self) -> list[RoomId]:
         return list(self._local)
 
-    def count(self, room: str) -> int:
+    def count(self, room: RoomId) -> int:
         """The room's viewers across nodes as of the last sync (this node's own before one)."""
         if self._redis is None:
             return self.local_count(room)
@@ -100,13 +101,13 @@ class Presence:
 
     # -- across nodes (Redis)
 
-    def _hash(self, room: str) -> str:
+    def _hash(self, room: RoomId) -> str:
         return f"{self._prefix}presence:{{{room}}}"
 
-    def _set(self, room: str, node: str) -> str:
+    def _set(self, room: RoomId, node: str) -> str:
         return f"{self._prefix}presence:{{{room}}}:{node}"
 
-    async def sync(self) -> dict[str, int]:
+    async def sync(self) -> dict[RoomId, int]:
         """Publish this node's shares and read the global counts of its rooms."""
         if self._redis is None:
             self._toggled.clear()
@@ -152,13 +153,13 @@ class Presence:
             results = await pipe.execute()
         except Exception as exc:  # noqa: BLE001 - Redis down: keep the last counts, retry next tick
             log.debug("presence sync failed: %s", exc)
-            for room, users in toggled.items():
-                self._toggled.setdefault(room, set()).update(users)
+            for room, changed in toggled.items():
+                self._toggled.setdefault(room, set()).update(changed)
             self._gone |= gone
             return {room: self.count(room) for room in rooms}
-        out: dict[str, int] = {}
+        out: dict[RoomId, int] = {}
         read = rooms + watched
-        for room, shares in zip(read, results[len(results) - len(read):]):
+        for room, shares in zip(read, results[len(results) - len(read):], strict=False):
             total = 0
             for node, value in _fresh(shares, now):
                 total += value if _text(node) != self.node_id else 0
@@ -168,7 +169,7 @@ class Presence:
                 out[room] = total
         return out
 
-    async def user_count(self, room: str, user_id: str) -> int:
+    async def user_count(self, room: RoomId, user_id: str) -> int:
         """Connections of `user_id` in `room`: exact here, plus one per other node that has any."""
         local = self.local_user_count(room, user_id)
         if self._redis is None:

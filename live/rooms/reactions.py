@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections import Counter
 
+from live.room_id import RoomId
+
 # Kinds are client-chosen strings: bound how many distinct ones one room may carry per tick.
 MAX_KINDS_PER_TICK = 32
 
 
 class ReactionCounts:
     def __init__(self, max_kinds: int = MAX_KINDS_PER_TICK) -> None:
-        self._rooms: dict[str, Counter[str]] = {}
+        self._rooms: dict[RoomId, Counter[str]] = {}
         self._max_kinds = max_kinds
 
-    def add(self, room: str, kind: str, n: int = 1) -> bool:
+    def add(self, room: RoomId, kind: str, n: int = 1) -> bool:
         """Count `n` reactions; False (dropped) when the room already has too many kinds."""
         counts = self._rooms.setdefault(room, Counter())
         if kind not in counts and len(counts) >= self._max_kinds:
@@ -27,12 +29,12 @@ class ReactionCounts:
         counts[kind] += n
         return True
 
-    def merge(self, room: str, counts: dict[str, int]) -> None:
+    def merge(self, room: RoomId, counts: dict[str, int]) -> None:
         for kind, n in counts.items():
             if isinstance(kind, str) and isinstance(n, int) and n > 0:
                 self.add(room, kind, n)
 
-    def drain(self) -> dict[str, dict[str, int]]:
+    def drain(self) -> dict[RoomId, dict[str, int]]:
         """Everything counted since the last drain, per room."""
         out = {room: dict(c) for room, c in self._rooms.items() if c}
         self._rooms.clear()

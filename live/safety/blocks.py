@@ -21,16 +21,16 @@ from sqlalchemy.sql import Select
 from live.communities.sql import insert_if_absent
 from live.errors import ApiError, ErrorCode, invalid, not_found
 from live.http import cursors
+from live.safety.models import Block
 from live.storage.base import iso, utcnow
 from live.storage.models import User
-from live.safety.models import Block
 
 EVENT = "block.changed"
 # One person's blocks are held in memory by each of their connections: bound them.
 MAX_BLOCKS = 10_000
 
 
-def blocked_ids_query(user_id: str) -> Select[tuple[str]]:
+def blocked_ids_query(user_id: str) -> Select[str]:
     """SELECT of the ids `user_id` has blocked (for `NOT IN` filters of lists)."""
     return select(Block.blocked_id).where(Block.blocker_id == user_id)
 
@@ -142,7 +142,8 @@ def join_reply_without_blocked(data: dict[str, Any], blocked: frozenset[str]) ->
     if data.get("history"):
         data = {**data, "history": without_blocked(list(data["history"]), blocked)}
     state = data.get("state")
-    if isinstance(state, dict) and isinstance(state.get("pinned"), dict):
-        if author_of(state["pinned"]) in blocked:  # a pinned message is chat too
-            data = {**data, "state": {**state, "pinned": None}}
+    pinned = state.get("pinned") if isinstance(state, dict) else None
+    # A pinned message is chat too.
+    if isinstance(state, dict) and isinstance(pinned, dict) and author_of(pinned) in blocked:
+        data = {**data, "state": {**state, "pinned": None}}
     return data

@@ -27,7 +27,9 @@ STATUSES = ("open", "resolved")
 MAX_OPEN_PER_REPORTER = 50
 
 
-async def create(session: AsyncSession, reporter_id: str, target_type: str, target_id: str, reason: str) -> AccountReport:
+async def create(
+    session: AsyncSession, reporter_id: str, target_type: str, target_id: str, reason: str
+) -> AccountReport:
     """File a report about an account; one open report per reporter and account."""
     if target_type != "user":
         raise invalid({"target.type": "platform reports are about accounts: type \"user\""})
@@ -87,7 +89,9 @@ async def list_mine(session: AsyncSession, user_id: str, cursor: str | None, lim
     }
 
 
-async def resolve(session: AsyncSession, settings: Settings, report_id: str, operator_id: str, resolution: str) -> AccountReport:
+async def resolve(
+    session: AsyncSession, settings: Settings, report_id: str, operator_id: str, resolution: str
+) -> AccountReport:
     """Answer a report (operators); the answer is what the reporter reads."""
     await operators.require_operator(session, settings, operator_id)
     report = await session.get(AccountReport, report_id, with_for_update=True)

@@ -190,8 +190,8 @@ def decode(frame: bytes | str, encoding: Encoding) -> dict[str, Any]:
     """One validated client message from a frame; raises a `FrameError` subclass."""
     raw = _parse(frame, encoding)
     if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
-        kind = "an array" if isinstance(raw, list) else type(raw).__name__
-        raise NotAMap(f"a message must be a map with string keys, not {kind}")
+        shape = "an array" if isinstance(raw, list) else type(raw).__name__
+        raise NotAMap(f"a message must be a map with string keys, not {shape}")
     ref = raw.get("ref")
     if ref is not None and _ref(ref) is not None:
         raise BadFields("ref must be a string (<= 128) or an integer", fields={"ref": _ref(ref) or ""})

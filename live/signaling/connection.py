@@ -41,6 +41,7 @@ from live.frames import Batch
 from live.room_id import RoomId
 from live.rooms import metrics
 from live.rooms.access import RoomAccess
+from live.signaling.flusher import Flusher
 from live.signaling.outbox import Outbox
 from live.signaling.session import (
     CLOSE_SERVER_ERROR,
@@ -53,7 +54,6 @@ from live.signaling.session import (
     Request,
     Session,
 )
-from live.signaling.flusher import Flusher
 from live.signaling.wire import SendNow
 
 log = logging.getLogger("live.signaling.connection")
@@ -84,8 +84,8 @@ class Connection:
     # Slots: 10,000 connections on a node; a __dict__ each would be 10 MB of nothing.
     __slots__ = ("ws", "flusher", "perform", "session", "user", "user_id", "encoding", "outbox", "heartbeat", "seats",
                  "blocked", "suspended_until",
-                 "close_code", "_send_now", "_marked", "_held", "_flush_then_close", "_closed", "_writer", "_side_tasks",
-                 "_main", "_reading", "_reader_stopped", "_last_sent", "__weakref__")
+                 "close_code", "_send_now", "_marked", "_held", "_flush_then_close", "_closed", "_writer",
+                 "_side_tasks", "_main", "_reading", "_reader_stopped", "_last_sent", "__weakref__")
 
     def __init__(self, websocket: WebSocket, session: Session, *, perform: Perform, flusher: Flusher,
                  send_queue_bytes: int, heartbeat: float, send_now: SendNow | None = None) -> None:
@@ -226,7 +226,7 @@ class Connection:
             self._last_sent = loop_now
             self.send({"type": "ping"})
 
-    def finish_join(self, room: str, epoch: Any, seq: int) -> None:
+    def finish_join(self, room: RoomId, epoch: Any, seq: int) -> None:
         """The join's reply is queued: release the events held back, minus what it covered."""
         seat = self.seats.get(room)
         if seat is None:
@@ -266,7 +266,7 @@ class Connection:
             writer.cancel()
             try:
                 await writer
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopped: whatever it raised
                 pass
         await self._send_close(code, reason)
 
@@ -274,7 +274,7 @@ class Connection:
         metrics.CLOSES.labels(str(code)).inc()
         try:
             await asyncio.wait_for(self.ws.close(code, reason[:120]), CLOSE_TIMEOUT)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the peer may be gone already
             pass
         finally:
             self._closing_event().set()
@@ -294,7 +294,9 @@ class Connection:
     async def run(self) -> None:
         """Serve the connection until it closes, in the calling task (which reads); its `welcome`
         is already queued."""
-        self._main = asyncio.current_task()
+        main = asyncio.current_task()
+        assert main is not None  # served in a task: the one that reads
+        self._main = main
         self._last_sent = asyncio.get_running_loop().time()
         try:
             self._reading = True
@@ -303,7 +305,7 @@ class Connection:
             except asyncio.CancelledError:
                 if not self._reader_stopped:
                     raise
-                self._main.uncancel()  # our own stop (the close went out): not a cancellation
+                main.uncancel()  # our own stop (the close went out): not a cancellation
             except Exception as exc:
                 log.error("connection of %s failed", self.user_id, exc_info=exc)
                 self.close(CLOSE_SERVER_ERROR, "server error")

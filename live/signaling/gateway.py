@@ -28,10 +28,10 @@ from typing import Any
 
 from live.chat.service import ChatService
 from live.events import ACCESS_REVOKED
+from live.room_id import RoomId, RoomKind
 from live.rooms import metrics
 from live.rooms.access import RoomChecks
 from live.rooms.hub import Hub
-from live.room_id import RoomKind
 from live.rooms.presence import Presence
 from live.rooms.reactions import ReactionCounts
 from live.services import Services
@@ -113,7 +113,7 @@ class Gateway:
 
     async def publish_room(self, room: str, event: dict[str, Any] | list[dict[str, Any]]) -> None:
         """Send an event to everyone in `room` on every node (encoded once, one publish)."""
-        await self.hub.publish(room, event)
+        await self.hub.publish(RoomId.parse(room), event)
 
     async def send_user(self, user_id: str, event: dict[str, Any]) -> None:
         """Send an event to every connection of `user_id` on every node."""

@@ -18,9 +18,9 @@ from typing import Any
 
 from live.chat.service import ChatService
 from live.frames import Batches
+from live.room_id import RoomId
 from live.rooms import metrics
 from live.rooms.hub import Hub
-from live.room_id import RoomId
 from live.signaling.connection import Connection
 from live.signaling.tasks import Tasks
 

@@ -33,6 +33,7 @@ from typing import Any
 from live.bus import Bus
 from live.chat.service import ChatService
 from live.errors import ApiError, ErrorCode
+from live.room_id import RoomId
 from live.rooms import metrics
 from live.rooms.access import RoomChecks
 from live.rooms.channels import encode_event
@@ -172,7 +173,7 @@ class Revocations:
             if (room, conn.user_id) in refused:
                 await self.take_out(conn, room, "revoked")
 
-    async def refused(self, pairs: set[tuple[str, str]], *, fail_closed: bool) -> set[tuple[str, str]]:
+    async def refused(self, pairs: set[tuple[RoomId, str]], *, fail_closed: bool) -> set[tuple[RoomId, str]]:
         """The (room, user) pairs a join would refuse now (read together: batched per community).
 
         When the database cannot answer after a few tries, `fail_closed` counts the pair as
@@ -182,7 +183,7 @@ class Revocations:
         verdicts = await asyncio.gather(*(self._refused(room, user, fail_closed) for room, user in pairs_list))
         return {pair for pair, refused in zip(pairs_list, verdicts, strict=True) if refused}
 
-    async def _refused(self, room: str, user_id: str, fail_closed: bool) -> bool:
+    async def _refused(self, room: RoomId, user_id: str, fail_closed: bool) -> bool:
         for attempt in range(CHECK_ATTEMPTS):
             try:
                 await self.checks.check(room, user_id)
@@ -199,7 +200,7 @@ class Revocations:
                     "taking them out" if fail_closed else "leaving them in")
         return fail_closed
 
-    async def take_out(self, conn: Connection, room: str, reason: str) -> None:
+    async def take_out(self, conn: Connection, room: RoomId, reason: str) -> None:
         """Take `conn` out of `room` for good: no more of its traffic, then `room.closed`."""
         seat = conn.seats.get(room)
         if seat is None:

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from live.frames import Batches
+from live.room_id import RoomId
 from live.rooms.access import members_among
 from live.rooms.hub import CONTROL_CHANNEL, Hub
-from live.room_id import RoomId
 from live.rooms.reactions import ReactionCounts
 from live.signaling.connection import Connection
 from live.signaling.revocation import Revocations
@@ -44,12 +44,13 @@ class RoomEvents:
     # -- from the hub (every node) ---------------------------------------------------------------
 
     def internal(self, channel: str, event: dict[str, Any]) -> None:
+        """`channel` is the room (a `RoomId`) for a room's channel, else the bus channel's name."""
         kind = event.get("type")
         if kind == "_reactions":
             counts = event.get("counts")
-            if isinstance(counts, dict):
+            if isinstance(channel, RoomId) and isinstance(counts, dict):
                 self.reactions.merge(channel, counts)
-        elif kind == "announcement":
+        elif kind == "announcement" and isinstance(channel, RoomId):
             self.tasks.spawn(self._deliver_announcement(channel, event))
         elif kind in ("_moderation", "_revoke") and channel == CONTROL_CHANNEL:
             self.revocations.heard(event)
@@ -63,7 +64,7 @@ class RoomEvents:
         self.revocations.after_gap()
         self.safety.after_gap()
 
-    async def _deliver_announcement(self, room: str, event: dict[str, Any]) -> None:
+    async def _deliver_announcement(self, room: RoomId, event: dict[str, Any]) -> None:
         conns = [c for c in self.hub.rooms.get(room, ()) if isinstance(c, Connection)]
         if not conns:
             return

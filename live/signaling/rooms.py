@@ -18,6 +18,7 @@ from live.chat.service import ChatService
 from live.coalesce import Coalescer
 from live.errors import ApiError, ErrorCode
 from live.frames import Encoding, encode_one
+from live.room_id import RoomId
 from live.rooms import metrics
 from live.rooms.access import RoomAccess, RoomChecks
 from live.rooms.hub import Hub
@@ -48,7 +49,7 @@ class RoomSeats:
         # Moves whenever this node handles a revocation or a ban/kick: a join in flight compares.
         self.generation = 0
 
-    async def join(self, conn: Connection, room: str, since: dict[str, Any] | None) -> dict[str, Any]:
+    async def join(self, conn: Connection, room: RoomId, since: dict[str, Any] | None) -> dict[str, Any]:
         """Seat `conn` in `room`; the join reply's data (ApiError when refused)."""
         generation = self.generation
         access = await self.checks.check(room, conn.user_id)
@@ -92,7 +93,7 @@ class RoomSeats:
         self.hub.note_position(room, seat.epoch, seat.last_seq)
         return join_reply_without_blocked(data, conn.blocked)
 
-    async def _room_state(self, room: str, access: RoomAccess, since: dict[str, Any] | None) -> dict[str, Any]:
+    async def _room_state(self, room: RoomId, access: RoomAccess, since: dict[str, Any] | None) -> dict[str, Any]:
         data: dict[str, Any] = {"room": room, "epoch": None, "seq": 0, "history": []}
         if access.has_chat:
             if since is None:  # the same for every fresh joiner: shared in a join storm
@@ -144,7 +145,7 @@ class RoomSeats:
         except Exception:
             log.exception("reporting the host of %s failed", lid)
 
-    async def leave(self, conn: Connection, room: str) -> bool:
+    async def leave(self, conn: Connection, room: RoomId) -> bool:
         """Take `conn` out of `room` on this node (its seat first: nothing more is delivered)."""
         seat = conn.seats.pop(room, None)
         if seat is None:
@@ -157,7 +158,7 @@ class RoomSeats:
             self._host_event(self.lives.host_disconnected, seat.access.ident, conn.user_id)
         return True
 
-    async def access(self, conn: Connection, room: str) -> RoomAccess:
+    async def access(self, conn: Connection, room: RoomId) -> RoomAccess:
         """The access decided at join, or decided now for a room the connection is not in."""
         seat = conn.seats.get(room)
         if seat is not None and seat.ready:

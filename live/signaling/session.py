@@ -323,11 +323,10 @@ class Session:
     def complete(self, request: Request, data: dict[str, Any] | None = None) -> list[Effect]:
         """The service performed `request`: the ok reply (room state advances for joins)."""
         self.in_flight = max(0, self.in_flight - 1)
-        if request.type == "room.join" and request.room is not None:
-            if not self._move_room(request.room, "joined"):
-                # Removed (kick/ban) while the join was in flight: the join does not stand.
-                error = ApiError(ErrorCode.FORBIDDEN, "you were removed from this room")
-                return [Reply(error_reply(request.ref, error))]
+        if request.type == "room.join" and request.room is not None and not self._move_room(request.room, "joined"):
+            # Removed (kick/ban) while the join was in flight: the join does not stand.
+            error = ApiError(ErrorCode.FORBIDDEN, "you were removed from this room")
+            return [Reply(error_reply(request.ref, error))]
         return [Reply(ok_reply(request.ref, data))]
 
     def fail(self, request: Request, error: ApiError) -> list[Effect]:

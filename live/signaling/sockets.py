@@ -123,11 +123,11 @@ class UserSockets:
         for old in self.limit.admit(user, sid, conn):
             self._give_way(old)
             await self.limit.release(user, old.session.id)
-        elsewhere = []
+        elsewhere: list[str] = []
         for old_sid in await self.limit.admit_across_nodes(user, sid):
-            old = self.limit.local(user, old_sid)
-            if old is not None:
-                self._give_way(old)
+            here = self.limit.local(user, old_sid)
+            if here is not None:
+                self._give_way(here)
             else:
                 elsewhere.append(old_sid)
         if elsewhere:

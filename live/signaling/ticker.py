@@ -12,8 +12,8 @@ import asyncio
 import logging
 
 from live.errors import ApiError
-from live.rooms.hub import Hub
 from live.room_id import RoomId, RoomKind
+from live.rooms.hub import Hub
 from live.rooms.presence import Presence
 from live.rooms.reactions import ReactionCounts
 from live.signaling.connection import Connection
@@ -72,7 +72,7 @@ class Ticker:
             if kind is RoomKind.LIVE:
                 try:
                     await self.lives.record_viewers(ident, count)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - the next tick records the count again
                     log.warning("record_viewers failed: %s", exc)
         for room in [r for r in self._viewers_sent if r not in counts]:
             del self._viewers_sent[room]

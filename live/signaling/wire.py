@@ -12,8 +12,9 @@ the bytes given (header and payload, from `live.frames`: a frame built once for 
 is written as the same bytes to every socket), without awaiting, if the socket can take it (the
 transport is not paused for backpressure, the connection is open and has no extension that
 would change the frame, such as compression); else return False and change nothing, and the
-caller goes the ASGI way (awaiting `send`, which waits for the transport to drain). Under any other server the extension is
-absent and connections use their writer task for every frame; behaviour is the same, only slower.
+caller goes the ASGI way (awaiting `send`, which waits for the transport to drain). Under any
+other server the extension is absent and connections use their writer task for every frame;
+behaviour is the same, only slower.
 
 `live serve` selects this protocol (`uvicorn_ws_options`); running the app under plain
 `uvicorn --factory live.app:app_from_env` works too, without the fast path.
@@ -37,6 +38,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from websockets.protocol import State
+
 from live.metrics import refused
 
 if TYPE_CHECKING:
@@ -46,12 +49,8 @@ EXTENSION = "live.send_now"
 
 SendNow = Callable[[bytes], bool]
 
-from websockets.protocol import State
-
 try:
-    from uvicorn.protocols.websockets.websockets_sansio_impl import (
-        WebSocketsSansIOProtocol,
-    )
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 except ImportError:  # pragma: no cover - an older uvicorn: no fast path
     WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
 
@@ -114,7 +113,7 @@ class Inbox:
 
 if WebSocketsSansIOProtocol is not None:
 
-    class LiveWebSocketProtocol(WebSocketsSansIOProtocol):  # type: ignore[misc,valid-type]
+    class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
         """uvicorn's sans-I/O WebSocket protocol with the `live.send_now` extension, holding less
         per connection (a small inbox; the handshake dropped once done)."""
 
@@ -173,7 +172,8 @@ if WebSocketsSansIOProtocol is not None:
                 return False
             now = self.loop.time()
             limits = self.limits
-            tokens = min(float(limits.control_burst), self.control_tokens + (now - self.control_stamp) * limits.control_rate)
+            refilled = self.control_tokens + (now - self.control_stamp) * limits.control_rate
+            tokens = min(float(limits.control_burst), refilled)
             self.control_stamp = now
             if tokens < 1.0:
                 self.control_tokens = tokens
@@ -206,7 +206,8 @@ if WebSocketsSansIOProtocol is not None:
             self.abort_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
 
         async def run_asgi(self) -> None:
-            self.scope["extensions"][EXTENSION] = self.send_now
+            # uvicorn types an extension as a dict; this one is the function itself (our own contract).
+            self.scope["extensions"][EXTENSION] = self.send_now  # type: ignore[assignment]
             await super().run_asgi()
 
         async def send(self, message: Any) -> None:
@@ -215,7 +216,7 @@ if WebSocketsSansIOProtocol is not None:
                 # The handshake's request and response, and the headers in the scope, are of no
                 # more use once accepted (the gateway reads its token and subprotocol before):
                 # not holding them for the connection's lifetime saves a few KB per connection.
-                self.request = self.response = None
+                self.request = self.response = None  # type: ignore[assignment]  # gone once accepted
                 self.scope["headers"] = []
 
         def send_now(self, frame: bytes) -> bool:

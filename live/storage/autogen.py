@@ -30,6 +30,7 @@ async def render(revision: str) -> str:
             lambda c: produce_migrations(MigrationContext.configure(c), metadata)
         )
     await engine.dispose()
+    assert script.upgrade_ops is not None and script.downgrade_ops is not None  # produce_migrations fills both
     up = render_python_code(script.upgrade_ops, render_as_batch=False)
     down = render_python_code(script.downgrade_ops, render_as_batch=False)
     return f"def upgrade() -> None:\n{_body(up)}\n\ndef downgrade() -> None:\n{_body(down)}"

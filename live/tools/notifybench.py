@@ -56,7 +56,8 @@ def _clients(conn: Connection, url: str, ids: list[str]) -> None:
     async def main() -> None:
         clients: list[LiveClient] = []
         for start in range(0, len(ids), 100):
-            clients += await asyncio.gather(*(LiveClient.connect(url, mint(SECRET, u, name=u)) for u in ids[start:start + 100]))
+            batch = ids[start:start + 100]
+            clients += await asyncio.gather(*(LiveClient.connect(url, mint(SECRET, u, name=u)) for u in batch))
         loop = asyncio.get_running_loop()
         conn.send(("connected", len(clients)))
         while True:
@@ -65,10 +66,10 @@ def _clients(conn: Connection, url: str, ids: list[str]) -> None:
                 break
             got: list[float] = []
 
-            async def wait_one(client: LiveClient) -> None:
+            async def wait_one(client: LiveClient, got: list[float]) -> None:
                 await client.next_event("notification", timeout=120)
                 got.append(time.time())
-            waiters = [asyncio.create_task(wait_one(c)) for c in clients]
+            waiters = [asyncio.create_task(wait_one(c, got)) for c in clients]
             conn.send("armed")
             await asyncio.gather(*waiters)
             conn.send(max(got) if got else 0.0)

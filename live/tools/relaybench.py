@@ -16,7 +16,9 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from multiprocessing.connection import Connection
+from typing import Any
 
 from aiortc import RTCSessionDescription
 
@@ -64,13 +66,17 @@ def _subscribers(conn: Connection) -> None:
     asyncio.run(main())
 
 
+def _subscribe(user_id: str, offer: str) -> Callable[[Relay], Coroutine[Any, Any, str]]:
+    return lambda relay: relay.subscribe(ROOM, user_id, "host", offer)
+
+
 async def measure(rt: RelayThread, conn: Connection, n: int, seconds: float) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     conn.send(("open", n))
     offers = await loop.run_in_executor(None, conn.recv)
     answers = []
     for i, offer in enumerate(offers):
-        answers.append(await rt.call(lambda r, o=offer, i=i: r.subscribe(ROOM, f"s{i}", "host", o)))
+        answers.append(await rt.call(_subscribe(f"s{i}", offer)))
     conn.send(answers)
     await loop.run_in_executor(None, conn.recv)
     await asyncio.sleep(3)  # connections up, keyframes through

@@ -81,7 +81,8 @@ def process(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Processed:
         except UnidentifiedImageError:
             raise _unsupported() from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"an image has at most {max_pixels / 1e6:g} megapixels") from None
+            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
+                           f"an image has at most {max_pixels / 1e6:g} megapixels") from None
         except Exception as exc:  # noqa: BLE001 - a header that breaks a decoder: corrupt input
             raise _corrupt(f"unreadable header ({exc.__class__.__name__})") from None
         with opened as img:

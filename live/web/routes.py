@@ -26,8 +26,8 @@ from live.auth.tokens import check_user_id, display_name, mint, verify
 from live.errors import ApiError, invalid
 from live.http import nesting
 from live.http.api import Api, Ctx
-from live.services import Services
 from live.http.errors import error_response
+from live.services import Services
 
 STATIC_DIR = Path(__file__).parent / "static"
 INDEX = Path(__file__).parent / "index.html"

@@ -14,11 +14,10 @@ import httpx
 import uvicorn
 
 from live.app import create_app
-from live.http.api import Api
 from live.auth.tokens import mint
 from live.config import Settings
+from live.http.api import Api
 from live.http.serving import uvicorn_options
-
 from tests.support.redis_server import free_port
 
 SECRET = "test-secret-" + "x" * 40

@@ -58,6 +58,7 @@ class Feed:
         self.subscriptions: dict[str, Subscription] = {}
         self.closed = False
         self.started = time.monotonic()
+        self._ending: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
 
     @property
     def key(self) -> tuple[str, str]:
@@ -73,7 +74,9 @@ class Feed:
     def source_ended(self, source: Source) -> None:
         """A BYE or a lost transport on any track ends the whole feed."""
         if not self.closed:
-            asyncio.ensure_future(self.relay.end_feed(self, "ended"))
+            task = asyncio.ensure_future(self.relay.end_feed(self, "ended"))
+            self._ending.add(task)
+            task.add_done_callback(self._ending.discard)
 
     async def close(self) -> None:
         self.closed = True

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypedDict
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
@@ -56,6 +56,15 @@ ViewerLeftHook = Callable[[str, str, str], None]
 Attach = Callable[["Relay", str, str, str], Awaitable[RelayedFeed]]
 
 
+class Totals(TypedDict):
+    """Frames in and out and dropped, by kind ("audio", "video"), and keyframe requests."""
+
+    frames_in: dict[str, int]
+    frames_out: dict[str, int]
+    dropped: dict[str, int]
+    keyframe_requests: int
+
+
 class Relay:
     """Feeds and their subscriptions. Call only on the relay's own loop."""
 
@@ -83,7 +92,7 @@ class Relay:
         self._attaching: dict[tuple[str, str], asyncio.Future[Feed]] = {}
         self._watchdog: asyncio.Task[None] | None = None
         # what feeds and viewers that are gone counted, so totals never go down
-        self.gone = {"frames_in": {"audio": 0, "video": 0}, "frames_out": {"audio": 0, "video": 0},
+        self.gone: Totals = {"frames_in": {"audio": 0, "video": 0}, "frames_out": {"audio": 0, "video": 0},
                      "dropped": {"audio": 0, "video": 0}, "keyframe_requests": 0}
 
     @property
@@ -116,7 +125,8 @@ class Relay:
                 if kind in publication.sources or kind not in SUPPORTED or not sends:
                     transceiver.direction = "inactive"
                     continue
-                supported = [c for c in transceiver._codecs if c.mimeType.split("/")[1].lower() in (*SUPPORTED[kind], "rtx")]
+                wanted = (*SUPPORTED[kind], "rtx")
+                supported = [c for c in transceiver._codecs if c.mimeType.split("/")[1].lower() in wanted]
                 transceiver._codecs = supported
                 codec = restrict_codecs(transceiver)
                 if codec is None:
@@ -343,9 +353,9 @@ class Relay:
                     newest = max((s.last_frame for s in feed.sources.values()), default=feed.started)
                     if now - max(newest, feed.started) > self.media_timeout:
                         await self.end_feed(feed, "timeout")
-                elif isinstance(feed, RelayedFeed) and feed.idle_since is not None:
-                    if now - feed.idle_since > RELAYED_LINGER:
-                        await self.end_feed(feed, "idle")
+                elif (isinstance(feed, RelayedFeed) and feed.idle_since is not None
+                      and now - feed.idle_since > RELAYED_LINGER):
+                    await self.end_feed(feed, "idle")
 
 
 def _pli(receiver: Any, kind: str) -> Callable[[], Awaitable[bool]]:

@@ -21,7 +21,6 @@ from live.media.relay.gop import GopCache
 from live.media.relay.output import Consumer
 from live.media.relay.throttle import KeyframeThrottle
 
-
 log = logging.getLogger("live.media")
 
 # (source, frame, keyframe), on the relay's loop: must return at once (hand work to a thread). The

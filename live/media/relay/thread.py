@@ -34,7 +34,7 @@ class RelayThread:
         asyncio.set_event_loop(self.loop)
         try:
             self.relay = self._make()
-        except BaseException as exc:  # reported by start()
+        except BaseException as exc:  # noqa: BLE001 - reported by start()
             self._error = exc
             self._ready.set()
             return

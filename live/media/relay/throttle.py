@@ -33,6 +33,7 @@ class KeyframeThrottle:
         self.pending: asyncio.TimerHandle | None = None
         self.sent = 0
         self.requested = 0
+        self._sending: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
 
     def request(self) -> None:
         self.requested += 1
@@ -48,7 +49,9 @@ class KeyframeThrottle:
         self.pending = None
         self.last = self.clock()
         self.sent += 1
-        asyncio.ensure_future(self._send())
+        task = asyncio.ensure_future(self._send())
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def _send(self) -> None:
         try:
