@@ -1,6 +1,7 @@
 """Abuse of the WebSocket codec through a real server (SQLite and PostgreSQL), as regression tests:
-NUL characters and lone surrogates in every kind of string field, `seq` and `epoch` outside
-0..2**63-1, a `ref` beyond 64 bits, floats and NaN where integers go. Each frame gets the contract's
+NUL characters and lone surrogates in every kind of string field, `seq` outside
+0..2**31-1 (chat seq columns are 32-bit on PostgreSQL) and `epoch` outside 0..2**63-1, a `ref`
+beyond 64 bits, floats and NaN where integers go. Each frame gets the contract's
 `invalid_request` error (echoing the ref when it is a valid one);
 never an `internal` error, a close (1011) or silence; and the connection goes on working. (The
 same rule as HTTP bodies: text no database column can hold is refused, naming the field.)
@@ -18,7 +19,8 @@ from live.client import LiveClient
 from tests.support.communities import make_community, people
 from tests.support.servers import RunningServer
 
-BIG = 2**63  # one past the largest 64-bit signed integer (the databases' BIGINT)
+BIG = 2**63  # one past the largest 64-bit signed integer
+SEQ_BIG = 2**31  # one past the largest chat seq (an INTEGER column: 32 bits on PostgreSQL)
 HUGE = 2**70  # beyond what MessagePack can carry
 
 
@@ -34,9 +36,10 @@ def frames(room: str) -> list[tuple[str, dict[str, Any] | str]]:
         ("nul in ref", {"type": "ping", "ref": "r\x00"}),
         ("nul in type", {"type": "pi\x00ng", "ref": 5}),
         ("nul in epoch", {"type": "room.join", "ref": 6, "room": room, "since": {"epoch": "e\x00", "seq": 0}}),
-        ("seq past 2**63-1 in delete", {"type": "chat.delete", "ref": 7, "room": room, "seq": BIG}),
-        ("seq past 2**63-1 in since", {"type": "room.join", "ref": 8, "room": room,
-                                       "since": {"epoch": 1, "seq": BIG}}),
+        ("seq past 2**31-1 in delete", {"type": "chat.delete", "ref": 7, "room": room, "seq": SEQ_BIG}),
+        ("seq past 2**31-1 in since", {"type": "room.join", "ref": 8, "room": room,
+                                       "since": {"epoch": 1, "seq": SEQ_BIG}}),
+        ("seq past 2**63-1 in delete", {"type": "chat.delete", "ref": 14, "room": room, "seq": BIG}),
         ("epoch past 2**63-1", {"type": "room.join", "ref": 9, "room": room, "since": {"epoch": BIG, "seq": 0}}),
         ("negative epoch", {"type": "room.join", "ref": 10, "room": room, "since": {"epoch": -1, "seq": 0}}),
         ("float seq", {"type": "chat.delete", "ref": 11, "room": room, "seq": 1.5}),
@@ -52,9 +55,9 @@ JSON_ONLY = [  # raw JSON text: what MessagePack cannot even carry
     ("lone surrogate in ref", '{"type":"ping","ref":"\\ud800"}'),
     ("lone surrogate in a key", '{"type":"ping","ref":25,"\\ud800":1}'),
     ("lone surrogate in sdp", '{"type":"media.publish","ref":26,"room":"%s","sdp":"v=0\\ud800"}'),
-    ("ref beyond 64 bits", '{"type":"ping","ref":%d}' % HUGE),
-    ("negative ref beyond 64 bits", '{"type":"ping","ref":-%d}' % HUGE),
-    ("seq beyond 64 bits", '{"type":"chat.delete","ref":27,"room":"%s","seq":%d}' % ("%s", HUGE)),
+    ("ref beyond 64 bits", '{"type":"ping","ref":' + str(HUGE) + "}"),
+    ("negative ref beyond 64 bits", '{"type":"ping","ref":-' + str(HUGE) + "}"),
+    ("seq beyond 64 bits", '{"type":"chat.delete","ref":27,"room":"%s","seq":' + str(HUGE) + "}"),
     ("NaN seq", '{"type":"chat.delete","ref":28,"room":"%s","seq":NaN}'),
     ("Infinity epoch", '{"type":"room.join","ref":29,"room":"%s","since":{"epoch":Infinity,"seq":0}}'),
 ]

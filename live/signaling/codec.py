@@ -91,7 +91,8 @@ class BadFields(FrameError):
 # -- field schemas -----------------------------------------------------------------------------
 
 MAX_ID = 64
-MAX_INT64 = 2**63 - 1  # the databases' BIGINT: a larger seq or epoch can name nothing stored
+MAX_SEQ = 2**31 - 1  # chat seq columns are INTEGER (32 bits on PostgreSQL): a larger seq names nothing
+MAX_INT64 = 2**63 - 1  # an integer epoch past 64 bits (epochs are short strings) names nothing either
 REF_RANGE = (-(2**63), 2**64 - 1)  # the integers MessagePack carries: a `ref` must fit to be echoed
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -128,23 +129,29 @@ def _room(value: Any) -> str | None:
 
 
 def _seq(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT64:
-        return f"must be an integer in 0..{MAX_INT64}"
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+        return f"must be an integer in 0..{MAX_SEQ}"
+    return None
+
+
+def _epoch(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return "epoch must be a string or an integer"
+    if isinstance(value, int) and not 0 <= value <= MAX_INT64:
+        return f"epoch must be an integer in 0..{MAX_INT64}"
+    if isinstance(value, str) and not 1 <= len(value) <= MAX_ID:
+        return f"epoch must be 1-{MAX_ID} characters"
     return None
 
 
 def _since(value: Any) -> str | None:
     if not isinstance(value, dict):
         return "must be a map {epoch, seq}"
-    epoch = value.get("epoch")
-    if isinstance(epoch, bool) or not isinstance(epoch, (str, int)):
-        return "epoch must be a string or an integer"
-    if isinstance(epoch, int) and _seq(epoch) is not None:
-        return f"epoch must be an integer in 0..{MAX_INT64}"
-    if isinstance(epoch, str) and not 1 <= len(epoch) <= MAX_ID:
-        return f"epoch must be 1-{MAX_ID} characters"
+    problem = _epoch(value.get("epoch"))
+    if problem is not None:
+        return problem
     if _seq(value.get("seq")) is not None:
-        return f"seq must be an integer in 0..{MAX_INT64}"
+        return f"seq must be an integer in 0..{MAX_SEQ}"
     return None
 
 

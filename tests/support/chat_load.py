@@ -81,9 +81,8 @@ class Chatter:
         except BaseException:
             await client.close()
             raise
-        if self.epoch is not None and "since" in fields:
-            if reply.get("recovered") is not True or reply.get("epoch") != self.epoch:
-                self.unrecovered += 1
+        if "since" in fields and (reply.get("recovered") is not True or reply.get("epoch") != self.epoch):
+            self.unrecovered += 1
         self.epoch = reply["epoch"]
         for message in reply.get("history") or []:
             self._saw(message)
