@@ -30,7 +30,7 @@ from starlette.routing import Route
 from live.auth.tokens import Principal, verify
 from live.auth.users import UserDirectory
 from live.config import Settings
-from live.errors import ApiError, ErrorCode, invalid
+from live.errors import ApiError, ErrorCode, invalid, not_found
 from live.http import nesting
 from live.metrics import refused
 
@@ -190,6 +190,9 @@ async def _call(ep: Endpoint, request: Request) -> Response:
         if ep.method not in ("GET", "HEAD", "OPTIONS"):
             for guard in services.write_guards:  # e.g. a suspended account's writes
                 await guard(principal, ep.method, ep.path)
+    params = dict(request.path_params)
+    if not all(_could_be_an_id(value) for value in params.values()):
+        raise not_found()
     query = _validate(ep.query, dict(request.query_params), "query") if ep.query else None
     body: Any = None
     if ep.body is not None:
@@ -198,7 +201,7 @@ async def _call(ep: Endpoint, request: Request) -> Response:
         request=request,
         services=services,
         principal=principal,
-        params=dict(request.path_params),
+        params=params,
         body=body,
         query=query,
     )
@@ -210,6 +213,21 @@ async def _call(ep: Endpoint, request: Request) -> Response:
     if result is None and ep.status == 204:
         return Response(status_code=204)
     return JSONResponse(result, status_code=ep.status)
+
+
+def _could_be_an_id(value: object) -> bool:
+    """Whether a path parameter could name something stored: none holds a NUL character (which
+    PostgreSQL refuses in a query) or anything without a UTF-8 form (a lone surrogate, a byte
+    of invalid UTF-8 in the URL), so those are 404 without a database trip, on every route."""
+    if not isinstance(value, str):
+        return True
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def authenticate(request: Request, services: Node) -> Principal:

@@ -18,6 +18,8 @@ from live.lives.service import LiveService, room_of
 from live.safety.blocks import blocked_by, without_blocked
 from live.services import Core
 
+MAX_SEQ = 2**31 - 1  # chat seq columns are INTEGER (32 bits on PostgreSQL): a larger seq names no message
+
 
 class LiveServices(Core, Protocol):
     """What the live routes need of the node."""
@@ -40,7 +42,10 @@ def _starts_at(value: str) -> dt.datetime:
         raise ValueError("expected an ISO 8601 time such as 2026-03-01T18:00:00Z") from None
     if when.tzinfo is None:
         raise ValueError("must say its time zone (Z or +HH:MM)")
-    return when.astimezone(dt.UTC)
+    try:
+        return when.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise ValueError("out of range") from None
 
 
 class LiveCreate(BaseModel):
@@ -52,7 +57,7 @@ class LiveCreate(BaseModel):
 
 
 class ChatPage(BaseModel):
-    after_seq: Annotated[int, Field(ge=0)] = 0
+    after_seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] = 0
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 
 
@@ -137,7 +142,7 @@ async def group_chat(ctx: Ctx[LiveServices, None, ChatPage]) -> dict[str, Any]:
 class PinBody(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    seq: Annotated[int, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1, le=MAX_SEQ)]
 
 
 @api.put("/v1/live/{lid}/pin", body=PinBody, errors=[E.NOT_FOUND, E.FORBIDDEN, E.CONFLICT])

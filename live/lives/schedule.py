@@ -40,6 +40,7 @@ from live.rooms.hub import Hub
 from live.services import Services
 from live.storage.ids import new_id
 from live.storage.models import User
+from live.storage.outage import OutageLog
 
 log = logging.getLogger("live.lives.schedule")
 
@@ -57,6 +58,7 @@ class Schedule:
         self.notifier = notifier
         self.hub = hub
         self._task: asyncio.Task[None] | None = None
+        self._outage = OutageLog(log, "the live schedule's tick")
         self._wake = asyncio.Event()
 
     @property
@@ -173,8 +175,10 @@ class Schedule:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("the live schedule's tick failed")
+            except Exception as exc:  # noqa: BLE001 - the next tick tries again
+                self._outage.failed(exc)
+            else:
+                self._outage.worked()
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), TICK_SECONDS)

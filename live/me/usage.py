@@ -46,6 +46,7 @@ from live.notifications.models import NotificationSettings
 from live.notifications.service import NotificationService
 from live.services import Services
 from live.storage.db import Database
+from live.storage.outage import OutageLog
 
 log = logging.getLogger("live.me.usage")
 
@@ -296,6 +297,7 @@ class UsageRecorder:
         self.attendance = attendance
         self.noted: dict[Key, set[int]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
+        self._outage = OutageLog(log, "usage recording")
         self._lock = asyncio.Lock()
 
     @property
@@ -399,5 +401,7 @@ class UsageRecorder:
                     await self.flush()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("usage recording failed")
+            except Exception as exc:  # noqa: BLE001 - kept in memory, flushed on a later try
+                self._outage.failed(exc)
+            else:
+                self._outage.worked()

@@ -44,6 +44,7 @@ from live.metrics import REGISTRY
 from live.notifications.models import OutboxItem
 from live.storage.db import Database
 from live.storage.ids import new_id
+from live.storage.outage import OutageLog
 
 log = logging.getLogger("live.notifications.outbox")
 
@@ -130,6 +131,7 @@ class Sender:
         self._in_flight: dict[str, str] = {}  # row id -> destination
         self._per_destination: dict[str, int] = {}
         self._failing: set[str] = set()  # destinations whose last attempt failed
+        self._outage = OutageLog(log, "outbox claim")
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._kicks = 0
@@ -181,8 +183,10 @@ class Sender:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the database is down: try again later
-                log.warning("outbox claim failed: %s", exc)
+                self._outage.failed(exc)
                 claimed = []
+            else:
+                self._outage.worked()
             for item in claimed:
                 self._start(item)
             if not claimed and not self._in_flight and seen == self._kicks:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -90,6 +91,10 @@ class BadFields(FrameError):
 # -- field schemas -----------------------------------------------------------------------------
 
 MAX_ID = 64
+MAX_SEQ = 2**31 - 1  # chat seq columns are INTEGER (32 bits on PostgreSQL): a larger seq names nothing
+MAX_INT64 = 2**63 - 1  # an integer epoch past 64 bits (epochs are short strings) names nothing either
+REF_RANGE = (-(2**63), 2**64 - 1)  # the integers MessagePack carries: a `ref` must fit to be echoed
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,19 +129,29 @@ def _room(value: Any) -> str | None:
 
 
 def _seq(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return "must be an integer >= 0"
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+        return f"must be an integer in 0..{MAX_SEQ}"
+    return None
+
+
+def _epoch(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return "epoch must be a string or an integer"
+    if isinstance(value, int) and not 0 <= value <= MAX_INT64:
+        return f"epoch must be an integer in 0..{MAX_INT64}"
+    if isinstance(value, str) and not 1 <= len(value) <= MAX_ID:
+        return f"epoch must be 1-{MAX_ID} characters"
     return None
 
 
 def _since(value: Any) -> str | None:
     if not isinstance(value, dict):
         return "must be a map {epoch, seq}"
-    epoch = value.get("epoch")
-    if isinstance(epoch, bool) or not isinstance(epoch, (str, int)):
-        return "epoch must be a string or an integer"
+    problem = _epoch(value.get("epoch"))
+    if problem is not None:
+        return problem
     if _seq(value.get("seq")) is not None:
-        return "seq must be an integer >= 0"
+        return f"seq must be an integer in 0..{MAX_SEQ}"
     return None
 
 
@@ -160,7 +175,49 @@ def _ref(value: Any) -> str | None:
         return "must be a string or an integer"
     if isinstance(value, str) and len(value) > 128:
         return "must be at most 128 characters"
+    if isinstance(value, int) and not REF_RANGE[0] <= value <= REF_RANGE[1]:
+        return "must be an integer of at most 64 bits"
+    if isinstance(value, str) and _bad_string(value) is not None:
+        return "must not hold NUL characters or lone surrogates"
     return None
+
+
+def _bad_string(value: str) -> str | None:
+    """Why a string can be neither stored nor sent back (None when it can): a lone surrogate has
+    no UTF-8 form (no database stores it, no JSON or MessagePack frame carries it back), and
+    PostgreSQL refuses NUL. The same rule as HTTP bodies (`live.http.schemas.storable`)."""
+    if "\x00" in value:
+        return "must not hold NUL characters"
+    if _LONE_SURROGATE.search(value):
+        return "must not hold lone surrogates"
+    return None
+
+
+def _bad_strings(message: dict[str, Any]) -> dict[str, str]:
+    """Every field whose value (at any depth) or key holds a string `_bad_string` refuses."""
+    problems: dict[str, str] = {}
+    for name, value in message.items():
+        problem = _bad_string(name)
+        stack = [value]
+        while problem is None and stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                problem = _bad_string(item)
+            elif isinstance(item, dict):
+                for key, inner in item.items():
+                    if isinstance(key, str) and (problem := _bad_string(key)) is not None:
+                        break
+                    stack.append(inner)
+            elif isinstance(item, list):
+                stack.extend(item)
+        if problem is not None:
+            problems[_printable(name)] = problem
+    return problems
+
+
+def _printable(name: str) -> str:
+    """A field name as it can go back in an error (a key with a lone surrogate cannot)."""
+    return name.encode("utf-8", "backslashreplace").decode() if _LONE_SURROGATE.search(name) else name
 
 
 ROOM = Field(_room, parse=RoomId.parse)
@@ -194,12 +251,16 @@ def decode(frame: bytes | str, encoding: Encoding) -> dict[str, Any]:
         raise NotAMap(f"a message must be a map with string keys, not {shape}")
     ref = raw.get("ref")
     if ref is not None and _ref(ref) is not None:
-        raise BadFields("ref must be a string (<= 128) or an integer", fields={"ref": _ref(ref) or ""})
+        raise BadFields("ref must be a string (<= 128) or an integer of at most 64 bits",
+                        fields={"ref": _ref(ref) or ""})
     kind = raw.get("type")
     if kind is None:
         raise MissingType("the message has no type", ref=ref, fields={"type": "required"})
     if not isinstance(kind, str):
         raise MissingType("type must be a string", ref=ref, fields={"type": "must be a string"})
+    bad = _bad_strings(raw)
+    if bad:
+        raise BadFields("invalid strings: " + ", ".join(sorted(bad)), ref=ref, fields=bad)
     schema = SCHEMAS.get(kind)
     if schema is None:
         shown = kind if len(kind) <= 40 else kind[:40] + "..."

@@ -124,7 +124,12 @@ OPENAPI_EXTRA: dict[str, Any] = {
             ),
             "parameters": [{"name": "token", "in": "query", "required": True,
                             "schema": {"type": "string"}, "description": "the JWT"}],
-            "responses": {"101": {"description": "Switching Protocols; `welcome` comes first"}},
+            "responses": {
+                "101": {"description": "Switching Protocols; `welcome` comes first"},
+                # A plain HTTP GET (no upgrade) reaches no HTTP route: the contract's 404 body.
+                "404": {"description": "not a WebSocket upgrade",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
         }
     }
 }

@@ -18,6 +18,7 @@ from live.rooms.presence import Presence
 from live.rooms.reactions import ReactionCounts
 from live.signaling.connection import Connection
 from live.signaling.parts import HlsCounts, LiveRooms
+from live.storage.outage import OutageLog
 
 log = logging.getLogger("live.signaling.ticker")
 
@@ -38,6 +39,7 @@ class Ticker:
         self.reactions_heard = reactions_heard
         self._viewers_sent: dict[RoomId, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._outage = OutageLog(log, "the gateway tick")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._tick_forever(), name="gateway-ticker")
@@ -53,8 +55,10 @@ class Ticker:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("gateway tick failed")
+            except Exception as exc:  # noqa: BLE001 - the next tick tries again
+                self._outage.failed(exc)
+            else:
+                self._outage.worked()
 
     async def tick(self) -> None:
         now = asyncio.get_running_loop().time()

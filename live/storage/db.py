@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,7 +13,13 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from live.errors import ApiError, ErrorCode
 from live.storage.sqlite import SqliteLink, configure
@@ -194,9 +201,31 @@ async def _unavailable_on_failure() -> AsyncIterator[None]:
     except (OperationalError, DBAPIError, OSError) as exc:
         if isinstance(exc, DBAPIError) and not _is_connectivity(exc):
             raise
-        log.warning("database unavailable: %s", exc.__class__.__name__)
+        _UNAVAILABLE_LOG.warn(exc)
         raise ApiError(ErrorCode.UNAVAILABLE, "the database is unavailable; retry") from exc
 
+
+class _ThrottledWarning:
+    """"database unavailable" at most once every `every` seconds, with how many were left unsaid:
+    while the database is down every request fails, and a line per request would flood the log."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.last = -float("inf")
+        self.unsaid = 0
+
+    def warn(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            self.unsaid += 1
+            return
+        more = f" ({self.unsaid} more since the last line)" if self.unsaid else ""
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        log.warning("database unavailable: %s: %s%s", type(exc).__name__, first_line, more)
+        self.last, self.unsaid = now, 0
+
+
+_UNAVAILABLE_LOG = _ThrottledWarning(5.0)
 
 _CONNECTIVITY_ERRORS = {
     "ConnectionDoesNotExistError",
@@ -204,20 +233,47 @@ _CONNECTIVITY_ERRORS = {
     "ConnectionFailureError",
     "TooManyConnectionsError",
     "InterfaceError",
+    "AdminShutdownError",
+    "CrashShutdownError",
 }
+
+# SQLSTATE classes of "not reachable now": 08 (connection exception) and 57P (operator intervention:
+# admin/crash shutdown, cannot connect now, e.g. "the database system is shutting down").
+_CONNECTIVITY_SQLSTATES = ("08", "57P")
 
 
 def _is_connectivity(exc: DBAPIError) -> bool:
-    """Whether a driver error means "the database is not reachable now" (retry later)."""
+    """Whether a driver error means "the database is not reachable now" (retry later).
+
+    The driver's own exception may sit anywhere in the chain: SQLAlchemy wraps the asyncpg adapter's
+    error, which wraps asyncpg's (`CannotConnectNowError` while PostgreSQL shuts down), so every
+    link is looked at: its type, its SQLSTATE, an OSError, the usual messages.
+    """
     if exc.connection_invalidated:
         return True
-    orig = exc.orig
-    if isinstance(orig, OSError):
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if _link_is_connectivity(link):
+            return True
+        link = link.__cause__ or link.__context__
+    return _link_is_connectivity(exc.orig) if exc.orig is not None else False
+
+
+def _link_is_connectivity(link: BaseException) -> bool:
+    if isinstance(link, (OSError, TimeoutError)):
         return True
-    message = str(orig).lower()
+    if type(link).__name__ in _CONNECTIVITY_ERRORS:
+        return True
+    sqlstate = getattr(link, "sqlstate", None) or getattr(link, "pgcode", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_CONNECTIVITY_SQLSTATES):
+        return True
+    message = str(link).lower()
     return (
-        type(orig).__name__ in _CONNECTIVITY_ERRORS
-        or "database is locked" in message
+        "database is locked" in message
         or "unable to open database" in message
         or "connection refused" in message
+        or "the database system is" in message  # shutting down / starting up / in recovery mode
+        or "connection was closed" in message
     )

@@ -28,6 +28,7 @@ from live.errors import ApiError, ErrorCode, invalid, not_found
 from live.storage.base import utcnow
 from live.storage.db import Database
 from live.storage.ids import new_id
+from live.storage.outage import OutageLog
 from live.uploads import images
 from live.uploads.models import Upload
 from live.uploads.storage import MediaStore
@@ -70,6 +71,7 @@ class Uploads:
         self._decoding = asyncio.Semaphore(DECODING_AT_ONCE)
         self._wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None  # the purge loop
+        self._outage = OutageLog(log, "purging uploads")
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._purge_forever(), name="uploads-purge")
@@ -86,8 +88,10 @@ class Uploads:
                 await self.purge()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("purging uploads failed")
+            except Exception as exc:  # noqa: BLE001 - the next purge tries again
+                self._outage.failed(exc)
+            else:
+                self._outage.worked()
             await self.wait_for_purge(self.purge_seconds)
 
     async def on_deleted(self, payload: dict[str, Any]) -> None:
