@@ -41,11 +41,12 @@ async def test_kill_9_the_node_the_room_is_on(postgres_url: str | None, private_
     try:
         await asyncio.gather(a.start(), b.start())
         names = ["host", "m1", "m2", "m3"]
-        ids = {n: f"{n}-{tmp_path.name[-8:]}" for n in names + ["watcher"]}
+        ids = {n: f"{n}-{tmp_path.name[-8:]}" for n in [*names, "watcher"]}
         https = {n: a.client(ids[n], n) for n in ids}
         try:
-            community = (await https["host"].post("/v1/communities", json={"name": "kill", "join_policy": "open"})).json()
-            for n in names[1:] + ["watcher"]:
+            body = {"name": "kill", "join_policy": "open"}
+            community = (await https["host"].post("/v1/communities", json=body)).json()
+            for n in [*names[1:], "watcher"]:
                 assert (await https[n].post(f"/v1/communities/{community['id']}/join")).status_code == 200
             resp = await https["host"].post(f"/v1/communities/{community['id']}/live", json={"title": "t"})
             assert resp.status_code == 201, resp.text
