@@ -28,7 +28,7 @@ from typing import Any
 from loadtest.runner import RunSpec, machine_info, plan_members
 from loadtest.search import Outcome, Search
 from loadtest.session import SessionSpec, StepSession
-from loadtest.setup import Identities, Identity, SetupError, create_rooms, end_lives, join_community
+from loadtest.setup import HostsInRooms, Identities, Identity, SetupError, create_rooms, end_lives, join_community
 
 Log = Callable[[str], None]
 
@@ -78,6 +78,7 @@ class LadderTarget:
         self.prefix = f"ld{secrets.token_hex(3)}"
         self.opened = 0
         self.hosts: list[Identity] = []
+        self.hosting = HostsInRooms(spec.url, [])
         self.rooms: list[str] = []
 
     def _identities(self) -> Identities | None:
@@ -106,6 +107,10 @@ class LadderTarget:
             title = f"loadtest ladder {time.strftime('%H:%M:%S')} {secrets.token_hex(2)}"
             cid, rooms = asyncio.run(create_rooms(spec.url, owner, hosts, title))
             self.hosts, self.rooms = hosts, rooms
+            # In their rooms for the whole session: a live whose host never connects ends after
+            # LIVE_GRACE_SECONDS, and every later step would be refused (`conflict`).
+            self.hosting = HostsInRooms(spec.url, list(zip(hosts, rooms, strict=True)))
+            self.hosting.start()
             members = plan_members(run, ids.get)
             outcome = asyncio.run(join_community(spec.url, cid, [ids.get(m.index) for m in members]))
             if outcome.get("ok", 0) != len(members):
@@ -135,6 +140,8 @@ class LadderTarget:
 
     def close(self) -> None:
         """End the lives this target's last session went live with (best effort)."""
+        self.hosting.stop()
+        self.hosting = HostsInRooms(self.spec.url, [])
         if self.hosts:
             asyncio.run(end_lives(self.spec.url, self.hosts, self.rooms))
             self.hosts, self.rooms = [], []
@@ -252,9 +259,14 @@ def _line(label: str, step: dict[str, Any], bounds: tuple[float, ...]) -> str:
     p99 = step["p99_ms"]
     return (f"  {label} {step['phase']:<16} {step['rate']:>7g} msgs/s: {step['delivered_per_s']:>10,.0f} deliveries/s, "
             f"p99 {'-' if p99 is None else f'{p99:,.1f}'} ms, missing {step['missing']:,}, "
-            f"unanswered {step['unanswered']:,}, server {step['server_cpu_pct']:.0f}% "
+            f"unanswered {step['unanswered']:,}{_refused(step)}, server {step['server_cpu_pct']:.0f}% "
             f"({step['server_cpu_us_per_delivery'] or 0:.2f} us/delivery), generator {step['generator_cpu_max']:.0f}%"
             f" -> {verdict}")
+
+
+def _refused(step: dict[str, Any]) -> str:
+    codes = step.get("rejected_by_code") or {}
+    return "".join(f", refused {n:,} ({code})" for code, n in codes.items())
 
 
 # -- the command line --------------------------------------------------------------------------

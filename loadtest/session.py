@@ -279,6 +279,7 @@ def _step_result(tag: int, rate: float, duration: float, spec: SessionSpec, part
         "tag": tag, "rate": rate, "rooms": spec.rooms, "members_per_room": spec.members_per_room,
         "duration": round(span, 2), "offered_per_s": round(rate * spec.rooms * spec.members_per_room, 1),
         "sent": sent, "acked": acked, "rejected": rejected, "unanswered": unanswered,
+        "rejected_by_code": dict(sorted((c.get("rejected") or {}).items())),
         "delivered": delivered, "delivered_per_s": round(delivered / span, 1), "expected": expected,
         "missing": missing, "duplicated": c.get("duplicated", 0), "reordered": c.get("reordered", 0),
         "late": c.get("late", 0), "closed_by_server": closed, "lossless": lossless,

@@ -238,8 +238,10 @@ def test_the_bench_pins_servers_to_the_first_core_and_itself_elsewhere(tmp_path:
 
 @pytest.fixture
 async def live_server(sqlite_url: str, redis_url: str, redis_prefix: str) -> AsyncIterator[RunningServer]:
+    # A grace of one second: a ladder's lives must be hosted for the whole run, or the live ends
+    # mid-run and every later step is refused (`conflict`), as `make bench` once found at 60 s.
     cfg = settings(database_url=sqlite_url, redis_url=redis_url, redis_prefix=redis_prefix,
-                   chat_rate=1000.0, chat_burst=1000)
+                   chat_rate=1000.0, chat_burst=1000, live_grace_seconds=1.0)
     async with run_server(cfg) as running:
         yield running
 
