@@ -12,7 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ import pytest
 from loadtest.clients import RequestFailed, SocketIOClient
 from tests.support import banner
 from tests.support.redis_server import free_port
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT / "loadtest" / "peers" / "socketio-node"
@@ -94,11 +95,6 @@ async def test_node_peer_carries_the_chat_scenario_and_a_ladder(redis_url: str, 
             assert st["acked"] == st["sent"] > 0 and st["delivered"] == st["acked"] * 6 and st["missing"] == 0, st
 
 
-async def _until(predicate: Callable[[], bool]) -> None:
-    while not predicate():
-        await asyncio.sleep(0.01)
-
-
 async def test_node_peer_answers_bad_requests_with_an_error(redis_url: str, redis_prefix: str) -> None:
     async with node_peer(redis_url, redis_prefix) as (url, _):
         got: list[object] = []
@@ -115,7 +111,7 @@ async def test_node_peer_answers_bad_requests_with_an_error(redis_url: str, redi
             client.send_chat("r1", "1.0|0|hello", "n3", lambda code, seq, at: replies.put_nowait((code, seq)))
             assert [await asyncio.wait_for(replies.get(), 10) for _ in range(3)] == [
                 ("message_too_long", None), ("invalid_request", None), (None, 1)]
-            await asyncio.wait_for(_until(lambda: bool(got)), 10)
+            await eventually(lambda: bool(got), 10)
             assert got == [(("r1", 1, 1.0, 0),)]  # its own message, back through the room
         finally:
             client.close()

@@ -8,9 +8,9 @@ before moving time. Tests then wait for the outcome (a condition), never for wal
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections import Counter
-from typing import Any
+
+from tests.support.waiting import eventually
 
 
 class ManualClock:
@@ -41,16 +41,5 @@ class ManualClock:
                 future.set_result(None)
 
 
-async def until(predicate: Any, timeout: float = 15.0) -> None:
-    """Wait until `predicate()` (sync or async) is true; a stuck test fails after `timeout`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = predicate()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"still false after {timeout}s")
-        await asyncio.sleep(0.01)
+# The suite's one polling helper (tests/support/waiting.py), under the name older tests use.
+until = eventually

@@ -3,9 +3,6 @@ processes say they relay."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -14,6 +11,7 @@ from live.client import LiveClient
 from live.media.peers import Subscriber, publisher
 from tests.support.communities import Person
 from tests.support.servers import RunningServer
+from tests.support.waiting import poll
 
 
 async def connect(server: RunningServer, person: Person) -> LiveClient:
@@ -48,15 +46,5 @@ async def feeds(server: RunningServer, room: str, publisher_id: str) -> dict[str
     return out
 
 
-async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1) -> bool:
-    """Whether `predicate()` (plain or awaitable) becomes true within `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if isinstance(value, Awaitable):
-            value = await value
-        if value:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(interval)
+# Whether a condition holds in time (tests/support/waiting.py's `poll`), under the name older tests use.
+eventually = poll
