@@ -32,6 +32,15 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 
 
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """pyproject's addopts run the suite in parallel (`-n 4 --dist loadgroup`); with pytest-xdist
+    switched off (`-p no:xdist`) those options are still accepted, and the run is serial."""
+    if not pluginmanager.has_plugin("xdist"):
+        group = parser.getgroup("xdist", "pytest-xdist is off: these do nothing")
+        group._addoption("-n", "--numprocesses", dest="numprocesses", default=None)  # as xdist does
+        group.addoption("--dist", dest="dist", default="no")
+
+
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url.replace("+asyncpg", ""))
     try:
@@ -48,7 +57,8 @@ async def _create_pg_database(admin_url: str) -> str:
     import asyncpg
 
     dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"live_test_{os.getpid()}_{secrets.token_hex(3)}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # one database per xdist worker
+    name = f"live_test_{worker}_{os.getpid()}_{secrets.token_hex(3)}"
     conn = await asyncpg.connect(dsn, timeout=5)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
@@ -165,6 +175,22 @@ def make_settings(db_url: str) -> Any:
         return settings(**overrides)
 
     return make
+
+
+# -- the end-of-run banner, once for the whole run ------------------------------------------------
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A pytest-xdist worker hands its banner lines to the controller, which prints them once."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["banner"] = list(banner.LINES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    for line in getattr(node, "workeroutput", {}).get("banner", []):
+        banner.say(line)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from loadtest.clients import RequestFailed, SocketIOClient
 from tests.support import banner
+from tests.support.locks import file_lock
 from tests.support.redis_server import free_port
 from tests.support.waiting import eventually
 
@@ -35,10 +36,13 @@ def _installed() -> None:
         pytest.skip("node and npm are needed for the Node.js Socket.IO peer")
     marker = PEER / "node_modules" / ".package-lock.json"
     lock = PEER / "package-lock.json"
-    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=PEER,
-                          capture_output=True, text=True, timeout=600)
+    # One `npm ci` at a time: pytest-xdist workers may get here together (the others wait, then
+    # find it installed).
+    with file_lock(PEER / ".npm-ci.lock"):
+        if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
+            return
+        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=PEER,
+                              capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"npm ci failed: {proc.stderr[-2000:]}"
 
 
