@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 
 from live.client import LiveClient, ws_url
 from live.signaling.connection import Connection
+from tests.support.clock import ManualClock
 from tests.support.communities import add_member, make_community, people
 from tests.support.servers import RunningServer, run_server, settings, uid
 
@@ -182,34 +183,29 @@ class FlushRecorder:
         return 1, 1, now
 
 
-async def test_a_busy_node_flushes_at_most_once_per_write_interval() -> None:
+def test_a_busy_node_flushes_at_most_once_per_write_interval() -> None:
+    """(More cases: tests/test_fanout_tables.py.) Time from a manual clock: no sleeps."""
     from live.signaling.connection import Flusher
 
-    async def turns(n: int = 5) -> None:
-        for _ in range(n):
-            await asyncio.sleep(0)
-
-    flusher = Flusher(0.3)
+    clock = ManualClock(1000.0)
+    flusher = Flusher(0.3, clock)
     conn: Any = FlushRecorder()
     flusher.mark(conn)  # after a quiet spell: the next loop iteration
-    await turns()
-    assert len(conn.flushed) == 1
+    clock.advance()
+    assert conn.flushed == [1000.0]
     flusher.mark(conn)  # right after a flush: waits for the rest of the interval
-    await turns()
+    clock.advance(0.2)
     assert len(conn.flushed) == 1
-    for _ in range(200):
-        if len(conn.flushed) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert len(conn.flushed) == 2 and conn.flushed[1] - conn.flushed[0] >= 0.299
-    await asyncio.sleep(0.35)  # quiet for longer than the interval: at once again
+    clock.advance(0.1)
+    assert len(conn.flushed) == 2 and conn.flushed[1] - conn.flushed[0] == pytest.approx(0.3)
+    clock.advance(0.35)  # quiet for longer than the interval: at once again
     flusher.mark(conn)
-    await turns()
-    assert len(conn.flushed) == 3
-    no_wait = Flusher(0)  # 0: every loop iteration, as before
+    clock.advance()
+    assert len(conn.flushed) == 3 and conn.flushed[2] - conn.flushed[1] == pytest.approx(0.35)
+    no_wait = Flusher(0, clock)  # 0: every loop iteration, as before
     for _ in range(3):
         no_wait.mark(conn)
-        await turns()
+        clock.advance()
     assert len(conn.flushed) == 6
 
 

@@ -20,6 +20,7 @@ from live.media.passthrough import EncodedSink, PassThroughReceiver
 from live.media.peers import Subscriber, publisher
 from live.media.frames import Frame
 from live.media.relay import KeyframeThrottle, MediaError, Output, Relay, RelayThread, Source
+from tests.support.clock import ManualClock
 from tests.support.waiting import eventually, poll
 
 ROOM = "live:relaytest"
@@ -231,19 +232,23 @@ def test_keyframe_detection() -> None:
 
 
 async def test_keyframe_requests_are_throttled_to_one_a_second() -> None:
+    """(More cases: tests/test_fanout_tables.py.) Time from a manual clock: no sleeps."""
+    clock = ManualClock()
     sent: list[float] = []
 
     async def send() -> bool:
-        sent.append(time.monotonic())
+        sent.append(throttle.last)  # when it fired
         return True
 
-    throttle = KeyframeThrottle(send, interval=0.3)
+    throttle = KeyframeThrottle(send, interval=0.3, clock=clock.time, call_later=clock.call_later)
     for _ in range(10):
         throttle.request()  # a burst: one now, one at the end of the window
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.5)
+        clock.advance(0.01)
+        await asyncio.sleep(0)
+    clock.advance(0.5)
+    await asyncio.sleep(0)
     assert len(sent) == 2
-    assert sent[1] - sent[0] >= 0.28
+    assert sent[1] - sent[0] == pytest.approx(0.3)
     assert throttle.requested == 10
 
 
