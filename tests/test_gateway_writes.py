@@ -17,6 +17,7 @@ from live.signaling.connection import Connection
 from tests.support.clock import ManualClock
 from tests.support.communities import add_member, make_community, people
 from tests.support.servers import RunningServer, run_server, settings, uid
+from tests.support.sockets import client_socket, server_side, small_buffers
 
 
 def connections(server: RunningServer) -> list[Connection]:
@@ -73,15 +74,11 @@ async def test_a_backlog_the_socket_cannot_take_goes_through_the_writer_in_order
         await _backlog_in_order(srv)
 
 
-SMALL_BUFFER = 64 * 1024
-
-
 def _small_socket(url: str) -> socket.socket:
-    """A client socket with a small, fixed receive buffer (no autotuning): how much the kernel holds
-    for a reader that pauses is then known, whatever the machine's tcp_rmem says."""
+    """A client socket with small, fixed buffers (no autotuning): how much the kernel holds for a
+    reader that pauses is then known, whatever the machine's tcp_rmem says."""
     host, port = url.removeprefix("http://").split(":")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+    sock = client_socket()
     sock.connect((host, int(port)))
     sock.setblocking(False)
     return sock
@@ -93,9 +90,7 @@ async def _backlog_in_order(fast: RunningServer) -> None:
     async with connect(ws_url(fast.url, fast.token(who)), max_size=None, sock=_small_socket(fast.url)) as ws:
         await ws.recv()  # welcome
         conn = await one_connection(fast, who)
-        # the server's side of the socket too: a small fixed send buffer
-        server_socket = conn._send_now.__self__.transport.get_extra_info("socket")  # type: ignore[union-attr]
-        server_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
+        small_buffers(server_side(conn))  # the server's side of the socket too
         pad = "x" * 20_000
         for i in range(n):
             conn.send({"type": "ping", "n": i, "pad": pad})
