@@ -115,6 +115,15 @@ def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
     return url
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`@pytest.mark.transport_only`: HTTP/WebSocket transport behaviour the database has no part
+    in runs once, on SQLite, instead of once per database."""
+    if "db_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("transport_only"):
+        # As a mark, which pytest lets win over the fixture's own params (ids stay `[sqlite]`).
+        metafunc.definition.add_marker(pytest.mark.parametrize("db_url", ["sqlite"], indirect=True))
+
+
 # -- Redis --------------------------------------------------------------------------------------
 
 
