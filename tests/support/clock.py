@@ -10,19 +10,48 @@ What the code under test is given, by what it waits with:
   throttle): run by `advance()` once due, in time order; `call_soon` callbacks at the next
   `advance()` (`advance(0)` is "the next loop iteration").
 
+`ClockShift` is the other kind: real time, moved ahead on demand, for a server that runs in the
+test's process (a timed sanction's expiry: `live.storage.base.wall_clock`, and a cache's
+monotonic `clock=`).
+
 Tests then wait for the outcome (a condition), never for wall-clock time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import heapq
+import time
 import itertools
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from tests.support.waiting import eventually
+
+
+class ClockShift:
+    """Real time plus `offset` seconds: `advance()` jumps ahead. Install it with `install()`
+    (a monkeypatch), which makes `live.storage.base.utcnow()` read it."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    def utcnow(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.offset)
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def install(self, monkeypatch: Any) -> ClockShift:
+        from live.storage import base
+
+        monkeypatch.setattr(base, "wall_clock", self.utcnow)
+        return self
 
 
 class Timer:
