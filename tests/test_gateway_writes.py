@@ -18,6 +18,7 @@ from tests.support.clock import ManualClock
 from tests.support.communities import add_member, make_community, people
 from tests.support.servers import RunningServer, run_server, settings, uid
 from tests.support.sockets import client_socket, server_side, small_buffers
+from tests.support.waiting import eventually, poll
 
 
 def connections(server: RunningServer) -> list[Connection]:
@@ -25,12 +26,11 @@ def connections(server: RunningServer) -> list[Connection]:
 
 
 async def one_connection(server: RunningServer, user_id: str) -> Connection:
-    for _ in range(200):
-        found = [c for c in connections(server) if c.user_id == user_id]
-        if found:
-            return found[0]
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"no connection of {user_id}")
+    def found() -> Connection | None:
+        return next((c for c in connections(server) if c.user_id == user_id), None)
+
+    conn: Connection = await eventually(found, 10, what=f"a connection of {user_id}")
+    return conn
 
 
 @pytest.fixture
@@ -95,20 +95,14 @@ async def _backlog_in_order(fast: RunningServer) -> None:
         for i in range(n):
             conn.send({"type": "ping", "n": i, "pad": pad})
             await asyncio.sleep(0)
-        for _ in range(100):
-            if conn._writer is not None:
-                break
-            await asyncio.sleep(0.01)
+        await poll(lambda: conn._writer is not None, 5)
         assert conn._writer is not None, "the paused socket should have handed the backlog to a writer"
         seen: list[int] = []
         while len(seen) < n:
             frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
             seen += [m["n"] for m in (frame if isinstance(frame, list) else [frame])]
         assert seen == list(range(n))
-        for _ in range(100):
-            if conn._writer is None:
-                break
-            await asyncio.sleep(0.01)
+        await poll(lambda: conn._writer is None, 5)
         assert conn._writer is None  # backlog gone: back to synchronous writes
         conn.send({"type": "ping", "n": n})
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["n"] == n
@@ -213,7 +207,7 @@ async def test_messages_within_the_write_interval_share_a_frame(sqlite_url: str)
             conn.send({"type": "ping", "n": -1})
             assert json.loads(await asyncio.wait_for(ws.recv(), 5))["n"] == -1  # a flush just now
             conn.send({"type": "ping", "n": 0})
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # under test: later loop iterations within the 500 ms interval
             conn.send({"type": "ping", "n": 1})  # later iterations, the same interval
             frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert frame == [{"type": "ping", "n": 0}, {"type": "ping", "n": 1}]

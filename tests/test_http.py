@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import httpx
@@ -12,6 +11,7 @@ import pytest
 from tests.support import boom
 from tests.support.redis_server import RedisServer
 from tests.support.servers import SECRET, run_server, settings, uid
+from tests.support.waiting import poll
 
 WITH_BOOM = (boom.api,)
 
@@ -143,8 +143,9 @@ async def test_readyz_follows_redis_down_and_back(db_url: str, redis_server: Red
         body = assert_error(resp, 503, "unavailable")
         assert body["checks"] == {"database": "ok", "bus": "down"}
         redis_server.start()
-        for _ in range(100):
-            if (await c.get("/readyz")).status_code == 200:
-                break
-            await asyncio.sleep(0.1)
+
+        async def ready() -> bool:
+            return (await c.get("/readyz")).status_code == 200
+
+        await poll(ready, 10, interval=0.1)
         assert (await c.get("/readyz")).status_code == 200

@@ -119,7 +119,7 @@ async def test_publish_watch_thumbnail_and_recording(media_server: RunningServer
 
             # the recording is not ready while live
             error_of(await bob.call("GET", f"/v1/live/{lid}/recording"), 409, "conflict")
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(1.5)  # a recording of some length: its duration is under test
             first = (await relayed(server, room))[alice.id]["sources"]["video"]["first_frame_at"]
             await alice.ok("POST", f"/v1/live/{lid}/end")
             ended_at = time.monotonic()

@@ -460,7 +460,7 @@ async def test_a_publisher_can_hold_its_bitrate_against_remb(relay: RelayThread)
 
         # the relay's REMB (its own estimate) would move the encoder; it stays where it was put
         await eventually(lambda: target() == 900_000, 10)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # under test: it stays there a while (nothing to wait for)
         assert target() == 900_000
     finally:
         await sub.close()

@@ -11,7 +11,6 @@ from live.client import LiveClient
 from live.media.peers import Subscriber, publisher
 from tests.support.communities import Person
 from tests.support.servers import RunningServer
-from tests.support.waiting import poll
 
 
 async def connect(server: RunningServer, person: Person) -> LiveClient:
@@ -45,6 +44,3 @@ async def feeds(server: RunningServer, room: str, publisher_id: str) -> dict[str
             out[wid] = feed
     return out
 
-
-# Whether a condition holds in time (tests/support/waiting.py's `poll`), under the name older tests use.
-eventually = poll
