@@ -186,6 +186,25 @@ def make_settings(db_url: str) -> Any:
     return make
 
 
+# -- order: the long tests first ---------------------------------------------------------------
+
+# Modules whose tests take seconds to tens of seconds each (browsers, media processes, load runs,
+# several nodes). Run first, so that pytest-xdist spreads them over the workers at the start
+# instead of leaving one worker with a long one at the end. Whole modules move, in their order.
+LONG_FIRST = (
+    "test_web_hls", "test_web_live", "test_web_arabic", "test_media_tree", "test_web_browser",
+    "test_loadtest", "test_loadtest_node", "test_multinode_acceptance", "test_notifications_restart",
+    "test_multinode", "test_media_relay", "test_web_reach", "test_loadtest_ladder", "test_loadtest_hls",
+    "test_media_tools", "test_communities_robustness", "test_moderation_robustness", "test_media_workers",
+    "test_loadtest_media", "test_loadtest_hosts", "test_media_gateway", "test_hls",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1] if item.module else "", len(rank)))
+
+
 # -- the end-of-run banner, once for the whole run ------------------------------------------------
 
 
