@@ -32,6 +32,15 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 
 
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """pyproject's addopts run the suite in parallel (`-n 4 --dist loadgroup`); with pytest-xdist
+    switched off (`-p no:xdist`) those options are still accepted, and the run is serial."""
+    if not pluginmanager.has_plugin("xdist"):
+        group = parser.getgroup("xdist", "pytest-xdist is off: these do nothing")
+        group._addoption("-n", "--numprocesses", dest="numprocesses", default=None)  # as xdist does
+        group.addoption("--dist", dest="dist", default="no")
+
+
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url.replace("+asyncpg", ""))
     try:
@@ -48,7 +57,8 @@ async def _create_pg_database(admin_url: str) -> str:
     import asyncpg
 
     dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"live_test_{os.getpid()}_{secrets.token_hex(3)}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # one database per xdist worker
+    name = f"live_test_{worker}_{os.getpid()}_{secrets.token_hex(3)}"
     conn = await asyncpg.connect(dsn, timeout=5)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
@@ -103,6 +113,15 @@ def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
     if url is None:
         pytest.skip("PostgreSQL is not reachable (see the banner at the end of the run)")
     return url
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`@pytest.mark.transport_only`: HTTP/WebSocket transport behaviour the database has no part
+    in runs once, on SQLite, instead of once per database."""
+    if "db_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("transport_only"):
+        # As a mark, which pytest lets win over the fixture's own params (ids stay `[sqlite]`).
+        metafunc.definition.add_marker(pytest.mark.parametrize("db_url", ["sqlite"], indirect=True))
 
 
 # -- Redis --------------------------------------------------------------------------------------
@@ -165,6 +184,41 @@ def make_settings(db_url: str) -> Any:
         return settings(**overrides)
 
     return make
+
+
+# -- order: the long tests first ---------------------------------------------------------------
+
+# Modules whose tests take seconds to tens of seconds each (browsers, media processes, load runs,
+# several nodes). Run first, so that pytest-xdist spreads them over the workers at the start
+# instead of leaving one worker with a long one at the end. Whole modules move, in their order.
+LONG_FIRST = (
+    "test_web_hls", "test_web_live", "test_web_arabic", "test_media_tree", "test_web_browser",
+    "test_loadtest", "test_loadtest_node", "test_multinode_acceptance", "test_notifications_restart",
+    "test_multinode", "test_media_relay", "test_web_reach", "test_loadtest_ladder", "test_loadtest_hls",
+    "test_media_tools", "test_communities_robustness", "test_moderation_robustness", "test_media_workers",
+    "test_loadtest_media", "test_loadtest_hosts", "test_media_gateway", "test_hls",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1] if item.module else "", len(rank)))
+
+
+# -- the end-of-run banner, once for the whole run ------------------------------------------------
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A pytest-xdist worker hands its banner lines to the controller, which prints them once."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["banner"] = list(banner.LINES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    for line in getattr(node, "workeroutput", {}).get("banner", []):
+        banner.say(line)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

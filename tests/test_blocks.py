@@ -9,7 +9,6 @@ the stage answer `blocked`), and the blocked user is never told (their export do
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,6 +20,7 @@ from live.config import Settings
 from live.signaling.connection import Connection
 from tests.support.communities import Person, add_member, error_of, make_community, people
 from tests.support.servers import RunningServer, run_server, settings
+from tests.support.waiting import eventually
 
 
 async def test_block_list_unblock_and_errors(server: RunningServer) -> None:
@@ -173,8 +173,7 @@ async def blocks_known(node: RunningServer, user_id: str, blocked: frozenset[str
         conns = [c for c in gateway.hub.users.get(user_id, ()) if isinstance(c, Connection)]
         return bool(conns) and all(c.blocked == blocked for c in conns)
 
-    while not ready():
-        await asyncio.sleep(0.01)
+    await eventually(ready, what=f"{user_id}'s connections filtering {sorted(blocked)}")
 
 
 async def texts_until(client: LiveClient, last: str) -> list[str]:

@@ -13,6 +13,7 @@ from live.bus.memory import MemoryBus
 from live.bus.redis import RedisBus
 from live.errors import ApiError, ErrorCode
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import poll
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -143,10 +144,7 @@ async def test_redis_down_publish_is_unavailable_and_ping_false(redis_server: Re
         await bus.publish("x", b"y")
     assert err.value.code is ErrorCode.UNAVAILABLE
     redis_server.start()
-    for _ in range(50):
-        if await bus.ping():
-            break
-        await asyncio.sleep(0.1)
+    await poll(bus.ping, 5, interval=0.1)
     assert await bus.ping()
     await bus.close()
 

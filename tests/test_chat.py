@@ -22,6 +22,7 @@ from live.errors import ApiError, ErrorCode
 from live.moderation import sanctions
 from live.rooms.channels import decode_event, room_channel
 from live.storage.base import utcnow
+from tests.support.clock import ClockShift
 from tests.support.communities import Person, add_member, make_community, people
 from tests.support.servers import RunningServer, run_server
 
@@ -263,7 +264,7 @@ async def test_recovery_reads_the_stream_and_falls_back_to_the_database(
             assert [e["text"] for e in got["history"]] == ["after2"] and len(db_reads) == 2
 
 
-async def test_rules_on_every_message(make_settings: Any) -> None:
+async def test_rules_on_every_message(make_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     async with run_server(make_settings()) as server:
         async with people(server, "owner", "moderator", "member", "member2", "outsider") as cast:
             w = await make_world(server, cast, blocked_words=[])
@@ -322,13 +323,16 @@ async def test_rules_on_every_message(make_settings: Any) -> None:
             chat.invalidate(w.cid, w.cast["moderator"].id)
             await chat.append(room, w.p("moderator"), "back", "back")
 
-            # A timed mute lifts itself: the cache never outlives the sanction.
+            # A timed mute lifts itself: the cache never outlives the sanction. (Time moves on by
+            # hand: the database's clock and the cache's, together.)
+            shift = ClockShift().install(monkeypatch)
+            chat._standing._clock = shift.monotonic
             soon = utcnow() + dt.timedelta(seconds=0.5)
             async with server.services.db.session() as session:
                 await sanctions.impose(session, w.cid, w.cast["member"].id, sanctions.MUTE, soon, "a3")
             chat.invalidate(w.cid, w.cast["member"].id)
             await fails("member", "soon", ErrorCode.MUTED)
-            await asyncio.sleep(0.7)
+            shift.advance(0.7)
             # No longer muted: what stops this member now is only slow mode (they wrote earlier).
             await fails("member", "free again", ErrorCode.SLOW_MODE)
 

@@ -16,6 +16,7 @@ from live.errors import ApiError, ErrorCode
 from live.rooms.channels import decode_event, room_channel
 from tests.support.communities import people
 from tests.support.servers import RunningServer, run_server
+from tests.support.waiting import eventually, poll
 from tests.test_chat import Listener, chat_server, make_world, me  # noqa: F401 - chat_server: a fixture
 
 USER = Principal("u1", "U")
@@ -53,8 +54,7 @@ async def test_appends_that_arrive_while_a_batch_is_stored_go_together_in_order(
     assert rec.batches == [["m0"]]  # a quiet room's first append is written alone, at once
     rest = [asyncio.create_task(writers.append("r", USER, f"m{i}", f"n{i}", 0)) for i in range(1, 7)]
     other = asyncio.create_task(writers.append("other", USER, "o", "o", 0))  # rooms do not wait for each other
-    await asyncio.sleep(0.01)
-    assert writers.queued("r") == 6
+    await eventually(lambda: writers.queued("r") == 6)
     rec.gate.set()
     results = await asyncio.gather(first, *rest, other)
     assert [r["text"] for r in results] == [f"m{i}" for i in range(7)] + ["o"]
@@ -98,7 +98,7 @@ async def test_closing_lets_the_batch_in_flight_commit() -> None:
     writers = RoomWriters(rec)
     rec.gate.clear()
     waiting = [asyncio.create_task(writers.append("r", USER, t, t, 0)) for t in "abc"]
-    await asyncio.sleep(0.01)
+    await eventually(lambda: rec.batches)  # a batch in flight
     asyncio.get_running_loop().call_later(0.05, rec.gate.set)  # commits during the grace
     await writers.close(grace=5)
     assert [(await t)["text"] for t in waiting] == ["a", "b", "c"]
@@ -109,8 +109,8 @@ async def test_closing_answers_whoever_still_waits_with_unavailable() -> None:
     writers = RoomWriters(rec)
     rec.gate.clear()  # never opens: the batch in flight is cut off
     waiting = [asyncio.create_task(writers.append("r", USER, t, t, 0)) for t in "abc"]
-    await asyncio.sleep(0.01)
-    await writers.close(grace=0.05)
+    await eventually(lambda: rec.batches)  # a batch in flight
+    await writers.close(grace=0.05)  # (the grace is what is under test: it runs out)
     for task in waiting:
         with pytest.raises(ApiError) as err:
             await task
@@ -176,10 +176,9 @@ async def test_a_burst_is_stored_in_few_transactions_with_consecutive_seqs(
 
             w.chat.writers._store_batch = gated
             running = asyncio.gather(*(sender(p) for p in cast))
-            for _ in range(500):
-                if waiting() == len(cast):
-                    break
-                await asyncio.sleep(0.01)
+            # (the first batch at the gate, too: all queued while the writer is yet to reach it
+            # also adds up to everyone, and then nothing is held)
+            await poll(lambda: held and waiting() == len(cast), 10)
             # Several wait together: in the held batch (what arrived in the writer's first turn of
             # the event loop) and behind it.
             assert waiting() == len(cast) and held[0] + w.chat.writers.queued(w.room) > 1
@@ -188,10 +187,7 @@ async def test_a_burst_is_stored_in_few_transactions_with_consecutive_seqs(
             assert sorted(e["seq"] for r in results for e in r) == list(range(1, 61))
             for r in results:  # each sender's messages in the order it sent them
                 assert [e["seq"] for e in r] == sorted(e["seq"] for e in r)
-            for _ in range(200):
-                if len(bus.events()) >= 60:
-                    break
-                await asyncio.sleep(0.01)
+            await poll(lambda: len(bus.events()) >= 60, 5)
             events = bus.events()
             assert [e["seq"] for e in events] == list(range(1, 61))  # once each, in seq order
             assert len(bus.payloads) < 60  # batches: fewer publishes than messages

@@ -14,8 +14,11 @@ from websockets.asyncio.client import connect
 
 from live.client import LiveClient, ws_url
 from live.signaling.connection import Connection
+from tests.support.clock import ManualClock
 from tests.support.communities import add_member, make_community, people
 from tests.support.servers import RunningServer, run_server, settings, uid
+from tests.support.sockets import client_socket, server_side, small_buffers
+from tests.support.waiting import eventually, poll
 
 
 def connections(server: RunningServer) -> list[Connection]:
@@ -23,12 +26,11 @@ def connections(server: RunningServer) -> list[Connection]:
 
 
 async def one_connection(server: RunningServer, user_id: str) -> Connection:
-    for _ in range(200):
-        found = [c for c in connections(server) if c.user_id == user_id]
-        if found:
-            return found[0]
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"no connection of {user_id}")
+    def found() -> Connection | None:
+        return next((c for c in connections(server) if c.user_id == user_id), None)
+
+    conn: Connection = await eventually(found, 10, what=f"a connection of {user_id}")
+    return conn
 
 
 @pytest.fixture
@@ -72,15 +74,11 @@ async def test_a_backlog_the_socket_cannot_take_goes_through_the_writer_in_order
         await _backlog_in_order(srv)
 
 
-SMALL_BUFFER = 64 * 1024
-
-
 def _small_socket(url: str) -> socket.socket:
-    """A client socket with a small, fixed receive buffer (no autotuning): how much the kernel holds
-    for a reader that pauses is then known, whatever the machine's tcp_rmem says."""
+    """A client socket with small, fixed buffers (no autotuning): how much the kernel holds for a
+    reader that pauses is then known, whatever the machine's tcp_rmem says."""
     host, port = url.removeprefix("http://").split(":")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+    sock = client_socket()
     sock.connect((host, int(port)))
     sock.setblocking(False)
     return sock
@@ -92,27 +90,19 @@ async def _backlog_in_order(fast: RunningServer) -> None:
     async with connect(ws_url(fast.url, fast.token(who)), max_size=None, sock=_small_socket(fast.url)) as ws:
         await ws.recv()  # welcome
         conn = await one_connection(fast, who)
-        # the server's side of the socket too: a small fixed send buffer
-        server_socket = conn._send_now.__self__.transport.get_extra_info("socket")  # type: ignore[union-attr]
-        server_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
+        small_buffers(server_side(conn))  # the server's side of the socket too
         pad = "x" * 20_000
         for i in range(n):
             conn.send({"type": "ping", "n": i, "pad": pad})
             await asyncio.sleep(0)
-        for _ in range(100):
-            if conn._writer is not None:
-                break
-            await asyncio.sleep(0.01)
+        await poll(lambda: conn._writer is not None, 5)
         assert conn._writer is not None, "the paused socket should have handed the backlog to a writer"
         seen: list[int] = []
         while len(seen) < n:
             frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
             seen += [m["n"] for m in (frame if isinstance(frame, list) else [frame])]
         assert seen == list(range(n))
-        for _ in range(100):
-            if conn._writer is None:
-                break
-            await asyncio.sleep(0.01)
+        await poll(lambda: conn._writer is None, 5)
         assert conn._writer is None  # backlog gone: back to synchronous writes
         conn.send({"type": "ping", "n": n})
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["n"] == n
@@ -182,34 +172,29 @@ class FlushRecorder:
         return 1, 1, now
 
 
-async def test_a_busy_node_flushes_at_most_once_per_write_interval() -> None:
+def test_a_busy_node_flushes_at_most_once_per_write_interval() -> None:
+    """(More cases: tests/test_fanout_tables.py.) Time from a manual clock: no sleeps."""
     from live.signaling.connection import Flusher
 
-    async def turns(n: int = 5) -> None:
-        for _ in range(n):
-            await asyncio.sleep(0)
-
-    flusher = Flusher(0.3)
+    clock = ManualClock(1000.0)
+    flusher = Flusher(0.3, clock)
     conn: Any = FlushRecorder()
     flusher.mark(conn)  # after a quiet spell: the next loop iteration
-    await turns()
-    assert len(conn.flushed) == 1
+    clock.advance()
+    assert conn.flushed == [1000.0]
     flusher.mark(conn)  # right after a flush: waits for the rest of the interval
-    await turns()
+    clock.advance(0.2)
     assert len(conn.flushed) == 1
-    for _ in range(200):
-        if len(conn.flushed) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert len(conn.flushed) == 2 and conn.flushed[1] - conn.flushed[0] >= 0.299
-    await asyncio.sleep(0.35)  # quiet for longer than the interval: at once again
+    clock.advance(0.1)
+    assert len(conn.flushed) == 2 and conn.flushed[1] - conn.flushed[0] == pytest.approx(0.3)
+    clock.advance(0.35)  # quiet for longer than the interval: at once again
     flusher.mark(conn)
-    await turns()
-    assert len(conn.flushed) == 3
-    no_wait = Flusher(0)  # 0: every loop iteration, as before
+    clock.advance()
+    assert len(conn.flushed) == 3 and conn.flushed[2] - conn.flushed[1] == pytest.approx(0.35)
+    no_wait = Flusher(0, clock)  # 0: every loop iteration, as before
     for _ in range(3):
         no_wait.mark(conn)
-        await turns()
+        clock.advance()
     assert len(conn.flushed) == 6
 
 
@@ -222,7 +207,7 @@ async def test_messages_within_the_write_interval_share_a_frame(sqlite_url: str)
             conn.send({"type": "ping", "n": -1})
             assert json.loads(await asyncio.wait_for(ws.recv(), 5))["n"] == -1  # a flush just now
             conn.send({"type": "ping", "n": 0})
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # under test: later loop iterations within the 500 ms interval
             conn.send({"type": "ping", "n": 1})  # later iterations, the same interval
             frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert frame == [{"type": "ping", "n": 0}, {"type": "ping", "n": 1}]

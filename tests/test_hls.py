@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from live.client import LiveClient
 from live.media.peers import publisher
 from tests.support.communities import Person, add_member, error_of, make_community, people
 from tests.support.servers import RunningServer, run_server
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -26,15 +26,6 @@ async def hls_server(make_settings: Any, tmp_path: Path) -> AsyncIterator[Runnin
     settings = make_settings(var_dir=str(tmp_path), media_timeout_seconds=5.0, thumbnail_seconds=0)
     async with run_server(settings) as running:
         yield running
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def go_live(
@@ -56,13 +47,13 @@ async def hls_ready(person: Person, lid: str, segments: int = 2, query: str = "v
     The playlist is polled as one player (one viewer id), so it counts as one HLS viewer."""
     async def listed() -> bool:
         return (await person.ok("GET", f"/v1/live/{lid}"))["hls_url"] is not None
-    await until(listed, 30, "hls_url")
+    await eventually(listed, 30, interval=0.1, what="hls_url")
     url = f"/v1/live/{lid}/hls/index.m3u8"
 
     async def ready() -> bool:
         resp = await person.http.get(f"{url}?{query}")
         return resp.status_code == 200 and len(re.findall(r"^s\d+\.m4s", resp.text, re.M)) >= segments
-    await until(ready, 40, f"{segments} HLS segments")
+    await eventually(ready, 40, interval=0.1, what=f"{segments} HLS segments")
     return url
 
 
@@ -92,7 +83,7 @@ async def test_a_hosts_media_plays_as_hls_and_stays_as_vod(
         anon = httpx.AsyncClient(base_url=server.url, timeout=30)
         try:
             url = f"/v1/live/{lid}/hls/index.m3u8"
-            await until(lambda: _listed(bob, lid), 30, "hls_url")
+            await eventually(lambda: _listed(bob, lid), 30, interval=0.1, what="hls_url")
             # a public live needs no token; the first request hands out a viewer id
             first = await anon.get(url)
             v = re.search(r"v=([\w-]+)", first.headers["location"]).group(1)  # type: ignore[union-attr]
@@ -130,7 +121,7 @@ async def test_a_hosts_media_plays_as_hls_and_stays_as_vod(
             async def counted() -> bool:
                 live = await bob.ok("GET", f"/v1/live/{lid}")
                 return live["hls_viewer_count"] == 1 and live["viewer_count"] == 2
-            await until(counted, 10, "the HLS viewer counted")
+            await eventually(counted, 10, interval=0.1, what="the HLS viewer counted")
             event = await viewer.next_event("room.viewers", timeout=10)
             while event["count"] != 2:
                 event = await viewer.next_event("room.viewers", timeout=10)
@@ -187,7 +178,7 @@ async def test_members_only_hls_needs_a_readers_token_and_passes_it_on(hls_serve
                 async def counted() -> bool:
                     live = await bob.ok("GET", f"/v1/live/{lid}")
                     return live["hls_viewer_count"] == 1 and live["viewer_count"] == 1
-                await until(counted, 10, "one viewer counted once")
+                await eventually(counted, 10, interval=0.1, what="one viewer counted once")
             finally:
                 await bob_ws.close()
         finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import httpx
@@ -12,6 +11,7 @@ import pytest
 from tests.support import boom
 from tests.support.redis_server import RedisServer
 from tests.support.servers import SECRET, run_server, settings, uid
+from tests.support.waiting import poll
 
 WITH_BOOM = (boom.api,)
 
@@ -55,6 +55,7 @@ async def test_healthz_and_me(server) -> None:
     ids=["missing", "empty-bearer", "basic", "malformed", "forged", "expired", "no-exp",
          "empty-sub", "long-sub", "int-sub", "wrong-alg", "alg-none"],
 )
+@pytest.mark.transport_only
 async def test_bad_tokens_are_401(server, make_header) -> None:
     header = make_header()
     headers = {"Authorization": header} if header else {}
@@ -62,12 +63,14 @@ async def test_bad_tokens_are_401(server, make_header) -> None:
         assert_error(await c.get("/v1/me", headers=headers), 401, "unauthorized")
 
 
+@pytest.mark.transport_only
 async def test_small_clock_skew_is_tolerated(server) -> None:
     token = jwt.encode({"sub": uid(), "exp": time.time() - 5}, SECRET, "HS256")
     async with server.client() as c:
         assert (await c.get("/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 200
 
 
+@pytest.mark.transport_only
 async def test_unknown_route_and_method_are_json(server) -> None:
     async with server.client() as c:
         assert_error(await c.get("/nope"), 404, "not_found")
@@ -76,6 +79,7 @@ async def test_unknown_route_and_method_are_json(server) -> None:
         assert_error(resp, 405, "invalid_request")
 
 
+@pytest.mark.transport_only
 async def test_errors_bugs_bodies_and_limits(db_url: str) -> None:
     cfg = settings(database_url=db_url, max_body_bytes=2048)
     async with run_server(cfg, extra_apis=WITH_BOOM) as srv, srv.client() as c:
@@ -103,6 +107,7 @@ async def test_errors_bugs_bodies_and_limits(db_url: str) -> None:
         assert (await c.get("/healthz")).status_code == 200
 
 
+@pytest.mark.transport_only
 async def test_openapi_describes_every_route(server) -> None:
     async with server.client() as c:
         doc = (await c.get("/openapi.json")).json()
@@ -118,6 +123,7 @@ async def test_openapi_describes_every_route(server) -> None:
     assert me["security"] == [{"bearer": []}] and "401" in me["responses"]
 
 
+@pytest.mark.transport_only
 async def test_metrics_are_prometheus_text(server) -> None:
     async with server.client() as c:
         await c.get("/healthz")
@@ -137,8 +143,9 @@ async def test_readyz_follows_redis_down_and_back(db_url: str, redis_server: Red
         body = assert_error(resp, 503, "unavailable")
         assert body["checks"] == {"database": "ok", "bus": "down"}
         redis_server.start()
-        for _ in range(100):
-            if (await c.get("/readyz")).status_code == 200:
-                break
-            await asyncio.sleep(0.1)
+
+        async def ready() -> bool:
+            return (await c.get("/readyz")).status_code == 200
+
+        await poll(ready, 10, interval=0.1)
         assert (await c.get("/readyz")).status_code == 200

@@ -65,6 +65,7 @@ async def test_the_depth_is_a_setting(sqlite_url: str) -> None:
             assert error["fields"] == {"body": "nested deeper than 3 levels"}
 
 
+@pytest.mark.transport_only
 async def test_a_deep_cursor_is_422(server: RunningServer) -> None:
     cursor = base64.urlsafe_b64encode(b"[" * 5000).decode().rstrip("=")
     async with server.client(uid("cur")) as c:
@@ -88,6 +89,7 @@ def test_depth_measure_table() -> None:
 # -- /metrics -----------------------------------------------------------------------------------
 
 
+@pytest.mark.transport_only
 async def test_metrics_need_the_operator_token(server: RunningServer) -> None:
     async with server.client() as c:
         assert_error(await c.get("/metrics"), 401, "unauthorized")

@@ -12,6 +12,7 @@ from live.client import LiveClient, RequestFailed
 from live.coalesce import Batcher, Coalescer
 from tests.support.communities import add_member, ban, make_community, people
 from tests.support.servers import RunningServer, uid
+from tests.support.waiting import eventually
 
 # -- the tools -----------------------------------------------------------------------------------
 
@@ -30,7 +31,7 @@ async def test_callers_gathered_before_a_read_starts_share_it() -> None:
     assert reads == [1] and all(r == {"n": 1} for r in first)
     # A caller arriving while a read is under way does not take that read: it gets the next one.
     under_way = asyncio.ensure_future(shared.run("k", read))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: len(reads) == 2)  # its read is under way
     late = await shared.run("k", read)
     assert (await under_way) == {"n": 2} and late == {"n": 3}
     assert len(shared) == 0

@@ -11,6 +11,7 @@ from live.auth.tokens import Principal
 from live.lives.models import Live
 from tests.support.communities import add_member, ban, error_of, make_community, mute, people
 from tests.support.servers import RunningServer
+from tests.support.waiting import poll
 
 
 async def test_go_live_get_list_end(server: RunningServer) -> None:
@@ -250,10 +251,7 @@ async def test_pin_a_chat_message(server: RunningServer) -> None:
             await host.ok("PUT", f"/v1/live/{lid}/pin", json={"seq": first["seq"]})
             assert (await host.ok("DELETE", f"/v1/live/{lid}/pin")) == {"pinned": None}
             assert (await lives.state(lid))["pinned"] is None
-            for _ in range(100):
-                if len(heard) >= 5:
-                    break
-                await asyncio.sleep(0.02)
+            await poll(lambda: len(heard) >= 5, 10)
             assert [h["message"]["seq"] if h["message"] else None for h in heard] == [
                 first["seq"], second["seq"], None, first["seq"], None
             ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from loadtest.hdr import Histogram
 from loadtest.peers.mediarelay_server import build_app
 from tests.support.processes import ROOT, python_module
 from tests.support.redis_server import free_port
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -55,21 +56,11 @@ async def test_the_mediarelay_peer_re_encodes_the_publisher_for_a_viewer(peer_ur
             health = (await http.get("/healthz")).json()
             assert health == {"status": "ok", "publishing": True, "viewers": 1}
             assert (await http.delete("/publish")).status_code == 204
-            assert await _until(lambda: viewer.received.ended, 5), "stopping the publisher ends its viewers"
+            await eventually(lambda: viewer.received.ended, 5, what="stopping the publisher ends its viewers")
             assert (await http.get("/healthz")).json()["viewers"] == 0
         finally:
             await viewer.close()
             await pub.close()
-
-
-async def _until(predicate: Callable[[], bool], timeout: float) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return predicate()
 
 
 async def test_media_scenario_against_the_peer_with_counting_subscribers_in_two_processes(tmp_path: Path) -> None:

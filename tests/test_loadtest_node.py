@@ -12,14 +12,16 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from loadtest.clients import RequestFailed, SocketIOClient
 from tests.support import banner
+from tests.support.locks import file_lock
 from tests.support.redis_server import free_port
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT / "loadtest" / "peers" / "socketio-node"
@@ -34,10 +36,13 @@ def _installed() -> None:
         pytest.skip("node and npm are needed for the Node.js Socket.IO peer")
     marker = PEER / "node_modules" / ".package-lock.json"
     lock = PEER / "package-lock.json"
-    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=PEER,
-                          capture_output=True, text=True, timeout=600)
+    # One `npm ci` at a time: pytest-xdist workers may get here together (the others wait, then
+    # find it installed).
+    with file_lock(PEER / ".npm-ci.lock"):
+        if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
+            return
+        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=PEER,
+                              capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"npm ci failed: {proc.stderr[-2000:]}"
 
 
@@ -94,11 +99,6 @@ async def test_node_peer_carries_the_chat_scenario_and_a_ladder(redis_url: str, 
             assert st["acked"] == st["sent"] > 0 and st["delivered"] == st["acked"] * 6 and st["missing"] == 0, st
 
 
-async def _until(predicate: Callable[[], bool]) -> None:
-    while not predicate():
-        await asyncio.sleep(0.01)
-
-
 async def test_node_peer_answers_bad_requests_with_an_error(redis_url: str, redis_prefix: str) -> None:
     async with node_peer(redis_url, redis_prefix) as (url, _):
         got: list[object] = []
@@ -115,7 +115,7 @@ async def test_node_peer_answers_bad_requests_with_an_error(redis_url: str, redi
             client.send_chat("r1", "1.0|0|hello", "n3", lambda code, seq, at: replies.put_nowait((code, seq)))
             assert [await asyncio.wait_for(replies.get(), 10) for _ in range(3)] == [
                 ("message_too_long", None), ("invalid_request", None), (None, 1)]
-            await asyncio.wait_for(_until(lambda: bool(got)), 10)
+            await eventually(lambda: bool(got), 10)
             assert got == [(("r1", 1, 1.0, 0),)]  # its own message, back through the room
         finally:
             client.close()

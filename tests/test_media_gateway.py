@@ -19,6 +19,7 @@ from live.client import LiveClient, RequestFailed
 from live.media.peers import Subscriber, publisher
 from tests.support.communities import Person, add_member, error_of, make_community, people
 from tests.support.servers import RunningServer, run_server
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -93,7 +94,7 @@ async def test_publish_watch_thumbnail_and_recording(media_server: RunningServer
             subs.append(await watch(c_bob, room))
             assert await subs[0].wait_video(20, 20)
             assert subs[0].received.sizes == {(320, 180)} and len(subs[0].received.pictures) > 5
-            assert await _until(lambda: subs[0].received.frames["audio"] > 10, 5)
+            await eventually(lambda: subs[0].received.frames["audio"] > 10, 5)
 
             async def metrics_show_the_relay() -> bool:
                 # (media processes report their counts every second)
@@ -101,14 +102,14 @@ async def test_publish_watch_thumbnail_and_recording(media_server: RunningServer
                 return bool(re.search(r'^live_media_frames_out_total\{kind="video"\} [1-9]', metrics, re.M)
                             and re.search(r"^live_media_publications [1-9]", metrics, re.M))
 
-            assert await _until_async(metrics_show_the_relay, 5)
+            await eventually(metrics_show_the_relay, 5)
 
             # the thumbnail: a JPEG, and the live tab links it
             async def thumb_ready() -> bool:
                 resp = await bob.call("GET", f"/v1/live/{lid}/thumbnail.jpg")
                 return resp.status_code == 200
 
-            assert await _until_async(thumb_ready, 10)
+            await eventually(thumb_ready, 10)
             resp = await bob.call("GET", f"/v1/live/{lid}/thumbnail.jpg", 200)
             assert resp.headers["content-type"] == "image/jpeg" and resp.content[:2] == b"\xff\xd8"
             anon = await server.client().get(f"/v1/live/{lid}/thumbnail.jpg")  # public community: no token needed
@@ -118,13 +119,13 @@ async def test_publish_watch_thumbnail_and_recording(media_server: RunningServer
 
             # the recording is not ready while live
             error_of(await bob.call("GET", f"/v1/live/{lid}/recording"), 409, "conflict")
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(1.5)  # a recording of some length: its duration is under test
             first = (await relayed(server, room))[alice.id]["sources"]["video"]["first_frame_at"]
             await alice.ok("POST", f"/v1/live/{lid}/end")
             ended_at = time.monotonic()
             gone = await c_bob.next_event("media.unpublished", room=room)
             assert gone["user_id"] == alice.id
-            assert await _until(lambda: subs[0].received.ended, 5)
+            await eventually(lambda: subs[0].received.ended, 5)
 
             meta = await bob.ok("GET", f"/v1/live/{lid}/recording")
             expected = ended_at - first
@@ -180,20 +181,20 @@ async def test_guest_publishes_and_is_cut_off_when_removed_from_stage(media_serv
             await c_alice.request("stage.remove", room=room, user_id=bob.id)
             gone = await c_carol.next_event("media.unpublished", room=room)
             assert gone["user_id"] == bob.id
-            assert await _until(lambda: subs[1].received.ended, 5)
+            await eventually(lambda: subs[1].received.ended, 5)
             assert not subs[0].received.ended
             with pytest.raises(RequestFailed) as caught:
                 await publish(c_bob, room)
             assert caught.value.code == "forbidden"
             # carol stops watching the host
             await c_carol.request("media.stop", room=room, publisher=alice.id)
-            assert await _until(lambda: subs[0].received.ended, 5)
+            await eventually(lambda: subs[0].received.ended, 5)
             # bob watches again, then is banned: his media is cut with his connection
             subs.append(await watch(c_bob, room))
             assert await subs[2].wait_video(5, 20)
             await alice.ok("POST", f"/v1/communities/{community['id']}/moderation", 201,
                            json={"action": "ban", "user_id": bob.id, "reason": "spam"})
-            assert await _until(lambda: subs[2].received.ended, 5)
+            await eventually(lambda: subs[2].received.ended, 5)
             assert (await relayed(server, room))[alice.id]["subscribers"] == 0
             # carol goes on stage and publishes; a mute stops her media
             await c_carol.request("stage.request", room=room)
@@ -235,7 +236,7 @@ async def test_a_publisher_that_vanishes_ends_its_media_and_the_room_is_told(med
                 sender._enabled = False  # the camera and network go silent, no goodbye
             gone = await c_bob.next_event("media.unpublished", room=room, timeout=15)
             assert gone["user_id"] == alice.id and gone["kinds"] == ["audio", "video"]
-            assert await _until(lambda: sub.received.ended, 5)
+            await eventually(lambda: sub.received.ended, 5)
             assert await relayed(server, room) == {}
         finally:
             if sub is not None:
@@ -252,24 +253,6 @@ async def _media_event(client: LiveClient, kind: str, room: str, user_id: str) -
         event = await client.next_event(kind, room=room, timeout=15)
         if event["user_id"] == user_id:
             return event
-
-
-async def _until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(predicate())
-
-
-async def _until_async(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.2)
-    return False
 
 
 async def test_a_recorder_that_fails_does_not_break_the_live(sqlite_url: str, tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ from live.media.frames import Frame, is_keyframe
 from live.media.passthrough import EncodedSink, PassThroughReceiver
 from live.media.peers import Subscriber, publisher
 from live.media.relay import KeyframeThrottle, MediaError, Output, Relay, RelayThread, Source
+from tests.support.clock import ManualClock
+from tests.support.waiting import eventually, poll
 
 ROOM = "live:relaytest"
 
@@ -64,15 +66,6 @@ async def _subscribe(rt: RelayThread, user: str, publisher_id: str = "host") -> 
     return sub
 
 
-async def _until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return predicate()
-
-
 async def test_twenty_subscribers_decode_moving_frames_and_the_relay_never_codes(
     relay: RelayThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,8 +96,8 @@ async def test_twenty_subscribers_decode_moving_frames_and_the_relay_never_codes
     pub = await _publish(relay)
     subs = [await _subscribe(relay, f"viewer{i}") for i in range(20)]
     try:
-        assert await _until(lambda: all(s.received.frames["video"] >= 15 for s in subs), 20)
-        await _until(lambda: all(s.received.frames["audio"] >= 20 for s in subs), 5)
+        await eventually(lambda: all(s.received.frames["video"] >= 15 for s in subs), 20)
+        await poll(lambda: all(s.received.frames["audio"] >= 20 for s in subs), 5)
         for s in subs:
             assert s.received.sizes == {(320, 180)}
             assert len(s.received.pictures) >= 10, "frames change over time"
@@ -183,8 +176,8 @@ async def test_publisher_that_closes_ends_the_media(relay: RelayThread, hooks: H
     try:
         assert await sub.wait_video(5, 15)
         await pub.close()  # sends RTCP BYE
-        assert await _until(lambda: any(e[0] == "unpublished" for e in hooks.events), 5)
-        assert await _until(lambda: sub.received.ended, 5)
+        await eventually(lambda: any(e[0] == "unpublished" for e in hooks.events), 5)
+        await eventually(lambda: sub.received.ended, 5)
         assert relay.relay.publishers(ROOM) == []
     finally:
         await sub.close()
@@ -198,7 +191,7 @@ async def test_publisher_that_vanishes_silently_times_out(relay: RelayThread, ho
         # Stop sending without a word (no BYE): as if the process froze or the network went.
         for sender in pub.getSenders():
             sender._enabled = False
-        assert await _until(lambda: any(e[0] == "unpublished" for e in hooks.events), 8)
+        await eventually(lambda: any(e[0] == "unpublished" for e in hooks.events), 8)
         event = next(e for e in hooks.events if e[0] == "unpublished")
         assert event[1:4] == (ROOM, "host", ["audio", "video"]) and event[4] == "timeout"
     finally:
@@ -237,19 +230,23 @@ def test_keyframe_detection() -> None:
 
 
 async def test_keyframe_requests_are_throttled_to_one_a_second() -> None:
+    """(More cases: tests/test_fanout_tables.py.) Time from a manual clock: no sleeps."""
+    clock = ManualClock()
     sent: list[float] = []
 
     async def send() -> bool:
-        sent.append(time.monotonic())
+        sent.append(throttle.last)  # when it fired
         return True
 
-    throttle = KeyframeThrottle(send, interval=0.3)
+    throttle = KeyframeThrottle(send, interval=0.3, clock=clock.time, call_later=clock.call_later)
     for _ in range(10):
         throttle.request()  # a burst: one now, one at the end of the window
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.5)
+        clock.advance(0.01)
+        await asyncio.sleep(0)
+    clock.advance(0.5)
+    await asyncio.sleep(0)
     assert len(sent) == 2
-    assert sent[1] - sent[0] >= 0.28
+    assert sent[1] - sent[0] == pytest.approx(0.3)
     assert throttle.requested == 10
 
 
@@ -318,7 +315,7 @@ async def test_publishing_again_replaces_the_old_connection(relay: RelayThread, 
         second = await _publish(relay)
         assert [e[0] for e in hooks.events] == ["published", "unpublished", "published"]
         assert hooks.events[1][4] == "replaced"
-        assert await _until(lambda: sub.received.ended, 5), "the old connection's viewers are told by its end"
+        await eventually(lambda: sub.received.ended, 5, what="the old connection's viewers are told by its end")
         again = await _subscribe(relay, "viewer")
         try:
             assert await again.wait_video(3, 15)
@@ -436,14 +433,14 @@ async def test_a_counting_subscriber_counts_encoded_frames_and_never_decodes(
     await counter.accept(await relay.call(lambda r: r.subscribe(ROOM, "counter", "host", offer)))
     try:
         assert await counter.wait_video(30, 15)
-        assert await _until(lambda: counter.received.frames["audio"] >= 30, 5)
+        await eventually(lambda: counter.received.frames["audio"] >= 30, 5)
         assert counter.received.first_video_at is not None
         assert counter.received.sizes == set() and counter.received.pictures == set()
         assert decoders == [], "neither the relay nor the counting subscriber decodes"
     finally:
         await counter.close()
         await pub.close()
-    assert await _until(lambda: counter.received.ended, 5)
+    await eventually(lambda: counter.received.ended, 5)
 
 
 async def test_a_publisher_can_hold_its_bitrate_against_remb(relay: RelayThread) -> None:
@@ -460,8 +457,8 @@ async def test_a_publisher_can_hold_its_bitrate_against_remb(relay: RelayThread)
             return getattr(encoder, "target_bitrate", None)
 
         # the relay's REMB (its own estimate) would move the encoder; it stays where it was put
-        assert await _until(lambda: target() == 900_000, 10)
-        await asyncio.sleep(1.0)
+        await eventually(lambda: target() == 900_000, 10)
+        await asyncio.sleep(1.0)  # under test: it stays there a while (nothing to wait for)
         assert target() == 900_000
     finally:
         await sub.close()

@@ -14,6 +14,7 @@ from live.client import LiveClient
 from tests.support.communities import Person, add_member, make_community, people
 from tests.support.redis_server import RedisServer
 from tests.support.servers import RunningServer, run_server, settings
+from tests.support.waiting import eventually, poll
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -56,18 +57,14 @@ async def test_two_nodes_one_room(postgres_url: str | None, redis_url: str, redi
             assert [(m["seq"], m["text"]) for m in got_bob] == [(m["seq"], m["text"]) for m in got_carol]
             assert [m["seq"] for m in got_bob] == list(range(1, 11))
             # viewers are counted across nodes
-            deadline = time.monotonic() + 6
-            while time.monotonic() < deadline:
-                if a.services.presence.count(room) == 2 == b.services.presence.count(room):
-                    break
-                await asyncio.sleep(0.2)
+            await poll(lambda: a.services.presence.count(room) == 2 == b.services.presence.count(room), 6)
             assert a.services.presence.count(room) == 2
             tab = await bob.ok("GET", f"/v1/communities/{cid}/live")
             assert tab["items"][0]["viewer_count"] == 2
             # the host connected on B is seen from A
             host = await connect(b, alice)
             await host.request("room.join", room=room)
-            await asyncio.sleep(1.5)
+            await eventually(lambda: a.services.presence.user_count(room, alice.id), 10, what="the host seen from A")
             assert await a.services.presence.user_count(room, alice.id) == 1
             await host.close()
             # reactions from both nodes add up
@@ -108,9 +105,7 @@ async def test_two_nodes_one_room(postgres_url: str | None, redis_url: str, redi
             await fresh.close()
             # node B has nobody in the room now; asked (the live tab), it still counts A's viewer
             pb = b.services.presence
-            deadline = time.monotonic() + 6
-            while pb.count(room) != 1 and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
+            await poll(lambda: pb.count(room) == 1, 6)
             assert pb.count(room) == 1 and pb.local_count(room) == 0
             await c_bob.close()
 
@@ -140,10 +135,10 @@ async def test_redis_restart_in_a_chatty_room_loses_no_acked_message(
                         acked.append(reply["seq"])
                     except Exception:  # noqa: BLE001 - refused while Redis is down: not acked
                         failed += 1
-                    await asyncio.sleep(0.2)
+                    await asyncio.sleep(0.2)  # the pace under test: a chatty room, 5 a second
 
             talking = asyncio.create_task(talk())
-            await asyncio.sleep(2.5)
+            await eventually(lambda: len(acked) >= 10, 20, what="a chatty room before the restart")
             await asyncio.to_thread(redis_server.restart, 1.0)
             await talking
             assert len(acked) >= 20

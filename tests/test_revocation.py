@@ -27,6 +27,7 @@ from live.events import revoke_access
 from tests.support.communities import Person, add_member, make_community
 from tests.support.redis_server import RedisServer
 from tests.support.servers import RunningServer, run_server, settings
+from tests.support.waiting import eventually
 
 KINDS = ("live", "group", "community")
 
@@ -321,12 +322,10 @@ async def test_a_join_decided_before_a_revocation_commits_does_not_slip_in(postg
             waiting = ("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
                        "WHERE c.relname = 'sanctions' AND NOT l.granted "
                        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
-            while not await pg.fetchval(waiting):
-                await asyncio.sleep(0.02)
+            await eventually(lambda: pg.fetchval(waiting), what="the join waiting on the sanctions lock")
             before = gateway.rooms.generation
             await w.subject.ok("POST", f"/v1/communities/{w.cid}/leave")
-            while gateway.rooms.generation == before:
-                await asyncio.sleep(0.02)
+            await eventually(lambda: gateway.rooms.generation != before, what="the room access generation moving")
             await lock.rollback()
             with pytest.raises(RequestFailed) as caught:
                 await join

@@ -97,7 +97,7 @@ async def test_writers_take_turns_in_arrival_order(sqlite_db: Database) -> None:
             order.append(f"start {i}")
             session.add(User(id=ids[i], name="s"))
             await session.flush()
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # other writers are queued meanwhile (what is under test)
             order.append(f"end {i}")
 
     tasks = []

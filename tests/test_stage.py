@@ -14,6 +14,7 @@ from live.lives import stage
 from live.rooms.channels import decode_event, room_channel
 from tests.support.communities import add_member, make_community, mute, people
 from tests.support.servers import RunningServer
+from tests.support.waiting import poll
 
 HOST = stage.Actor("h", is_host=True, is_moderator=True)
 VIEWER = stage.Actor("v", is_host=False, is_moderator=False)
@@ -173,10 +174,7 @@ async def _stage_scenario(server: RunningServer) -> None:
             await lives.stage_action(lid, p(host), "invite", muted.id)
             assert not await lives.may_publish(lid, muted.id)
 
-            for _ in range(100):
-                if len(seen) >= 9:
-                    break
-                await asyncio.sleep(0.02)
+            await poll(lambda: len(seen) >= 9, 10)
             assert [e["type"] for e in seen] == ["stage.updated"] * 9
             assert seen[-1]["room"] == room
             assert seen[-2]["stage"] == out  # what the accept returned is what the room heard

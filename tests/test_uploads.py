@@ -8,7 +8,6 @@ no row in the database.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 from pathlib import Path
@@ -22,6 +21,7 @@ from live.uploads.models import Upload
 from tests.support.communities import add_member, error_of, make_community, people
 from tests.support.images import GPS_IFD, PHP, exif_of, files, photo, png_bomb, size_of, upload
 from tests.support.servers import RunningServer, run_server
+from tests.support.waiting import eventually
 
 
 def store_files(server: RunningServer) -> list[Path]:
@@ -195,11 +195,11 @@ async def test_images_are_served_with_their_post_s_read_rights(server: RunningSe
 
 async def until_purged(server: RunningServer, upload_id: str) -> None:
     """Wait until the purge removed the upload's row (its files go first)."""
-    while True:
+    async def purged() -> bool:
         async with server.services.db.session() as session:
-            if await session.get(Upload, upload_id) is None:
-                return
-        await asyncio.sleep(0.02)
+            return await session.get(Upload, upload_id) is None
+
+    await eventually(purged, what=f"upload {upload_id} purged")
 
 
 async def test_a_deleted_post_takes_its_images_and_erasure_takes_them_all(make_settings: Any, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ async def dev_server(sqlite_url: str) -> AsyncIterator[RunningServer]:
         yield running
 
 
+@pytest.mark.transport_only
 async def test_page_is_served_with_a_strict_policy(server: RunningServer) -> None:
     async with server.client() as http:
         res = await http.get("/")
@@ -40,6 +41,7 @@ async def test_page_is_served_with_a_strict_policy(server: RunningServer) -> Non
         assert (await http.head("/")).status_code == 200
 
 
+@pytest.mark.transport_only
 async def test_every_module_the_page_imports_is_served(server: RunningServer) -> None:
     """Follow the import graph from app.js: every module resolves, as JavaScript (no build step)."""
     seen: set[str] = set()
@@ -75,6 +77,7 @@ async def test_every_module_the_page_imports_is_served(server: RunningServer) ->
         assert vendored.status_code == 200 and "javascript" in vendored.headers["content-type"]
 
 
+@pytest.mark.transport_only
 async def test_static_paths_outside_the_assets_are_not_served(server: RunningServer) -> None:
     async with server.client() as http:
         for path in ("/static/nope.js", "/static/../routes.py", "/static/%2e%2e/routes.py", "/index.html"):
@@ -133,6 +136,7 @@ async def test_dev_token_rejects_bad_bodies(dev_server: RunningServer) -> None:
         assert res.json()["error"]["code"] == "invalid_request"
 
 
+@pytest.mark.transport_only
 async def test_dev_token_is_absent_outside_dev_mode(server: RunningServer) -> None:
     """Not 403: the route does not exist, exactly like any unknown path."""
     assert not server.settings.dev
@@ -164,6 +168,7 @@ async def test_web_config_says_dev_and_gives_ice_servers_only_to_a_signed_in_cal
             assert (await signed_in.get("/v1/web/config")).json() == {"dev": True, "ice_servers": [{"urls": ice}]}
 
 
+@pytest.mark.transport_only
 async def test_web_config_outside_dev_mode(server: RunningServer) -> None:
     async with server.client() as http:
         assert (await http.get("/v1/web/config")).json()["dev"] is False
@@ -179,6 +184,7 @@ def test_package_data_ships_the_client() -> None:
     assert (STATIC.parent / "index.html").is_file()
 
 
+@pytest.mark.transport_only
 async def test_page_works_without_network_access_to_anything_else(server: RunningServer) -> None:
     """No CDN, no external fonts or scripts: every URL in the page and its assets is local."""
     async with server.client() as http:

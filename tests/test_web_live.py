@@ -23,6 +23,7 @@ import pytest
 
 from tests.support.browser import PHONE, Shots, chromium, dev_sign_in, new_page
 from tests.support.servers import RunningServer, run_server, settings, uid
+from tests.support.waiting import poll
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -77,16 +78,20 @@ async def frames(page: Any, who: str | None = None) -> int:
 
 async def wait_frames_rising(page: Any, who: str | None = None, timeout: float = 30) -> tuple[int, int]:
     """Wait until video frames are being decoded, then check that the count keeps rising."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
     first = 0
-    while loop.time() < deadline:
+
+    async def decoding() -> bool:
+        nonlocal first
         first = await frames(page, who)
-        if first > 0:
-            break
-        await asyncio.sleep(0.25)
+        return first > 0
+
+    await poll(decoding, timeout, interval=0.25)
     assert first > 0, await page.evaluate("window.live.current && window.live.current.stats()")
-    await asyncio.sleep(1.5)
+
+    async def rising() -> bool:
+        return await frames(page, who) > first
+
+    await poll(rising, 10, interval=0.25)
     second = await frames(page, who)
     assert second > first, (first, second)
     quality = await page.evaluate(
@@ -181,7 +186,7 @@ async def test_live_scenario(dev_server: RunningServer, browser: Any, request: A
     for conn in dropped:
         conn.abort(1012, "network drop")
     await viewer.wait_for_function("() => window.live.gateway.status === 'reconnecting'")
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.5)  # under test: nothing brings it back while offline (a while, not a condition)
     assert await viewer.evaluate("window.live.gateway.status") != "open"  # offline: no way back yet
     await shots.take(viewer, "viewer-offline", full_page=True)
     await host.get_by_test_id("chat-input").fill("sent while Victor was offline")
@@ -198,14 +203,16 @@ async def test_live_scenario(dev_server: RunningServer, browser: Any, request: A
     for conn in [c for c in list(gateway.connections) if c.user_id == host_id]:
         conn.abort(1012, "network drop")
     await host.wait_for_function("() => window.live.gateway.connects >= 2 && window.live.gateway.status === 'open'")
-    for _ in range(80):
+    stats: dict[str, Any] = {}
+
+    async def publishing() -> bool:
+        nonlocal stats
         stats = await host.evaluate("window.live.current.stats()")
-        if stats["publication"] and stats["publication"]["state"] == "connected":
-            break
-        await asyncio.sleep(0.25)
+        return bool(stats["publication"] and stats["publication"]["state"] == "connected")
+
+    await poll(publishing, 20, interval=0.25)
     assert stats["publication"]["state"] == "connected", stats
-    await asyncio.sleep(1)
-    await wait_frames_rising(viewer)
+    await wait_frames_rising(viewer)  # waits for frames that keep rising: the new publication's
 
     # A moderator bans the viewer from the chat, with a reason; the viewer is told.
     mod = await new_page(browser, dev_server.url, errors=errors)

@@ -15,6 +15,7 @@ import pytest
 from live.media.peers import Subscriber
 from tests.support.communities import add_member, error_of, make_community, people
 from tests.support.servers import RunningServer, run_server, settings
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ async def test_whip_from_ffmpeg_reaches_a_whep_viewer_and_is_recorded(media_serv
             # another viewer's session cannot be deleted by someone else; the owner can
             error_of(await alice.call("DELETE", location), 404, "not_found")
             await bob.call("DELETE", location, 200)
-            assert await _until(lambda: sub.received.ended, 5)
+            await eventually(lambda: sub.received.ended, 5)
             out, err = await asyncio.wait_for(proc.communicate(), 30)
             assert proc.returncode == 0, err.decode()[-2000:]
             assert b"sent 180 video frames" in out
@@ -76,7 +77,7 @@ async def test_whip_from_ffmpeg_reaches_a_whep_viewer_and_is_recorded(media_serv
                 proc.kill()
                 await proc.wait()
         # the muxer's DELETE ended the publication; ending the live closes the H.264 recording
-        assert await _until(lambda: not media.publishers(live["room"]), 10)
+        await eventually(lambda: not media.publishers(live["room"]), 10)
         await alice.ok("POST", f"/v1/live/{lid}/end")
         meta = await bob.ok("GET", f"/v1/live/{lid}/recording")
         assert meta["format"] == "matroska" and meta["size"] > 1000
@@ -129,19 +130,11 @@ async def test_whip_and_whep_errors(media_server: RunningServer) -> None:
 
 
 async def _thumbnail(person: Any, lid: str) -> bytes:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    async def thumbnail() -> bytes | None:
         resp = await person.call("GET", f"/v1/live/{lid}/thumbnail.jpg")
-        if resp.status_code == 200:
-            return bytes(resp.content)
-        await asyncio.sleep(0.2)
-    raise AssertionError("no thumbnail")
+        return bytes(resp.content) if resp.status_code == 200 else None
+
+    found: bytes = await eventually(thumbnail, 10, interval=0.2, what="a thumbnail")
+    return found
 
 
-async def _until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(predicate())

@@ -15,6 +15,7 @@ from live.client import LiveClient, RequestFailed
 from live.signaling.codec import Encoding, encode_one
 from tests.support.communities import Person, make_community, people
 from tests.support.servers import RunningServer, run_server, settings, uid
+from tests.support.waiting import eventually, poll
 
 
 async def connect(server: RunningServer, user_id: str, encoding: str = "json") -> LiveClient:
@@ -87,10 +88,10 @@ async def test_sockets_per_user_are_counted_across_nodes(
                 key = f"{redis_prefix}sockets:{user}"
                 assert await redis.zcard(key) == 3
             # closed sockets leave the count (as soon as their node has seen them go)
-            for _ in range(100):
-                if await redis.zcard(key) == 1:
-                    break
-                await asyncio.sleep(0.05)
+            async def one_left() -> bool:
+                return bool(await redis.zcard(key) == 1)
+
+            await poll(one_left, 10)
             assert await redis.zcard(key) == 1
 
 
@@ -260,11 +261,9 @@ async def test_events_held_during_a_slow_join_count_against_the_backlog_cap(post
             try:
                 await pg.execute("SELECT 1 FROM chat_rooms WHERE room = $1 FOR UPDATE", room)
                 join = asyncio.create_task(c.request("room.join", room=room, timeout=30))
-                while True:  # the seat is there and holds events back until the reply
-                    conns = gateway.hub.users.get(viewer, set())
-                    if any(room in conn.seats and conn.seats[room].pending is not None for conn in conns):
-                        break
-                    await asyncio.sleep(0.02)
+                await eventually(  # the seat is there and holds events back until the reply
+                    lambda: any(room in conn.seats and conn.seats[room].pending is not None
+                                for conn in gateway.hub.users.get(viewer, set())), what="a seat holding events")
                 for i in range(20):
                     await gateway.publish_room(room, {"type": "x.busy", "room": room, "n": i, "pad": "z" * 1000})
                 assert await c.wait_closed() == 4008

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from live.rooms import metrics
@@ -29,6 +30,16 @@ class Flushable(Protocol):
     def abort(self, code: int, reason: str) -> None: ...
 
 
+class Scheduler(Protocol):
+    """What the flusher asks of the event loop (tests give it a manual clock instead)."""
+
+    def time(self) -> float: ...
+
+    def call_soon(self, callback: Callable[[], object]) -> object: ...
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> object: ...
+
+
 class Flusher:
     """Writes what deliveries queued, for all marked connections at once, once per loop iteration.
 
@@ -45,10 +56,11 @@ class Flusher:
     flushed at once, so a node that is not busy adds none.
     """
 
-    __slots__ = ("interval", "_marked", "_scheduled", "_last")
+    __slots__ = ("interval", "_marked", "_scheduled", "_last", "_loop")
 
-    def __init__(self, interval: float = 0.0) -> None:
+    def __init__(self, interval: float = 0.0, loop: Scheduler | None = None) -> None:
         self.interval = interval
+        self._loop = loop  # None: the running event loop
         self._marked: list[Flushable] = []
         self._scheduled = False
         self._last = float("-inf")  # loop time the last flush started
@@ -57,7 +69,7 @@ class Flusher:
         self._marked.append(conn)
         if not self._scheduled:
             self._scheduled = True
-            loop = asyncio.get_running_loop()
+            loop = self._loop or asyncio.get_running_loop()
             due = self._last + self.interval
             if due > loop.time():
                 loop.call_at(due, self.flush)
@@ -67,7 +79,7 @@ class Flusher:
     def flush(self) -> None:
         self._scheduled = False
         marked, self._marked = self._marked, []
-        loop_now = asyncio.get_running_loop().time()
+        loop_now = (self._loop or asyncio.get_running_loop()).time()
         self._last = loop_now
         now = time.time()
         messages = written = 0

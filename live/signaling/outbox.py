@@ -63,7 +63,9 @@ class Outbox:
     def take(self) -> list[tuple[Batch, float]]:
         """Everything queued, up to one frame's worth; the caller `release`s it once written."""
         parts = self._parts
-        if len(parts) == 1 or (len(parts) <= MAX_BATCH_MESSAGES and self.queued_bytes <= MAX_BATCH_BYTES):
+        # (The message cap counts messages, not batches: 512 batches of 100 messages are 51,200.)
+        if len(parts) == 1 or (self.queued_bytes <= MAX_BATCH_BYTES and len(parts) <= MAX_BATCH_MESSAGES
+                               and sum(p.count for p, _ in parts) <= MAX_BATCH_MESSAGES):
             out, self._parts = parts, []  # the usual case: everything queued fits one frame
             size = self.queued_bytes
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData
@@ -20,8 +21,17 @@ NAMING = {
 }
 
 
-def utcnow() -> dt.datetime:
+def system_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+# What `utcnow()` reads: the system clock. Tests move it on (tests/support/clock.py's `ClockShift`)
+# so that a timed sanction runs out without waiting for it.
+wall_clock: Callable[[], dt.datetime] = system_now
+
+
+def utcnow() -> dt.datetime:
+    return wall_clock()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -3,9 +3,6 @@ processes say they relay."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -47,16 +44,3 @@ async def feeds(server: RunningServer, room: str, publisher_id: str) -> dict[str
             out[wid] = feed
     return out
 
-
-async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1) -> bool:
-    """Whether `predicate()` (plain or awaitable) becomes true within `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if isinstance(value, Awaitable):
-            value = await value
-        if value:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(interval)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
 
 from tests.support.servers import RunningServer
+from tests.support.waiting import poll
 
 
 def port_of(server: RunningServer) -> int:
@@ -73,12 +73,5 @@ def counter(text: str, name: str, **labels: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 30.0, every: float = 0.05) -> bool:
-    """Poll `check` until it holds (True) or `timeout` passes (False)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        if await check():
-            return True
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(every)
+# Whether a check holds in time (tests/support/waiting.py's `poll`), under the name older tests use.
+until = poll

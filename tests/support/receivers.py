@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from live.notifications.webhooks import verify
 from tests.support.redis_server import free_port
+from tests.support.waiting import eventually
 
 
 def b64url(data: bytes) -> str:
@@ -68,13 +69,8 @@ async def serve(app: Any) -> AsyncIterator[str]:
             await asyncio.wait_for(task, 10)
 
 
-async def until(predicate: Any, timeout: float = 30.0, step: float = 0.02) -> None:
-    """Wait for a condition (not a duration): fail the test if it never holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not hold in time")
-        await asyncio.sleep(step)
+# The suite's one polling helper (tests/support/waiting.py), under the name older tests use.
+until = eventually
 
 
 # -- webhooks -------------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import random
 import shutil
 import socket
 import subprocess
@@ -9,9 +12,32 @@ import tempfile
 import time
 from pathlib import Path
 
+# Ports for servers a test starts: each pytest-xdist worker hands out its own block, below the
+# kernel's ephemeral range (32768+), so neither another worker nor an outgoing connection's source
+# port can take a port between `free_port()` and the server's bind.
+PORT_BASE, PORT_BLOCK = 20_000, 1_000
+
+
+def _worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw3" under pytest-xdist
+    return int(worker[2:]) + 1 if worker[2:].isdigit() else 0
+
+
+_next_port = itertools.count(random.randrange(PORT_BLOCK))
+
 
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port nothing listens on now, from this worker's own block (tried by binding it)."""
+    first = PORT_BASE + (_worker_index() % 12) * PORT_BLOCK
+    for _ in range(PORT_BLOCK):
+        port = first + next(_next_port) % PORT_BLOCK
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # the whole block busy: any port the kernel gives
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import os
 import secrets
+import socket
+import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +26,18 @@ from tests.support.redis_server import free_port
 SECRET = "test-secret-" + "x" * 40
 METRICS_TOKEN = "test-metrics-" + "m" * 20
 _counter = itertools.count()
+# Generous: start-up spawns the media worker processes, on a machine the suite's workers share.
+START_TIMEOUT = 30.0
+_var_dir: str | None = None
+
+
+def var_dir() -> str:
+    """This test process's own var dir (uploads, recordings, HLS, keys): one per xdist worker, so
+    parallel workers never share one, and none is left in the checkout."""
+    global _var_dir
+    if _var_dir is None:
+        _var_dir = tempfile.mkdtemp(prefix=f"live-var-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
+    return _var_dir
 
 
 def uid(prefix: str = "u") -> str:
@@ -31,7 +46,7 @@ def uid(prefix: str = "u") -> str:
 
 
 def settings(**overrides: Any) -> Settings:
-    env = {"LIVE_SECRET": SECRET, "LIVE_METRICS_TOKEN": METRICS_TOKEN}
+    env = {"LIVE_SECRET": SECRET, "LIVE_METRICS_TOKEN": METRICS_TOKEN, "LIVE_VAR_DIR": var_dir()}
     return Settings.load(env, **overrides)
 
 
@@ -78,7 +93,12 @@ async def run_server(
     `ws` names another uvicorn WebSocket implementation than the one `live serve` uses (a server
     without the synchronous-write extension, say).
     """
-    port = free_port()
+    # Bound here and handed to uvicorn: the port is ours from the start (no window in which a
+    # parallel test could take it).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", free_port()))
+    port = int(sock.getsockname()[1])
     cfg = dataclasses.replace(cfg, host="127.0.0.1", port=port)
     app = create_app(cfg, extra_apis=extra_apis)
     options = {**uvicorn_options(cfg, root_logging=False), "log_level": "warning"}
@@ -87,19 +107,19 @@ async def run_server(
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **options)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        for _ in range(500):
-            if server.started or task.done():
-                break
+        deadline = asyncio.get_running_loop().time() + START_TIMEOUT
+        while not (server.started or task.done()) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
         if task.done():
             task.result()
             raise RuntimeError("server exited during start-up")
         if not server.started:
-            raise RuntimeError("server did not start within 5 s")
+            raise RuntimeError(f"server did not start within {START_TIMEOUT:g} s")
         yield RunningServer(url=f"http://127.0.0.1:{port}", settings=cfg, app=app)
     finally:
         server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 10)
+        sock.close()

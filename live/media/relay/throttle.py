@@ -11,10 +11,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 log = logging.getLogger("live.media")
 
 KEYFRAME_INTERVAL = 1.0  # seconds: at most one PLI a second reaches a publisher, per source
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+CallLater = Callable[[float, Callable[[], None]], Cancellable]
 
 
 class KeyframeThrottle:
@@ -22,15 +30,18 @@ class KeyframeThrottle:
 
     `send` returns False when it could not ask yet (no media seen, so no SSRC to address): the
     request is then tried again at the end of the next window.
+
+    `clock` and `call_later` are the time it goes by (tests give a manual clock's).
     """
 
     def __init__(self, send: Callable[[], Awaitable[bool]], interval: float = KEYFRAME_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, call_later: CallLater | None = None) -> None:
         self.send = send
         self.interval = interval
         self.clock = clock
+        self._call_later = call_later  # None: the running event loop's
         self.last = -1e9
-        self.pending: asyncio.TimerHandle | None = None
+        self.pending: Cancellable | None = None
         self.sent = 0
         self.requested = 0
         self._sending: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
@@ -43,7 +54,7 @@ class KeyframeThrottle:
         if wait <= 0:
             self._fire()
         else:
-            self.pending = asyncio.get_running_loop().call_later(wait, self._fire)
+            self.pending = self._later(wait)
 
     def _fire(self) -> None:
         self.pending = None
@@ -57,9 +68,14 @@ class KeyframeThrottle:
         try:
             if not await self.send():
                 self.sent -= 1
-                self.pending = asyncio.get_running_loop().call_later(self.interval, self._fire)
+                self.pending = self._later(self.interval)
         except Exception:
             log.debug("keyframe request failed", exc_info=True)
+
+    def _later(self, delay: float) -> Cancellable:
+        if self._call_later is not None:
+            return self._call_later(delay, self._fire)
+        return asyncio.get_running_loop().call_later(delay, self._fire)
 
     def cancel(self) -> None:
         if self.pending is not None:
