@@ -139,8 +139,8 @@ def _epoch(value: Any) -> str | None:
         return "epoch must be a string or an integer"
     if isinstance(value, int) and not 0 <= value <= MAX_INT64:
         return f"epoch must be an integer in 0..{MAX_INT64}"
-    if isinstance(value, str) and not 1 <= len(value) <= MAX_ID:
-        return f"epoch must be 1-{MAX_ID} characters"
+    if isinstance(value, str) and len(value) > MAX_ID:  # "": the client knows no epoch yet
+        return f"epoch must be at most {MAX_ID} characters"
     return None
 
 

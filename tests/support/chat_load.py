@@ -180,8 +180,8 @@ def check_nothing_lost(chatters: list[Chatter], stored: list[dict[str, Any]]) ->
         for nonce, (seq, mid) in chatter.acked.items():
             acked += 1
             assert seq in by_seq, f"{chatter.name}: acked {nonce} (seq {seq}) is not stored"
-            stored = (str(by_seq[seq]["id"]), by_seq[seq]["text"])
-            assert stored == (mid, nonce), f"acked {nonce}: seq {seq} holds another"
+            entry = (str(by_seq[seq]["id"]), by_seq[seq]["text"])
+            assert entry == (mid, nonce), f"acked {nonce}: seq {seq} holds another"
         assert not chatter.duplicates, f"{chatter.name} was sent seqs {chatter.duplicates} twice"
         missing = sorted(set(by_seq) - set(chatter.seen))
         assert not missing, f"{chatter.name} never saw seqs {missing[:20]}"
