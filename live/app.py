@@ -22,6 +22,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope, Send
 
 from live import system
 from live.auth.users import UserDirectory
@@ -196,12 +197,9 @@ def create_app(settings: Settings, *, extra_apis: Sequence[Api[Any]] = ()) -> St
             await bus.close()
             await db.close()
 
-    app = Starlette(
+    app = LiveApp(
         routes=all_routes,
         middleware=[
-            # Outermost: the gateway's WebSocket and HLS files skip the stack below them.
-            endpoint.MIDDLEWARE,
-            hls_api.MIDDLEWARE,
             Middleware(HttpMetrics),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=uploads_api.body_limits(settings)),
         ],
@@ -211,6 +209,31 @@ def create_app(settings: Settings, *, extra_apis: Sequence[Api[Any]] = ()) -> St
     app.state.settings = settings
     app.state.openapi = openapi.build(apis, {**endpoint.OPENAPI_EXTRA, **web.OPENAPI_EXTRA})
     return app
+
+
+class LiveApp(Starlette):
+    """The app, with its two hot paths answered at the front door, before the middleware stack.
+
+    The gateway's WebSocket (`/v1/ws`: a connection lives for hours, and every layer would keep a
+    frame alive for it) and HLS files (thousands of players reload together: every layer costs
+    each request). Their routes stay declared, answering the same through the ordinary stack.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            match = hls_api.PATH.match(scope["path"])
+            if match is not None and scope["method"] in ("GET", "HEAD"):
+                node: Node | None = getattr(self.state, "services", None)
+                if node is not None:
+                    scope["app"] = self
+                    await hls_api.answer(node.hls, match.group(1), match.group(2), scope, send)
+                    return
+        elif kind == "websocket" and scope["path"] == "/v1/ws":
+            scope["app"] = self
+            await endpoint.answer(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def app_from_env() -> Starlette:

@@ -107,3 +107,37 @@ async def test_viewers_across_two_nodes_count_each_player_once(redis_url: str, r
     finally:
         for client in clients:
             await client.aclose()
+
+
+async def test_blocked_reloads_wake_when_the_playlist_grows_and_time_out_on_the_due_grid(tmp_path: Any) -> None:
+    """Thousands of blocked reloads share one poller and no timer each: they still wake on growth,
+    and a stalled live still answers them about when they are due (never before)."""
+    import asyncio
+    import time
+
+    from live.media.hls_service import PlaylistFile
+
+    path = tmp_path / "index.m3u8"
+    path.write_text(render_live([segment(0), segment(1, complete=False)], target=2, part_target=0,
+                                discontinuity_sequence=0))
+    playlist = PlaylistFile(path)
+    assert playlist.current() and playlist.position.next_msn == 1
+    # many waiters for segment 1: the writer lists it, every one returns at once
+    waiting = [asyncio.create_task(playlist.wait(1, None, 30.0)) for _ in range(500)]
+    await asyncio.sleep(0.05)
+    assert not any(t.done() for t in waiting) and playlist.waiters == 500
+    path.write_text(render_live([segment(0), segment(1), segment(2, complete=False)], target=2, part_target=0,
+                                discontinuity_sequence=0))
+    await asyncio.wait_for(asyncio.gather(*waiting), 5.0)
+    assert playlist.waiters == 0 and playlist.due == {} and playlist.position.next_msn == 2
+    # a stalled live: a short and a long wait; the short one is answered at its time, the long one waits on
+    began = time.monotonic()
+    short = asyncio.create_task(playlist.wait(5, None, 0.3))
+    long = asyncio.create_task(playlist.wait(5, None, 30.0))
+    await asyncio.wait_for(short, 5.0)
+    took = time.monotonic() - began
+    assert 0.3 <= took and not long.done() and playlist.waiters == 1
+    long.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await long
+    assert playlist.waiters == 0 and playlist.due == {}

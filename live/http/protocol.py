@@ -102,6 +102,9 @@ class LiveHttpProtocol(HttpToolsProtocol):
         self.head_bytes = 0
         self.header_count = 0
         self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0  # when `timer` fires
+        self.deadline = 0.0  # when the phase's limit is reached
+        self.expired: Any = None  # what to call then (None: no limit runs)
         self.write_timer: asyncio.TimerHandle | None = None
 
     # -- connection ----------------------------------------------------------------------------
@@ -112,7 +115,7 @@ class LiveHttpProtocol(HttpToolsProtocol):
         self._arm(self.limits.keepalive_timeout, self._idle_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._drop_timer()
         self._cancel_write_timer()
         if self.slot is not None:
             self.slot.release()
@@ -148,7 +151,7 @@ class LiveHttpProtocol(HttpToolsProtocol):
         self._refuse(400, "bad_request", msg)
 
     def handle_websocket_upgrade(self) -> None:
-        self._disarm()
+        self._drop_timer()
         self.phase = Phase.DONE
         super().handle_websocket_upgrade()
         protocol = self.transport.get_protocol()
@@ -236,15 +239,38 @@ class LiveHttpProtocol(HttpToolsProtocol):
 
     # -- timers --------------------------------------------------------------------------------
 
+    # One lazy timer per connection: a request moves the deadline three times (head, body,
+    # keep-alive), and moving a number is cheaper than cancelling and scheduling a timer handle
+    # each time. The handle fires at the deadline it was set for; if the deadline moved later, it
+    # sets itself again; if it moved earlier, it is replaced.
+
     def _arm(self, delay: float, callback: Any) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = self.loop.call_later(delay, callback)
+        deadline = self.loop.time() + delay
+        self.deadline, self.expired = deadline, callback
+        if self.timer is None or self.timer_at > deadline:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer, self.timer_at = self.loop.call_at(deadline, self._fire), deadline
 
     def _disarm(self) -> None:
+        self.expired = None  # the handle, if it fires, finds nothing to do
+
+    def _drop_timer(self) -> None:
+        self.expired = None
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+
+    def _fire(self) -> None:
+        self.timer = None
+        callback = self.expired
+        if callback is None:
+            return
+        if self.loop.time() < self.deadline:
+            self.timer, self.timer_at = self.loop.call_at(self.deadline, self._fire), self.deadline
+            return
+        self.expired = None
+        callback()
 
     def _cancel_write_timer(self) -> None:
         if self.write_timer is not None:
@@ -252,7 +278,6 @@ class LiveHttpProtocol(HttpToolsProtocol):
             self.write_timer = None
 
     def _idle_timeout(self) -> None:
-        self.timer = None
         if self.phase is not Phase.IDLE or self.transport.is_closing():
             return
         if not self.served:
@@ -261,13 +286,11 @@ class LiveHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _header_timeout(self) -> None:
-        self.timer = None
         if self.phase is Phase.HEAD:
             self._refuse(408, "header_timeout",
                          f"the request head did not arrive within {self.limits.header_timeout:g} s")
 
     def _body_timeout(self) -> None:
-        self.timer = None
         if self.phase is not Phase.BODY or self.transport.is_closing():
             return
         if self.flow.read_paused:

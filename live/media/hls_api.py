@@ -1,20 +1,24 @@
 """The HLS route, `GET /v1/live/{lid}/hls/{name}` (`live.media.hls_service` answers it).
 
-`DirectHls` serves these paths from the top of the ASGI stack, before the router and the other
-middleware: a segment request costs a dict lookup and a write. The route stays declared (OpenAPI,
-and the same answers without the middleware).
+`answer` serves these paths from the very top of the app (`live.app.LiveApp`), before the
+middleware, the router and the exception handlers: a segment request costs a dict lookup and a
+write. The route stays declared (OpenAPI, and the same answers through the ordinary stack).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
-from starlette.middleware import Middleware
 from starlette.responses import Response
 
-from live.errors import ErrorCode as E
+from live.errors import ApiError, ErrorCode as E
 from live.http.api import Api, Ctx
-from live.media.hls_service import PATH, HlsService
+from live.media.hls_service import PATH, HlsService, error_reply
+
+log = logging.getLogger("live.media.hls")
+
+__all__ = ["PATH", "answer", "api"]
 
 
 class HlsServices(Protocol):
@@ -38,29 +42,22 @@ async def hls_file(ctx: Ctx[HlsServices, None, None]) -> Response:
     until that segment or part is listed (LL-HLS). Ended lives: the VOD, while the recording exists.
     """
     reply = await ctx.services.hls.serve(ctx.params["lid"], ctx.params["name"], ctx.request.url.query)
-    return Response(reply.body, status_code=reply.status, headers=dict(reply.headers))
+    return Response(reply.body, status_code=reply.status,
+                    headers={k.decode("latin-1"): v.decode("latin-1") for k, v in reply.headers})
 
 
-class DirectHls:
-    """ASGI middleware answering HLS paths before the router (see the module's docstring)."""
+async def answer(hls: HlsService, lid: str, name: str, scope: Any, send: Any) -> None:
+    """Serve one HLS request straight to ASGI `send` (`live.app.LiveApp` calls this first).
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            match = PATH.match(scope["path"])
-            services: HlsServices | None = getattr(scope["app"].state, "services", None) if "app" in scope else None
-            if match is not None and services is not None:
-                reply = await services.hls.serve(match.group(1), match.group(2),
-                                                 scope["query_string"].decode("latin-1"))
-                headers = [(k.encode(), v.encode()) for k, v in reply.headers]
-                headers.append((b"content-length", str(len(reply.body)).encode()))
-                await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-                body = b"" if scope["method"] == "HEAD" else reply.body
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-MIDDLEWARE = Middleware(DirectHls)
+    With the stack below skipped, this is also where an unexpected error becomes the contract's
+    500 `internal` (logged), as the exception middleware would make it.
+    """
+    try:
+        reply = await hls.serve(lid, name, scope["query_string"].decode("latin-1"))
+    except Exception:
+        log.exception("unhandled error serving HLS %s", scope["path"])
+        reply = error_reply(ApiError(E.INTERNAL, "internal server error"))
+    headers = reply.headers
+    headers.append((b"content-length", str(len(reply.body)).encode()))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else reply.body})

@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -61,6 +62,7 @@ ACCESS_SECONDS = 5.0
 ACCESS_ENTRIES = 50_000
 CACHE_BYTES = 128 << 20
 POLL_SECONDS = 0.02  # how often a live with blocked playlist requests looks for a new playlist
+DUE_STEP = 0.25  # blocked playlist requests time out on this grid (seconds; see PlaylistFile.wait)
 MAX_SEQUENCE = 10**9
 
 REQUESTS = Counter("live_hls_requests_total", "HLS requests served, by file kind and status",
@@ -85,14 +87,25 @@ class Grant:
 
 @dataclasses.dataclass(slots=True)
 class Reply:
+    """An answer as ASGI sends it: the headers are bytes, the content length not among them."""
+
     status: int
-    headers: list[tuple[str, str]]
+    headers: list[tuple[bytes, bytes]]
     body: bytes
 
 
-def _error(exc: ApiError) -> Reply:
+_CORS = (b"access-control-allow-origin", b"*")
+_JSON = (b"content-type", b"application/json")
+_NO_STORE = (b"cache-control", b"no-store")
+_TYPES = {k: (b"content-type", v.encode()) for k, v in _MIME.items()}
+_FILE_CACHE = {scope: (b"cache-control", f"{scope}, {_IMMUTABLE}".encode()) for scope in ("public", "private")}
+_LIVE_CACHE = {scope: (b"cache-control", f"{scope}, max-age=1".encode()) for scope in ("public", "private")}
+_VOD_CACHE = {scope: (b"cache-control", f"{scope}, max-age=60".encode()) for scope in ("public", "private")}
+
+
+def error_reply(exc: ApiError) -> Reply:
     body = json.dumps({"error": exc.to_dict()}).encode()
-    return Reply(exc.status, [("content-type", "application/json"), ("cache-control", "no-store")], body)
+    return Reply(exc.status, [_JSON, _NO_STORE], body)
 
 
 def _missing() -> ApiError:
@@ -106,9 +119,11 @@ class PlaylistFile:
         self.path = path
         self.stamp: tuple[int, int] | None = None
         self.text = ""
+        self.plain = b""  # the text as sent when no query is added to its URIs
         self.position = Position(0, 0, False)
         self.changed = asyncio.Event()
         self.waiters = 0
+        self.due: dict[float, int] = {}  # waiters by when they are due (see `wait`)
         self.poller: asyncio.Task[None] | None = None
         self.variants: dict[str, bytes] = {}  # the text with a query on every URI, by query
         self.used = time.monotonic()
@@ -126,39 +141,51 @@ class PlaylistFile:
                 text = self.path.read_text("ascii")
             except (OSError, UnicodeDecodeError):
                 return self.stamp is not None
-            self.stamp, self.text = stamp, text
+            self.stamp, self.text, self.plain = stamp, text, text.encode("ascii")
             self.position = read_position(text)
             self.variants.clear()
-            self.changed.set()
-            self.changed = asyncio.Event()
+            self._wake()
         return True
 
     async def wait(self, msn: int, part: int | None, timeout: float) -> None:
-        """Until the playlist holds segment `msn` (part `part`), or `timeout` passes."""
+        """Until the playlist holds segment `msn` (part `part`), or about `timeout` passes.
+
+        Thousands of players wait on one playlist: no timer (nor `wait_for`'s task) each. The
+        waiters are counted by when they are due, rounded up to `DUE_STEP`, and the live's poller
+        wakes them all when the earliest is due (those not due wait again: a live that stalls
+        costs a wake-up a `DUE_STEP`, one that runs none).
+        """
         deadline = time.monotonic() + timeout
-        while not self.position.has(msn, part):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
+        due = math.ceil(deadline / DUE_STEP) * DUE_STEP
+        while not self.position.has(msn, part) and time.monotonic() < deadline:
             self.waiters += 1
+            self.due[due] = self.due.get(due, 0) + 1
             if self.poller is None or self.poller.done():
                 self.poller = asyncio.create_task(self._poll())
             try:
-                await asyncio.wait_for(self.changed.wait(), left)
-            except TimeoutError:
-                return
+                await self.changed.wait()
             finally:
                 self.waiters -= 1
+                if self.due[due] > 1:
+                    self.due[due] -= 1
+                else:
+                    del self.due[due]
 
     async def _poll(self) -> None:
         while self.waiters > 0:
             await asyncio.sleep(POLL_SECONDS)
-            self.current()
+            self.current()  # a new text wakes every waiter
+            if self.due and min(self.due) <= time.monotonic():
+                self._wake()  # some are due: the rest wait again
+
+    def _wake(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
 
     def body(self, query: str) -> bytes:
         """The playlist, with `?query` on every URI it names (members' lives: the token)."""
         if not query:
-            return self.text.encode("ascii")
+            return self.plain
         found = self.variants.get(query)
         if found is None:
             found = _with_query(self.text, query).encode("ascii")
@@ -181,18 +208,20 @@ class FileCache:
     def __init__(self, budget: int = CACHE_BYTES) -> None:
         self.budget = budget
         self.size = 0
-        self.files: collections.OrderedDict[Path, bytes] = collections.OrderedDict()
+        self.files: collections.OrderedDict[tuple[str, str], bytes] = collections.OrderedDict()
 
-    def get(self, path: Path) -> bytes | None:
-        data = self.files.get(path)
+    def get(self, root: Path, lid: str, name: str) -> bytes | None:
+        """`root/lid/name`'s bytes (keyed by the two strings: no path built on a hit)."""
+        key = (lid, name)
+        data = self.files.get(key)
         if data is not None:
-            self.files.move_to_end(path)
+            self.files.move_to_end(key)
             return data
         try:
-            data = path.read_bytes()  # from the page cache: cheaper than a hop to a thread
+            data = (root / lid / name).read_bytes()  # from the page cache: cheaper than a hop to a thread
         except OSError:
             return None
-        self.files[path] = data
+        self.files[key] = data
         self.size += len(data)
         while self.size > self.budget and self.files:
             _, old = self.files.popitem(last=False)
@@ -215,6 +244,7 @@ class HlsService:
         self.deciding = Coalescer()
         self.files = FileCache()
         self.playlists: dict[str, PlaylistFile] = {}
+        self._counters: dict[tuple[str, int], Counter] = {}  # REQUESTS' children, looked up once
         self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -236,26 +266,28 @@ class HlsService:
         try:
             reply = await self._serve(lid, name, raw_query)
         except ApiError as exc:
-            reply = _error(exc)
-        REQUESTS.labels(kind, str(reply.status)).inc()
+            reply = error_reply(exc)
+        counter = self._counters.get((kind, reply.status))
+        if counter is None:
+            counter = self._counters[(kind, reply.status)] = REQUESTS.labels(kind, str(reply.status))
+        counter.inc()
         BYTES.inc(len(reply.body))
-        reply.headers.append(("access-control-allow-origin", "*"))
+        reply.headers.append(_CORS)
         return reply
 
     async def _serve(self, lid: str, name: str, raw_query: str) -> Reply:
         if not NAME.match(name):
             raise _missing()
-        query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
+        query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
         token = query.get("token") or None
         grant = await self._grant(lid, token)
         scope = "private" if grant.private or token else "public"
         if name == "index.m3u8":
             return await self._playlist(grant, query, token, scope)
-        data = self.files.get(self.root / lid / name)
+        data = self.files.get(self.root, lid, name)
         if data is None:
             raise _missing()
-        mime = _MIME[name[name.rfind("."):]]
-        return Reply(200, [("content-type", mime), ("cache-control", f"{scope}, {_IMMUTABLE}")], data)
+        return Reply(200, [_TYPES[name[name.rfind("."):]], _FILE_CACHE[scope]], data)
 
     async def _playlist(self, grant: Grant, query: dict[str, str], token: str | None, scope: str) -> Reply:
         playlist = self.playlists.get(grant.lid)
@@ -264,7 +296,7 @@ class HlsService:
         if not playlist.current():
             raise _missing()  # no media yet (or none ever)
         uri_query = urllib.parse.urlencode({"token": token}) if token else ""
-        headers = [("content-type", _MIME[".m3u8"])]
+        kind = _TYPES[".m3u8"]
         if grant.status != "live":
             body = playlist.body(uri_query)
             if not playlist.position.ended:
@@ -274,14 +306,14 @@ class HlsService:
                 if not text:
                     raise _missing()
                 body = (_with_query(text, uri_query) if uri_query else text).encode("ascii")
-            return Reply(200, [*headers, ("cache-control", f"{scope}, max-age=60")], body)
+            return Reply(200, [kind, _VOD_CACHE[scope]], body)
         viewer = query.get("v", "")
         if not VIEWER.match(viewer):
             # one redirect gives the player its viewer id; players reload the URL they landed on
             fresh = {k: v for k, v in query.items() if k not in ("v", "_HLS_msn", "_HLS_part", "_HLS_skip")}
             fresh["v"] = secrets.token_urlsafe(12)
             location = "index.m3u8?" + urllib.parse.urlencode(fresh)
-            return Reply(302, [("location", location), ("cache-control", "no-store")], b"")
+            return Reply(302, [(b"location", location.encode("latin-1")), _NO_STORE], b"")
         self.viewers.seen(grant.lid, viewer, query.get("joined") == "1")
         if grant.user_id is not None:
             self.usage.note(grant.user_id, grant.community_id, "watching")  # a signed-in HLS viewer's minute
@@ -294,7 +326,7 @@ class HlsService:
                 raise ApiError(ErrorCode.INVALID_REQUEST, "that segment is too far ahead of the live",
                                fields={"_HLS_msn": "more than one segment past the newest"})
             await playlist.wait(msn, part, 3 * self.settings.hls_segment_seconds)
-        return Reply(200, [*headers, ("cache-control", f"{scope}, max-age=1")], playlist.body(uri_query))
+        return Reply(200, [kind, _LIVE_CACHE[scope]], playlist.body(uri_query))
 
     async def _grant(self, lid: str, token: str | None) -> Grant:
         key = (lid, token or "")

@@ -14,7 +14,6 @@ import functools
 import logging
 from typing import Any, Protocol
 
-from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -138,24 +137,12 @@ OPENAPI_EXTRA: dict[str, Any] = {
 ROUTE = WebSocketRoute("/v1/ws", websocket_endpoint)
 
 
-class DirectWebSocket:
-    """ASGI middleware serving `/v1/ws` from the top of the stack, before the router.
+async def answer(scope: Any, receive: Any, send: Any) -> None:
+    """Serve the gateway's WebSocket (`/v1/ws`) from the very top of the app (`live.app.LiveApp`).
 
     The HTTP middleware (metrics, body limits), the exception middleware and the router do nothing
     for the gateway's WebSocket, but each would keep a coroutine frame alive for the connection's
     whole life: several KB per connection at 10,000 connections. The route stays registered, so
-    the app behaves the same without this middleware.
+    the app behaves the same through the ordinary stack.
     """
-
-    def __init__(self, app: Any, path: str = "/v1/ws") -> None:
-        self.app = app
-        self.path = path
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "websocket" and scope["path"] == self.path:
-            await websocket_endpoint(WebSocket(scope, receive, send))
-        else:
-            await self.app(scope, receive, send)
-
-
-MIDDLEWARE = Middleware(DirectWebSocket)
+    await websocket_endpoint(WebSocket(scope, receive, send))
