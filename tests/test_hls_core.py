@@ -3,6 +3,7 @@ two nodes through a real Redis."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,8 +137,78 @@ async def test_blocked_reloads_wake_when_the_playlist_grows_and_time_out_on_the_
     long = asyncio.create_task(playlist.wait(5, None, 30.0))
     await asyncio.wait_for(short, 5.0)
     took = time.monotonic() - began
-    assert 0.3 <= took and not long.done() and playlist.waiters == 1
+    assert took >= 0.3 and not long.done() and playlist.waiters == 1
     long.cancel()
     with pytest.raises(asyncio.CancelledError):
         await long
     assert playlist.waiters == 0 and playlist.due == {}
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Publication:
+    room, user_id, sources = "live:L1", "host", ("video",)
+
+
+class _Codec:
+    clockRate = 90000
+
+
+class _H264Source:
+    """What the tap reads of a relay source, and the keyframe requests it makes."""
+
+    kind, codec_key, codec, publication = "video", "H264", _Codec(), _Publication()
+
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
+        self.asked: list[float] = []
+
+    def request_keyframe(self) -> None:
+        self.asked.append(round(self.clock.now - 1000.0, 2))
+
+
+class _Fed:
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def feed(self, item: Any) -> None:
+        self.items.append(item)
+
+
+@pytest.mark.parametrize(("host_keyframes", "expected_asks"), [
+    # the host sends keyframes only when asked: one ask per segment, a lead before it is due (at the
+    # first frame past 1.9 s, 30 fps)
+    ((), [1.93, 3.93, 5.93]),
+    # a keyframe of its own 1.4 s into a segment (too early to end it) does not push the next ask
+    # 1.9 s further: the segment still ends near 2 s (it used to be 3.3 s long)
+    ((1.4,), [1.93, 3.93, 5.93]),
+    # one late enough to end the segment starts the next one's count
+    ((1.6,), [3.53, 5.53]),
+])
+def test_the_tap_asks_for_a_keyframe_when_the_segment_is_due(host_keyframes: tuple[float, ...],
+                                                                  expected_asks: list[float]) -> None:
+    from live.media.frames import Frame
+    from live.media.hls import HlsWriters
+
+    clock = _Clock()
+    writers = HlsWriters(Path("/nonexistent"), {"live:L1": "host"}, segment_seconds=2.0, clock=clock)
+    writers.active["live:L1"] = _Fed()  # type: ignore[assignment]  # the writer's thread is not what is tested
+    source = _H264Source(clock)
+    writers.tap(source, Frame(b"k", 0, True), True)  # the first segment begins
+    answered = 0.0
+    for step in range(1, 211):  # 7 s of 30 fps
+        clock.now = 1000.0 + step / 30
+        t = round(step / 30, 2)
+        asked_for = source.asked and source.asked[-1] > answered and t >= source.asked[-1] + 0.07
+        own = any(abs(t - k) < 1 / 60 for k in host_keyframes)
+        keyframe = bool(asked_for or own)
+        if asked_for:
+            answered = source.asked[-1]  # the host answers an ask ~70 ms later
+        writers.tap(source, Frame(b"k" if keyframe else b"d", step * 3000, keyframe), keyframe)
+    assert source.asked == expected_asks

@@ -8,8 +8,10 @@ a reference to a bounded queue and returns; each live's `HlsWriter` thread does 
             index.m3u8 (live playlist, rewritten after every part), segments.log (the VOD's lines)
 
 - H.264 is remuxed as it is; a segment can only start at a keyframe, so the tap asks the host
-  for one (through the relay's throttled PLI) when a segment's worth of time has passed without
-  one. VP8 is transcoded once here, with a keyframe forced every segment.
+  for one (through the relay's throttled PLI) when the current segment is nearly a segment's
+  worth long. A keyframe the host sends on its own (a viewer's request, its own cadence) that
+  comes too early to end a segment does not move that time: segments stay regular.
+  VP8 is transcoded once here, with a keyframe forced every segment.
 - Parts (`LIVE_HLS_PART_SECONDS`) are the muxer's fragments; a segment is the run of parts
   from one keyframe to the next once it is at least 3/4 of `LIVE_HLS_SEGMENT_SECONDS` long, and
   its file is its parts put together. Every file is written under a temporary name and renamed.
@@ -33,6 +35,7 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +51,7 @@ log = logging.getLogger("live.media.hls")
 QUEUE = 2000  # packets (~20 s of audio and video) before the writer drops
 WINDOW = 8  # finished segments in the live playlist
 PART_FILES = 6  # finished segments whose part files are kept (a slow client may still ask)
-KEYFRAME_LEAD = 0.25  # seconds before a segment is due that the host is asked for a keyframe
+KEYFRAME_LEAD = 0.1  # seconds before a segment is due that the host is asked for a keyframe (a PLI + encode: ~70 ms)
 _END = object()
 
 
@@ -330,15 +333,17 @@ class HlsWriters:
     """The relay tap that feeds the host's packets of each live to its HLS writer."""
 
     def __init__(self, directory: Path, hosts: dict[str, str], segment_seconds: float = 2.0,
-                 part_seconds: float = 0.5, recordings: Path | None = None) -> None:
+                 part_seconds: float = 0.5, recordings: Path | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.directory = directory
+        self.clock = clock
         self.hosts = hosts
         self.segment_seconds = segment_seconds
         self.part_seconds = part_seconds
         self.recordings = recordings  # an ended live keeps its VOD only while this holds its recording
         self.active: dict[str, HlsWriter] = {}
         self.lids: dict[str, str] = {}
-        self.last_keyframe: dict[str, float] = {}
+        self.segment_began: dict[str, float] = {}  # when the keyframe that began the current segment came
         self.asked: dict[str, float] = {}
         self.lock = threading.Lock()
 
@@ -354,14 +359,18 @@ class HlsWriters:
         room = source.publication.room
         if self.hosts.get(room) != source.publication.user_id:
             return
-        now = time.monotonic()
+        now = self.clock()
         writer = self.active.get(room)
         if source.kind == "video":
+            began = self.segment_began.get(room)
             if keyframe:
-                self.last_keyframe[room] = now
+                # the writer's rule (HlsWriter._fragment): a keyframe ends a segment once it is
+                # 3/4 of a segment long (by its clock; the tap's is arrival, close to it)
+                if began is None or now - began >= 0.75 * self.segment_seconds:
+                    self.segment_began[room] = now
             elif (source.codec_key == "H264" and writer is not None) or (writer is None and room in self.lids):
                 # a segment can only start at a keyframe: ask for one when one is due
-                due = writer is None or now - self.last_keyframe.get(room, 0.0) >= self.segment_seconds - KEYFRAME_LEAD
+                due = writer is None or began is None or now - began >= self.segment_seconds - KEYFRAME_LEAD
                 if due and now - self.asked.get(room, -1e9) >= 0.5:
                     self.asked[room] = now
                     source.request_keyframe()
@@ -381,7 +390,7 @@ class HlsWriters:
         with self.lock:
             writer = self.active.pop(room, None)
             lid = self.lids.pop(room, None)
-        self.last_keyframe.pop(room, None)
+        self.segment_began.pop(room, None)
         self.asked.pop(room, None)
         if writer is not None:
             writer.finish()

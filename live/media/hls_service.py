@@ -278,7 +278,7 @@ class HlsService:
     async def _serve(self, lid: str, name: str, raw_query: str) -> Reply:
         if not NAME.match(name):
             raise _missing()
-        query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
+        query = _query(raw_query)
         token = query.get("token") or None
         grant = await self._grant(lid, token)
         scope = "private" if grant.private or token else "public"
@@ -390,6 +390,15 @@ class HlsService:
                 raise
             except Exception:
                 log.warning("HLS viewer sync failed", exc_info=True)
+
+
+def _query(raw: str) -> dict[str, str]:
+    """The query's parameters (the last of a repeated name), unquoting only what is quoted."""
+    if not raw:
+        return {}
+    if "%" in raw or "+" in raw:
+        return dict(urllib.parse.parse_qsl(raw, keep_blank_values=True))
+    return dict(pair.partition("=")[::2] for pair in raw.split("&") if pair)
 
 
 def _directive(query: dict[str, str], name: str) -> int | None:
