@@ -230,15 +230,15 @@ def bench(servers: Servers, workdir: Path, args: argparse.Namespace) -> bench_do
 
 
 # Subscribers per media run (full set, --quick): the peer encodes once per viewer, so it gets few.
-MEDIA_SUBSCRIBERS = {"live": (20, 4), "mediarelay": (3, 1)}
+MEDIA_SUBSCRIBERS = {"live": (200, 10), "mediarelay": (3, 1)}
 
 
 def media_section(servers: Servers, workdir: Path, live_args: list[str], processes: int,
                   quick: bool) -> dict[str, Any]:
     """The media runs (about 30 s): live's pass-through relay, then aiortc's stock MediaRelay peer
     (`loadtest.peers.mediarelay_server`, re-encoding per viewer), each with one 640x360 publisher and
-    subscribers that count encoded frames instead of decoding them (--no-decode), so the generator
-    holds them all and the servers' CPU per subscriber is what compares."""
+    subscribers that count RTP where it arrives instead of decoding it (--raw, `loadtest.raw_viewer`),
+    so the generator holds them all and the servers' CPU per subscriber is what compares."""
     from loadtest.media import PUBLISHER_BITRATE
 
     port = free_port()
@@ -253,7 +253,7 @@ def media_section(servers: Servers, workdir: Path, live_args: list[str], process
         results = []
         for name, argv in targets.items():
             n = MEDIA_SUBSCRIBERS[name][1 if quick else 0]
-            result = run_loadtest(["media", *argv, "--no-decode", "--subscribers", str(n), "--ramp", "2",
+            result = run_loadtest(["media", *argv, "--raw", "--subscribers", str(n), "--ramp", "2" if n < 50 else "10",
                                    "--duration", "4" if quick else "10", "--processes", str(processes), "--quiet",
                                    "--label", name], workdir / f"media-{name}.json", timeout=120)
             s = result["summary"]

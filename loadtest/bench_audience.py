@@ -3,7 +3,7 @@
 Three measurements, each against a fresh `live serve` pinned to the server's core (its media
 processes inherit the pinning), with the generator on the other core(s):
 
-- **the relay tree**: one live's counting viewers on one media process, then on three (the origin
+- **the relay tree**: one live's viewers (counting RTP on the wire) on one media process, then on three (the origin
   and two edges, `LIVE_MEDIA_VIEWERS_PER_WORKER` viewers each): CPU per viewer on the origin and at
   the edges, the origin's cost per edge, loss and first frame per process (`loadtest media
   --workers`);
@@ -28,7 +28,10 @@ import httpx
 
 from loadtest.bench_servers import PY, ROOT, Servers, free_port, wait_http, wait_port
 
-VIEWERS_PER_PROCESS = (10, 2)  # full run, --quick: the generator's one core holds ~35 counting viewers
+# full run, --quick: viewers per media process. They count RTP on the wire (`--raw`), so the
+# generator's core holds the three processes' worth (it held ~35 counting viewers with SRTP and a
+# jitter buffer each); the server's one core holds about 300.
+VIEWERS_PER_PROCESS = (80, 4)
 HLS_VIEWERS = (2000, 50)
 CHAT = {"full": ("500", "40", "20"), "quick": ("50", "10", "5")}  # members, msgs/s, seconds
 MEDIA_VIEWERS = (50, 4)
@@ -72,7 +75,7 @@ def tree_runs(servers: Servers, workdir: Path, secret: str, processes: int, quic
         env = {"LIVE_MEDIA_PROCESSES": str(workers), "LIVE_MEDIA_VIEWERS_PER_WORKER": str(per), "LIVE_HLS": "0"}
         with live_server(servers, workdir, secret, f"tree-{workers}", env) as (url, pid):
             result = run_loadtest([
-                "media", "--url", url, "--secret", secret, "--server-pid", str(pid), "--no-decode",
+                "media", "--url", url, "--secret", secret, "--server-pid", str(pid), "--raw",
                 "--subscribers", str(per * workers), "--workers", str(workers), "--ramp", "3",
                 "--duration", "4" if quick else "12", "--processes", str(processes), "--quiet",
                 "--label", f"{workers} process{'es' if workers > 1 else ''}"],
@@ -169,7 +172,7 @@ def chat_with_media(servers: Servers, workdir: Path, secret: str, processes: int
         run_loadtest([*warm, "--label", "warm-up"], workdir / "chat-warmup.json", 300)
         runs["alone"] = run_loadtest([*chat, "--label", "chat alone"], workdir / "chat-alone.json", 300)
         with open(workdir / "chat-media-viewers.log", "ab") as log:  # the child has its own copy
-            media = subprocess.Popen([PY, "-m", "loadtest", "media", "--url", url, "--secret", secret, "--no-decode",
+            media = subprocess.Popen([PY, "-m", "loadtest", "media", "--url", url, "--secret", secret, "--raw",
                                       "--subscribers", str(viewers), "--video", str(video), "--ramp", "5",
                                       "--duration", str(watch_seconds), "--processes", str(processes), "--quiet",
                                       "--server-pid", str(pid), "--label", "viewers",
@@ -258,8 +261,9 @@ def markdown(audience: dict[str, Any]) -> list[str]:
     if tree:
         f = tree_figures(tree)
         out += ["### One live over several media processes (the relay tree)", "",
-                "Counting viewers of one live (640x360 at 1.2 Mbit/s, 30 fps), the server and its media processes "
-                "pinned to one core, the viewers on the other. CPU is each media process's own.", ""]
+                "Viewers of one live (640x360 at 1.2 Mbit/s, 30 fps) counting RTP where it arrives (`--raw`), the "
+                "server and its media processes pinned to one core (all three processes share it), the viewers on "
+                "the other. CPU is each media process's own.", ""]
         for key in ("1", "3"):
             if key not in tree:
                 continue
@@ -310,7 +314,8 @@ def markdown(audience: dict[str, Any]) -> list[str]:
         viewers = chat.get("viewers", {}).get("summary", {})
         out += ["### Chat while a live is watched (the embedded default)", "",
                 "One room, every member a sender, on SQLite with one media process, alone and while "
-                f"{viewers.get('connected', '?')} counting viewers watch a 1280x720 live (a pre-encoded VP8 file at "
+                f"{viewers.get('connected', '?')} viewers (counting RTP) watch a 1280x720 live (a pre-encoded VP8 file "
+                "at "
                 f"1.5 Mbit/s; viewers {viewers.get('fps_avg', '?')} fps, loss {viewers.get('loss_pct_avg', '?')}%) "
                 "on the "
                 "same node. Goal: p99 under 100 ms at 500 members x 40 msgs/s while 50 viewers watch.", "",

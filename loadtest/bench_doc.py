@@ -348,8 +348,10 @@ NOTES = """## Method
 - **Connections**: RSS per connection is (RSS while holding, minus before) / connections, counting
   the server process and its Redis (`live` subscribes a Redis channel per connected user); idle CPU
   is their average while every connection is held. Members are connected, not joined.
-- **Media**: one 640x360 publisher held at 1.2 Mbit/s, and subscribers that count the encoded
-  frames instead of decoding them (`--no-decode`). `live` gets 20 of them; the stock-`MediaRelay`
+- **Media**: one 640x360 publisher held at 1.2 Mbit/s, and subscribers that count RTP where it
+  arrives instead of decoding it (`--raw`, `loadtest/raw_viewer.py`: a real aiortc peer until its
+  transport is up, then no SRTP decrypt, jitter buffer, NACK or PLI, so one generator core holds
+  hundreds). `live` gets 200 of them; the stock-`MediaRelay`
   peer (`loadtest/peers/mediarelay_server.py`: one decode, then one VP8 encode per viewer, held at
   the same 1.2 Mbit/s, pinned like the chat servers) gets 3, as each costs it about a quarter of a
   core. The figure to compare is server CPU per subscriber. Packet loss is the share of the video

@@ -6,7 +6,9 @@ By default every subscriber decodes what it receives, as a viewer's browser woul
 generator's CPU grows fast with N and is reported beside the server's: past one core the
 generator, not the relay, sets the figures. With `decode=False` (`--no-decode`) subscribers only
 count complete encoded frames (`CountingSubscriber`: RTP, SRTP, jitter buffer, NACK and PLI as
-usual, no decoder), so one process holds many and the run measures the relay's capacity. With
+usual, no decoder), so one process holds many and the run measures the relay's capacity; with
+`raw` (`--raw`) they count RTP where it arrives (`loadtest.raw_viewer`: no SRTP, jitter buffer,
+NACK or PLI), about ten times cheaper again, for runs of hundreds of viewers per relay core. With
 `processes` > 1 the subscribers are spread over that many child processes (the publisher stays in
 the parent), each reporting its own CPU.
 
@@ -31,6 +33,7 @@ from typing import Any
 
 from loadtest import procstat
 from loadtest.hdr import Histogram
+from loadtest.raw_viewer import RawCountingSubscriber
 from loadtest.runner import CPU_WARN, Progress, machine_info
 
 FIRST_FRAME_TIMEOUT = 20.0
@@ -123,11 +126,14 @@ def _target(target: str, url: str, room: str, host_token: str | None = None) -> 
     return LiveTarget(url, room, host_token) if target == "live" else MediaRelayTarget(url)
 
 
-async def _stats(pc: Any) -> tuple[int, int, int]:
+async def _stats(sub: Any) -> tuple[int, int, int]:
     """(video packets expected, video packets received, bytes received over the transport: audio
     and video) of a subscriber; aiortc's receiver statistics carry no byte counts per stream."""
     from live.media.peers import receive_counts
 
+    if isinstance(sub, RawCountingSubscriber):
+        return sub.counts()
+    pc = sub.pc
     expected = received = size = 0
     for transceiver in pc.getTransceivers():
         if transceiver.kind == "video":
@@ -157,9 +163,9 @@ class SubscriberGroup:
     `mark()` opens the measured window, `finish()` closes it, ends them and returns the figures."""
 
     def __init__(self, target: str, url: str, room: str, tokens: list[str | None], offsets: list[float],
-                 decode: bool) -> None:
+                 decode: bool, raw: bool = False) -> None:
         self.signaling = _target(target, url, room)
-        self.tokens, self.offsets, self.decode = tokens, offsets, decode
+        self.tokens, self.offsets, self.decode, self.raw = tokens, offsets, decode, raw
         self.subs: list[tuple[Any, Any]] = []
         self.worker_of: dict[int, str] = {}  # id(subscriber) -> the media process it was placed on
         self.failed: dict[str, int] = {}
@@ -183,7 +189,7 @@ class SubscriberGroup:
         await asyncio.sleep(at)
         try:
             client = await self.signaling.join(token)
-            sub = Subscriber() if self.decode else CountingSubscriber()
+            sub: Any = RawCountingSubscriber() if self.raw else Subscriber() if self.decode else CountingSubscriber()
             marks = {"asked": time.monotonic()}
 
             @sub.pc.on("connectionstatechange")
@@ -221,7 +227,7 @@ class SubscriberGroup:
         self.marked_at = time.monotonic()
         for _, s in self.subs:
             self.frames_before[id(s)] = s.received.frames["video"]
-            self.stats_before[id(s)] = await _stats(s.pc)
+            self.stats_before[id(s)] = await _stats(s)
 
     async def finish(self) -> dict[str, Any]:
         span = max(1e-6, time.monotonic() - self.marked_at)
@@ -229,7 +235,7 @@ class SubscriberGroup:
         for _, s in self.subs:
             workers.append(self.worker_of.get(id(s), ""))
             fps.append((s.received.frames["video"] - self.frames_before.get(id(s), 0)) / span)
-            expected, received, size_b = await _stats(s.pc)
+            expected, received, size_b = await _stats(s)
             e0, r0, b0 = self.stats_before.get(id(s), (0, 0, 0))
             kbps.append((size_b - b0) * 8 / span / 1000)
             loss.append(window_loss((e0, r0), (expected, received)))
@@ -327,7 +333,7 @@ class ProcessGroup:
 async def run_media(url: str, host_token: str | None, tokens: list[str | None], room: str, *, size: tuple[int, int],
                     ramp: float, duration: float, server_pids: list[int], quiet: bool, command: str, label: str,
                     target: str = "live", decode: bool = True, processes: int = 1, workers: int = 1,
-                    video: str | None = None) -> dict[str, Any]:
+                    video: str | None = None, raw: bool = False) -> dict[str, Any]:
     """`tokens` are the subscribers' (for `live`; None for the peer, which has no accounts).
 
     `workers` > 1: the server is expected to spread the live's viewers over that many media processes
@@ -335,6 +341,8 @@ async def run_media(url: str, host_token: str | None, tokens: list[str | None], 
     the report then has loss, fps, first-frame time and CPU per process, and the origin's cost per
     edge (its CPU beyond the publisher alone, measured before any viewer joins, and beyond its own
     viewers at the edges' cost per viewer).
+
+    `raw`: subscribers count RTP on the wire (`loadtest.raw_viewer`), the cheapest viewer there is.
 
     `video`: a VP8 + Opus WebM file the publisher sends as it is, in a loop (no encoding here: a
     720p encoder would take the generator's core), instead of the test pattern it encodes live."""
@@ -374,12 +382,12 @@ async def run_media(url: str, host_token: str | None, tokens: list[str | None], 
     offsets = [ramp * i / max(1, n) for i in range(n)]
     groups: list[SubscriberGroup | ProcessGroup] = []
     if processes <= 1:
-        groups.append(SubscriberGroup(target, url, room, tokens, offsets, decode))
+        groups.append(SubscriberGroup(target, url, room, tokens, offsets, decode, raw))
     else:
         # round-robin, so every process joins subscribers all along the ramp
         for p in range(min(processes, n)):
             groups.append(ProcessGroup({"target": target, "url": url, "room": room, "tokens": tokens[p::processes],
-                                        "offsets": offsets[p::processes], "decode": decode}))
+                                        "offsets": offsets[p::processes], "decode": decode, "raw": raw}))
     for group in groups:
         group.start()
 
@@ -441,7 +449,7 @@ async def run_media(url: str, host_token: str | None, tokens: list[str | None], 
     result = _result(results, sampler, window, timeline, gen_cpu, warnings, t0, n, {
         "target": target, "label": label, "command": command, "config": {
             "url": url, "room": room, "subscribers": n, "size": f"{size[0]}x{size[1]}", "ramp": ramp,
-            "duration": duration, "decode": decode, "processes": len(groups) + (processes > 1),
+            "duration": duration, "decode": decode, "raw": raw, "processes": len(groups) + (processes > 1),
             "publisher_bitrate": None if video else PUBLISHER_BITRATE, "video": video, "workers": workers}})
     result["summary"]["by_worker"] = by_worker(results, result["summary"]["server"], base, signaling.origin)
     used = len(result["summary"]["by_worker"])

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from live.config import Settings
+from live.media import loop as media_loop
 from live.media.hls import hls_writers
 from live.media.pipe import PipeServer, Upstream
 from live.media.recorder import Recorders
@@ -197,5 +198,5 @@ def run_worker(settings: Settings, worker_id: str, make_link: Callable[[], Worke
     async def main() -> None:
         await MediaWorker(settings, worker_id, make_link()).run()
 
-    asyncio.run(main())
+    media_loop.run(main())
     return 0

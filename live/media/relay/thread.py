@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from live.media.loop import new_loop
 from live.media.relay.relay import Relay
 
 log = logging.getLogger("live.media")
@@ -24,7 +25,7 @@ class RelayThread:
 
     def __init__(self, make: Callable[[], Relay]) -> None:
         self._make = make
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_loop()
         self.relay: Relay | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
