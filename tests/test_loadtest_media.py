@@ -153,3 +153,55 @@ def test_window_loss_is_a_share_of_what_was_numbered() -> None:
     assert window_loss((100, 95), (300, 245)) == 25.0
     assert window_loss((100, 95), (200, 205)) == 0.0  # duplicates: more arrived than numbered
     assert window_loss((100, 95), (200, 95)) == 100.0
+
+
+async def test_a_raw_viewer_counts_frames_and_loss_from_the_rtp_it_receives(peer_url: str) -> None:
+    """`--raw`: a real peer until its transport is up, then RTP counted where it arrives."""
+    from loadtest.raw_viewer import RawCountingSubscriber
+
+    async with httpx.AsyncClient(base_url=peer_url, timeout=30) as http:
+        pub, pub_offer = await publisher()
+        viewer = RawCountingSubscriber()
+        try:
+            reply = await http.post("/publish", json={"sdp": pub_offer})
+            await pub.setRemoteDescription(RTCSessionDescription(sdp=reply.json()["sdp"], type="answer"))
+            offer = await viewer.offer()
+            assert viewer.hooked >= 1, "the ICE connection's UDP protocols were gathered with the offer"
+            reply = await http.post("/subscribe", json={"sdp": offer})
+            await viewer.accept(reply.json()["sdp"])
+            assert viewer.video_types and viewer.audio_types and not viewer.video_types & viewer.audio_types
+            assert await viewer.wait_video(30, 20), "frames (marker bits) counted"
+            assert viewer.received.first_video_at is not None and viewer.received.frames["audio"] > 20
+            expected, received, size = viewer.counts()
+            assert expected > 0 and received > 0 and size > 1000
+            assert received >= expected * 0.95, "loopback loses next to nothing"
+        finally:
+            await viewer.close()
+            await pub.close()
+            await http.delete("/publish")
+
+
+def test_a_raw_viewer_follows_sequence_numbers_across_the_wrap() -> None:
+    """Expected packets from the extended sequence numbers: 65,535 -> 0 is one step, not a loss
+    of 65,535; a late packet (behind the top) is received, not expected again; a gap is loss."""
+    from loadtest.raw_viewer import RawCountingSubscriber
+
+    async def run() -> tuple[int, int, int]:
+        viewer = RawCountingSubscriber()
+        viewer.video_types.add(96)
+        count = viewer._counter(lambda data, addr: None)
+
+        def rtp(seq: int, marker: bool) -> bytes:
+            return bytes([0x80, (0x80 if marker else 0) | 96]) + seq.to_bytes(2, "big") + bytes(4) + \
+                (1234).to_bytes(4, "big") + b"payload"
+
+        for seq in (65533, 65534, 65535, 0, 2, 1, 3, 5):  # 1 arrives late; 4 never does
+            count(rtp(seq, seq % 2 == 1), None)
+        count(bytes([0x80, 200]) + bytes(30), None)  # RTCP: not counted
+        try:
+            return viewer.counts()
+        finally:
+            await viewer.close()
+
+    expected, received, size = asyncio.run(run())
+    assert (expected, received) == (9, 8) and size == 8 * 19
