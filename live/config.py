@@ -319,7 +319,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIVE_MEDIA_PROCESSES", "media_processes", _int(0, 256), "0",
             "Media processes `live serve` starts and supervises (without LIVE_MEDIA_WORKERS); 0: the machine's "
             "cores minus one, at least 1."),
-    Setting("LIVE_MEDIA_VIEWERS_PER_WORKER", "media_viewers_per_worker", _int(1, 100_000), "150",
+    Setting("LIVE_MEDIA_VIEWERS_PER_WORKER", "media_viewers_per_worker", _int(1, 100_000), "200",
             "WebRTC viewers of one live that one media process takes before the live's next viewers go to "
             "another process (an edge of the live's relay tree)."),
     Setting("LIVE_MEDIA_PIPE_HOST", "media_pipe_host", _str, "127.0.0.1",
@@ -402,7 +402,7 @@ class Settings:
     thumbnail_seconds: float = 5.0
     media_workers: bool = False
     media_processes: int = 0
-    media_viewers_per_worker: int = 150
+    media_viewers_per_worker: int = 200
     media_pipe_host: str = "127.0.0.1"
     media_pipe_advertise: str | None = None
     media_pipe_buffer_bytes: int = 2 << 20

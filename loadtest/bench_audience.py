@@ -30,8 +30,8 @@ from loadtest.bench_servers import PY, ROOT, Servers, free_port, wait_http, wait
 
 # full run, --quick: viewers per media process. They count RTP on the wire (`--raw`), so the
 # generator's core holds the three processes' worth (it held ~35 counting viewers with SRTP and a
-# jitter buffer each); the server's one core holds about 300.
-VIEWERS_PER_PROCESS = (80, 4)
+# jitter buffer each); 3 x 60 keep the server's one core near 65%, where joins stay quick.
+VIEWERS_PER_PROCESS = (60, 4)
 HLS_VIEWERS = (2000, 50)
 CHAT = {"full": ("500", "40", "20"), "quick": ("50", "10", "5")}  # members, msgs/s, seconds
 MEDIA_VIEWERS = (50, 4)
