@@ -17,12 +17,13 @@ import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from live import system
 from live.auth.users import UserDirectory
@@ -205,6 +206,7 @@ def create_app(settings: Settings, *, extra_apis: Sequence[Api[Any]] = ()) -> St
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     app.state.settings = settings
     app.state.openapi = openapi.build(apis, {**endpoint.OPENAPI_EXTRA, **web.OPENAPI_EXTRA})
@@ -219,9 +221,14 @@ class LiveApp(Starlette):
     each request). Their routes stay declared, answering the same through the ordinary stack.
     """
 
+    def __init__(self, *args: Any, forwarded_allow_ips: str = "127.0.0.1", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # X-Forwarded-For/-Proto from trusted proxies, for everything but HLS files (which read
+        # neither the client's address nor the scheme): here, not around the app in uvicorn.
+        self.proxied: Any = ProxyHeadersMiddleware(cast(Any, self._dispatch), trusted_hosts=forwarded_allow_ips)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
+        if scope["type"] == "http":
             match = hls_api.PATH.match(scope["path"])
             if match is not None and scope["method"] in ("GET", "HEAD"):
                 node: Node | None = getattr(self.state, "services", None)
@@ -229,7 +236,10 @@ class LiveApp(Starlette):
                     scope["app"] = self
                     await hls_api.answer(node.hls, match.group(1), match.group(2), scope, send)
                     return
-        elif kind == "websocket" and scope["path"] == "/v1/ws":
+        await self.proxied(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/v1/ws":
             scope["app"] = self
             await endpoint.answer(scope, receive, send)
             return

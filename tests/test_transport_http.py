@@ -347,3 +347,25 @@ def test_address_table() -> None:
     assert table.acquire("203.0.113.5") is None
     assert AddressTable(2, TrustedProxies("*")).acquire("203.0.113.5") is UNCOUNTED
     assert AddressTable(0, TrustedProxies("")).acquire("203.0.113.5") is UNCOUNTED
+
+
+@pytest.mark.parametrize(("trusted", "seen"), [("127.0.0.1", "203.0.113.9 https"), ("", "127.0.0.1 http")])
+async def test_forwarded_headers_are_read_from_trusted_proxies_only(trusted: str, seen: str) -> None:
+    """The app applies X-Forwarded-For/-Proto itself (uvicorn's middleware, inside `LiveApp`, past
+    its HLS fast path): a trusted proxy's are believed, anyone else's ignored."""
+    import httpx
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from live.app import LiveApp
+
+    async def whoami(request: Request) -> PlainTextResponse:
+        assert request.client is not None
+        return PlainTextResponse(f"{request.client.host} {request.url.scheme}")
+
+    app = LiveApp(routes=[Route("/whoami", whoami)], forwarded_allow_ips=trusted)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://live.test") as http:
+        reply = await http.get("/whoami", headers={"x-forwarded-for": "203.0.113.9", "x-forwarded-proto": "https"})
+    assert reply.text == seen

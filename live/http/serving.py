@@ -29,8 +29,7 @@ def uvicorn_options(settings: Settings, *, root_logging: bool = True) -> dict[st
         "http": functools.partial(LiveHttpProtocol, limits=HttpLimits.of(settings), addresses=address_table(settings)),
         **uvicorn_ws_options(settings),
         "timeout_keep_alive": settings.keepalive_timeout_seconds,
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "proxy_headers": False,  # the app applies them itself, past its HLS fast path (live.app.LiveApp)
         "log_config": log_config(settings.log_level, root=root_logging),
         "log_level": settings.log_level.lower(),
     }
