@@ -283,8 +283,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LIVE_HEARTBEAT_SECONDS", "heartbeat_seconds", _float(1, 600), "25",
             "Server heartbeat interval on WebSockets; a peer silent for 2.5x this is dropped."),
     Setting("LIVE_WRITE_INTERVAL_MS", "write_interval_ms", _float(0, 1000), "20",
-            "Shortest time between two writes to a WebSocket while messages keep coming; what arrives "
-            "meanwhile goes out batched in one frame. The first after a quiet spell is written at once; 0: no wait."),
+            "Writes to a WebSocket while messages keep coming are paced to one per this time on average (after "
+            "a burst of four at once); what arrives meanwhile goes out batched in one frame. 0: no wait."),
     Setting("LIVE_MAX_FRAME_BYTES", "max_frame_bytes", _int(1024, 16 << 20), "65536",
             "Largest WebSocket frame a client may send; larger closes with 4009."),
     Setting("LIVE_MAX_SOCKETS_PER_USER", "max_sockets_per_user", _int(1, 10_000), "10",

@@ -219,9 +219,32 @@ class FlushRecorder:
 def test_a_busy_node_flushes_at_most_once_per_interval(interval: float, marks: list[float],
                                                       flushes: dict[float, int]) -> None:
     """`marks`: when a delivery marks a connection (one connection each); `flushes`: when the
-    flusher wrote, and how many connections each time."""
-    clock = ManualClock(1000.0)
-    flusher = Flusher(interval, clock)
+    flusher wrote, and how many connections each time. A burst of 1: every flush after the first
+    waits out the interval since the last."""
+    _flush_table(Flusher(interval, ManualClock(1000.0)), marks, flushes)
+
+
+@pytest.mark.parametrize(("marks", "flushes"), [
+    pytest.param([0.0, 0.1, 0.2, 0.3], {0.0: 1, 0.1: 1, 0.2: 1, 0.3: 1}, id="a-slow-room-at-once"),
+    pytest.param([0.0, 0.0, 0.01, 0.02, 0.03, 0.04], {0.0: 2, 0.01: 1, 0.02: 1, 0.03: 1, 0.3: 1},
+                 id="four-back-to-back-then-paced"),
+    pytest.param([0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06], {0.0: 1, 0.01: 1, 0.02: 1, 0.03: 1, 0.3: 3},
+                 id="what-waits-shares-the-paced-flush"),
+    pytest.param([0.0, 0.01, 0.02, 0.03, 1.3, 1.31, 1.32, 1.33, 1.34], {0.0: 1, 0.01: 1, 0.02: 1, 0.03: 1,
+                                                                         1.3: 1, 1.31: 1, 1.32: 1, 1.33: 1, 1.6: 1},
+                 id="a-quiet-spell-refills-the-burst"),
+])
+def test_a_burst_of_flushes_goes_at_once_then_the_interval_paces_them(marks: list[float],
+                                                                      flushes: dict[float, int]) -> None:
+    """The node's flusher (interval 0.3 s here, burst 4): a room slower than one message an
+    interval has nothing to merge and gets every message at once; a busy one, one flush an
+    interval after the burst."""
+    _flush_table(Flusher(0.3, ManualClock(1000.0), burst=4), marks, flushes)
+
+
+def _flush_table(flusher: Flusher, marks: list[float], flushes: dict[float, int]) -> None:
+    clock = flusher._loop
+    assert isinstance(clock, ManualClock)
     conns = []
     for i, at in enumerate(marks):
         if i == 0 or at != marks[i - 1]:  # a later loop iteration: what was due by now runs first

@@ -204,9 +204,12 @@ async def test_messages_within_the_write_interval_share_a_frame(sqlite_url: str)
         async with connect(ws_url(srv.url, srv.token(who))) as ws:
             await ws.recv()  # welcome
             conn = await one_connection(srv, who)
-            conn.send({"type": "ping", "n": -1})
-            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["n"] == -1  # a flush just now
-            conn.send({"type": "ping", "n": 0})
+            from live.signaling.gateway import WRITE_BURST
+
+            for n in range(-int(WRITE_BURST), 0):  # the burst: each message at once, in a frame of its own
+                conn.send({"type": "ping", "n": n})
+                assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "ping", "n": n}
+            conn.send({"type": "ping", "n": 0})  # the bucket is empty: this one waits for the interval
             await asyncio.sleep(0.05)  # under test: later loop iterations within the 500 ms interval
             conn.send({"type": "ping", "n": 1})  # later iterations, the same interval
             frame = json.loads(await asyncio.wait_for(ws.recv(), 5))

@@ -51,6 +51,10 @@ from live.signaling.ticker import Ticker
 
 log = logging.getLogger("live.signaling.gateway")
 
+# Flushes that may go back to back before the write interval paces them (live.signaling.flusher):
+# a room slower than one message an interval has nothing to merge, and gets its messages at once.
+WRITE_BURST = 4.0
+
 
 class Gateway:
     """This node's WebSocket side: its connections, and the parts that serve them."""
@@ -67,7 +71,7 @@ class Gateway:
         # A join reply's history must fit the outgoing cap with room to spare, whatever the setting.
         self.history_bytes = min(s.join_history_bytes, s.send_queue_bytes // 2)
         self.connections: set[Connection] = set()
-        self.flusher = Flusher(s.write_interval_ms / 1000)
+        self.flusher = Flusher(s.write_interval_ms / 1000, burst=WRITE_BURST)
         self.tasks = Tasks()
         self.checks = RoomChecks(services.db, lives)
         self.sockets = UserSockets(SocketLimit(s.max_sockets_per_user, services.bus.redis), services.bus)
