@@ -20,7 +20,6 @@ per viewer; a `Subscriber` decodes, as a browser would.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -120,18 +119,7 @@ class RawCountingSubscriber:
         return expected, received, self.bytes
 
     async def wait_video(self, frames: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.received.frames["video"] < frames:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self.received.event.clear()
-            try:
-                async with asyncio.timeout(left):
-                    await self.received.event.wait()
-            except TimeoutError:
-                return self.received.frames["video"] >= frames
-        return True
+        return await self.received.wait_video(frames, timeout)
 
     async def close(self) -> None:
         await self.pc.close()

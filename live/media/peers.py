@@ -106,6 +106,18 @@ class Received:
     def video_fps_since(self, count: int, since: float) -> float:
         return (self.frames["video"] - count) / max(1e-6, time.monotonic() - since)
 
+    async def wait_video(self, frames: int, timeout: float) -> bool:
+        """Until `frames` video frames were counted in all (True), or `timeout` passed (False)."""
+        deadline = time.monotonic() + timeout
+        while self.frames["video"] < frames:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.event.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.event.wait(), left)
+        return True
+
 
 class Subscriber:
     """A recvonly peer that decodes every frame (as a viewer's browser would) and counts them."""
@@ -147,15 +159,7 @@ class Subscriber:
             r.event.set()
 
     async def wait_video(self, frames: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.received.frames["video"] < frames:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self.received.event.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.received.event.wait(), left)
-        return True
+        return await self.received.wait_video(frames, timeout)
 
     async def close(self) -> None:
         await self.pc.close()
