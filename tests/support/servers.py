@@ -94,8 +94,11 @@ async def run_server(
     without the synchronous-write extension, say).
     """
     # Bound here and handed to uvicorn: the port is ours from the start (no window in which a
-    # parallel test could take it).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # parallel test could take it). Made with proto IPPROTO_TCP, as the socket uvicorn binds itself
+    # (`live serve`) is: asyncio sets TCP_NODELAY on the connections a listener accepts only when its
+    # proto says TCP, and with proto 0 every response written in two parts (head, then body) waited
+    # out Nagle against the client's delayed ACK, about 40 ms a request.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", free_port()))
     port = int(sock.getsockname()[1])
