@@ -209,7 +209,7 @@ def create_app(settings: Settings, *, extra_apis: Sequence[Api[Any]] = ()) -> St
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     app.state.settings = settings
-    app.state.openapi = openapi.build(apis, {**endpoint.OPENAPI_EXTRA, **web.OPENAPI_EXTRA})
+    app.state.openapi = openapi.Document(apis, {**endpoint.OPENAPI_EXTRA, **web.OPENAPI_EXTRA})
     return app
 
 

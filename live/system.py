@@ -57,7 +57,7 @@ async def metrics(ctx: Ctx[Services, None, None]) -> Response:
 
 @api.get("/openapi.json", auth=False, summary="This document")
 async def openapi(ctx: Ctx[Services, None, None]) -> Response:
-    return JSONResponse(ctx.request.app.state.openapi)
+    return JSONResponse(ctx.request.app.state.openapi.get())
 
 
 class Me(BaseModel):

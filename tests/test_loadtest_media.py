@@ -19,6 +19,7 @@ from loadtest.hdr import Histogram
 from loadtest.peers.mediarelay_server import build_app
 from tests.support.processes import ROOT, python_module
 from tests.support.redis_server import free_port
+from tests.support.servers import QuickServer
 from tests.support.waiting import eventually
 
 
@@ -26,13 +27,13 @@ from tests.support.waiting import eventually
 async def peer_url() -> AsyncIterator[str]:
     """The peer's app under uvicorn, on this test's event loop."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = QuickServer(uvicorn.Config(build_app(), host="127.0.0.1", port=port, log_level="warning",
+                                        lifespan="on"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
     yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
+    server.stop()
     await asyncio.wait_for(task, 10)
 
 

@@ -12,11 +12,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 
 from live.client import LiveClient
 from live.clock import ManualClock
 from live.notifications import endpoints, prefs, webhooks
+from live.notifications.models import OutboxItem
 from live.notifications.outbox import backoff
+from live.storage.db import Database
 from tests.support.communities import Person, error_of, make_community
 from tests.support.receivers import PushService, WebhookReceiver, push_service, until, webhook_receiver
 from tests.support.servers import RunningServer, run_server, settings
@@ -110,8 +113,21 @@ class Rig:
         await self.notifier.sender.settle()
 
 
+async def _forget_other_tests_outbox(db_url: str) -> None:
+    """This worker's tests share the database: rows another test's server left in the outbox (it
+    stopped before expanding or sending them) would otherwise be sent by the rig's server, and to
+    the rig's receivers (a fan-out is expanded with the expanding node's webhook URLs)."""
+    db = Database(db_url)
+    try:
+        async with db.session() as session:
+            await session.execute(delete(OutboxItem))
+    finally:
+        await db.close()
+
+
 @contextlib.asynccontextmanager
 async def rig(db_url: str, **overrides: Any) -> AsyncIterator[Rig]:
+    await _forget_other_tests_outbox(db_url)
     async with push_service() as push, webhook_receiver(SECRET) as (hooks, hook_url):
         host = push.url.removeprefix("http://")
         cfg = settings(database_url=db_url, push_insecure_hosts=frozenset({host}), webhook_urls=(hook_url,),

@@ -34,6 +34,21 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+class Document:
+    """An app's OpenAPI document, built on its first use (`GET /openapi.json`) and kept: building it
+    (every model's JSON schema) was most of an app's start-up, which most processes never serve."""
+
+    def __init__(self, apis: Sequence[Api[Any]], extra_paths: dict[str, Any] | None = None) -> None:
+        self._apis = tuple(apis)
+        self._extra_paths = extra_paths
+        self._doc: dict[str, Any] | None = None
+
+    def get(self) -> dict[str, Any]:
+        if self._doc is None:
+            self._doc = build(self._apis, self._extra_paths)
+        return self._doc
+
+
 def build(apis: Sequence[Api[Any]], extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
     paths: dict[str, Any] = {}

@@ -181,7 +181,8 @@ class Schedule:
                 self._outage.worked()
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), TICK_SECONDS)
+                async with asyncio.timeout(TICK_SECONDS):  # not wait_for: see Sender._loop
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

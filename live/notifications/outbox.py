@@ -194,7 +194,10 @@ class Sender:
             if claimed and len(self._in_flight) < self.total:
                 continue  # more may be due: claim again before sleeping
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that arrives
+                # as the wait completes (a kick during stop), and the loop then never stops.
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

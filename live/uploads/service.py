@@ -131,7 +131,8 @@ class Uploads:
     async def wait_for_purge(self, seconds: float) -> None:
         """Until the next round is due or `purge_soon` is called."""
         try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: see live.notifications.outbox.Sender._loop
+                await self._wake.wait()
         except TimeoutError:
             pass
         self._wake.clear()

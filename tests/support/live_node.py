@@ -24,7 +24,7 @@ import httpx
 
 from live.auth.tokens import mint
 from tests.support.redis_server import free_port
-from tests.support.servers import METRICS_TOKEN, SECRET
+from tests.support.servers import METRICS_TOKEN, SECRET, TLS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,7 +86,7 @@ class LiveNode:
 
     def client(self, user_id: str | None = None, name: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.token(user_id, name)}"} if user_id else {}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, verify=TLS)
 
     async def start(self, timeout: float = 60.0) -> LiveNode:
         assert self.proc is None or self.proc.poll() is not None, "already running"
@@ -104,7 +104,7 @@ class LiveNode:
 
     async def ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=2) as http:
+        async with httpx.AsyncClient(timeout=2, verify=TLS) as http:
             while time.monotonic() < deadline:
                 if self.proc is not None and self.proc.poll() is not None:
                     raise RuntimeError(f"{self.name} exited ({self.proc.returncode}): {self.tail()}")

@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from live.notifications.webhooks import verify
 from tests.support.redis_server import free_port
+from tests.support.servers import QuickServer
 from tests.support.waiting import eventually
 
 
@@ -54,8 +55,7 @@ def unb64url(text: str) -> bytes:
 async def serve(app: Any) -> AsyncIterator[str]:
     """Serve an ASGI app on a free local port; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = QuickServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
@@ -64,7 +64,7 @@ async def serve(app: Any) -> AsyncIterator[str]:
             await asyncio.sleep(0.01)
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
+        server.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 10)
 
