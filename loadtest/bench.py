@@ -253,7 +253,7 @@ def media_section(servers: Servers, workdir: Path, live_args: list[str], process
         results = []
         for name, argv in targets.items():
             n = MEDIA_SUBSCRIBERS[name][1 if quick else 0]
-            result = run_loadtest(["media", *argv, "--raw", "--subscribers", str(n), "--ramp", "2" if n < 50 else "10",
+            result = run_loadtest(["media", *argv, "--raw", "--subscribers", str(n), "--ramp", "2" if n < 50 else "20",
                                    "--duration", "4" if quick else "10", "--processes", str(processes), "--quiet",
                                    "--label", name], workdir / f"media-{name}.json", timeout=120)
             s = result["summary"]
