@@ -76,7 +76,10 @@ def tree_runs(servers: Servers, workdir: Path, secret: str, processes: int, quic
         with live_server(servers, workdir, secret, f"tree-{workers}", env) as (url, pid):
             result = run_loadtest([
                 "media", "--url", url, "--secret", secret, "--server-pid", str(pid), "--raw",
-                "--subscribers", str(per * workers), "--workers", str(workers), "--ramp", "3",
+                # ten joins a second: a join is an ICE check and a DTLS handshake on the relay's core,
+                # and 180 in 3 s made the first frame wait seconds (what a join storm costs, not a viewer)
+                "--subscribers", str(per * workers), "--workers", str(workers),
+                "--ramp", str(max(3, per * workers // 10)),
                 "--duration", "4" if quick else "12", "--processes", str(processes), "--quiet",
                 "--label", f"{workers} process{'es' if workers > 1 else ''}"],
                 workdir / f"tree-{workers}.json", 180)
