@@ -212,3 +212,29 @@ def test_the_tap_asks_for_a_keyframe_when_the_segment_is_due(host_keyframes: tup
             answered = source.asked[-1]  # the host answers an ask ~70 ms later
         writers.tap(source, Frame(b"k" if keyframe else b"d", step * 3000, keyframe), keyframe)
     assert source.asked == expected_asks
+
+
+async def test_an_unexpected_error_serving_hls_is_the_contract_s_500_not_a_traceback() -> None:
+    """HLS is answered before the exception middleware (`LiveApp`): its own catch makes the
+    contract's 500 `internal` body, with a content length, and nothing of the error leaks."""
+    import json
+
+    from live.media.hls_api import answer
+
+    class Broken:
+        async def serve(self, lid: str, name: str, query: str) -> Any:
+            raise RuntimeError("secret detail")
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/v1/live/L1/hls/s1.m4s", "query_string": b""}
+    await answer(Broken(), "L1", "s1.m4s", scope, send)  # type: ignore[arg-type]
+    start, body = sent
+    assert start["status"] == 500
+    headers = dict(start["headers"])
+    assert headers[b"content-type"] == b"application/json"
+    assert int(headers[b"content-length"]) == len(body["body"])
+    assert json.loads(body["body"])["error"]["code"] == "internal" and b"secret" not in body["body"]
