@@ -354,3 +354,41 @@ async def test_group_chat_history(server: RunningServer) -> None:
         error_of(await stranger.call("GET", f"/v1/groups/{group['id']}/chat"), 404, "not_found")
         error_of(await inside.call("GET", "/v1/groups/nope/chat"), 404, "not_found")
         error_of(await inside.call("GET", f"/v1/groups/{group['id']}/chat?limit=0"), 422, "invalid_request")
+
+
+async def test_a_thumbnail_replaced_while_it_is_served_is_always_whole(server: RunningServer) -> None:
+    """The media side replaces a live's thumbnail every few seconds (write, then rename): every
+    answer is one whole version, never a 500 (the length announced, then other bytes sent)."""
+    import os
+    import threading
+    from pathlib import Path
+
+    async with people(server, "alice") as (alice,):
+        community = await make_community(alice)
+        live = await alice.ok("POST", f"/v1/communities/{community['id']}/live", 201, json={"title": "thumbs"})
+        folder = Path(server.services.settings.var_dir) / "thumbnails"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{live['id']}.jpg"
+        versions = [b"\xff\xd8small\xff\xd9", b"\xff\xd8" + b"L" * 60_000 + b"\xff\xd9"]
+        assert (await alice.call("GET", f"/v1/live/{live['id']}/thumbnail.jpg")).status_code == 404
+        path.write_bytes(versions[0])
+        stop = threading.Event()
+
+        def replace_forever() -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                tmp = path.with_suffix(".jpg.tmp")
+                tmp.write_bytes(versions[n % 2])
+                os.replace(tmp, path)
+
+        writer = threading.Thread(target=replace_forever, daemon=True)
+        writer.start()
+        try:
+            for _ in range(150):
+                resp = await alice.call("GET", f"/v1/live/{live['id']}/thumbnail.jpg")
+                assert resp.status_code == 200, resp.text
+                assert resp.content in versions and resp.headers["content-type"] == "image/jpeg"
+        finally:
+            stop.set()
+            writer.join(5)

@@ -230,6 +230,11 @@ async def thumbnail(ctx: Ctx[MediaServices, None, None]) -> Response:
         user_id = (await authenticate(ctx.request, ctx.services)).id
     info = await _readable_live(ctx, user_id)
     path = Path(ctx.services.settings.var_dir) / "thumbnails" / f"{info.id}.jpg"
-    if not await asyncio.to_thread(path.exists):
-        raise ApiError(ErrorCode.NOT_FOUND, "no thumbnail yet")
-    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
+    # Read whole, in one open: the thumbnail thread replaces the file every few seconds, and a
+    # FileResponse stats the path, then opens it: across a replace, the length it announced and
+    # the bytes it sent disagreed (a 500). A JPEG of a few tens of KB.
+    try:
+        data = await asyncio.to_thread(path.read_bytes)
+    except FileNotFoundError:
+        raise ApiError(ErrorCode.NOT_FOUND, "no thumbnail yet") from None
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
