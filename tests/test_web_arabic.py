@@ -445,14 +445,14 @@ async def test_language_switch_is_remembered(server: RunningServer, browser: Any
     await token_sign_in(page, server.token(user, "Layla"), user, "Layla")
     assert await page.evaluate("() => [document.documentElement.lang, document.documentElement.dir]") == ["en", "ltr"]
     await page.get_by_test_id("language").select_option("ar")
-    await page.wait_for_function("() => document.documentElement.dir === 'rtl'")
+    await page.wait_for_function("() => document.documentElement?.dir === 'rtl'")
     await page.get_by_role("link", name="استكشاف").wait_for()
     await page.reload()
-    await page.wait_for_function("() => document.documentElement.lang === 'ar'")
+    await page.wait_for_function("() => document.documentElement?.lang === 'ar'")
     assert await page.evaluate("() => localStorage.getItem('live.lang')") == "ar"
     await page.goto("/#/settings")
     await page.get_by_test_id("lang-en").check()
-    await page.wait_for_function("() => document.documentElement.dir === 'ltr'")
+    await page.wait_for_function("() => document.documentElement?.dir === 'ltr'")
     await page.get_by_role("heading", name="Settings").wait_for()
     assert re.search(r"Signed in as", await page.locator("main").inner_text())
     assert real_errors(errors) == []

@@ -8,6 +8,7 @@ test_web_live.py.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -181,6 +182,39 @@ async def test_token_sign_in_outside_dev_mode(sqlite_url: str, browser: Any, req
         await page.get_by_role("button", name="Sign out").click()
         await page.get_by_test_id("token-signin").wait_for()
         assert await page.evaluate("localStorage.getItem('live.token')") is None
+    assert real_errors(errors) == []
+
+
+async def test_sign_out_while_the_start_up_check_is_on_its_way(
+    sqlite_url: str, browser: Any, request: Any
+) -> None:
+    """Signing out while the start-up `GET /v1/me` is held keeps the person signed out.
+
+    Its late answer once saved the cleared session back as the token "null" and opened the
+    gateway with `?token=null`; the test holds that request until after the click.
+    """
+    errors: list[str] = []
+    async with run_server(settings(database_url=sqlite_url)) as srv:
+        page = await new_page(browser, srv.url, errors=errors)
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        await page.goto("/")
+        await page.get_by_label("Token").fill(srv.token(uid("tok"), "Zoë"))
+        await page.get_by_role("button", name="Sign in with token").click()
+        await page.get_by_test_id("me").filter(has_text="Zoë").wait_for()
+
+        held: asyncio.Queue[Any] = asyncio.Queue()
+        await page.route("**/v1/me", held.put_nowait)
+        await page.reload()
+        route = await asyncio.wait_for(held.get(), 30)  # boot's check, on its way
+        await page.get_by_role("button", name="Sign out").click()
+        await page.get_by_test_id("token-signin").wait_for()
+        async with page.expect_response("**/v1/me"):
+            await route.continue_()
+        await page.evaluate("new Promise((ok) => setTimeout(ok, 200))")  # boot's last steps
+        assert await page.evaluate("localStorage.getItem('live.token')") is None
+        assert await page.get_by_test_id("token-signin").count() == 1
+        assert not [u for u in sockets if "token=null" in u]
     assert real_errors(errors) == []
 
 

@@ -89,9 +89,13 @@ async def wait_frames_rising(page: Any, who: str | None = None, timeout: float =
     assert first > 0, await page.evaluate("window.live.current && window.live.current.stats()")
 
     async def rising() -> bool:
-        return await frames(page, who) > first
+        nonlocal first
+        now = await frames(page, who)
+        if now < first:  # a new subscription (the publisher came back): its count starts over
+            first = now
+        return now > first
 
-    await poll(rising, 10, interval=0.25)
+    await poll(rising, timeout, interval=0.25)
     second = await frames(page, who)
     assert second > first, (first, second)
     quality = await page.evaluate(

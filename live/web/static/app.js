@@ -245,16 +245,21 @@ async function boot() {
   Notifications.tellLanguage().catch(() => {});
   renderNav();
   app.config = await webConfig();
-  if (session.token) {
-    // A stale token is found out here rather than by the first view.
+  const token = session.token;
+  if (token) {
+    // A stale token is found out here rather than by the first view. The answer counts only if
+    // the session still holds that token: the person may have signed out (or in as someone else)
+    // while it was on its way, and a cleared session must not come back as the token "null".
     try {
-      const me = await api.get('/v1/me');
-      session.save(session.token, { id: me.id, name: me.name });
-      renderNav();
-      gateway.start();
-      afterSignIn();
+      const me = await api.get('/v1/me', { token });
+      if (session.token === token) {
+        session.save(token, { id: me.id, name: me.name });
+        renderNav();
+        gateway.start();
+        afterSignIn();
+      }
     } catch (err) {
-      if (err.code !== 'unauthorized') gateway.start();
+      if (err.code !== 'unauthorized' && session.token === token) gateway.start();
     }
   }
   await route();
