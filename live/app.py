@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from live import system
+from live import heap, system
 from live.auth.users import UserDirectory
 from live.bus import open_bus
 from live.chat.service import ChatService
@@ -178,8 +178,9 @@ APIS: tuple[Api[Node], ...] = (
 )
 
 
-def create_app(settings: Settings, *, extra_apis: Sequence[Api[Any]] = ()) -> Starlette:
-    """The app of one node (`extra_apis`: endpoints added by tests)."""
+def create_app(settings: Settings, *, extra_apis: Sequence[Api[Any]] = (), settle_heap: bool = False) -> Starlette:
+    """The app of one node (`extra_apis`: endpoints added by tests). `settle_heap`: once started,
+    set what start-up built aside from the garbage collector (`live.heap`; a serving process)."""
     apis = [*APIS, *extra_apis]
     all_routes: list[BaseRoute] = [*routes(apis), endpoint.ROUTE, *web.routes()]
 
@@ -192,6 +193,8 @@ def create_app(settings: Settings, *, extra_apis: Sequence[Api[Any]] = ()) -> St
         app.state.services = node
         try:
             await node.start()
+            if settle_heap:
+                heap.settle()
             yield
         finally:
             await node.stop()
@@ -248,4 +251,4 @@ class LiveApp(Starlette):
 
 def app_from_env() -> Starlette:
     """Factory for `uvicorn --factory live.app:app_from_env` (each worker builds its own app)."""
-    return create_app(Settings.load(dev=os.environ.get("LIVE_DEV") == "1"))
+    return create_app(Settings.load(dev=os.environ.get("LIVE_DEV") == "1"), settle_heap=True)

@@ -148,7 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
     from live.app import create_app
 
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, settle_heap=True),
         host=settings.host,
         port=settings.port,
         **uvicorn_options(settings),

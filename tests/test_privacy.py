@@ -92,9 +92,10 @@ async def test_erased_text_is_gone_from_the_sqlite_files(tmp_path: Path) -> None
     async with run_server(settings(database_url=url)) as server, people(server, "owner") as (owner,):
         # As most SQLite builds (Debian's enables SECURE_DELETE at compile time; Python's own and
         # macOS's do not): freed bytes stay in the file unless the erasure asks otherwise.
+        # At every checkout, not at connect with the pool disposed: disposing the engine of a
+        # running server raced its background writers and once left a request hanging.
         engine = server.services.db.engine
-        event.listen(engine.sync_engine, "connect", lambda conn, _: conn.execute("PRAGMA secure_delete=OFF"))
-        await engine.dispose()
+        event.listen(engine.sync_engine, "checkout", lambda conn, *_: conn.execute("PRAGMA secure_delete=OFF"))
         community = await make_community(owner)
         cid = community["id"]
         async with server.client(f"leaver-{secrets.token_hex(3)}", secret["name"]) as leaver:

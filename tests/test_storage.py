@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
 from live.auth.tokens import Principal
 from live.auth.users import UserDirectory
+from live.errors import ApiError, ErrorCode
 from live.storage import migrate
 from live.storage.all_models import metadata
 from live.storage.base import iso
@@ -80,3 +83,61 @@ async def test_downgrade_and_upgrade_round_trip(tmp_path) -> None:
     assert await migrate.current_revision(url) is None
     await migrate.upgrade(url)
     assert await migrate.current_revision(url) == migrate.head_revision()
+
+
+async def _backend_pid(db: Database) -> int:
+    return int(await db.run_read(lambda c: c.execute(text("SELECT pg_backend_pid()")).scalar_one()))
+
+
+async def _terminate(url: str, pid: int) -> None:
+    admin = Database(url)
+    try:
+        async with admin.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})).scalar_one()
+    finally:
+        await admin.close()
+
+
+@pytest.mark.postgres
+async def test_an_idle_pooled_connection_that_died_is_replaced_before_use(postgres_url: str | None) -> None:
+    """PostgreSQL cut a pooled connection while it sat idle (a restart, a proxy's timeout): the
+    next transaction pings it first and runs on a new one, with no error."""
+    if postgres_url is None:
+        pytest.skip("no PostgreSQL")
+    db = Database(postgres_url, idle_ping_seconds=0.05)
+    try:
+        first = await _backend_pid(db)
+        await _terminate(postgres_url, first)
+        await asyncio.sleep(0.1)  # past the idle threshold
+        assert await _backend_pid(db) != first
+    finally:
+        await db.close()
+
+
+@pytest.mark.postgres
+async def test_a_connection_used_a_moment_ago_is_not_pinged(postgres_url: str | None) -> None:
+    """No round trip before a transaction on a warm connection; one cut meanwhile fails a single
+    statement with `unavailable` (safe to retry), and the pool starts over on fresh connections."""
+    if postgres_url is None:
+        pytest.skip("no PostgreSQL")
+    db = Database(postgres_url, idle_ping_seconds=60)
+    pings = 0
+    ping = db.engine.dialect.do_ping
+
+    def counted(dbapi: object) -> bool:
+        nonlocal pings
+        pings += 1
+        return ping(dbapi)
+
+    db.engine.dialect.do_ping = counted  # type: ignore[method-assign]
+    try:
+        first = await _backend_pid(db)
+        assert await _backend_pid(db) == first
+        assert pings == 0
+        await _terminate(postgres_url, first)
+        with pytest.raises(ApiError) as failed:
+            await _backend_pid(db)
+        assert failed.value.code is ErrorCode.UNAVAILABLE
+        assert await _backend_pid(db) != first
+    finally:
+        await db.close()

@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from live.errors import ApiError, ErrorCode
@@ -36,7 +36,7 @@ def create_engine(url: str, *, read_only: bool = False, synchronous: str = "FULL
     write lock from its first statement and never fails to upgrade a read lock ("database is
     locked"); a `read_only` engine opens them with a deferred `BEGIN` on `query_only` connections:
     a snapshot of the last commit that neither waits for the writer nor holds it up (WAL).
-    PostgreSQL: pre-ping so a restarted server is noticed, a modest pool.
+    PostgreSQL: a modest pool whose idle connections are pinged before use (`ping_when_idle`).
     """
     sa_url = make_url(url)
     if sa_url.get_backend_name() == "sqlite":
@@ -51,8 +51,44 @@ def create_engine(url: str, *, read_only: bool = False, synchronous: str = "FULL
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    idle_ping = kwargs.pop("idle_ping_seconds", IDLE_PING_SECONDS)
+    engine = create_async_engine(url, **kwargs)
+    ping_when_idle(engine, idle_ping)
+    return engine
+
+
+# A pooled PostgreSQL connection unused for this long is pinged before it is handed out again.
+IDLE_PING_SECONDS = 5.0
+
+
+def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection before handing it out, if it sat unused `idle_seconds` or more.
+
+    SQLAlchemy's `pool_pre_ping` pings at every checkout: on asyncpg that is a BEGIN and a
+    ROLLBACK, two round trips before each transaction, a third of a chat append's (whose
+    transaction is six) and more of a short read's. A connection used a moment ago is as good as
+    its last statement said; one that sat idle may have been cut (PostgreSQL restarted, a proxy's
+    timeout) and is pinged first. A dead one is replaced (`DisconnectionError`: the pool opens
+    another). A connection that dies while in use fails its statement, which answers
+    `unavailable` (safe to retry); SQLAlchemy then retires every connection of the pool opened
+    before it, so the next transaction starts on a fresh one.
+    """
+    dialect = engine.dialect
+
+    def checked_in(_dbapi: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_out(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # new, or used a moment ago
+        try:
+            dialect.do_ping(dbapi)
+        except Exception as exc:
+            raise DisconnectionError(f"a pooled connection idle for {time.monotonic() - since:.0f}s is gone") from exc
+
+    event.listen(engine.sync_engine, "checkin", checked_in)
+    event.listen(engine.sync_engine, "checkout", checked_out)
 
 
 class WriteUnit(Protocol):
