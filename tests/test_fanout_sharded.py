@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,22 +26,32 @@ class ClusterNode:
     """A redis-server in cluster mode owning every slot: the smallest real Redis Cluster."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        while self.port > 55535:  # the cluster bus port is ours + 10000
-            self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="live-cluster-")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, "--logfile", "log"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        cli = ["redis-cli", "-p", str(self.port)]
-        deadline = time.monotonic() + 10
-        while subprocess.run([*cli, "ping"], capture_output=True, text=True).stdout.strip() != "PONG":
-            if time.monotonic() > deadline:
-                raise RuntimeError("cluster node did not start")
-            time.sleep(0.05)
+        for _attempt in range(5):
+            # The cluster bus listens on our port + 10000, which free_port() does not check: a
+            # node that exits (that port taken) is started again on another.
+            self.port = free_port()
+            while self.port > 55535:
+                self.port = free_port()
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                 "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no",
+                 "--dir", self.dir, "--logfile", "log"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            cli = ["redis-cli", "-p", str(self.port)]
+            deadline = time.monotonic() + 10
+            while subprocess.run([*cli, "ping"], capture_output=True, text=True).stdout.strip() != "PONG":
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            else:
+                break
+            self.proc.kill()
+            self.proc.wait(10)
+        else:
+            log = Path(self.dir, "log")
+            raise RuntimeError(f"cluster node did not start: {log.read_text()[-500:] if log.exists() else ''}")
         subprocess.run([*cli, "cluster", "addslotsrange", "0", "16383"], capture_output=True, check=True)
         while "cluster_state:ok" not in subprocess.run([*cli, "cluster", "info"], capture_output=True,
                                                        text=True).stdout:

@@ -2,7 +2,7 @@
 
 A room's appends are serialized by its row lock (the order of `seq` is the order of commits), so
 one at a time a room takes as many messages a second as one transaction's round trips allow:
-BEGIN and the lock, the nonce check, the INSERT, the publish to Redis, COMMIT. Under load each
+BEGIN and the lock, the nonce check, the INSERT, COMMIT, the publish to Redis. Under load each
 round trip waits for a turn of a busy event loop, and a room of 1,000 viewers topped out below 200
 messages a second with every sender queued behind the lock.
 
@@ -13,8 +13,9 @@ message (the stream entries one per seq, as before). Each caller still gets its 
 stored event, the stored event of an earlier message with the same nonce, or its own error
 (slow mode refuses one message, not the batch). A quiet room pays nothing for it: the first
 append finds no queue and starts a writer at once (with whatever arrives in the same turn of the
-event loop). Across nodes the row lock still orders the
-writers, so the bus carries a room's messages in seq order whichever node wrote them.
+event loop). Across nodes the row lock still orders the commits; a node publishes its batches
+in commit order, after each commit, and a subscriber's hub puts two nodes' publishes back in seq
+order when one overtakes the other (`live.chat.service`).
 """
 
 from __future__ import annotations

@@ -9,12 +9,15 @@ Ordering and durability (see docs/recovery.md):
    checks slow mode against the user's last stored message, allocates `last_seq + 1`, inserts.
    The appends that arrive while a room's transaction runs share the next one (group commit,
    `live.chat.appends`): consecutive seqs, one INSERT, one publish.
-3. Still holding the lock, the events are published: with Redis, one Lua script appends each to
-   the room's capped stream and PUBLISHes the batch; without, the in-process bus.
-4. Commit, then return each event: the `ok` a client gets always names a stored message.
+3. Commit. Only then are the events published: with Redis, one Lua script appends each to the
+   room's capped stream and PUBLISHes the batch; without, the in-process bus. Then each event is
+   returned: the `ok` a client gets, and every message anyone receives, names a stored message.
 
-Because publishing happens under the room lock, the bus carries a room's messages in seq order
-whichever node wrote them.
+A node's writer publishes its batches in commit order. Two nodes writing one room at once may
+publish out of order (B commits 8 after A committed 7, and B's publish overtakes A's): the hub
+holds 8 back and recovers 7 and 8 from the store (`live.signaling.recovery`), so every
+subscriber still sees 7 before 8. A node that dies between its commit and its publish leaves a
+stored message that the next one's hole brings out the same way.
 """
 
 from __future__ import annotations
@@ -201,15 +204,16 @@ class ChatService:
         `live.chat.appends`); answers each append with its event or its own error.
 
         The statements are one synchronous unit (`live.chat.batch`): on SQLite the statements
-        on the loop, then the publish, then the commit on the writer's thread.
+        on the loop and the commit on the writer's thread; then the publish.
         """
         started = time.perf_counter()
         pending = [Pending(a.user.id, a.user.name or a.user.id, a.text, a.nonce, a.slow) for a in batch]
         async with self.db.write() as unit:
             stored = await unit.run(append_batch, room, pending)
-            if stored.events:
-                await self._publish(room, stored.events, epoch=stored.epoch)
-        # Committed: only now does anyone hear `ok`.
+        # Committed: only now does anyone hear of these messages (a publish before the commit
+        # showed subscribers a message that a node killed in between never stored).
+        if stored.events:
+            await self._publish(room, stored.events, epoch=stored.epoch)
         metrics.STORED.inc(len(stored.events))
         metrics.DUPLICATES.inc(stored.repeats)
         metrics.APPEND_BATCH.observe(len(batch))
@@ -218,8 +222,8 @@ class ChatService:
             a.answer(answer)
 
     async def _publish(self, room: str, events: list[dict[str, Any]], *, epoch: str) -> None:
-        """Publish under the room lock, one bus message for the batch. A bus failure does not lose
-        the messages: they are stored, the Redis listeners see a Gap when they reconnect, and
+        """Publish a committed batch as one bus message. A bus failure does not lose the
+        messages: they are stored, the Redis listeners see a Gap when they reconnect, and
         recovery reads the database."""
         parts = [encode_event(e) for e in events]
         data = parts[0] if len(parts) == 1 else encode_event(events)

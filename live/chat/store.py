@@ -166,8 +166,8 @@ class StreamHistory:
             return []
         if want > STREAM_MAXLEN:
             return None
-        # Newest first; entries past upto_seq may exist (published, not yet committed elsewhere),
-        # so read a little more than wanted.
+        # Newest first; entries past upto_seq may exist (committed after the caller's read), and
+        # two nodes' entries may be out of order (then this answers None): read a little more.
         entries = await self.client.xrevrange(self.stream_key(room), "+", "-", count=want + 32)
         picked: list[bytes] = []
         expected = upto_seq
