@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from loadtest import ladder, procstat, report
 from loadtest.runner import RunSpec, plan_members, run, summarize
 from loadtest.session import SessionError
@@ -278,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (SetupError, SessionError, ValueError, OSError) as exc:
         print(f"loadtest: {exc}", file=sys.stderr)
+        return 1
+    except httpx.TransportError as exc:  # the server is not there (or not answering)
+        try:
+            where = f"{exc.request.url.scheme}://{exc.request.url.netloc.decode()}"
+        except RuntimeError:  # no request attached
+            where = "the server"
+        print(f"loadtest: could not reach {where}: {exc or type(exc).__name__}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

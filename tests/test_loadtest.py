@@ -106,6 +106,14 @@ def test_every_option_is_explained() -> None:
 # -- runs against a real live server -----------------------------------------------------------
 
 
+async def test_no_server_is_one_clear_line() -> None:
+    code, _, err = await loadtest("chat", "--url", f"http://127.0.0.1:{free_port()}", "--secret", SECRET,
+                                  "--members", "2", "--senders", "1", "--duration", "1", timeout=60)
+    assert code == 1
+    assert err.startswith("loadtest: could not reach http://127.0.0.1:"), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
 async def test_chat_run_counts_every_delivery_once(live_server: RunningServer, tmp_path: Path) -> None:
     out = tmp_path / "chat.json"
     code, stdout, err = await loadtest(
