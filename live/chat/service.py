@@ -230,12 +230,10 @@ class ChatService:
         channel = room_channel(room)
         try:
             if self.stream is not None:
-                await asyncio.wait_for(
-                    self.stream.append_and_publish(
+                async with asyncio.timeout(PUBLISH_TIMEOUT):  # (no task of its own, unlike wait_for)
+                    await self.stream.append_and_publish(
                         room, epoch, channel, [(e["seq"], p) for e, p in zip(events, parts, strict=True)], data
-                    ),
-                    PUBLISH_TIMEOUT,
-                )
+                    )
             else:
                 await self.bus.publish(channel, data)
         except (RedisError, OSError, TimeoutError, ApiError) as exc:
@@ -274,7 +272,8 @@ class ChatService:
             return []
         if self.stream is not None:
             try:
-                events = await asyncio.wait_for(self.stream.read(room, epoch, after, upto), PUBLISH_TIMEOUT)
+                async with asyncio.timeout(PUBLISH_TIMEOUT):
+                    events = await self.stream.read(room, epoch, after, upto)
                 if events is not None:
                     metrics.HISTORY_READS.labels("stream").inc()
                     gone = await store.deleted_seqs(session, room, after, upto)
@@ -352,7 +351,8 @@ class ChatService:
             data = encode_event(event)
             channel = room_channel(room)
             try:
-                await asyncio.wait_for(self.bus.publish(channel, data), PUBLISH_TIMEOUT)
+                async with asyncio.timeout(PUBLISH_TIMEOUT):
+                    await self.bus.publish(channel, data)
             except (RedisError, OSError, TimeoutError, ApiError) as exc:
                 metrics.PUBLISH_FAILURES.inc()
                 log.warning("chat.deleted publish in %s failed (stored): %s", room, exc)
